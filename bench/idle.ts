@@ -1,0 +1,33 @@
+import { ClientPool } from './pool.js';
+import type { ScenarioContext, ScenarioMetrics } from './scenario.js';
+import { pause } from './wait.js';
+
+/** Connections opened first and kept, so one-time start-up allocations are not charged to the measured ones. */
+const WARM_CONNECTIONS = 10;
+/** Time for the broker to finish allocating after the last CONNACK. */
+const SETTLE_MS = 2000;
+
+/** Opens `connections` idle MQTT connections (keepalive 60) and reports the broker's RSS growth per 1000. */
+export async function runIdle(connections: number, context: ScenarioContext): Promise<ScenarioMetrics> {
+  const pool = new ClientPool({ host: context.host, port: context.port, timeoutMs: 10_000 });
+  try {
+    await pool.connectMany('warm', WARM_CONNECTIONS);
+    await pause(SETTLE_MS / 2);
+    const beforeKb = context.probe.rssKb();
+    const startNs = process.hrtime.bigint();
+    await pool.connectMany('idle', connections, 50, 60);
+    const connectMs = Number(process.hrtime.bigint() - startNs) / 1e6;
+    await pause(SETTLE_MS);
+    const afterKb = context.probe.rssKb();
+    const open = pool.size - WARM_CONNECTIONS;
+    const notes = open < connections ? [`only ${open} of ${connections} connections still open after settling`] : [];
+    return {
+      mbPer1k: ((afterKb - beforeKb) / 1024) * (1000 / connections),
+      brokerRssMb: afterKb / 1024,
+      extra: { connections, stillOpen: open, rssBeforeMb: beforeKb / 1024, rssAfterMb: afterKb / 1024, connectMs },
+      notes,
+    };
+  } finally {
+    pool.closeAll();
+  }
+}

@@ -1,0 +1,88 @@
+import type { BenchClient } from './client.js';
+import { ageNs, encodePayload, readPublisher, readSeq } from './payload.js';
+import { ClientPool } from './pool.js';
+import type { ScenarioContext, ScenarioMetrics } from './scenario.js';
+import { SequenceChecker } from './sequence.js';
+import { summarizeLatencyNs } from './stats.js';
+import { pause, waitUntil } from './wait.js';
+
+/** Most messages sent in one timer turn when the pacer has fallen behind. */
+const MAX_CATCH_UP = 50;
+const TOPIC = 'bench/latency';
+
+/** Latency samples taken while `recording` is on. */
+interface Recorder {
+  recording: boolean;
+  samplesNs: Float64Array;
+  count: number;
+}
+
+/** One QoS 0 publisher paced at `ratePerSecond`, one subscriber in this process; reports p50/p99 one-way latency. */
+export async function runLatency(ratePerSecond: number, context: ScenarioContext): Promise<ScenarioMetrics> {
+  const pool = new ClientPool({ host: context.host, port: context.port, timeoutMs: 5000 });
+  try {
+    const [subscriber] = await pool.connectMany('lat-sub', 1);
+    const [publisher] = await pool.connectMany('lat-pub', 1);
+    if (subscriber === undefined || publisher === undefined) throw new Error('latency clients missing');
+    const capacity = Math.ceil((ratePerSecond * (context.durationMs + context.warmupMs)) / 1000) + MAX_CATCH_UP;
+    const recorder: Recorder = { recording: false, samplesNs: new Float64Array(capacity), count: 0 };
+    const checker = new SequenceChecker();
+    let received = 0;
+    subscriber.setHandlers({
+      onMessage: (payload) => {
+        received++;
+        checker.record(readPublisher(payload), readSeq(payload));
+        if (recorder.recording && recorder.count < capacity) recorder.samplesNs[recorder.count++] = ageNs(payload);
+      },
+    });
+    await subscriber.subscribe(TOPIC, 0, 5000);
+    const { sent, cpuMs } = await pace(publisher, ratePerSecond, recorder, context);
+    await waitUntil(() => received >= sent, 2000);
+    const latency = summarizeLatencyNs(recorder.samplesNs.subarray(0, recorder.count));
+    const counts = checker.countsFor(0, sent);
+    const notes = pool.lost.length > 0 ? [`${pool.lost.length} connection(s) lost: ${pool.lost[0]}`] : [];
+    return {
+      p50Ms: latency.p50Ms,
+      p99Ms: latency.p99Ms,
+      maxMs: latency.maxMs,
+      cpuUsPerMsg: recorder.count > 0 ? (cpuMs * 1000) / recorder.count : Number.NaN,
+      brokerRssMb: context.probe.rssKb() / 1024,
+      sent,
+      counts,
+      perPublisher: [counts],
+      extra: { samples: latency.samples, meanMs: latency.meanMs, targetRate: ratePerSecond },
+      notes,
+    };
+  } finally {
+    pool.closeAll();
+  }
+}
+
+/** Publishes at a steady rate through warm-up (not recorded) and the measured window (recorded). */
+async function pace(
+  publisher: BenchClient,
+  ratePerSecond: number,
+  recorder: Recorder,
+  context: ScenarioContext,
+): Promise<{ sent: number; cpuMs: number }> {
+  const topic = Buffer.from(TOPIC);
+  const startNs = process.hrtime.bigint();
+  let sent = 0;
+  const timer = setInterval(() => {
+    const due = Math.floor((Number(process.hrtime.bigint() - startNs) / 1e9) * ratePerSecond);
+    for (let i = 0; i < MAX_CATCH_UP && sent < due; i++) {
+      publisher.publish(topic, encodePayload(context.payloadSize, 0, sent), 0);
+      sent++;
+    }
+  }, 1);
+  try {
+    await pause(context.warmupMs);
+    recorder.recording = true;
+    const startCpuMs = context.probe.cpuMs();
+    await pause(context.durationMs);
+    recorder.recording = false;
+    return { sent, cpuMs: context.probe.cpuMs() - startCpuMs };
+  } finally {
+    clearInterval(timer);
+  }
+}

@@ -1,0 +1,143 @@
+import os from 'node:os';
+import path from 'node:path';
+import { parseOptions, USAGE } from './args.js';
+import type { BenchOptions } from './args.js';
+import { BrokerProcess } from './broker-process.js';
+import { brokerSpec, repoRoot } from './brokers.js';
+import type { BrokerSpec } from './brokers.js';
+import { clockTicksPerSecond, ProcProbe } from './proc.js';
+import { computeRatios, formatRatios, formatResults, writeJson } from './report.js';
+import type { BenchResult } from './report.js';
+import type { Scenario, ScenarioMetrics } from './scenario.js';
+import { findScenario } from './scenarios.js';
+
+/** Brokers and load generator talk over loopback only. */
+const HOST = '127.0.0.1';
+/** Slack on top of warm-up + duration before a scenario is declared hung. */
+const SCENARIO_SLACK_MS = 60_000;
+
+/** Runs every selected scenario against every selected broker and reports the results. */
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  if (options.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const specs = options.brokers.map(brokerSpec);
+  const skipped = Object.fromEntries(specs.filter((s) => s.unavailable !== undefined).map((s) => [s.name, s.unavailable]));
+  for (const [name, reason] of Object.entries(skipped)) console.error(`skipping ${name}: ${String(reason)}`);
+  const available = specs.filter((s) => s.unavailable === undefined);
+  if (available.length === 0) throw new Error('no broker to benchmark');
+  const running = new Set<BrokerProcess>();
+  installCleanup(running);
+  const results = await runAll(options, available, running);
+  const ratios = computeRatios(results);
+  console.log(`\n${formatResults(results)}`);
+  if (ratios.length > 0) console.log(`\nmidge relative to peers (rate: >1 is better; latency, memory, cpu: <1 is better)\n${formatRatios(ratios)}`);
+  const document = { generatedAt: new Date().toISOString(), machine: machine(), options, skipped, results, ratios };
+  const latest = path.join(repoRoot(), 'bench/results/latest.json');
+  writeJson(latest, document);
+  if (options.jsonFile !== undefined) writeJson(path.resolve(options.jsonFile), document);
+  console.log(`\nresults written to ${latest}${options.jsonFile !== undefined ? ` and ${options.jsonFile}` : ''}`);
+  return results.some((r) => r.error !== undefined) ? 1 : 0;
+}
+
+/** Scenario-major order, so the brokers' numbers for one scenario are taken close together. */
+async function runAll(options: BenchOptions, specs: readonly BrokerSpec[], running: Set<BrokerProcess>): Promise<BenchResult[]> {
+  const ticks = clockTicksPerSecond();
+  const results: BenchResult[] = [];
+  for (const name of options.scenarios) {
+    const scenario = findScenario(name);
+    if (scenario === undefined) throw new Error(`unknown scenario ${name}`);
+    for (const spec of specs) {
+      const result = await runOne(spec, scenario, options, running, ticks);
+      console.error(progressLine(result));
+      results.push(result);
+    }
+  }
+  return results;
+}
+
+/** Starts a fresh broker, runs one scenario against it and stops the broker, whatever happens. */
+async function runOne(
+  spec: BrokerSpec,
+  scenario: Scenario,
+  options: BenchOptions,
+  running: Set<BrokerProcess>,
+  ticks: number,
+): Promise<BenchResult> {
+  let broker: BrokerProcess | undefined;
+  try {
+    broker = await BrokerProcess.start(spec, HOST);
+    running.add(broker);
+    const context = {
+      host: HOST,
+      port: broker.port,
+      probe: new ProcProbe(broker.pid, ticks),
+      warmupMs: options.warmupMs,
+      durationMs: options.durationMs,
+      payloadSize: options.payloadSize,
+    };
+    const metrics = await withTimeout(scenario.run(context), options.warmupMs + options.durationMs + SCENARIO_SLACK_MS);
+    if (broker.exitReason !== undefined) throw new Error(`broker ${broker.exitReason}\n${broker.outputTail}`);
+    return { scenario: scenario.name, broker: spec.name, metrics };
+  } catch (err) {
+    const tail = broker?.exitReason !== undefined ? `\n${broker.outputTail}` : '';
+    return { scenario: scenario.name, broker: spec.name, error: `${err instanceof Error ? err.message : String(err)}${tail}` };
+  } finally {
+    if (broker !== undefined) {
+      await broker.stop();
+      running.delete(broker);
+    }
+  }
+}
+
+/** Rejects if `promise` takes longer than `ms`. */
+async function withTimeout(promise: Promise<ScenarioMetrics>, ms: number): Promise<ScenarioMetrics> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`scenario did not finish within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Kills brokers that are still running when this process exits or is interrupted. */
+function installCleanup(running: Set<BrokerProcess>): void {
+  process.once('exit', () => running.forEach((broker) => broker.kill()));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      running.forEach((broker) => broker.kill());
+      process.exit(130);
+    });
+  }
+}
+
+/** One line of progress on stderr. */
+function progressLine(result: BenchResult): string {
+  if (result.error !== undefined) return `${result.scenario} ${result.broker}: ERROR ${result.error}`;
+  const m = result.metrics ?? {};
+  const parts = [
+    m.rate !== undefined ? `${Math.round(m.rate)} ${m.unit ?? ''}` : '',
+    m.p50Ms !== undefined ? `p50 ${m.p50Ms.toFixed(3)} ms p99 ${(m.p99Ms ?? Number.NaN).toFixed(3)} ms` : '',
+    m.mbPer1k !== undefined ? `${m.mbPer1k.toFixed(2)} MB/1k` : '',
+    m.counts !== undefined ? `lost ${m.counts.lost} dup ${m.counts.duplicated} reord ${m.counts.reordered}` : '',
+  ];
+  return `${result.scenario} ${result.broker}: ${parts.filter((p) => p !== '').join(', ')}`;
+}
+
+/** Facts about the machine that make numbers comparable between runs. */
+function machine(): Record<string, string | number> {
+  return { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown' };
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,149 @@
+import type { BenchClient, QoS } from './client.js';
+import { readPublisher, readSeq } from './payload.js';
+import { ClientPool } from './pool.js';
+import { FlowPublisher } from './publisher.js';
+import type { ScenarioContext, ScenarioMetrics } from './scenario.js';
+import { SequenceChecker, sumCounts } from './sequence.js';
+import type { SequenceCounts } from './sequence.js';
+import { perSecond } from './stats.js';
+import { pause, waitUntil } from './wait.js';
+
+/** Shape of a throughput scenario. */
+export interface ThroughputSpec {
+  publishers: number;
+  subscribers: number;
+  qos: QoS;
+  /** Per publisher: most QoS 1/2 publishes awaiting their ack. */
+  ackWindow: number;
+  /** Per publisher: most messages not yet delivered to every subscriber. */
+  deliveryWindow: number;
+}
+
+/** Longest wait for in-flight messages after publishing stops. */
+const STRAGGLER_MS = 3000;
+/** How often publishers check for a stalled delivery window. */
+const TICK_MS = 100;
+
+/** Counters shared by the subscribers' message handlers. */
+interface Tally {
+  delivered: number;
+}
+
+/** Runs publishers → subscribers at full sustained speed and counts what arrives. */
+export async function runThroughput(spec: ThroughputSpec, context: ScenarioContext): Promise<ScenarioMetrics> {
+  const pool = new ClientPool({ host: context.host, port: context.port, timeoutMs: 5000 });
+  try {
+    const publishers: FlowPublisher[] = [];
+    const tally: Tally = { delivered: 0 };
+    const subscribers = await pool.connectMany('sub', spec.subscribers);
+    const checkers = await subscribeAll(subscribers, spec.qos, publishers, tally);
+    const clients = await pool.connectMany('pub', spec.publishers);
+    clients.forEach((client, index) => publishers.push(createPublisher(client, index, spec, context)));
+    const window = await measure(publishers, tally, context);
+    const expected = (): number => sentTotal(publishers) * spec.subscribers;
+    await waitUntil(() => tally.delivered >= expected(), STRAGGLER_MS);
+    const perPublisher = countPerPublisher(checkers, publishers);
+    const notes = pool.lost.length > 0 ? [`${pool.lost.length} connection(s) lost: ${pool.lost[0]}`] : [];
+    return {
+      ...window,
+      unit: spec.subscribers > 1 ? 'deliveries/s' : 'msg/s',
+      brokerRssMb: context.probe.rssKb() / 1024,
+      sent: sentTotal(publishers),
+      counts: sumCounts(perPublisher),
+      perPublisher,
+      stalls: publishers.reduce((sum, p) => sum + p.stalls, 0),
+      notes,
+    };
+  } finally {
+    pool.closeAll();
+  }
+}
+
+/** Subscribes every client to all benchmark topics; returns one sequence checker per subscriber. */
+async function subscribeAll(
+  subscribers: readonly BenchClient[],
+  qos: QoS,
+  publishers: readonly FlowPublisher[],
+  tally: Tally,
+): Promise<SequenceChecker[]> {
+  const checkers: SequenceChecker[] = [];
+  for (const subscriber of subscribers) {
+    const checker = new SequenceChecker();
+    checkers.push(checker);
+    subscriber.setHandlers({
+      onMessage: (payload) => {
+        tally.delivered++;
+        const publisher = readPublisher(payload);
+        checker.record(publisher, readSeq(payload));
+        publishers[publisher]?.noteDelivery();
+      },
+    });
+    await subscriber.subscribe('bench/#', qos, 5000);
+  }
+  return checkers;
+}
+
+/** Builds publisher `index` of a scenario; each publisher has its own topic. */
+function createPublisher(client: BenchClient, index: number, spec: ThroughputSpec, context: ScenarioContext): FlowPublisher {
+  return new FlowPublisher(client, {
+    index,
+    qos: spec.qos,
+    topic: `bench/p${index}`,
+    payloadSize: context.payloadSize,
+    ackWindow: spec.ackWindow,
+    deliveryWindow: spec.deliveryWindow,
+    fanout: spec.subscribers,
+  });
+}
+
+/** Publishes through warm-up and the measured window, then stops; returns the window's rate and CPU cost. */
+async function measure(
+  publishers: readonly FlowPublisher[],
+  tally: Tally,
+  context: ScenarioContext,
+): Promise<Pick<ScenarioMetrics, 'rate' | 'cpuUsPerMsg' | 'extra'>> {
+  const ticker = setInterval(() => publishers.forEach((p) => p.tick()), TICK_MS);
+  try {
+    publishers.forEach((p) => p.start());
+    await pause(context.warmupMs);
+    const startDelivered = tally.delivered;
+    const startCpuMs = context.probe.cpuMs();
+    const startLoadCpu = process.cpuUsage();
+    const startNs = process.hrtime.bigint();
+    await pause(context.durationMs);
+    const deliveries = tally.delivered - startDelivered;
+    const cpuMs = context.probe.cpuMs() - startCpuMs;
+    const loadCpu = process.cpuUsage(startLoadCpu);
+    const elapsedNs = process.hrtime.bigint() - startNs;
+    const elapsedMs = Number(elapsedNs) / 1e6;
+    return {
+      rate: perSecond(deliveries, elapsedNs),
+      cpuUsPerMsg: deliveries > 0 ? (cpuMs * 1000) / deliveries : Number.NaN,
+      extra: {
+        brokerCpuPercent: (cpuMs / elapsedMs) * 100,
+        loadCpuPercent: ((loadCpu.user + loadCpu.system) / 1000 / elapsedMs) * 100,
+        deliveriesMeasured: deliveries,
+      },
+    };
+  } finally {
+    publishers.forEach((p) => p.stop());
+    clearInterval(ticker);
+  }
+}
+
+/** Total messages written by all publishers. */
+function sentTotal(publishers: readonly FlowPublisher[]): number {
+  return publishers.reduce((sum, p) => sum + p.sent, 0);
+}
+
+/** Sequence verdicts per publisher, summed over subscribers. */
+function countPerPublisher(checkers: readonly SequenceChecker[], publishers: readonly FlowPublisher[]): SequenceCounts[] {
+  const sent = publishers.map((p) => p.sent);
+  const perSubscriber = checkers.map((checker) => checker.counts(sent));
+  const width = Math.max(0, ...perSubscriber.map((counts) => counts.length));
+  const perPublisher: SequenceCounts[] = [];
+  for (let i = 0; i < width; i++) {
+    perPublisher.push(sumCounts(perSubscriber.flatMap((counts) => counts.slice(i, i + 1))));
+  }
+  return perPublisher;
+}

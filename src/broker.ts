@@ -1,0 +1,289 @@
+import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import { BrokerError } from './errors.js';
+import { HookRunner, type ClientInfo, type DropReason } from './hooks.js';
+import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
+import { MessageIds, type Message, type PublishInput } from './broker/message.js';
+import { Router } from './broker/router.js';
+import type { Session, SessionEvents } from './broker/session.js';
+import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
+import { Stats } from './broker/stats.js';
+import { Connection } from './connection/connection.js';
+import { dispatch } from './handlers/index.js';
+import type { BrokerContext } from './handlers/context.js';
+import { messagePropertiesOf } from './handlers/publish.js';
+import { PublishEncoder } from './protocol/publish-encoder.js';
+import { disconnectPacket } from './protocol/packets.js';
+import { ReasonCode } from './protocol/reason-codes.js';
+import { isValidTopicName } from './protocol/topic.js';
+import { MemoryStore } from './store/memory.js';
+import type { Store, WillRecord } from './store/store.js';
+import { restoreState } from './store/restore.js';
+import { listenTcp } from './transport/tcp.js';
+import { listenWs, type WsListener } from './transport/ws.js';
+
+/** Where the listeners are bound (undefined when disabled). */
+export interface ListenAddresses {
+  readonly tcp: { host: string; port: number } | undefined;
+  readonly ws: { host: string; port: number; path: string } | undefined;
+}
+
+/** The broker: wires the modules, owns the listeners, and offers programmatic publish. */
+export class Broker {
+  readonly options: ResolvedOptions;
+  readonly logger: Logger;
+  readonly stats = new Stats();
+  readonly #ctx: BrokerContext;
+  readonly #connections = new Set<Connection>();
+  readonly #encoder = new PublishEncoder();
+  #tcp: net.Server | undefined;
+  #ws: WsListener | undefined;
+  #started: Promise<void> | undefined;
+  #closing = false;
+
+  constructor(input: BrokerOptions = {}) {
+    this.options = resolveOptions(input);
+    this.logger = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'midge' } });
+    const hooks = new HookRunner(this.options.plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
+    const store: Store = this.options.store ?? new MemoryStore();
+    const limits = {
+      maxMessages: this.options.maxQueuedMessages,
+      maxBytes: this.options.maxQueuedBytes,
+      policy: this.options.queueOverflow,
+    };
+    const sessions = new SessionRegistry(limits, this.options.maxInflight, this.#sessionEvents(hooks), this.#lifecycle());
+    const router = new Router(sessions, store);
+    this.#ctx = {
+      options: this.options,
+      logger: this.logger,
+      hooks,
+      sessions,
+      router,
+      store,
+      stats: this.stats,
+      messageIds: new MessageIds(),
+      connections: new Map(),
+      dispatchMessage: (message, client) => this.#dispatchMessage(message, client),
+      publishWill: (clientId, will) => this.#publishWill(clientId, will),
+    };
+  }
+
+  /** Number of connected clients. */
+  get clientCount(): number {
+    return this.#ctx.connections.size;
+  }
+
+  /** Number of sessions (connected or not). */
+  get sessionCount(): number {
+    return this.#ctx.sessions.size;
+  }
+
+  /** Number of retained messages. */
+  get retainedCount(): number {
+    return this.#ctx.router.retainedCount;
+  }
+
+  /** Restores from the store (once) and starts the configured listeners. */
+  async listen(): Promise<ListenAddresses> {
+    await this.start();
+    const { host, port, wsPort, wsPath } = this.options;
+    const onStream = (listener: string) => (stream: Duplex, address: string | undefined) => this.handle(stream, listener, address);
+    try {
+      if (port >= 0 && !this.#tcp) this.#tcp = await listenTcp(host, port, onStream('tcp'));
+      if (wsPort >= 0 && !this.#ws) this.#ws = await listenWs(host, wsPort, wsPath, onStream('ws'));
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    const addresses = this.addresses();
+    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws }, 'midge listening');
+    return addresses;
+  }
+
+  /** The bound addresses of the running listeners. */
+  addresses(): ListenAddresses {
+    const tcp = this.#tcp?.address();
+    const ws = this.#ws?.http.address();
+    return {
+      tcp: tcp && typeof tcp === 'object' ? { host: tcp.address, port: tcp.port } : undefined,
+      ws: ws && typeof ws === 'object' ? { host: ws.address, port: ws.port, path: this.options.wsPath } : undefined,
+    };
+  }
+
+  /** Restores state from the store and runs plugin init hooks; idempotent. */
+  start(): Promise<void> {
+    this.#started ??= (async () => {
+      const state = await this.#ctx.store.open();
+      restoreState(this.#ctx, state);
+      for (const plugin of this.options.plugins) await plugin.init?.(this);
+    })();
+    return this.#started;
+  }
+
+  /** Serves one client over any Duplex stream (the transports call this; so can embedders). */
+  handle(stream: Duplex, listener = 'custom', remoteAddress?: string): void {
+    if (this.#closing) {
+      stream.destroy();
+      return;
+    }
+    const conn = new Connection(stream, listener, remoteAddress, {
+      logger: this.logger,
+      encoder: this.#encoder,
+      limits: this.options,
+      dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
+      closed: (c) => this.#connectionClosed(c),
+    });
+    this.#connections.add(conn);
+  }
+
+  /** Publishes a message as the broker itself. Resolves once it is routed and mirrored to the store. */
+  async publish(input: PublishInput): Promise<void> {
+    await this.start();
+    if (!isValidTopicName(input.topic)) throw new BrokerError('ERR_TOPIC_NAME_INVALID', JSON.stringify(input.topic));
+    const expiry = input.properties?.messageExpiryInterval;
+    const message: Message = {
+      id: this.#ctx.messageIds.next(),
+      topic: input.topic,
+      payload: typeof input.payload === 'string' ? Buffer.from(input.payload) : input.payload,
+      qos: input.qos ?? 0,
+      retain: input.retain ?? false,
+      properties: messagePropertiesOf(input.properties),
+      expiresAt: expiry === undefined ? undefined : Date.now() + expiry * 1000,
+      origin: undefined,
+    };
+    this.#dispatchMessage(message, undefined);
+    await this.#ctx.store.flush();
+  }
+
+  /** Stops accepting, disconnects clients (MQTT 5: DISCONNECT 0x8B), saves sessions and closes the store. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    const servers: Promise<void>[] = [];
+    if (this.#tcp) servers.push(closeServer(this.#tcp));
+    if (this.#ws) {
+      this.#ws.wss.close();
+      servers.push(closeServer(this.#ws.http));
+    }
+    const closed = [...this.#connections].map((conn) => this.#disconnectForShutdown(conn));
+    await Promise.all([...servers, ...closed]);
+    const { sessions, store, messageIds } = this.#ctx;
+    sessions.stop();
+    for (const session of sessions.values()) store.saveSession(session.toRecord());
+    store.saveMessageIdFloor(messageIds.next());
+    await store.flush();
+    await store.close();
+    for (const plugin of this.options.plugins) await plugin.close?.();
+    this.logger.info('midge stopped');
+  }
+
+  #disconnectForShutdown(conn: Connection): Promise<void> {
+    return new Promise((resolve) => {
+      conn.stream.once('close', () => resolve());
+      if (conn.phase === 'connected' && conn.protocolVersion === 5) {
+        conn.send(disconnectPacket(ReasonCode.ServerShuttingDown, undefined));
+      }
+      conn.end('server shutting down');
+      setTimeout(() => {
+        conn.stream.destroy();
+        resolve();
+      }, 2000).unref();
+      if (conn.stream.destroyed) resolve();
+    });
+  }
+
+  #dispatchMessage(input: Message, client: ClientInfo | undefined): number {
+    const { hooks, router } = this.#ctx;
+    const message = hooks.transform(client, input);
+    if (message === null) return 0;
+    if (message.retain) router.retain(message);
+    const receivers = router.publish(message);
+    hooks.notify('onPublished', message, client);
+    return receivers;
+  }
+
+  #publishWill(clientId: string, will: WillRecord): void {
+    const message: Message = {
+      id: this.#ctx.messageIds.next(),
+      topic: will.topic,
+      payload: will.payload,
+      qos: will.qos,
+      retain: will.retain, // the will keeps its RETAIN flag and QoS
+      properties: will.properties,
+      expiresAt: will.messageExpiryInterval === undefined ? undefined : Date.now() + will.messageExpiryInterval * 1000,
+      origin: clientId,
+    };
+    this.logger.debug({ clientId, topic: will.topic }, 'publishing will');
+    this.#dispatchMessage(message, undefined);
+  }
+
+  #connectionClosed(conn: Connection): void {
+    this.#connections.delete(conn);
+    const { connections, sessions, store, hooks } = this.#ctx;
+    if (!conn.info) return;
+    if (connections.get(conn.clientId) === conn) {
+      connections.delete(conn.clientId);
+      const session = conn.session as Session;
+      session.detach();
+      if (!this.#closing) {
+        this.#handleWill(conn, session);
+        sessions.scheduleExpiry(session);
+        if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
+      }
+    }
+    this.logger.info({ clientId: conn.clientId, listener: conn.listener, reason: conn.closeReason }, 'client disconnected');
+    hooks.notify('onDisconnected', conn.info, conn.closeReason);
+  }
+
+  #handleWill(conn: Connection, session: Session): void {
+    const will = session.will;
+    if (!will || !conn.willOnClose) return;
+    // [MQTT-3.1.3-9] the will waits for its delay, but not beyond the end of the session
+    if (will.delayInterval === 0 || session.expiryInterval === 0) {
+      session.will = undefined;
+      this.#publishWill(session.clientId, will);
+    } else {
+      this.#ctx.sessions.scheduleWill(session, Math.min(will.delayInterval, session.expiryInterval));
+    }
+  }
+
+  #sessionEvents(hooks: HookRunner): SessionEvents {
+    return {
+      dropped: (session: Session, message: Message, reason: DropReason) => {
+        this.stats.dropped[reason]++;
+        this.logger.debug({ clientId: session.clientId, topic: message.topic, reason }, 'message dropped');
+        hooks.notify('onDropped', { clientId: session.clientId, message, reason });
+      },
+      delivered: (session: Session, message: Message) => {
+        this.stats.messagesSent++;
+        if (hooks.observes('onDelivered')) hooks.notify('onDelivered', session.clientId, message);
+      },
+    };
+  }
+
+  #lifecycle(): SessionLifecycle {
+    return {
+      ended: (session, reason) => {
+        this.#ctx.router.unsubscribeAll(session);
+        session.end();
+        this.#ctx.store.deleteSession(session.clientId);
+        if (reason === 'expired') this.#ctx.hooks.notify('onSessionExpired', session.clientId);
+      },
+      willDue: (session) => {
+        const will = session.will;
+        session.will = undefined;
+        if (will && !session.connected) this.#publishWill(session.clientId, will);
+      },
+    };
+  }
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** Creates a broker; call `listen()` to start it. */
+export function createBroker(options: BrokerOptions = {}): Broker {
+  return new Broker(options);
+}

@@ -1,0 +1,69 @@
+import type { QoS } from '../protocol/codec.js';
+import type { Message } from './message.js';
+
+/** One message on its way to one client: the per-delivery facts beside the shared Message. */
+export interface Delivery {
+  readonly message: Message;
+  readonly qos: QoS;
+  /** RETAIN flag as sent to this client. */
+  readonly retain: boolean;
+  readonly subscriptionIds: readonly number[] | undefined;
+  packetId: number;
+  /** QoS 2 progress: waiting for PUBREC ('publish') or for PUBCOMP ('pubrel'). */
+  state: 'publish' | 'pubrel';
+}
+
+const MAX_PACKET_ID = 0xffff;
+
+/**
+ * A session's outbound in-flight window: QoS 1/2 deliveries awaiting acknowledgement,
+ * in send order, keyed by packet id. Allocation and lookup are O(1) amortized.
+ */
+export class Inflight {
+  readonly #entries = new Map<number, Delivery>();
+  #nextId = 1;
+
+  /** Assigns a free packet id to `delivery` and records it. */
+  add(delivery: Delivery): number {
+    if (this.#entries.size >= MAX_PACKET_ID) throw new RangeError('no free packet identifier');
+    let id = this.#nextId;
+    while (this.#entries.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
+    this.#nextId = id === MAX_PACKET_ID ? 1 : id + 1;
+    delivery.packetId = id;
+    this.#entries.set(id, delivery);
+    return id;
+  }
+
+  /** Re-records a delivery that already has its packet id (restore). */
+  restore(delivery: Delivery): void {
+    this.#entries.set(delivery.packetId, delivery);
+  }
+
+  get(packetId: number): Delivery | undefined {
+    return this.#entries.get(packetId);
+  }
+
+  delete(packetId: number): boolean {
+    return this.#entries.delete(packetId);
+  }
+
+  has(packetId: number): boolean {
+    return this.#entries.has(packetId);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Deliveries in their original send order [MQTT-4.4.0-1]. */
+  values(): IterableIterator<Delivery> {
+    return this.#entries.values();
+  }
+
+  /** Removes everything, returning what was in flight. */
+  clear(): Delivery[] {
+    const all = [...this.#entries.values()];
+    this.#entries.clear();
+    return all;
+  }
+}

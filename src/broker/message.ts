@@ -1,0 +1,67 @@
+import type { QoS, UserProperties } from '../protocol/codec.js';
+
+/** MQTT 5 properties carried with an application message (passed through unchanged). */
+export interface MessageProperties {
+  readonly payloadFormatIndicator?: boolean;
+  readonly contentType?: string;
+  readonly responseTopic?: string;
+  readonly correlationData?: Buffer;
+  readonly userProperties?: UserProperties;
+}
+
+/**
+ * An application message. Immutable once routed: one object is shared by every subscriber,
+ * and per-delivery facts live in a Delivery.
+ */
+export interface Message {
+  /** Broker-wide id, unique across restarts (allocated by MessageIds). */
+  readonly id: number;
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: QoS;
+  readonly retain: boolean;
+  readonly properties: MessageProperties | undefined;
+  /** Absolute expiry time in ms since the epoch (MQTT 5 Message Expiry Interval), if any. */
+  readonly expiresAt: number | undefined;
+  /** Client id of the publisher; undefined for messages published by the broker itself. */
+  readonly origin: string | undefined;
+}
+
+/** What a caller supplies to publish a message. */
+export interface PublishInput {
+  readonly topic: string;
+  readonly payload: Buffer | string;
+  readonly qos?: QoS;
+  readonly retain?: boolean;
+  readonly properties?: MessageProperties & { readonly messageExpiryInterval?: number };
+}
+
+/** Allocates message ids; seeded past the highest stored id so that a restart never reuses one. */
+export class MessageIds {
+  #next: number;
+
+  constructor(start = 1) {
+    this.#next = start;
+  }
+
+  /** The next unused id. */
+  next(): number {
+    return this.#next++;
+  }
+
+  /** Ensures later ids are above `id` (called while restoring). */
+  observe(id: number): void {
+    if (id >= this.#next) this.#next = id + 1;
+  }
+}
+
+/** Seconds left before `message` expires (at least 1), or undefined when it has no expiry. */
+export function remainingExpiry(message: Message, now: number): number | undefined {
+  if (message.expiresAt === undefined) return undefined;
+  return Math.max(1, Math.ceil((message.expiresAt - now) / 1000));
+}
+
+/** True when the message has expired at `now` [MQTT-3.3.2-5]. */
+export function isExpired(message: Message, now: number): boolean {
+  return message.expiresAt !== undefined && message.expiresAt <= now;
+}

@@ -1,0 +1,110 @@
+import type { Message } from './message.js';
+
+class Node {
+  readonly children = new Map<string, Node>();
+  message: Message | undefined;
+}
+
+/**
+ * Retained messages indexed by topic level, so that the matches for a filter are found by
+ * walking the filter, not by scanning every retained topic.
+ */
+export class RetainedIndex {
+  readonly #root = new Node();
+  #size = 0;
+
+  /** Stores `message` as the retained message of its topic. */
+  add(message: Message): void {
+    let node = this.#root;
+    for (const level of message.topic.split('/')) {
+      let child = node.children.get(level);
+      if (!child) {
+        child = new Node();
+        node.children.set(level, child);
+      }
+      node = child;
+    }
+    if (!node.message) this.#size++;
+    node.message = message;
+  }
+
+  /** The retained message of `topic`, if any. */
+  get(topic: string): Message | undefined {
+    let node: Node | undefined = this.#root;
+    for (const level of topic.split('/')) {
+      node = node.children.get(level);
+      if (!node) return undefined;
+    }
+    return node.message;
+  }
+
+  /** Clears the retained message of `topic` [MQTT-3.3.1-10]. Returns true if there was one. */
+  delete(topic: string): boolean {
+    const levels = topic.split('/');
+    const path: Node[] = [this.#root];
+    for (const level of levels) {
+      const child = path[path.length - 1]?.children.get(level);
+      if (!child) return false;
+      path.push(child);
+    }
+    const node = path[path.length - 1] as Node;
+    if (!node.message) return false;
+    node.message = undefined;
+    this.#size--;
+    for (let i = levels.length; i > 0; i--) {
+      const current = path[i] as Node;
+      if (current.message || current.children.size > 0) break;
+      (path[i - 1] as Node).children.delete(levels[i - 1] as string);
+    }
+    return true;
+  }
+
+  /** Number of retained messages. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Every retained message whose topic matches `filter`. */
+  match(filter: string): Message[] {
+    const out: Message[] = [];
+    this.#walk(this.#root, filter.split('/'), 0, out);
+    return out;
+  }
+
+  /** Every retained message, for a store snapshot. */
+  all(): Message[] {
+    const out: Message[] = [];
+    this.#collect(this.#root, out, false);
+    return out;
+  }
+
+  #walk(node: Node, levels: string[], depth: number, out: Message[]): void {
+    if (depth === levels.length) {
+      if (node.message) out.push(node.message);
+      return;
+    }
+    const level = levels[depth] as string;
+    // [MQTT-4.7.2-1] wildcards at the first level do not match '$' topics
+    const skipDollar = depth === 0;
+    if (level === '#') {
+      if (node.message && depth > 0) out.push(node.message); // "a/#" matches "a"
+      for (const [name, child] of node.children) {
+        if (skipDollar && name.startsWith('$')) continue;
+        this.#collect(child, out, true);
+      }
+    } else if (level === '+') {
+      for (const [name, child] of node.children) {
+        if (skipDollar && name.startsWith('$')) continue;
+        this.#walk(child, levels, depth + 1, out);
+      }
+    } else {
+      const child = node.children.get(level);
+      if (child) this.#walk(child, levels, depth + 1, out);
+    }
+  }
+
+  #collect(node: Node, out: Message[], includeSelf: boolean): void {
+    if (includeSelf && node.message) out.push(node.message);
+    for (const child of node.children.values()) this.#collect(child, out, true);
+  }
+}

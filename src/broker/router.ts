@@ -1,0 +1,140 @@
+import type { QoS } from '../protocol/codec.js';
+import type { Store } from '../store/store.js';
+import { isExpired, type Message } from './message.js';
+import { RetainedIndex } from './retained.js';
+import type { Session } from './session.js';
+import type { SessionRegistry } from './session-registry.js';
+import type { Subscription } from './subscription.js';
+import { TopicTree, type MatchVisitor, type SharedGroup } from './topic-tree.js';
+
+/** What one client gets from one message when several of its subscriptions match. */
+interface Match {
+  session: Session;
+  qos: QoS;
+  retainAsPublished: boolean;
+  ids: number[] | undefined;
+}
+
+/**
+ * Routes messages to sessions. The router is the only writer of the topic tree and the
+ * retained index.
+ */
+export class Router {
+  readonly #tree = new TopicTree();
+  readonly #retained = new RetainedIndex();
+  readonly #sessions: SessionRegistry;
+  readonly #store: Store;
+
+  constructor(sessions: SessionRegistry, store: Store) {
+    this.#sessions = sessions;
+    this.#store = store;
+  }
+
+  /** Number of retained messages. */
+  get retainedCount(): number {
+    return this.#retained.size;
+  }
+
+  /** Number of subscriptions. */
+  get subscriptionCount(): number {
+    return this.#tree.size;
+  }
+
+  /** Adds (or replaces) a session's subscription. Returns true when it did not exist before. */
+  subscribe(session: Session, sub: Subscription, innerFilter: string): boolean {
+    session.subscriptions.set(sub.filter, sub);
+    return this.#tree.add(innerFilter, sub);
+  }
+
+  /** Removes a session's subscription. Returns true if it existed. */
+  unsubscribe(session: Session, filter: string): boolean {
+    const sub = session.subscriptions.get(filter);
+    if (!sub) return false;
+    session.subscriptions.delete(filter);
+    return this.#tree.delete(innerFilterOf(sub), session.clientId, sub.group);
+  }
+
+  /** Removes every subscription of a session that ended. */
+  unsubscribeAll(session: Session): void {
+    for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
+  }
+
+  /** Updates the retained index for a message published with RETAIN=1 [MQTT-3.3.1-5]. */
+  retain(message: Message): void {
+    if (message.payload.length === 0) {
+      // [MQTT-3.3.1-10] [MQTT-3.3.1-11] an empty payload clears the topic and is not stored
+      if (this.#retained.delete(message.topic)) this.#store.deleteRetained(message.topic);
+    } else {
+      this.#retained.add(message);
+      this.#store.saveRetained(message);
+    }
+  }
+
+  /** Restores a retained message at start. */
+  restoreRetained(message: Message): void {
+    this.#retained.add(message);
+  }
+
+  /** Retained messages matching `filter`; expired ones are removed on the way [MQTT-3.3.2-5]. */
+  retainedFor(filter: string): Message[] {
+    const now = Date.now();
+    const live: Message[] = [];
+    for (const message of this.#retained.match(filter)) {
+      if (!isExpired(message, now)) live.push(message);
+      else if (this.#retained.delete(message.topic)) this.#store.deleteRetained(message.topic);
+    }
+    return live;
+  }
+
+  /** Every retained message. */
+  allRetained(): Message[] {
+    return this.#retained.all();
+  }
+
+  /** Delivers `message` to every matching session. Returns the number of sessions it went to. */
+  publish(message: Message): number {
+    const matches = new Map<string, Match>();
+    const groups: SharedGroup[] = [];
+    const visitor: MatchVisitor = {
+      subscription: (sub) => this.#collect(matches, message, sub),
+      group: (group) => groups.push(group),
+    };
+    this.#tree.match(message.topic, visitor);
+    for (const m of matches.values()) {
+      // [MQTT-3.3.1-9] RETAIN is 0 on normal delivery unless Retain As Published [MQTT-3.3.1-12]
+      m.session.deliver(message, m.qos, m.retainAsPublished && message.retain, m.ids);
+    }
+    for (const group of groups) this.#deliverShared(group, message);
+    return matches.size + groups.length;
+  }
+
+  #collect(matches: Map<string, Match>, message: Message, sub: Subscription): void {
+    if (sub.noLocal && sub.clientId === message.origin) return; // [MQTT-3.8.3-3]
+    const session = this.#sessions.get(sub.clientId);
+    if (!session) return;
+    const qos = Math.min(message.qos, sub.qos) as QoS; // [MQTT-3.8.4-8]
+    const existing = matches.get(sub.clientId);
+    if (!existing) {
+      const ids = sub.identifier === undefined ? undefined : [sub.identifier];
+      matches.set(sub.clientId, { session, qos, retainAsPublished: sub.retainAsPublished, ids });
+      return;
+    }
+    // Overlapping subscriptions: one delivery at the highest QoS [MQTT-3.3.5-1] with every identifier [MQTT-3.3.4-3]
+    if (qos > existing.qos) existing.qos = qos;
+    existing.retainAsPublished ||= sub.retainAsPublished;
+    if (sub.identifier !== undefined) (existing.ids ??= []).push(sub.identifier);
+  }
+
+  #deliverShared(group: SharedGroup, message: Message): void {
+    const pick = group.pick((sub) => this.#sessions.get(sub.clientId)?.connected === true);
+    const session = pick && this.#sessions.get(pick.clientId);
+    if (!pick || !session) return;
+    const ids = pick.identifier === undefined ? undefined : [pick.identifier];
+    session.deliver(message, Math.min(message.qos, pick.qos) as QoS, pick.retainAsPublished && message.retain, ids);
+  }
+}
+
+/** The filter under its `$share/{group}/` prefix. */
+function innerFilterOf(sub: Subscription): string {
+  return sub.group === undefined ? sub.filter : sub.filter.slice('$share/'.length + sub.group.length + 1);
+}

@@ -1,0 +1,127 @@
+import type { QueueLimits } from './queue.js';
+import { Session, type SessionEvents } from './session.js';
+
+/** What happens around a session's lifetime, wired by the broker. */
+export interface SessionLifecycle {
+  /** The session is gone (expired, replaced by a clean start, or ended with its connection). */
+  ended(session: Session, reason: 'expired' | 'clean-start' | 'connection-closed'): void;
+  /** The will delay passed (or the session ended first): publish the session's will. */
+  willDue(session: Session): void;
+}
+
+/** Session Expiry Interval meaning "never expires". */
+export const NEVER_EXPIRES = 0xffffffff;
+/** setTimeout cannot wait longer than this. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** All sessions by client id, with their expiry and will-delay timers. */
+export class SessionRegistry {
+  readonly #sessions = new Map<string, Session>();
+  readonly #expiryTimers = new Map<string, NodeJS.Timeout>();
+  readonly #willTimers = new Map<string, NodeJS.Timeout>();
+  readonly #limits: QueueLimits;
+  readonly #maxInflight: number;
+  readonly #events: SessionEvents;
+  readonly #lifecycle: SessionLifecycle;
+
+  constructor(limits: QueueLimits, maxInflight: number, events: SessionEvents, lifecycle: SessionLifecycle) {
+    this.#limits = limits;
+    this.#maxInflight = maxInflight;
+    this.#events = events;
+    this.#lifecycle = lifecycle;
+  }
+
+  get(clientId: string): Session | undefined {
+    return this.#sessions.get(clientId);
+  }
+
+  has(clientId: string): boolean {
+    return this.#sessions.has(clientId);
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  values(): IterableIterator<Session> {
+    return this.#sessions.values();
+  }
+
+  /** Creates an empty session (used by CONNECT and by restore). */
+  create(clientId: string): Session {
+    const session = new Session(clientId, this.#limits, this.#maxInflight, this.#events);
+    this.#sessions.set(clientId, session);
+    return session;
+  }
+
+  /**
+   * Returns the session for a CONNECT: the existing one when `cleanStart` is false,
+   * otherwise a new one (ending any existing session) [MQTT-3.1.2-4] [MQTT-3.1.2-5].
+   */
+  open(clientId: string, cleanStart: boolean): { session: Session; present: boolean } {
+    this.cancelTimers(clientId);
+    const existing = this.#sessions.get(clientId);
+    if (existing && !cleanStart) return { session: existing, present: true };
+    if (existing) this.end(existing, 'clean-start');
+    return { session: this.create(clientId), present: false };
+  }
+
+  /** Ends a session now: it is removed and the lifecycle is told. */
+  end(session: Session, reason: 'expired' | 'clean-start' | 'connection-closed'): void {
+    if (this.#sessions.get(session.clientId) !== session) return;
+    const willPending = this.#willTimers.has(session.clientId);
+    this.cancelTimers(session.clientId);
+    this.#sessions.delete(session.clientId);
+    // The will goes out at the latest when the session ends [MQTT-3.1.3-9]
+    if (willPending) this.#lifecycle.willDue(session);
+    this.#lifecycle.ended(session, reason);
+  }
+
+  /** Starts the expiry timer of a session whose client went away. */
+  scheduleExpiry(session: Session, delaySeconds = session.expiryInterval): void {
+    if (session.expiryInterval === NEVER_EXPIRES) return;
+    if (delaySeconds <= 0) {
+      this.end(session, session.expiryInterval === 0 ? 'connection-closed' : 'expired');
+      return;
+    }
+    this.#setTimer(this.#expiryTimers, session.clientId, delaySeconds, () => this.end(session, 'expired'));
+  }
+
+  /** Starts the will-delay timer [MQTT-3.1.3-9]. */
+  scheduleWill(session: Session, delaySeconds: number): void {
+    this.#setTimer(this.#willTimers, session.clientId, delaySeconds, () => {
+      this.#willTimers.delete(session.clientId);
+      this.#lifecycle.willDue(session);
+    });
+  }
+
+  /** Cancels the expiry and will timers of a client that came back. */
+  cancelTimers(clientId: string): void {
+    clearTimeout(this.#expiryTimers.get(clientId));
+    this.#expiryTimers.delete(clientId);
+    clearTimeout(this.#willTimers.get(clientId));
+    this.#willTimers.delete(clientId);
+  }
+
+  /** Stops every timer (broker shutdown); sessions stay as they are for the store. */
+  stop(): void {
+    for (const id of [...this.#expiryTimers.keys(), ...this.#willTimers.keys()]) this.cancelTimers(id);
+  }
+
+  #setTimer(timers: Map<string, NodeJS.Timeout>, clientId: string, seconds: number, fn: () => void): void {
+    clearTimeout(timers.get(clientId));
+    const deadline = Date.now() + seconds * 1000;
+    const arm = (): void => {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        fn();
+        return;
+      }
+      // Intervals up to 0xFFFFFFFF s exceed what one setTimeout can wait: re-arm until due.
+      const timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+      timer.unref();
+      timers.set(clientId, timer);
+    };
+    arm();
+  }
+}

@@ -1,0 +1,200 @@
+import type { ProtocolVersion, QoS } from '../protocol/codec.js';
+import type { DropReason } from '../hooks.js';
+import type { WillRecord, SessionRecord } from '../store/store.js';
+import { Inflight, type Delivery } from './inflight.js';
+import { isExpired, type Message } from './message.js';
+import { MessageQueue, type QueueLimits } from './queue.js';
+import type { Subscription } from './subscription.js';
+
+/** The connection side of a session: what a session needs to send to its client. */
+export interface Outlet {
+  readonly protocolVersion: ProtocolVersion;
+  /** The client's Receive Maximum (65535 when it sent none). */
+  readonly receiveMaximum: number;
+  /** Sends a PUBLISH; returns false when it could not be sent (too large for the client). */
+  sendPublish(delivery: Delivery, dup: boolean): boolean;
+  sendPubrel(packetId: number): void;
+  /** True when the socket's write buffer is above the slow-consumer limit. */
+  readonly congested: boolean;
+}
+
+/** What a session reports to the broker. */
+export interface SessionEvents {
+  dropped(session: Session, message: Message, reason: DropReason): void;
+  delivered(session: Session, message: Message): void;
+}
+
+/**
+ * One client's session. It outlives connections: `attach()` and `detach()` move it between
+ * sockets. Only the session changes its own in-flight window and queue.
+ */
+export class Session {
+  readonly clientId: string;
+  readonly subscriptions = new Map<string, Subscription>();
+  /** Inbound QoS 2 packet ids received and not yet released by PUBREL. */
+  readonly inboundQos2 = new Set<number>();
+  expiryInterval = 0;
+  will: WillRecord | undefined;
+  disconnectedAt: number | undefined;
+  readonly #inflight = new Inflight();
+  readonly #queue: MessageQueue;
+  readonly #maxInflight: number;
+  readonly #events: SessionEvents;
+  #outlet: Outlet | null = null;
+
+  constructor(clientId: string, limits: QueueLimits, maxInflight: number, events: SessionEvents) {
+    this.clientId = clientId;
+    this.#queue = new MessageQueue(limits);
+    this.#maxInflight = maxInflight;
+    this.#events = events;
+  }
+
+  get connected(): boolean {
+    return this.#outlet !== null;
+  }
+
+  get inflightCount(): number {
+    return this.#inflight.size;
+  }
+
+  get queuedCount(): number {
+    return this.#queue.size;
+  }
+
+  /** Connects the session to a client and resends what was unacknowledged, in order [MQTT-4.4.0-1]. */
+  attach(outlet: Outlet): void {
+    this.#outlet = outlet;
+    this.disconnectedAt = undefined;
+    for (const delivery of this.#inflight.values()) {
+      if (delivery.state === 'pubrel') outlet.sendPubrel(delivery.packetId);
+      else outlet.sendPublish(delivery, true); // [MQTT-3.3.1-1] DUP=1 on redelivery
+    }
+    this.#pump();
+  }
+
+  /** Disconnects the session from its client; in-flight and queued messages stay. */
+  detach(): void {
+    this.#outlet = null;
+    this.disconnectedAt = Date.now();
+  }
+
+  /** Delivers `message` at `qos` (already the minimum of publish and subscription QoS). */
+  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined): void {
+    const delivery: Delivery = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish' };
+    const outlet = this.#outlet;
+    if (outlet === null) {
+      // QoS 0 messages are not queued for offline sessions (MQTT 3.1.1 section 3.1.2.4 allows either)
+      if (qos > 0) this.#enqueue(delivery);
+      return;
+    }
+    if (this.#queue.size > 0) {
+      this.#enqueue(delivery); // keep per-topic order behind what is already waiting [MQTT-4.6.0-6]
+      return;
+    }
+    if (qos === 0) {
+      this.#sendQos0(outlet, delivery);
+    } else if (this.#inflight.size < this.#window(outlet)) {
+      this.#inflight.add(delivery);
+      this.#send(outlet, delivery);
+    } else {
+      this.#enqueue(delivery);
+    }
+  }
+
+  #window(outlet: Outlet): number {
+    return Math.min(this.#maxInflight, outlet.receiveMaximum);
+  }
+
+  #sendQos0(outlet: Outlet, delivery: Delivery): void {
+    if (outlet.congested) {
+      this.#events.dropped(this, delivery.message, 'slow-consumer');
+      return;
+    }
+    if (outlet.sendPublish(delivery, false)) this.#events.delivered(this, delivery.message);
+  }
+
+  #send(outlet: Outlet, delivery: Delivery): void {
+    if (!outlet.sendPublish(delivery, false)) {
+      // Too large for this client [MQTT-3.1.2-25]: discard as if it had been delivered
+      this.#inflight.delete(delivery.packetId);
+      this.#events.dropped(this, delivery.message, 'packet-too-large');
+    }
+  }
+
+  #enqueue(delivery: Delivery): void {
+    for (const dropped of this.#queue.add(delivery)) this.#events.dropped(this, dropped.message, 'queue-full');
+  }
+
+  /** Moves queued messages into the window while there is room. */
+  #pump(): void {
+    const outlet = this.#outlet;
+    if (outlet === null) return;
+    const now = Date.now();
+    const window = this.#window(outlet);
+    for (let next = this.#queue.peek(); next !== undefined; next = this.#queue.peek()) {
+      if (next.qos > 0 && this.#inflight.size >= window) return;
+      this.#queue.shift();
+      if (isExpired(next.message, now)) {
+        this.#events.dropped(this, next.message, 'expired'); // [MQTT-3.3.2-5]
+      } else if (next.qos === 0) {
+        this.#sendQos0(outlet, next);
+      } else {
+        this.#inflight.add(next);
+        this.#send(outlet, next);
+      }
+    }
+  }
+
+  /** PUBACK from the client: a QoS 1 delivery is complete. Returns false for an unknown packet id. */
+  acknowledge(packetId: number): boolean {
+    const delivery = this.#inflight.get(packetId);
+    if (!delivery || delivery.qos !== 1) return false;
+    this.#complete(delivery);
+    return true;
+  }
+
+  /** PUBREC from the client. Returns false for an unknown packet id. */
+  received(packetId: number, failed: boolean): boolean {
+    const delivery = this.#inflight.get(packetId);
+    if (!delivery || delivery.qos !== 2) return false;
+    if (failed) {
+      this.#complete(delivery); // a PUBREC reason code >= 0x80 ends the exchange [MQTT-4.3.3-8]
+      return true;
+    }
+    delivery.state = 'pubrel';
+    this.#outlet?.sendPubrel(packetId);
+    return true;
+  }
+
+  /** PUBCOMP from the client. Returns false for an unknown packet id. */
+  completed(packetId: number): boolean {
+    const delivery = this.#inflight.get(packetId);
+    if (!delivery || delivery.state !== 'pubrel') return false;
+    this.#complete(delivery);
+    return true;
+  }
+
+  #complete(delivery: Delivery): void {
+    this.#inflight.delete(delivery.packetId);
+    this.#events.delivered(this, delivery.message);
+    this.#pump();
+  }
+
+  /** Ends the session: everything undelivered is dropped and reported. */
+  end(): void {
+    for (const d of [...this.#inflight.clear(), ...this.#queue.clear()]) {
+      this.#events.dropped(this, d.message, 'session-ended');
+    }
+  }
+
+  /** The durable image of this session. */
+  toRecord(): SessionRecord {
+    return {
+      clientId: this.clientId,
+      expiryInterval: this.expiryInterval,
+      subscriptions: [...this.subscriptions.values()],
+      will: this.will,
+      disconnectedAt: this.disconnectedAt,
+    };
+  }
+}

@@ -1,0 +1,17 @@
+import type { DropReason } from '../hooks.js';
+
+/** Broker-wide counters (read by $SYS, metrics and tests). Plain numbers: counting costs an increment. */
+export class Stats {
+  readonly startedAt = Date.now();
+  connectionsTotal = 0;
+  messagesReceived = 0;
+  messagesSent = 0;
+  readonly dropped: Record<DropReason, number> = {
+    'queue-full': 0,
+    expired: 0,
+    'packet-too-large': 0,
+    'slow-consumer': 0,
+    'not-authorized': 0,
+    'session-ended': 0,
+  };
+}

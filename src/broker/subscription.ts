@@ -1,0 +1,19 @@
+import type { QoS } from '../protocol/codec.js';
+
+/** One client's subscription to one topic filter, with its MQTT 5 options. */
+export interface Subscription {
+  readonly clientId: string;
+  /** The filter as the client sent it (including any `$share/group/` prefix). */
+  readonly filter: string;
+  readonly qos: QoS;
+  /** MQTT 5 No Local: do not deliver the client's own publications. */
+  readonly noLocal: boolean;
+  /** MQTT 5 Retain As Published: keep the RETAIN flag on forwarded messages. */
+  readonly retainAsPublished: boolean;
+  /** MQTT 5 Retain Handling: 0 send retained, 1 only for a new subscription, 2 never. */
+  readonly retainHandling: 0 | 1 | 2;
+  /** MQTT 5 Subscription Identifier, if the SUBSCRIBE carried one. */
+  readonly identifier: number | undefined;
+  /** The shared subscription group, if this is a `$share/` subscription. */
+  readonly group: string | undefined;
+}

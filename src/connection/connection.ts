@@ -1,0 +1,234 @@
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { BrokerError, isBrokerError } from '../errors.js';
+import type { ClientInfo } from '../hooks.js';
+import { Decoder, encode, type Packet, type ProtocolVersion } from '../protocol/codec.js';
+import { connackPacket, disconnectPacket, pubrelPacket } from '../protocol/packets.js';
+import type { PublishEncoder } from '../protocol/publish-encoder.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import type { Delivery } from '../broker/inflight.js';
+import type { Outlet, Session } from '../broker/session.js';
+import { Keepalive } from './keepalive.js';
+
+/** What a Connection needs from the broker. */
+export interface ConnectionHost {
+  readonly logger: Logger;
+  readonly encoder: PublishEncoder;
+  readonly limits: { maxPacketSize: number; connectTimeout: number; maxWriteBuffer: number; maxPendingPackets: number };
+  /** Handles one packet; a returned promise holds back later packets until it settles. */
+  dispatch(connection: Connection, packet: Packet): void | Promise<void>;
+  /** Called once when the socket has closed. */
+  closed(connection: Connection): void;
+}
+
+type Phase = 'new' | 'connecting' | 'connected' | 'closed';
+
+/**
+ * One Connection per socket: parse → ordered dispatch → write (batched per event-loop turn).
+ * Packets are handled strictly in arrival order; while an async handler runs, later packets
+ * wait in a bounded queue and reads pause when it is full.
+ */
+export class Connection implements Outlet {
+  readonly stream: Duplex;
+  readonly listener: string;
+  readonly remoteAddress: string | undefined;
+  protocolVersion: ProtocolVersion = 4;
+  /** Set by the CONNECT handler. */
+  clientId = '';
+  info: ClientInfo | undefined;
+  session: Session | null = null;
+  /** The client's Receive Maximum and Maximum Packet Size (MQTT 5). */
+  receiveMaximum = 65535;
+  maxOutboundPacketSize = Number.POSITIVE_INFINITY;
+  /** Inbound topic aliases (MQTT 5). */
+  readonly topicAliases = new Map<number, string>();
+  /** False once a normal DISCONNECT removed the will [MQTT-3.1.2-10]. */
+  willOnClose = true;
+  /** Why the connection closed, for logs and onDisconnected. */
+  closeReason = 'socket closed';
+  readonly #host: ConnectionHost;
+  readonly #decoder: Decoder;
+  readonly #pending: Packet[] = [];
+  readonly #keepalive: Keepalive;
+  #phase: Phase = 'new';
+  #busy = false;
+  #paused = false;
+  #corked = false;
+  #connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(stream: Duplex, listener: string, remoteAddress: string | undefined, host: ConnectionHost) {
+    this.stream = stream;
+    this.listener = listener;
+    this.remoteAddress = remoteAddress;
+    this.#host = host;
+    this.#decoder = new Decoder({ packet: (p) => this.#onPacket(p), error: (e) => this.#onDecodeError(e) });
+    this.#keepalive = new Keepalive(() => this.abort(new BrokerError('ERR_KEEPALIVE_TIMEOUT')));
+    this.#connectTimer = setTimeout(() => this.abort(new BrokerError('ERR_CONNECT_TIMEOUT')), host.limits.connectTimeout);
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('error', (err) => this.#onStreamError(err));
+    stream.on('close', () => this.#onClose());
+    stream.on('end', () => stream.end());
+  }
+
+  get phase(): Phase {
+    return this.#phase;
+  }
+
+  /** True once the connection is closing or closed. */
+  get closed(): boolean {
+    return this.#phase === 'closed';
+  }
+
+  get congested(): boolean {
+    return this.stream.writableLength > this.#host.limits.maxWriteBuffer;
+  }
+
+  /** Marks the CONNECT as being processed; a second CONNECT is then a protocol error [MQTT-3.1.0-2]. */
+  beginConnect(version: ProtocolVersion): void {
+    this.#phase = 'connecting';
+    this.protocolVersion = version;
+    clearTimeout(this.#connectTimer);
+  }
+
+  /** Marks the connection accepted (after CONNACK) and starts keepalive checks at 1.5× [MQTT-3.1.2-24]. */
+  accept(keepaliveSeconds: number): void {
+    this.#phase = 'connected';
+    this.#keepalive.start(keepaliveSeconds);
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#phase === 'closed') return;
+    this.#keepalive.touch();
+    this.#decoder.write(chunk);
+    // Refuse an oversize packet as soon as its header is read, before it is buffered whole.
+    if (this.#decoder.pendingLength > this.#host.limits.maxPacketSize) {
+      this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `remaining length ${this.#decoder.pendingLength}`));
+    }
+  }
+
+  #onPacket(packet: Packet): void {
+    if (this.#phase === 'closed') return;
+    if ((packet.length ?? 0) > this.#host.limits.maxPacketSize) {
+      this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `remaining length ${packet.length}`));
+      return;
+    }
+    if (this.#busy) {
+      this.#pending.push(packet);
+      if (this.#pending.length >= this.#host.limits.maxPendingPackets && !this.#paused) {
+        this.#paused = true;
+        this.stream.pause();
+      }
+      return;
+    }
+    this.#run(packet);
+  }
+
+  #run(packet: Packet): void {
+    let result: void | Promise<void>;
+    try {
+      result = this.#host.dispatch(this, packet);
+    } catch (err) {
+      this.abort(err);
+      return;
+    }
+    if (result) {
+      this.#busy = true;
+      result.then(this.#drain, (err: unknown) => this.abort(err));
+    }
+  }
+
+  readonly #drain = (): void => {
+    this.#busy = false;
+    while (!this.#busy && this.#pending.length > 0 && this.#phase !== 'closed') {
+      this.#run(this.#pending.shift() as Packet);
+    }
+    if (!this.#busy && this.#paused && this.#phase !== 'closed') {
+      this.#paused = false;
+      this.stream.resume();
+    }
+  };
+
+  #onDecodeError(err: Error): void {
+    if (this.#phase === 'new' && /protocol version/i.test(err.message)) {
+      // [MQTT-3.1.2-2] unsupported protocol level: CONNACK 0x01 and close
+      this.writeBuffer(encode(connackPacket(4, 1, false), 4));
+      this.end('unsupported protocol level');
+      return;
+    }
+    this.abort(new BrokerError('ERR_MALFORMED_PACKET', err.message));
+  }
+
+  /** Encodes and writes a packet at this connection's protocol level. */
+  send(packet: Packet): void {
+    this.writeBuffer(encode(packet, this.protocolVersion));
+  }
+
+  /** Writes bytes; writes within one event-loop turn are coalesced into one syscall. */
+  writeBuffer(buf: Buffer): void {
+    if (this.#phase === 'closed' || this.stream.writableEnded) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.stream.cork();
+      process.nextTick(this.#uncork);
+    }
+    this.stream.write(buf);
+  }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.stream.uncork();
+  };
+
+  sendPublish(delivery: Delivery, dup: boolean): boolean {
+    const buf = this.#host.encoder.encode(delivery, dup, this.protocolVersion);
+    if (buf.length > this.maxOutboundPacketSize) return false;
+    this.writeBuffer(buf);
+    return true;
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send(pubrelPacket(packetId, ReasonCode.Success));
+  }
+
+  /**
+   * The one error boundary: turns an error into the spec's answer (CONNACK refusal while
+   * connecting, DISCONNECT with a reason code for MQTT 5 once connected) and closes.
+   */
+  abort(err: unknown): void {
+    if (this.#phase === 'closed') return;
+    const error = isBrokerError(err) ? err : new BrokerError('ERR_SERVER_UNAVAILABLE', String(err), { cause: err });
+    if (!isBrokerError(err)) this.#host.logger.error({ err, clientId: this.clientId }, 'unexpected error in handler');
+    else this.#host.logger.debug({ clientId: this.clientId, code: error.code }, error.message);
+    if (this.#phase === 'connecting') {
+      this.send(connackPacket(this.protocolVersion, error.reasonCode, false));
+    } else if (this.#phase === 'connected' && this.protocolVersion === 5) {
+      this.send(disconnectPacket(error.reasonCode, undefined));
+    }
+    this.end(error.message);
+  }
+
+  /** Closes after flushing what was written; destroys the socket if the peer does not finish. */
+  end(reason: string): void {
+    if (this.#phase === 'closed') return;
+    this.closeReason = reason;
+    this.#phase = 'closed';
+    this.#pending.length = 0;
+    this.stream.end();
+    setTimeout(() => this.stream.destroy(), 1000).unref();
+  }
+
+  #onStreamError(err: Error): void {
+    this.#host.logger.debug({ err, clientId: this.clientId }, 'socket error');
+    if (this.#phase !== 'closed') this.closeReason = `socket error: ${err.message}`;
+    this.stream.destroy();
+  }
+
+  #onClose(): void {
+    const wasClosed = this.#phase === 'closed';
+    this.#phase = 'closed';
+    clearTimeout(this.#connectTimer);
+    this.#keepalive.stop();
+    if (!wasClosed && this.closeReason === 'socket closed') this.closeReason = 'connection lost';
+    this.#host.closed(this);
+  }
+}

@@ -1,0 +1,48 @@
+import { ReasonCode } from './protocol/reason-codes.js';
+
+/** Stable error codes raised by Midge; each maps to one MQTT reason code where one applies. */
+export const ErrorCode = {
+  ERR_MALFORMED_PACKET: { reason: ReasonCode.MalformedPacket, text: 'malformed packet' },
+  ERR_PROTOCOL: { reason: ReasonCode.ProtocolError, text: 'protocol error' },
+  ERR_UNSUPPORTED_PROTOCOL: { reason: ReasonCode.UnsupportedProtocolVersion, text: 'unsupported protocol version' },
+  ERR_CLIENT_ID_INVALID: { reason: ReasonCode.ClientIdentifierNotValid, text: 'client identifier not valid' },
+  ERR_BAD_CREDENTIALS: { reason: ReasonCode.BadUserNameOrPassword, text: 'bad user name or password' },
+  ERR_NOT_AUTHORIZED: { reason: ReasonCode.NotAuthorized, text: 'not authorized' },
+  ERR_SERVER_UNAVAILABLE: { reason: ReasonCode.ServerUnavailable, text: 'server unavailable' },
+  ERR_KEEPALIVE_TIMEOUT: { reason: ReasonCode.KeepAliveTimeout, text: 'keep alive timeout' },
+  ERR_SESSION_TAKEN_OVER: { reason: ReasonCode.SessionTakenOver, text: 'session taken over' },
+  ERR_SHUTTING_DOWN: { reason: ReasonCode.ServerShuttingDown, text: 'server shutting down' },
+  ERR_TOPIC_FILTER_INVALID: { reason: ReasonCode.TopicFilterInvalid, text: 'topic filter invalid' },
+  ERR_TOPIC_NAME_INVALID: { reason: ReasonCode.TopicNameInvalid, text: 'topic name invalid' },
+  ERR_RECEIVE_MAXIMUM_EXCEEDED: { reason: ReasonCode.ReceiveMaximumExceeded, text: 'receive maximum exceeded' },
+  ERR_TOPIC_ALIAS_INVALID: { reason: ReasonCode.TopicAliasInvalid, text: 'topic alias invalid' },
+  ERR_PACKET_TOO_LARGE: { reason: ReasonCode.PacketTooLarge, text: 'packet too large' },
+  ERR_QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, text: 'QoS not supported' },
+  ERR_BAD_AUTH_METHOD: { reason: ReasonCode.BadAuthenticationMethod, text: 'bad authentication method' },
+  ERR_CONNECT_TIMEOUT: { reason: ReasonCode.ProtocolError, text: 'no CONNECT in time' },
+  ERR_INVALID_OPTION: { reason: ReasonCode.ImplementationSpecificError, text: 'invalid option' },
+  ERR_LISTEN: { reason: ReasonCode.ImplementationSpecificError, text: 'cannot listen' },
+  ERR_HOOK_FAILED: { reason: ReasonCode.UnspecifiedError, text: 'plugin hook failed' },
+} as const;
+
+/** One of the registered error codes. */
+export type ErrorCodeName = keyof typeof ErrorCode;
+
+/** The error every part of Midge throws: a stable code plus, where it applies, an MQTT reason code. */
+export class BrokerError extends Error {
+  readonly code: ErrorCodeName;
+  readonly reasonCode: number;
+
+  constructor(code: ErrorCodeName, detail?: string, options?: { cause?: unknown }) {
+    const entry = ErrorCode[code];
+    super(detail ? `${entry.text}: ${detail}` : entry.text, options);
+    this.name = 'BrokerError';
+    this.code = code;
+    this.reasonCode = entry.reason;
+  }
+}
+
+/** True when `err` is a BrokerError (optionally with the given code). */
+export function isBrokerError(err: unknown, code?: ErrorCodeName): err is BrokerError {
+  return err instanceof BrokerError && (code === undefined || err.code === code);
+}

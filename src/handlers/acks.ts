@@ -1,0 +1,35 @@
+import type { PubackPacket, PubcompPacket, PubrecPacket, PubrelPacket } from '../protocol/codec.js';
+import { pubcompPacket, pubrelPacket } from '../protocol/packets.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import type { Connection } from '../connection/connection.js';
+import type { BrokerContext } from './context.js';
+
+/** PUBACK from a client: ends a QoS 1 delivery [MQTT-4.3.2]. */
+export function handlePuback(ctx: BrokerContext, conn: Connection, packet: PubackPacket): void {
+  if (!conn.session?.acknowledge(packet.messageId as number)) {
+    ctx.logger.debug({ clientId: conn.clientId, packetId: packet.messageId }, 'PUBACK for unknown packet id');
+  }
+}
+
+/** PUBREC from a client: answer PUBREL [MQTT-4.3.3-4]; an unknown id gets PUBREL 0x92 in MQTT 5. */
+export function handlePubrec(ctx: BrokerContext, conn: Connection, packet: PubrecPacket): void {
+  const id = packet.messageId as number;
+  const failed = (packet.reasonCode ?? 0) >= 0x80;
+  if (conn.session?.received(id, failed)) return;
+  ctx.logger.debug({ clientId: conn.clientId, packetId: id }, 'PUBREC for unknown packet id');
+  if (!failed) conn.send(pubrelPacket(id, ReasonCode.PacketIdentifierNotFound));
+}
+
+/** PUBREL from a client: release the inbound QoS 2 id and answer PUBCOMP [MQTT-4.3.3-11]. */
+export function handlePubrel(_ctx: BrokerContext, conn: Connection, packet: PubrelPacket): void {
+  const id = packet.messageId as number;
+  const known = conn.session?.inboundQos2.delete(id) ?? false;
+  conn.send(pubcompPacket(id, known ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound));
+}
+
+/** PUBCOMP from a client: ends a QoS 2 delivery [MQTT-4.3.3]. */
+export function handlePubcomp(ctx: BrokerContext, conn: Connection, packet: PubcompPacket): void {
+  if (!conn.session?.completed(packet.messageId as number)) {
+    ctx.logger.debug({ clientId: conn.clientId, packetId: packet.messageId }, 'PUBCOMP for unknown packet id');
+  }
+}

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { BrokerError } from '../errors.js';
+import type { ClientInfo } from '../hooks.js';
+import type { ConnectPacket, ProtocolVersion } from '../protocol/codec.js';
+import { connackPacket, type ConnackProperties } from '../protocol/packets.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import { isValidTopicName } from '../protocol/topic.js';
+import { NEVER_EXPIRES } from '../broker/session-registry.js';
+import type { WillRecord } from '../store/store.js';
+import type { Connection } from '../connection/connection.js';
+import type { BrokerContext } from './context.js';
+import { messagePropertiesOf } from './publish.js';
+
+/** CONNECT [MQTT-3.1]: validate, authenticate, take over or resume the session, CONNACK. */
+export async function handleConnect(ctx: BrokerContext, conn: Connection, packet: ConnectPacket): Promise<void> {
+  if (conn.phase !== 'new') throw new BrokerError('ERR_PROTOCOL', 'second CONNECT'); // [MQTT-3.1.0-2]
+  const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
+  conn.beginConnect(version);
+  checkProtocolName(packet, version);
+  const assigned = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
+  const clientId = assigned ?? packet.clientId;
+  const will = willOf(packet);
+  checkConnectProperties(packet);
+
+  const info: ClientInfo = {
+    id: clientId,
+    username: packet.username,
+    protocolVersion: version,
+    remoteAddress: conn.remoteAddress,
+    listener: conn.listener,
+  };
+  if (ctx.hooks.has('authenticate')) {
+    const ok = await ctx.hooks.authenticate(info, { username: packet.username, password: packet.password });
+    if (!ok) throw new BrokerError('ERR_BAD_CREDENTIALS');
+    if (conn.closed) return;
+  }
+  const cleanStart = packet.clean !== false;
+  takeOver(ctx, clientId, cleanStart);
+  const { session, present } = ctx.sessions.open(clientId, cleanStart);
+  session.expiryInterval = sessionExpiryOf(ctx, packet, version);
+  session.will = will;
+
+  conn.clientId = clientId;
+  conn.info = info;
+  conn.session = session;
+  conn.receiveMaximum = packet.properties?.receiveMaximum ?? 65535;
+  conn.maxOutboundPacketSize = packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+  ctx.connections.set(clientId, conn);
+  ctx.stats.connectionsTotal++;
+
+  const keepalive = effectiveKeepalive(ctx, packet.keepalive ?? 0);
+  conn.send(connackPacket(version, ReasonCode.Success, present, connackProperties(ctx, packet, assigned, keepalive)));
+  conn.accept(keepalive);
+  ctx.store.saveSession(session.toRecord());
+  session.attach(conn);
+  ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
+  ctx.hooks.notify('onConnected', info);
+}
+
+function checkProtocolName(packet: ConnectPacket, version: ProtocolVersion): void {
+  // [MQTT-3.1.2-1] "MQIsdp" for 3.1, "MQTT" for 3.1.1 and 5.0
+  const expected = version === 3 ? 'MQIsdp' : 'MQTT';
+  if (packet.protocolId !== expected) throw new BrokerError('ERR_UNSUPPORTED_PROTOCOL', `protocol name ${packet.protocolId}`);
+}
+
+function assignClientId(ctx: BrokerContext, packet: ConnectPacket, version: ProtocolVersion): string {
+  // [MQTT-3.1.3-6] [MQTT-3.1.3-7] [MQTT-3.1.3-8] an empty id is assigned only with a clean session (3.1.1), always in 5.0
+  if (version === 3 || (version === 4 && packet.clean === false)) {
+    throw new BrokerError('ERR_CLIENT_ID_INVALID', 'empty client identifier');
+  }
+  let id: string;
+  do id = `midge-${randomBytes(8).toString('hex')}`;
+  while (ctx.sessions.has(id));
+  return id;
+}
+
+function willOf(packet: ConnectPacket): WillRecord | undefined {
+  const will = packet.will;
+  if (!will) return undefined;
+  if (!isValidTopicName(will.topic)) throw new BrokerError('ERR_TOPIC_NAME_INVALID', 'will topic'); // [MQTT-3.1.3-11]
+  const props = will.properties;
+  return {
+    topic: will.topic,
+    payload: Buffer.isBuffer(will.payload) ? will.payload : Buffer.from(will.payload),
+    qos: will.qos ?? 0,
+    retain: will.retain ?? false,
+    properties: messagePropertiesOf(props),
+    messageExpiryInterval: props?.messageExpiryInterval,
+    delayInterval: props?.willDelayInterval ?? 0,
+  };
+}
+
+function checkConnectProperties(packet: ConnectPacket): void {
+  const props = packet.properties;
+  if (!props) return;
+  if (props.receiveMaximum === 0) throw new BrokerError('ERR_PROTOCOL', 'Receive Maximum 0');
+  if (props.maximumPacketSize === 0) throw new BrokerError('ERR_PROTOCOL', 'Maximum Packet Size 0');
+  // Enhanced authentication is not offered: an Authentication Method is refused [MQTT-4.12.0-1]
+  if (props.authenticationMethod !== undefined) throw new BrokerError('ERR_BAD_AUTH_METHOD', props.authenticationMethod);
+}
+
+function takeOver(ctx: BrokerContext, clientId: string, cleanStart: boolean): void {
+  const old = ctx.connections.get(clientId);
+  if (!old) return;
+  // [MQTT-3.1.4-3] the existing client is disconnected (MQTT 5: DISCONNECT 0x8E)
+  const session = old.session;
+  session?.detach();
+  ctx.connections.delete(clientId);
+  old.abort(new BrokerError('ERR_SESSION_TAKEN_OVER'));
+  // The old connection ended abnormally: its will goes out unless a will delay outlasts the
+  // takeover, and at the latest when a clean start ends the session [MQTT-3.1.3-9]
+  const will = session?.will;
+  if (will && old.willOnClose && (will.delayInterval === 0 || cleanStart)) ctx.publishWill(clientId, will);
+}
+
+function sessionExpiryOf(ctx: BrokerContext, packet: ConnectPacket, version: ProtocolVersion): number {
+  if (version !== 5) return packet.clean === false ? NEVER_EXPIRES : 0;
+  const requested = packet.properties?.sessionExpiryInterval ?? 0;
+  return Math.min(requested, ctx.options.maxSessionExpiryInterval);
+}
+
+function effectiveKeepalive(ctx: BrokerContext, requested: number): number {
+  const cap = ctx.options.maxKeepAlive;
+  if (cap === 0) return requested;
+  return requested === 0 ? cap : Math.min(requested, cap);
+}
+
+function connackProperties(
+  ctx: BrokerContext,
+  packet: ConnectPacket,
+  assignedClientId: string | undefined,
+  keepalive: number,
+): ConnackProperties | undefined {
+  if (packet.protocolVersion !== 5) return undefined;
+  const { options } = ctx;
+  const props: ConnackProperties = {
+    receiveMaximum: options.receiveMaximum,
+    maximumPacketSize: options.maxPacketSize,
+    topicAliasMaximum: options.topicAliasMaximum,
+    retainAvailable: true,
+    wildcardSubscriptionAvailable: true,
+    subscriptionIdentifiersAvailable: true,
+    sharedSubscriptionAvailable: true,
+  };
+  if (assignedClientId !== undefined) props.assignedClientIdentifier = assignedClientId; // [MQTT-3.2.2-16]
+  if (keepalive !== (packet.keepalive ?? 0)) props.serverKeepAlive = keepalive; // [MQTT-3.2.2-21]
+  const requested = packet.properties?.sessionExpiryInterval ?? 0;
+  if (requested > options.maxSessionExpiryInterval) props.sessionExpiryInterval = options.maxSessionExpiryInterval;
+  return props;
+}

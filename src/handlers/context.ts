@@ -1,0 +1,29 @@
+import type { Logger } from 'pino';
+import type { HookRunner } from '../hooks.js';
+import type { ResolvedOptions } from '../options.js';
+import type { Message, MessageIds } from '../broker/message.js';
+import type { Router } from '../broker/router.js';
+import type { SessionRegistry } from '../broker/session-registry.js';
+import type { Stats } from '../broker/stats.js';
+import type { Store } from '../store/store.js';
+import type { Connection } from '../connection/connection.js';
+import type { ClientInfo } from '../hooks.js';
+import type { WillRecord } from '../store/store.js';
+
+/** What handlers share: built once by createBroker and passed to every handler. */
+export interface BrokerContext {
+  readonly options: ResolvedOptions;
+  readonly logger: Logger;
+  readonly hooks: HookRunner;
+  readonly sessions: SessionRegistry;
+  readonly router: Router;
+  readonly store: Store;
+  readonly stats: Stats;
+  readonly messageIds: MessageIds;
+  /** Open connections by client id (one per client id). */
+  readonly connections: Map<string, Connection>;
+  /** Runs onPublish transforms, routes the message and tells observers; returns the number of receivers. */
+  dispatchMessage(message: Message, client: ClientInfo | undefined): number;
+  /** Publishes a client's will message. */
+  publishWill(clientId: string, will: WillRecord): void;
+}

@@ -1,0 +1,122 @@
+import { BrokerError } from '../errors.js';
+import type { ClientInfo } from '../hooks.js';
+import type { PublishPacket } from '../protocol/codec.js';
+import { pubackPacket, pubrecPacket } from '../protocol/packets.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import { isValidTopicName } from '../protocol/topic.js';
+import type { Message, MessageProperties } from '../broker/message.js';
+import type { Connection } from '../connection/connection.js';
+import type { BrokerContext } from './context.js';
+
+/**
+ * PUBLISH from a client [MQTT-3.3]. Synchronous unless an authorizePublish gate is registered,
+ * so the QoS 0 path allocates no promise.
+ */
+export function handlePublish(ctx: BrokerContext, conn: Connection, packet: PublishPacket): void | Promise<void> {
+  const session = conn.session;
+  if (!session) throw new BrokerError('ERR_PROTOCOL', 'PUBLISH before CONNECT');
+  const topic = resolveTopic(ctx, conn, packet);
+  const { qos } = packet;
+  if (qos === 0 && packet.dup) throw new BrokerError('ERR_MALFORMED_PACKET', 'DUP set on QoS 0'); // [MQTT-3.3.1-2]
+  if (qos > 0 && !packet.messageId) throw new BrokerError('ERR_MALFORMED_PACKET', 'packet identifier 0'); // [MQTT-2.3.1-1]
+  ctx.stats.messagesReceived++;
+  if (qos === 2) {
+    const id = packet.messageId as number;
+    if (session.inboundQos2.has(id)) {
+      // A resend before PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-9]
+      conn.send(pubrecPacket(id, ReasonCode.Success));
+      return;
+    }
+    // [MQTT-3.3.4-9] more unacknowledged QoS 2 publishes than our Receive Maximum
+    if (session.inboundQos2.size >= ctx.options.receiveMaximum) throw new BrokerError('ERR_RECEIVE_MAXIMUM_EXCEEDED');
+  }
+  const message = toMessage(ctx, conn, packet, topic);
+  const info = conn.info as ClientInfo;
+  const packetId = packet.messageId ?? 0;
+  if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId);
+  route(ctx, conn, message, info, packetId);
+}
+
+async function authorizeThenRoute(
+  ctx: BrokerContext,
+  conn: Connection,
+  message: Message,
+  info: ClientInfo,
+  packetId: number,
+): Promise<void> {
+  if (await ctx.hooks.authorizePublish(info, message)) {
+    route(ctx, conn, message, info, packetId);
+    return;
+  }
+  ctx.stats.dropped['not-authorized']++;
+  ctx.hooks.notify('onDropped', { clientId: info.id, message, reason: 'not-authorized' });
+  // MQTT 5 answers 0x87; 3.1.1 has no negative acknowledgement, so the message is acknowledged and dropped
+  acknowledge(conn, message, packetId, conn.protocolVersion === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
+}
+
+function route(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
+  const receivers = ctx.dispatchMessage(message, info);
+  if (message.qos > 0) {
+    acknowledge(conn, message, packetId, receivers > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers);
+  }
+}
+
+function acknowledge(conn: Connection, message: Message, id: number, reasonCode: number): void {
+  if (message.qos === 1) {
+    conn.send(pubackPacket(id, reasonCode)); // [MQTT-4.3.2-2]
+  } else if (message.qos === 2) {
+    if (reasonCode < 0x80) conn.session?.inboundQos2.add(id); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
+    conn.send(pubrecPacket(id, reasonCode));
+  }
+}
+
+/** Applies the MQTT 5 Topic Alias and validates the topic name. */
+function resolveTopic(ctx: BrokerContext, conn: Connection, packet: PublishPacket): string {
+  const alias = packet.properties?.topicAlias;
+  let topic = packet.topic;
+  if (alias !== undefined) {
+    // [MQTT-3.3.2-8] [MQTT-3.3.2-9] an alias of 0 or above our Topic Alias Maximum
+    if (alias === 0 || alias > ctx.options.topicAliasMaximum) throw new BrokerError('ERR_TOPIC_ALIAS_INVALID', `alias ${alias}`);
+    if (topic === '') {
+      const known = conn.topicAliases.get(alias);
+      if (known === undefined) throw new BrokerError('ERR_PROTOCOL', `unknown topic alias ${alias}`);
+      topic = known;
+    } else {
+      conn.topicAliases.set(alias, topic);
+    }
+  }
+  // [MQTT-3.3.2-1] [MQTT-3.3.2-2] [MQTT-4.7.3-1] a valid topic name without wildcards
+  if (!isValidTopicName(topic)) throw new BrokerError('ERR_TOPIC_NAME_INVALID', JSON.stringify(topic));
+  const responseTopic = packet.properties?.responseTopic;
+  if (responseTopic !== undefined && !isValidTopicName(responseTopic)) {
+    throw new BrokerError('ERR_PROTOCOL', 'Response Topic is not a valid topic name'); // [MQTT-3.3.2-14]
+  }
+  return topic;
+}
+
+function toMessage(ctx: BrokerContext, conn: Connection, packet: PublishPacket, topic: string): Message {
+  const props = packet.properties;
+  const expiry = props?.messageExpiryInterval;
+  return {
+    id: ctx.messageIds.next(),
+    topic,
+    payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+    qos: packet.qos,
+    retain: packet.retain,
+    properties: messagePropertiesOf(props),
+    expiresAt: expiry === undefined ? undefined : Date.now() + expiry * 1000,
+    origin: conn.clientId,
+  };
+}
+
+const MESSAGE_PROPERTY_KEYS = ['payloadFormatIndicator', 'contentType', 'responseTopic', 'correlationData', 'userProperties'] as const;
+
+/** The MQTT 5 properties forwarded unaltered with a message [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18]. */
+export function messagePropertiesOf(props: PublishPacket['properties'] | undefined): MessageProperties | undefined {
+  if (!props) return undefined;
+  let out: Record<string, unknown> | undefined;
+  for (const key of MESSAGE_PROPERTY_KEYS) {
+    if (props[key] !== undefined) (out ??= {})[key] = props[key];
+  }
+  return out as MessageProperties | undefined;
+}

@@ -1,0 +1,32 @@
+import { BrokerError } from '../errors.js';
+import type { AuthPacket, DisconnectPacket } from '../protocol/codec.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import type { Connection } from '../connection/connection.js';
+import type { BrokerContext } from './context.js';
+
+/** PINGREQ: answer PINGRESP [MQTT-3.12.4-1]. */
+export function handlePingreq(_ctx: BrokerContext, conn: Connection): void {
+  conn.send({ cmd: 'pingresp' });
+}
+
+/** DISCONNECT from a client [MQTT-3.14]: a normal one discards the will; 0x04 keeps it. */
+export function handleDisconnect(ctx: BrokerContext, conn: Connection, packet: DisconnectPacket): void {
+  const session = conn.session;
+  const requested = packet.properties?.sessionExpiryInterval;
+  if (session && requested !== undefined) {
+    // [MQTT-3.14.2-2] expiry 0 at CONNECT cannot be raised at DISCONNECT
+    if (session.expiryInterval === 0 && requested !== 0) {
+      throw new BrokerError('ERR_PROTOCOL', 'Session Expiry Interval raised from 0 at DISCONNECT');
+    }
+    session.expiryInterval = Math.min(requested, ctx.options.maxSessionExpiryInterval);
+  }
+  const reason = packet.reasonCode ?? ReasonCode.Success;
+  // [MQTT-3.14.4-3] the will is discarded on a normal DISCONNECT, kept for 0x04 (Disconnect with Will Message)
+  conn.willOnClose = reason === ReasonCode.DisconnectWithWill;
+  conn.end(`client disconnected (0x${reason.toString(16).padStart(2, '0')})`);
+}
+
+/** AUTH: enhanced authentication is not offered, so an AUTH packet is a protocol error [MQTT-4.12.0-1]. */
+export function handleAuth(_ctx: BrokerContext, _conn: Connection, _packet: AuthPacket): void {
+  throw new BrokerError('ERR_PROTOCOL', 'AUTH without an authentication method');
+}

@@ -1,0 +1,10 @@
+/** Midge: an MQTT 3.1 / 3.1.1 / 5.0 broker. Public API. */
+export { Broker, createBroker, type ListenAddresses } from './broker.js';
+export { BrokerError, ErrorCode, isBrokerError, type ErrorCodeName } from './errors.js';
+export type { BrokerOptions } from './options.js';
+export { DEFAULTS } from './options.js';
+export type { ClientInfo, Credentials, Drop, DropReason, Plugin, SubscriptionRequestInfo } from './hooks.js';
+export type { Message, MessageProperties, PublishInput } from './broker/message.js';
+export type { Store, StoredState, SessionRecord, WillRecord } from './store/store.js';
+export { MemoryStore } from './store/memory.js';
+export { ReasonCode } from './protocol/reason-codes.js';

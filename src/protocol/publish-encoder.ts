@@ -1,0 +1,56 @@
+import type { Delivery } from '../broker/inflight.js';
+import { remainingExpiry } from '../broker/message.js';
+import { encode, type ProtocolVersion, type PublishPacket } from './codec.js';
+
+/**
+ * Encodes outgoing PUBLISH packets. A QoS 0 message fanned out to many subscribers is encoded
+ * once per protocol level and RETAIN flag: fan-out is synchronous, so caching the variants of
+ * the last message seen is enough and holds no memory beyond one message.
+ */
+export class PublishEncoder {
+  #lastMessage: Delivery['message'] | undefined;
+  readonly #variants = new Map<number, Buffer>();
+
+  /** The bytes of `delivery` for a client at `version`. */
+  encode(delivery: Delivery, dup: boolean, version: ProtocolVersion): Buffer {
+    const shareable = delivery.qos === 0 && delivery.subscriptionIds === undefined;
+    if (!shareable) return encode(this.#packet(delivery, dup, version), version);
+    if (this.#lastMessage !== delivery.message) {
+      this.#lastMessage = delivery.message;
+      this.#variants.clear();
+    }
+    const key = version * 2 + (delivery.retain ? 1 : 0);
+    let buf = this.#variants.get(key);
+    if (!buf) {
+      buf = encode(this.#packet(delivery, false, version), version);
+      this.#variants.set(key, buf);
+    }
+    return buf;
+  }
+
+  #packet(delivery: Delivery, dup: boolean, version: ProtocolVersion): PublishPacket {
+    const { message } = delivery;
+    const packet: PublishPacket = {
+      cmd: 'publish',
+      topic: message.topic,
+      payload: message.payload,
+      qos: delivery.qos,
+      retain: delivery.retain,
+      dup,
+    };
+    if (delivery.qos > 0) packet.messageId = delivery.packetId;
+    if (version === 5) packet.properties = this.#properties(delivery);
+    return packet;
+  }
+
+  #properties(delivery: Delivery): PublishPacket['properties'] {
+    const { message } = delivery;
+    const expiry = remainingExpiry(message, Date.now()); // [MQTT-3.3.2-6] the remaining lifetime
+    const ids = delivery.subscriptionIds;
+    if (!message.properties && expiry === undefined && ids === undefined) return undefined;
+    const props: NonNullable<PublishPacket['properties']> = { ...message.properties };
+    if (expiry !== undefined) props.messageExpiryInterval = expiry;
+    if (ids !== undefined) props.subscriptionIdentifier = ids.length === 1 ? (ids[0] as number) : [...ids];
+    return props;
+  }
+}

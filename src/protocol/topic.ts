@@ -1,0 +1,51 @@
+/** Topic names and filters (MQTT 3.1.1 section 4.7, MQTT 5.0 section 4.7). */
+
+/** Maximum length of an MQTT UTF-8 string in bytes. */
+const MAX_STRING_BYTES = 65535;
+
+/** True when `topic` is a valid topic name for PUBLISH. */
+export function isValidTopicName(topic: string): boolean {
+  if (topic.length === 0) return false; // [MQTT-4.7.3-1]
+  if (Buffer.byteLength(topic) > MAX_STRING_BYTES) return false;
+  // [MQTT-3.3.2-2] wildcards are not allowed in topic names
+  return !topic.includes('+') && !topic.includes('#') && !topic.includes('\u0000');
+}
+
+/** True when `filter` is a valid topic filter for SUBSCRIBE / UNSUBSCRIBE (shared prefix removed). */
+export function isValidTopicFilter(filter: string): boolean {
+  if (filter.length === 0) return false; // [MQTT-4.7.3-1]
+  if (filter.includes('\u0000') || Buffer.byteLength(filter) > MAX_STRING_BYTES) return false;
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i] as string;
+    if (level.includes('#')) {
+      // [MQTT-4.7.1-2] '#' must be alone in its level and the last level
+      if (level !== '#' || i !== levels.length - 1) return false;
+    } else if (level.includes('+') && level !== '+') {
+      return false; // [MQTT-4.7.1-3] '+' must occupy a whole level
+    }
+  }
+  return true;
+}
+
+/** A parsed `$share/{group}/{filter}` subscription. */
+export interface SharedFilter {
+  readonly group: string;
+  readonly filter: string;
+}
+
+/**
+ * Parses a shared subscription filter. Returns undefined for an ordinary filter,
+ * null for a malformed `$share/` filter [MQTT-4.8.2-1] [MQTT-4.8.2-2].
+ */
+export function parseSharedFilter(filter: string): SharedFilter | null | undefined {
+  if (!filter.startsWith('$share/')) return undefined;
+  const rest = filter.slice('$share/'.length);
+  const slash = rest.indexOf('/');
+  if (slash <= 0) return null;
+  const group = rest.slice(0, slash);
+  if (group.includes('+') || group.includes('#')) return null;
+  const inner = rest.slice(slash + 1);
+  if (!isValidTopicFilter(inner)) return null;
+  return { group, filter: inner };
+}

@@ -1,0 +1,29 @@
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { BrokerError } from '../errors.js';
+
+/** Hands each accepted stream to the broker. */
+export type StreamHandler = (stream: Duplex, remoteAddress: string | undefined) => void;
+
+/** Starts a TCP listener; resolves once bound, rejects with ERR_LISTEN (e.g. port in use). */
+export function listenTcp(host: string, port: number, onStream: StreamHandler): Promise<net.Server> {
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    onStream(socket, socket.remoteAddress);
+  });
+  return bind(server, host, port, 'TCP');
+}
+
+/** Binds a server and converts a bind failure into a clear ERR_LISTEN. */
+export function bind<S extends net.Server>(server: S, host: string, port: number, what: string): Promise<S> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
+      reject(new BrokerError('ERR_LISTEN', `${what} ${host}:${port}: ${why}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve(server);
+    });
+  });
+}

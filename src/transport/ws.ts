@@ -1,0 +1,34 @@
+import http from 'node:http';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import { bind, type StreamHandler } from './tcp.js';
+
+/** A running WebSocket listener. */
+export interface WsListener {
+  readonly http: http.Server;
+  readonly wss: WebSocketServer;
+}
+
+/**
+ * Starts a WebSocket listener on `path` with the `mqtt` subprotocol (also `mqttv3.1`) and hands
+ * each connection to the broker as a Duplex stream.
+ */
+export async function listenWs(host: string, port: number, path: string, onStream: StreamHandler): Promise<WsListener> {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' });
+    res.end('MQTT over WebSocket: connect with the "mqtt" subprotocol\n');
+  });
+  const wss = new WebSocketServer({
+    server,
+    path,
+    handleProtocols: (protocols) => {
+      for (const p of ['mqtt', 'mqttv3.1']) if (protocols.has(p)) return p;
+      return false;
+    },
+  });
+  wss.on('connection', (ws, req) => {
+    const stream = createWebSocketStream(ws);
+    onStream(stream, req.socket.remoteAddress);
+  });
+  await bind(server, host, port, 'WebSocket');
+  return { http: server, wss };
+}
