@@ -95,7 +95,7 @@ export class BenchClient {
     return client;
   }
 
-  /** Installs the callbacks (replacing earlier ones). */
+  /** Adds or replaces callbacks; callbacks not given keep their earlier value. */
   setHandlers(handlers: ClientHandlers): void {
     Object.assign(this.#handlers, handlers);
   }

@@ -18,7 +18,7 @@ export interface PublisherConfig {
 /** Messages written in one synchronous burst before yielding to the event loop. */
 const BURST = 256;
 /** Stall checks without any delivery before the missing deliveries are written off. */
-const STALL_TICKS = 5;
+const STALL_TICKS = 10;
 
 /**
  * Publishes numbered messages as fast as the broker sustains them: it stops when the socket
@@ -29,6 +29,8 @@ export class FlowPublisher {
   readonly #client: BenchClient;
   readonly #config: PublisherConfig;
   readonly #topic: Buffer;
+  /** Undelivered count at which a publisher held back by its delivery window resumes. */
+  readonly #resumeAt: number;
   #sent = 0;
   #delivered = 0;
   #writtenOff = 0;
@@ -44,6 +46,7 @@ export class FlowPublisher {
     this.#client = client;
     this.#config = config;
     this.#topic = Buffer.from(config.topic);
+    this.#resumeAt = Math.floor((config.deliveryWindow * config.fanout) / 2);
     client.setHandlers({
       onComplete: () => {
         if (client.outstanding <= config.ackWindow / 2) this.pump();
@@ -79,7 +82,7 @@ export class FlowPublisher {
   /** Tells the publisher one of its messages reached a subscriber. */
   noteDelivery(): void {
     this.#delivered++;
-    if (this.#undelivered() * 2 === this.#config.deliveryWindow * this.#config.fanout) this.pump();
+    if (this.#undelivered() === this.#resumeAt) this.pump();
   }
 
   /** Called periodically: if deliveries stopped while the window is full, write them off and go on. */

@@ -24,8 +24,12 @@ async function main(): Promise<number> {
     return 0;
   }
   const specs = options.brokers.map(brokerSpec);
-  const skipped = Object.fromEntries(specs.filter((s) => s.unavailable !== undefined).map((s) => [s.name, s.unavailable]));
-  for (const [name, reason] of Object.entries(skipped)) console.error(`skipping ${name}: ${String(reason)}`);
+  const skipped: Record<string, string> = {};
+  for (const spec of specs) {
+    if (spec.unavailable === undefined) continue;
+    skipped[spec.name] = spec.unavailable;
+    console.error(`skipping ${spec.name}: ${spec.unavailable}`);
+  }
   const available = specs.filter((s) => s.unavailable === undefined);
   if (available.length === 0) throw new Error('no broker to benchmark');
   const running = new Set<BrokerProcess>();
@@ -33,17 +37,24 @@ async function main(): Promise<number> {
   const results = await runAll(options, available, running);
   const ratios = computeRatios(results);
   console.log(`\n${formatResults(results)}`);
-  if (ratios.length > 0) console.log(`\nmidge relative to peers (rate: >1 is better; latency, memory, cpu: <1 is better)\n${formatRatios(ratios)}`);
+  if (ratios.length > 0) {
+    console.log('\nmidge relative to peers (rate: >1 is better; latency, memory, cpu: <1 is better)');
+    console.log(formatRatios(ratios));
+  }
   const document = { generatedAt: new Date().toISOString(), machine: machine(), options, skipped, results, ratios };
-  const latest = path.join(repoRoot(), 'bench/results/latest.json');
-  writeJson(latest, document);
-  if (options.jsonFile !== undefined) writeJson(path.resolve(options.jsonFile), document);
-  console.log(`\nresults written to ${latest}${options.jsonFile !== undefined ? ` and ${options.jsonFile}` : ''}`);
+  const files = [path.join(repoRoot(), 'bench/results/latest.json')];
+  if (options.jsonFile !== undefined) files.push(path.resolve(options.jsonFile));
+  for (const file of files) writeJson(file, document);
+  console.log(`\nresults written to ${files.join(' and ')}`);
   return results.some((r) => r.error !== undefined) ? 1 : 0;
 }
 
 /** Scenario-major order, so the brokers' numbers for one scenario are taken close together. */
-async function runAll(options: BenchOptions, specs: readonly BrokerSpec[], running: Set<BrokerProcess>): Promise<BenchResult[]> {
+async function runAll(
+  options: BenchOptions,
+  specs: readonly BrokerSpec[],
+  running: Set<BrokerProcess>,
+): Promise<BenchResult[]> {
   const ticks = clockTicksPerSecond();
   const results: BenchResult[] = [];
   for (const name of options.scenarios) {
@@ -78,12 +89,14 @@ async function runOne(
       durationMs: options.durationMs,
       payloadSize: options.payloadSize,
     };
-    const metrics = await withTimeout(scenario.run(context), options.warmupMs + options.durationMs + SCENARIO_SLACK_MS);
+    const limitMs = options.warmupMs + options.durationMs + SCENARIO_SLACK_MS;
+    const metrics = await withTimeout(scenario.run(context), limitMs);
     if (broker.exitReason !== undefined) throw new Error(`broker ${broker.exitReason}\n${broker.outputTail}`);
     return { scenario: scenario.name, broker: spec.name, metrics };
   } catch (err) {
     const tail = broker?.exitReason !== undefined ? `\n${broker.outputTail}` : '';
-    return { scenario: scenario.name, broker: spec.name, error: `${err instanceof Error ? err.message : String(err)}${tail}` };
+    const message = err instanceof Error ? err.message : String(err);
+    return { scenario: scenario.name, broker: spec.name, error: `${message}${tail}` };
   } finally {
     if (broker !== undefined) {
       await broker.stop();
@@ -131,7 +144,13 @@ function progressLine(result: BenchResult): string {
 
 /** Facts about the machine that make numbers comparable between runs. */
 function machine(): Record<string, string | number> {
-  return { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown' };
+  const cpus = os.cpus();
+  return {
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+  };
 }
 
 main().then(

@@ -99,7 +99,7 @@ export class SequenceChecker {
     };
   }
 
-  /** Counts per publisher, where `sent[p]` is how many messages publisher `p` sent; unknown publishers are unexpected. */
+  /** Counts per publisher given `sent[p]` messages from publisher `p`; unknown publishers are all unexpected. */
   counts(sent: readonly number[]): SequenceCounts[] {
     const perPublisher = sent.map((count, publisher) => this.countsFor(publisher, count));
     for (const [publisher, stream] of this.#streams) {

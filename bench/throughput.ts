@@ -21,6 +21,8 @@ export interface ThroughputSpec {
 
 /** Longest wait for in-flight messages after publishing stops. */
 const STRAGGLER_MS = 3000;
+/** Load-generator CPU above which its own speed may cap the measured rate. */
+const SATURATED_PERCENT = 90;
 /** How often publishers check for a stalled delivery window. */
 const TICK_MS = 100;
 
@@ -30,7 +32,10 @@ interface Tally {
 }
 
 /** Runs publishers → subscribers at full sustained speed and counts what arrives. */
-export async function runThroughput(spec: ThroughputSpec, context: ScenarioContext): Promise<ScenarioMetrics> {
+export async function runThroughput(
+  spec: ThroughputSpec,
+  context: ScenarioContext,
+): Promise<ScenarioMetrics> {
   const pool = new ClientPool({ host: context.host, port: context.port, timeoutMs: 5000 });
   try {
     const publishers: FlowPublisher[] = [];
@@ -44,6 +49,10 @@ export async function runThroughput(spec: ThroughputSpec, context: ScenarioConte
     await waitUntil(() => tally.delivered >= expected(), STRAGGLER_MS);
     const perPublisher = countPerPublisher(checkers, publishers);
     const notes = pool.lost.length > 0 ? [`${pool.lost.length} connection(s) lost: ${pool.lost[0]}`] : [];
+    const loadCpu = window.extra?.['loadCpuPercent'] ?? 0;
+    if (loadCpu > SATURATED_PERCENT) {
+      notes.push(`load generator at ${Math.round(loadCpu)}% CPU: rate may be generator-bound`);
+    }
     return {
       ...window,
       unit: spec.subscribers > 1 ? 'deliveries/s' : 'msg/s',
@@ -84,7 +93,12 @@ async function subscribeAll(
 }
 
 /** Builds publisher `index` of a scenario; each publisher has its own topic. */
-function createPublisher(client: BenchClient, index: number, spec: ThroughputSpec, context: ScenarioContext): FlowPublisher {
+function createPublisher(
+  client: BenchClient,
+  index: number,
+  spec: ThroughputSpec,
+  context: ScenarioContext,
+): FlowPublisher {
   return new FlowPublisher(client, {
     index,
     qos: spec.qos,
@@ -137,7 +151,10 @@ function sentTotal(publishers: readonly FlowPublisher[]): number {
 }
 
 /** Sequence verdicts per publisher, summed over subscribers. */
-function countPerPublisher(checkers: readonly SequenceChecker[], publishers: readonly FlowPublisher[]): SequenceCounts[] {
+function countPerPublisher(
+  checkers: readonly SequenceChecker[],
+  publishers: readonly FlowPublisher[],
+): SequenceCounts[] {
   const sent = publishers.map((p) => p.sent);
   const perSubscriber = checkers.map((checker) => checker.counts(sent));
   const width = Math.max(0, ...perSubscriber.map((counts) => counts.length));
