@@ -65,9 +65,9 @@ export class Session {
   attach(outlet: Outlet): void {
     this.#outlet = outlet;
     this.disconnectedAt = undefined;
-    for (const delivery of this.#inflight.values()) {
+    for (const delivery of [...this.#inflight.values()]) {
       if (delivery.state === 'pubrel') outlet.sendPubrel(delivery.packetId);
-      else outlet.sendPublish(delivery, true); // [MQTT-3.3.1-1] DUP=1 on redelivery
+      else this.#send(outlet, delivery, true); // [MQTT-3.3.1-1] DUP=1 on redelivery
     }
     this.#pump();
   }
@@ -111,10 +111,11 @@ export class Session {
       return;
     }
     if (outlet.sendPublish(delivery, false)) this.#events.delivered(this, delivery.message);
+    else this.#events.dropped(this, delivery.message, 'packet-too-large'); // [MQTT-3.1.2-25] discarded, but counted
   }
 
-  #send(outlet: Outlet, delivery: Delivery): void {
-    if (!outlet.sendPublish(delivery, false)) {
+  #send(outlet: Outlet, delivery: Delivery, dup = false): void {
+    if (!outlet.sendPublish(delivery, dup)) {
       // Too large for this client [MQTT-3.1.2-25]: discard as if it had been delivered
       this.#inflight.delete(delivery.packetId);
       this.#events.dropped(this, delivery.message, 'packet-too-large');

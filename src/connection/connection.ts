@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BrokerError, isBrokerError } from '../errors.js';
 import type { ClientInfo } from '../hooks.js';
-import { Decoder, encode, type Packet, type ProtocolVersion } from '../protocol/codec.js';
+import { Decoder, encode, packetSize, type Packet, type ProtocolVersion } from '../protocol/codec.js';
 import { connackPacket, disconnectPacket, pubrelPacket } from '../protocol/packets.js';
 import type { PublishEncoder } from '../protocol/publish-encoder.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
@@ -101,15 +101,16 @@ export class Connection implements Outlet {
     this.#keepalive.touch();
     this.#decoder.write(chunk);
     // Refuse an oversize packet as soon as its header is read, before it is buffered whole.
-    if (this.#decoder.pendingLength > this.#host.limits.maxPacketSize) {
-      this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `remaining length ${this.#decoder.pendingLength}`));
+    if (this.#decoder.pendingSize > this.#host.limits.maxPacketSize) {
+      this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `${this.#decoder.pendingSize} bytes`));
     }
   }
 
   #onPacket(packet: Packet): void {
     if (this.#phase === 'closed') return;
-    if ((packet.length ?? 0) > this.#host.limits.maxPacketSize) {
-      this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `remaining length ${packet.length}`));
+    const size = packetSize(packet.length ?? 0);
+    if (size > this.#host.limits.maxPacketSize) {
+      this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `${size} bytes`));
       return;
     }
     if (this.#busy) {
@@ -150,12 +151,13 @@ export class Connection implements Outlet {
 
   #onDecodeError(err: Error): void {
     if (this.#phase === 'new' && /protocol version/i.test(err.message)) {
-      // [MQTT-3.1.2-2] unsupported protocol level: CONNACK 0x01 and close
-      this.writeBuffer(encode(connackPacket(4, 1, false), 4));
+      // [MQTT-3.1.2-2] unsupported protocol level: CONNACK 0x01 and close (connackPacket takes the MQTT 5 code)
+      this.writeBuffer(encode(connackPacket(4, ReasonCode.UnsupportedProtocolVersion, false), 4));
       this.end('unsupported protocol level');
       return;
     }
-    this.abort(new BrokerError('ERR_MALFORMED_PACKET', err.message));
+    // The decoder reports a Protocol Error as a BrokerError; anything else mqtt-packet refused is malformed
+    this.abort(isBrokerError(err) ? err : new BrokerError('ERR_MALFORMED_PACKET', err.message));
   }
 
   /** Encodes and writes a packet at this connection's protocol level. */
@@ -200,9 +202,10 @@ export class Connection implements Outlet {
     if (!isBrokerError(err)) this.#host.logger.error({ err, clientId: this.clientId }, 'unexpected error in handler');
     else this.#host.logger.debug({ clientId: this.clientId, code: error.code }, error.message);
     if (this.#phase === 'connecting') {
-      this.send(connackPacket(this.protocolVersion, error.reasonCode, false));
+      const props = this.protocolVersion === 5 ? { reasonString: error.message } : undefined;
+      this.send(connackPacket(this.protocolVersion, error.reasonCode, false, props));
     } else if (this.#phase === 'connected' && this.protocolVersion === 5) {
-      this.send(disconnectPacket(error.reasonCode, undefined));
+      this.send(disconnectPacket(error.reasonCode, error.message)); // a reason string is allowed on DISCONNECT [MQTT-3.1.2-29]
     }
     this.end(error.message);
   }

@@ -5,6 +5,7 @@
 import mqttPacket from 'mqtt-packet';
 import type * as P from 'mqtt-packet';
 import { isUtf8 } from 'node:buffer';
+import { BrokerError } from '../errors.js';
 
 export type {
   Packet,
@@ -64,6 +65,59 @@ function strictParseString(this: RawParser): string | null {
   return result;
 }
 
+const NEEDS_PACKET_ID = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'subscribe', 'unsubscribe']);
+
+/**
+ * The checks mqtt-packet leaves out; returns what is wrong with a decoded packet, or undefined.
+ * `end` is how far the parser read: mqtt-packet reads two-byte fields and properties past the
+ * Remaining Length (into the next packet, or yielding -1) instead of failing.
+ */
+function violation(packet: P.Packet, end: number): BrokerError | undefined {
+  const malformed = (detail: string) => new BrokerError('ERR_MALFORMED_PACKET', detail);
+  if (end > (packet.length ?? 0)) return malformed('fields run past the Remaining Length');
+  if (NEEDS_PACKET_ID.has(packet.cmd) || (packet.cmd === 'publish' && packet.qos > 0)) {
+    const id = (packet as { messageId?: number }).messageId ?? -1;
+    if (id < 1) return malformed('Packet Identifier 0 or missing'); // [MQTT-2.3.1-1]
+  }
+  const props = packet as { properties?: object; will?: { properties?: object } };
+  const unreadable = unreadableProperty(props.properties) ?? unreadableProperty(props.will?.properties);
+  if (unreadable) return malformed(`property ${unreadable} cannot be read`); // e.g. ill-formed UTF-8 [MQTT-1.5.4-1]
+  const repeated = repeatedProperty(props.properties) ?? repeatedProperty(props.will?.properties);
+  // MQTT 5 section 2.2.2.2: only User Property may appear more than once in a packet from a client
+  if (repeated) return new BrokerError('ERR_PROTOCOL', `${repeated} more than once`);
+  if (packet.cmd !== 'connect') return undefined;
+  if ((packet.will?.qos ?? 0) > 2) return malformed('Will QoS 3'); // [MQTT-3.1.2-14]
+  if (packet.protocolVersion === 4 && packet.password !== undefined && packet.username === undefined) {
+    return malformed('Password Flag without User Name Flag'); // [MQTT-3.1.2-22] (5.0 allows it)
+  }
+  return undefined;
+}
+
+/**
+ * mqtt-packet keeps a property it failed to read (null for a string or binary field that is
+ * ill-formed or truncated, -1 for a truncated integer, false for a bad Variable Byte Integer);
+ * returns the first such property's name.
+ */
+function unreadableProperty(properties: object | undefined): string | undefined {
+  if (!properties) return undefined;
+  for (const [name, value] of Object.entries(properties) as [string, unknown][]) {
+    if (value === null || (typeof value === 'number' && value < 0) || (name === 'subscriptionIdentifier' && value === false)) return name;
+    if (name === 'userProperties' && Object.values(value as object).some((v) => v === null || (Array.isArray(v) && v.includes(null)))) {
+      return name;
+    }
+  }
+  return undefined;
+}
+
+/** mqtt-packet turns a repeated property into an array; returns the first such property's name. */
+function repeatedProperty(properties: object | undefined): string | undefined {
+  if (!properties) return undefined;
+  for (const [name, value] of Object.entries(properties)) {
+    if (name !== 'userProperties' && Array.isArray(value)) return name;
+  }
+  return undefined;
+}
+
 /** Streaming decoder for one connection. */
 export class Decoder {
   readonly #parser: RawParser;
@@ -71,7 +125,11 @@ export class Decoder {
   constructor(events: DecoderEvents) {
     this.#parser = mqttPacket.parser({}) as unknown as RawParser;
     this.#parser._parseString = strictParseString;
-    this.#parser.on('packet', events.packet);
+    this.#parser.on('packet', (packet) => {
+      const problem = violation(packet, this.#parser._pos);
+      if (problem === undefined) events.packet(packet);
+      else events.error(problem);
+    });
     this.#parser.on('error', events.error);
   }
 
@@ -80,15 +138,22 @@ export class Decoder {
     this.#parser.parse(chunk);
   }
 
-  /** Remaining length of the packet being received, or -1 when its header is not complete yet. */
-  get pendingLength(): number {
-    return this.#parser.packet.length;
+  /** Whole size (fixed header included) of the packet being received, or -1 when its header is not complete yet. */
+  get pendingSize(): number {
+    const length = this.#parser.packet.length;
+    return length < 0 ? -1 : packetSize(length);
   }
 
   /** The protocol level negotiated by the CONNECT seen so far (undefined before it). */
   get protocolVersion(): number | undefined {
     return this.#parser.settings.protocolVersion;
   }
+}
+
+/** The size of a packet with this Remaining Length: type byte, length field and body (MQTT 5 Maximum Packet Size counts all three). */
+export function packetSize(remainingLength: number): number {
+  const lengthBytes = remainingLength < 128 ? 1 : remainingLength < 16_384 ? 2 : remainingLength < 2_097_152 ? 3 : 4;
+  return 1 + lengthBytes + remainingLength;
 }
 
 /** Encodes a packet for the given protocol level. */

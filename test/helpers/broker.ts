@@ -1,4 +1,5 @@
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { once, type EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type IConnackPacket, type IDisconnectPacket, type MqttClient } from 'mqtt';
 import { createBroker, type Broker, type BrokerOptions } from '../../src/index.js';
 
 /** A broker started on free loopback ports, plus everything a test opened against it. */
@@ -10,6 +11,11 @@ export interface TestBroker {
   readonly wsUrl: string;
   /** Connects an mqtt.js client over TCP (or WebSocket with `ws: true`); closed by `close()`. */
   client(options?: IClientOptions & { ws?: boolean }): Promise<MqttClient>;
+  /**
+   * Creates a client without waiting for CONNACK, so that listeners are in place before the first
+   * packet after CONNACK arrives (queued messages on resume); await `connected(client)`. Closed by `close()`.
+   */
+  open(options?: IClientOptions & { ws?: boolean }): MqttClient;
   /** Closes every client and the broker. */
   close(): Promise<void>;
 }
@@ -21,6 +27,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<TestBrok
   const port = addresses.tcp?.port ?? -1;
   const wsPort = addresses.ws?.port ?? -1;
   const clients: MqttClient[] = [];
+  const urlFor = (ws: boolean | undefined) => (ws ? `ws://127.0.0.1:${wsPort}/mqtt` : `mqtt://127.0.0.1:${port}`);
   return {
     broker,
     port,
@@ -29,8 +36,13 @@ export async function startBroker(options: BrokerOptions = {}): Promise<TestBrok
     wsUrl: `ws://127.0.0.1:${wsPort}/mqtt`,
     async client(opts = {}) {
       const { ws, ...rest } = opts;
-      const url = ws ? `ws://127.0.0.1:${wsPort}/mqtt` : `mqtt://127.0.0.1:${port}`;
-      const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...rest });
+      const c = await mqtt.connectAsync(urlFor(ws), { reconnectPeriod: 0, connectTimeout: 5000, ...rest });
+      clients.push(c);
+      return c;
+    },
+    open(opts = {}) {
+      const { ws, ...rest } = opts;
+      const c = mqtt.connect(urlFor(ws), { reconnectPeriod: 0, connectTimeout: 5000, ...rest });
       clients.push(c);
       return c;
     },
@@ -39,6 +51,51 @@ export async function startBroker(options: BrokerOptions = {}): Promise<TestBrok
       await broker.close();
     },
   };
+}
+
+/** The CONNACK a connected mqtt.js client received (mqtt.js keeps it in a private field). */
+export function connackOf(client: MqttClient): IConnackPacket {
+  const connack = (client as unknown as { connackPacket?: IConnackPacket }).connackPacket;
+  if (!connack) throw new Error('the client has not received a CONNACK');
+  return connack;
+}
+
+/** Resolves with the DISCONNECT the broker sends to an MQTT 5 client; rejects after `timeoutMs`. */
+export async function nextDisconnect(client: MqttClient, timeoutMs = 5000): Promise<IDisconnectPacket> {
+  const [packet] = await once(client as unknown as EventEmitter, 'disconnect', { signal: AbortSignal.timeout(timeoutMs) });
+  return packet as IDisconnectPacket;
+}
+
+/** Resolves when the client's connection has closed; rejects after `timeoutMs`. */
+export async function closed(client: MqttClient, timeoutMs = 5000): Promise<void> {
+  await once(client as unknown as EventEmitter, 'close', { signal: AbortSignal.timeout(timeoutMs) });
+}
+
+/** Resolves with the CONNACK of a client made by `open()`; rejects with its error (e.g. a refused CONNACK). */
+export function connected(client: MqttClient, timeoutMs = 5000): Promise<IConnackPacket> {
+  if (client.connected) return Promise.resolve(connackOf(client));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error('no CONNACK in time')), timeoutMs);
+    const onConnect = (connack: IConnackPacket) => done(undefined, connack);
+    const onError = (err: Error) => done(err);
+    const onClose = () => done(new Error('connection closed before CONNACK'));
+    function done(err: Error | undefined, connack?: IConnackPacket): void {
+      clearTimeout(timer);
+      client.off('connect', onConnect).off('error', onError).off('close', onClose);
+      if (err) reject(err);
+      else resolve(connack as IConnackPacket);
+    }
+    client.on('connect', onConnect).on('error', onError).on('close', onClose);
+  });
+}
+
+/** Polls `condition` every 10 ms until it holds; rejects with `what` after `timeoutMs`. */
+export async function until(condition: () => boolean, what = 'condition', timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
 }
 
 /** Collects messages received by a client, with a way to wait for a count. */

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { Inflight, type Delivery } from '../../src/broker/inflight.js';
+import type { Message } from '../../src/broker/message.js';
+import { MessageQueue } from '../../src/broker/queue.js';
+
+function delivery(n: number, size = 1): Delivery {
+  const message: Message = {
+    id: n, topic: 't', payload: Buffer.alloc(size, n), qos: 1, retain: false, properties: undefined, expiresAt: undefined, origin: undefined,
+  };
+  return { message, qos: 1, retain: false, subscriptionIds: undefined, packetId: 0, state: 'publish' };
+}
+
+describe('Inflight', () => {
+  it('allocates non-zero packet ids that are not in use, and wraps after 65535', () => {
+    const inflight = new Inflight();
+    const first = inflight.add(delivery(1));
+    expect(first).toBe(1);
+    for (let i = 2; i <= 65535; i++) inflight.add(delivery(i));
+    expect(inflight.size).toBe(65535);
+    expect(() => inflight.add(delivery(0))).toThrow(RangeError);
+    inflight.delete(42);
+    expect(inflight.add(delivery(0))).toBe(42);
+  });
+
+  it('keeps send order for redelivery', () => {
+    const inflight = new Inflight();
+    for (let i = 1; i <= 5; i++) inflight.add(delivery(i));
+    inflight.delete(2);
+    expect([...inflight.values()].map((d) => d.message.id)).toEqual([1, 3, 4, 5]);
+  });
+});
+
+describe('MessageQueue', () => {
+  it('drop-oldest keeps the newest messages within the count bound', () => {
+    const q = new MessageQueue({ maxMessages: 3, maxBytes: 1000, policy: 'drop-oldest' });
+    const dropped: number[] = [];
+    for (let i = 1; i <= 5; i++) dropped.push(...q.add(delivery(i)).map((d) => d.message.id));
+    expect(dropped).toEqual([1, 2]);
+    expect(q.values().map((d) => d.message.id)).toEqual([3, 4, 5]);
+  });
+
+  it('drop-new refuses the new message when full', () => {
+    const q = new MessageQueue({ maxMessages: 2, maxBytes: 1000, policy: 'drop-new' });
+    q.add(delivery(1));
+    q.add(delivery(2));
+    expect(q.add(delivery(3)).map((d) => d.message.id)).toEqual([3]);
+    expect(q.values().map((d) => d.message.id)).toEqual([1, 2]);
+  });
+
+  it('bounds payload bytes', () => {
+    const q = new MessageQueue({ maxMessages: 100, maxBytes: 10, policy: 'drop-oldest' });
+    q.add(delivery(1, 4));
+    q.add(delivery(2, 4));
+    expect(q.add(delivery(3, 4)).map((d) => d.message.id)).toEqual([1]);
+    expect(q.bytes).toBe(8);
+    expect(q.add(delivery(4, 11)).map((d) => d.message.id)).toEqual([4]);
+  });
+
+  it('shifts in FIFO order across compaction', () => {
+    const q = new MessageQueue({ maxMessages: 10_000, maxBytes: 1e9, policy: 'drop-oldest' });
+    for (let i = 0; i < 5000; i++) q.add(delivery(i));
+    for (let i = 0; i < 4000; i++) expect(q.shift()?.message.id).toBe(i);
+    expect(q.size).toBe(1000);
+    expect(q.peek()?.message.id).toBe(4000);
+  });
+});

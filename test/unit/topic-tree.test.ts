@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import type { Subscription } from '../../src/broker/subscription.js';
+import { TopicTree, type SharedGroup } from '../../src/broker/topic-tree.js';
+
+function sub(clientId: string, filter: string, group?: string): Subscription {
+  return { clientId, filter, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0, identifier: undefined, group };
+}
+
+function matches(tree: TopicTree, topic: string): string[] {
+  const out: string[] = [];
+  tree.match(topic, {
+    subscription: (s) => out.push(`${s.clientId}:${s.filter}`),
+    group: (g: SharedGroup) => out.push(`group:${g.name}`),
+  });
+  return out.sort();
+}
+
+describe('TopicTree', () => {
+  it('matches exact, + and # filters', () => {
+    const tree = new TopicTree();
+    for (const f of ['a/b/c', 'a/+/c', 'a/#', '#', '+/+/+', 'a/b', 'x/y']) tree.add(f, sub('c', f));
+    expect(matches(tree, 'a/b/c')).toEqual(['c:#', 'c:+/+/+', 'c:a/#', 'c:a/+/c', 'c:a/b/c']);
+    expect(matches(tree, 'a/b')).toEqual(['c:#', 'c:a/#', 'c:a/b']);
+  });
+
+  it('[MQTT-4.7.1-2] "sport/#" also matches the parent level "sport"', () => {
+    const tree = new TopicTree();
+    tree.add('sport/#', sub('c', 'sport/#'));
+    expect(matches(tree, 'sport')).toEqual(['c:sport/#']);
+    expect(matches(tree, 'sports')).toEqual([]);
+  });
+
+  it('[MQTT-4.7.1-3] "+" matches exactly one level, including an empty one', () => {
+    const tree = new TopicTree();
+    tree.add('a/+', sub('c', 'a/+'));
+    expect(matches(tree, 'a/')).toEqual(['c:a/+']);
+    expect(matches(tree, 'a/b/c')).toEqual([]);
+    expect(matches(tree, 'a')).toEqual([]);
+  });
+
+  it('[MQTT-4.7.2-1] a leading wildcard does not match topics starting with $', () => {
+    const tree = new TopicTree();
+    for (const f of ['#', '+/info', '$SYS/#', '$SYS/+']) tree.add(f, sub('c', f));
+    expect(matches(tree, '$SYS/info')).toEqual(['c:$SYS/#', 'c:$SYS/+']);
+    expect(matches(tree, 'x/info')).toEqual(['c:#', 'c:+/info']);
+  });
+
+  it('keeps one subscription per client and filter, replacing on re-add', () => {
+    const tree = new TopicTree();
+    expect(tree.add('a', sub('c1', 'a'))).toBe(true);
+    expect(tree.add('a', sub('c1', 'a'))).toBe(false);
+    expect(tree.add('a', sub('c2', 'a'))).toBe(true);
+    expect(tree.size).toBe(2);
+    expect(tree.delete('a', 'c1')).toBe(true);
+    expect(tree.delete('a', 'c1')).toBe(false);
+    expect(matches(tree, 'a')).toEqual(['c2:a']);
+  });
+
+  it('prunes empty nodes on delete', () => {
+    const tree = new TopicTree();
+    tree.add('a/b/c', sub('c', 'a/b/c'));
+    tree.delete('a/b/c', 'c');
+    expect(tree.size).toBe(0);
+    tree.add('a/#', sub('c', 'a/#'));
+    expect(matches(tree, 'a/b/c')).toEqual(['c:a/#']);
+  });
+
+  it('reports shared groups once per group and picks members round-robin', () => {
+    const tree = new TopicTree();
+    tree.add('t', sub('m1', '$share/g/t', 'g'));
+    tree.add('t', sub('m2', '$share/g/t', 'g'));
+    const groups: SharedGroup[] = [];
+    tree.match('t', { subscription: () => undefined, group: (g) => groups.push(g) });
+    expect(groups).toHaveLength(1);
+    const group = groups[0] as SharedGroup;
+    const picks = [1, 2, 3, 4].map(() => group.pick(() => true)?.clientId);
+    expect(picks).toEqual(['m1', 'm2', 'm1', 'm2']);
+    expect(group.pick((s) => s.clientId === 'm2')?.clientId).toBe('m2');
+    expect(tree.delete('t', 'm1', 'g')).toBe(true);
+    expect(tree.delete('t', 'm2', 'g')).toBe(true);
+    expect(tree.size).toBe(0);
+  });
+
+  it('matches in time proportional to depth, not to the number of subscriptions', () => {
+    const tree = new TopicTree();
+    for (let i = 0; i < 20_000; i++) tree.add(`site/room-${i}/temperature`, sub(`c${i}`, `site/room-${i}/temperature`));
+    expect(matches(tree, 'site/room-123/temperature')).toEqual(['c123:site/room-123/temperature']);
+  });
+});

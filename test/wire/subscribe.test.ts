@@ -1,0 +1,181 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
+import { Prop, Wire, expectClosedSilently, expectDisconnect, frame, props, publishFrame, str, u16 } from './wire.js';
+
+const w = new Wire();
+afterEach(() => w.cleanup());
+
+/** A SUBSCRIBE from (filter, options byte) pairs; MQTT 5 adds a property block. */
+function subscribeFrame(version: 4 | 5, id: number, entries: [string | Buffer, number][], properties = props()): Buffer {
+  const payload = entries.map(([filter, options]) => Buffer.concat([str(filter), Buffer.from([options])]));
+  return frame(0x82, u16(id), version === 5 ? properties : Buffer.alloc(0), ...payload);
+}
+
+function unsubscribeFrame(version: 4 | 5, id: number, filters: string[]): Buffer {
+  return frame(0xa2, u16(id), version === 5 ? props() : Buffer.alloc(0), ...filters.map((f) => str(f)));
+}
+
+/** Invalid filters and why [MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-4.7.3-1] [MQTT-4.8.2-1] [MQTT-4.8.2-2]. */
+const invalidFilters = ['a/#/b', 'a+', '', 'sport/tennis#', 'a/b+/c', '##', '$share//a', '$share/g', '$share/g+/a'];
+
+describe('topic filters in SUBSCRIBE', () => {
+  for (const version of [4, 5] as const) {
+    const failure = version === 5 ? 0x8f : 0x80;
+    const v = version === 5 ? '5.0' : '3.1.1';
+
+    it(`${v}: each invalid filter gets 0x${failure.toString(16)} in SUBACK; valid ones in the same packet are granted`, async () => {
+      await w.start();
+      const { c } = await w.connected(version);
+      const entries: [string, number][] = [['ok/+', 1]];
+      for (const f of invalidFilters) entries.push([f, 0], ['ok/#', 2]);
+      c.write(subscribeFrame(version, 11, entries));
+      const suback = (await c.next('suback')) as ISubackPacket;
+      expect(suback.messageId).toBe(11);
+      const expected = [1];
+      for (const _ of invalidFilters) expected.push(failure, 2);
+      expect(suback.granted).toEqual(expected);
+      // The valid filters really are in place
+      c.write(publishFrame({ topic: 'ok/1', properties: version === 5 ? props() : undefined, payload: 'hello' }));
+      const publish = await c.next('publish');
+      expect(publish).toMatchObject({ topic: 'ok/1' });
+      expect(c.closed).toBe(false);
+    });
+
+    it(`${v}: a filter with ill-formed UTF-8 closes the connection`, async () => {
+      await w.start();
+      const { c } = await w.connected(version);
+      c.write(subscribeFrame(version, 1, [[Buffer.from([0x61, 0xc3, 0x28]), 0]]));
+      if (version === 5) await expectDisconnect(c, 0x81);
+      else await expectClosedSilently(c);
+    });
+  }
+
+  it('[MQTT-3.8.3-3] 3.1.1: a SUBSCRIBE without filters closes the connection', async () => {
+    await w.start();
+    const { c } = await w.connected(4);
+    c.write(subscribeFrame(4, 1, []));
+    await expectClosedSilently(c);
+  });
+
+  it('[MQTT-3.8.3-2] 5.0: a SUBSCRIBE without filters gets DISCONNECT 0x82 (or 0x81), then close', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(subscribeFrame(5, 1, []));
+    await expectDisconnect(c, [0x82, 0x81]);
+  });
+
+  it('[MQTT-3.8.3-4] 3.1.1: requested QoS 3 closes the connection', async () => {
+    await w.start();
+    const { c } = await w.connected(4);
+    c.write(subscribeFrame(4, 1, [['a', 3]]));
+    await expectClosedSilently(c);
+  });
+
+  it('[MQTT-3.8.3-4] 3.1.1: reserved bits in the requested QoS byte close the connection', async () => {
+    await w.start();
+    const { c } = await w.connected(4);
+    c.write(subscribeFrame(4, 1, [['a', 0x04]]));
+    await expectClosedSilently(c);
+  });
+
+  it('[MQTT-3.8.3-5] 5.0: reserved bits 6-7 in Subscription Options get DISCONNECT 0x81', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(subscribeFrame(5, 1, [['a', 0x40]]));
+    await expectDisconnect(c, 0x81);
+  });
+
+  it('5.0: Retain Handling 3 gets DISCONNECT 0x81 (or 0x82)', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(subscribeFrame(5, 1, [['a', 0x30]]));
+    await expectDisconnect(c, [0x81, 0x82]);
+  });
+
+  it('5.0: Subscription Identifier 0 gets DISCONNECT 0x82 (or 0x81)', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(subscribeFrame(5, 1, [['a', 0]], props(Prop.subscriptionIdentifier(0))));
+    await expectDisconnect(c, [0x82, 0x81]);
+  });
+
+  it('[MQTT-3.8.3-4] 5.0: No Local on a shared subscription gets DISCONNECT 0x82', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(subscribeFrame(5, 1, [['$share/g/a', 0x04]]));
+    await expectDisconnect(c, 0x82);
+  });
+
+  it('[MQTT-2.3.1-1] 3.1.1: a SUBSCRIBE with packet identifier 0 closes the connection', async () => {
+    await w.start();
+    const { c } = await w.connected(4);
+    c.write(subscribeFrame(4, 0, [['a', 0]]));
+    await expectClosedSilently(c);
+  });
+
+  it('[MQTT-2.2.1-3] 5.0: a SUBSCRIBE with packet identifier 0 gets DISCONNECT 0x81 (or 0x82)', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(subscribeFrame(5, 0, [['a', 0]]));
+    await expectDisconnect(c, [0x81, 0x82]);
+  });
+});
+
+describe('UNSUBSCRIBE', () => {
+  it('[MQTT-2.3.1-1] 3.1.1: an UNSUBSCRIBE with packet identifier 0 closes the connection', async () => {
+    await w.start();
+    const { c } = await w.connected(4);
+    c.write(unsubscribeFrame(4, 0, ['a']));
+    await expectClosedSilently(c);
+  });
+
+  it('[MQTT-3.10.3-2] 3.1.1: an UNSUBSCRIBE without filters closes the connection', async () => {
+    await w.start();
+    const { c } = await w.connected(4);
+    c.write(unsubscribeFrame(4, 1, []));
+    await expectClosedSilently(c);
+  });
+
+  it('[MQTT-3.10.3-2] 5.0: an UNSUBSCRIBE without filters gets DISCONNECT 0x82 (or 0x81)', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(unsubscribeFrame(5, 1, []));
+    await expectDisconnect(c, [0x82, 0x81]);
+  });
+
+  it('[MQTT-3.10.4-5] 5.0: UNSUBACK has one reason code per filter, invalid ones 0x8F', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(subscribeFrame(5, 1, [['x/y', 0]]));
+    await c.next('suback');
+    c.write(unsubscribeFrame(5, 2, ['x/y', 'never/subscribed', 'a/#/b']));
+    const unsuback = (await c.next('unsuback')) as IUnsubackPacket;
+    expect(unsuback).toMatchObject({ messageId: 2, granted: [0x00, 0x11, 0x8f] });
+  });
+
+  it('[MQTT-3.10.4-5] 3.1.1: UNSUBACK is sent even when nothing matched', async () => {
+    await w.start();
+    const { c } = await w.connected(4);
+    c.write(unsubscribeFrame(4, 3, ['never/subscribed']));
+    expect(await c.next('unsuback')).toMatchObject({ messageId: 3 });
+  });
+});
+
+describe('duplicated MQTT 5 properties', () => {
+  it('5.0: a Subscription Identifier given twice is a Protocol Error: DISCONNECT 0x82, and other clients are unaffected', async () => {
+    const tb = await w.start();
+    const { c } = await w.connected(5);
+    c.write(subscribeFrame(5, 1, [['dup/t', 0]], props(Prop.subscriptionIdentifier(1), Prop.subscriptionIdentifier(2))));
+    const pub = await tb.client({ protocolVersion: 5 });
+    await pub.publishAsync('dup/t', 'x', { qos: 1 });
+    expect(pub.connected).toBe(true);
+    await expectDisconnect(c, 0x82);
+  });
+
+  it('5.0: a Topic Alias given twice is a Protocol Error: DISCONNECT 0x82', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(publishFrame({ topic: 'a', properties: props(Prop.topicAlias(1), Prop.topicAlias(2)), payload: 'x' }));
+    await expectDisconnect(c, 0x82);
+  });
+});
