@@ -152,6 +152,7 @@ export class Broker {
       expiresAt: expiry === undefined ? undefined : Date.now() + expiry * 1000,
       origin: undefined,
     };
+    this.#encoder.check(message); // refuse here what no subscriber could be sent
     this.#dispatchMessage(message, undefined);
     await this.#ctx.store.flush();
   }
@@ -226,11 +227,10 @@ export class Broker {
       connections.delete(conn.clientId);
       const session = conn.session as Session;
       session.detach();
-      if (!this.#closing) {
-        this.#handleWill(conn, session);
-        sessions.scheduleExpiry(session);
-        if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
-      }
+      // A close by the server, shutdown included, is not a DISCONNECT: the will applies [MQTT-3.1.2-8]
+      this.#handleWill(conn, session);
+      if (!this.#closing) sessions.scheduleExpiry(session);
+      if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
     }
     this.logger.info({ clientId: conn.clientId, listener: conn.listener, reason: conn.closeReason }, 'client disconnected');
     hooks.notify('onDisconnected', conn.info, conn.closeReason);

@@ -20,6 +20,7 @@ export const ErrorCode = {
   ERR_QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, text: 'QoS not supported' },
   ERR_BAD_AUTH_METHOD: { reason: ReasonCode.BadAuthenticationMethod, text: 'bad authentication method' },
   ERR_CONNECT_TIMEOUT: { reason: ReasonCode.ProtocolError, text: 'no CONNECT in time' },
+  ERR_INVALID_MESSAGE: { reason: ReasonCode.ImplementationSpecificError, text: 'message cannot be encoded' },
   ERR_INVALID_OPTION: { reason: ReasonCode.ImplementationSpecificError, text: 'invalid option' },
   ERR_LISTEN: { reason: ReasonCode.ImplementationSpecificError, text: 'cannot listen' },
   ERR_HOOK_FAILED: { reason: ReasonCode.UnspecifiedError, text: 'plugin hook failed' },

@@ -25,7 +25,14 @@ export interface SubscriptionRequestInfo {
 }
 
 /** Why a message did not reach a subscriber (or was not accepted). */
-export type DropReason = 'queue-full' | 'expired' | 'packet-too-large' | 'slow-consumer' | 'not-authorized' | 'session-ended';
+export type DropReason =
+  | 'queue-full'
+  | 'expired'
+  | 'packet-too-large'
+  | 'slow-consumer'
+  | 'not-authorized'
+  | 'session-ended'
+  | 'unencodable';
 
 /** A dropped message, reported through `onDropped`. */
 export interface Drop {

@@ -69,7 +69,7 @@ export class SessionRegistry {
   /** Ends a session now: it is removed and the lifecycle is told. */
   end(session: Session, reason: 'expired' | 'clean-start' | 'connection-closed'): void {
     if (this.#sessions.get(session.clientId) !== session) return;
-    const willPending = this.#willTimers.has(session.clientId);
+    const willPending = session.willDueAt !== undefined;
     this.cancelTimers(session.clientId);
     this.#sessions.delete(session.clientId);
     // The will goes out at the latest when the session ends [MQTT-3.1.3-9]
@@ -87,25 +87,31 @@ export class SessionRegistry {
     this.#setTimer(this.#expiryTimers, session.clientId, delaySeconds, () => this.end(session, 'expired'));
   }
 
-  /** Starts the will-delay timer [MQTT-3.1.3-9]. */
+  /** Starts the will-delay timer [MQTT-3.1.3-9]; `session.willDueAt` records it for the store. */
   scheduleWill(session: Session, delaySeconds: number): void {
+    session.willDueAt = Date.now() + delaySeconds * 1000;
     this.#setTimer(this.#willTimers, session.clientId, delaySeconds, () => {
       this.#willTimers.delete(session.clientId);
+      session.willDueAt = undefined;
       this.#lifecycle.willDue(session);
     });
   }
 
-  /** Cancels the expiry and will timers of a client that came back. */
+  /** Cancels the expiry and will timers of a client that came back (its pending will is not sent). */
   cancelTimers(clientId: string): void {
     clearTimeout(this.#expiryTimers.get(clientId));
     this.#expiryTimers.delete(clientId);
     clearTimeout(this.#willTimers.get(clientId));
     this.#willTimers.delete(clientId);
+    const session = this.#sessions.get(clientId);
+    if (session) session.willDueAt = undefined;
   }
 
-  /** Stops every timer (broker shutdown); sessions stay as they are for the store. */
+  /** Stops every timer (broker shutdown). Sessions keep their state, pending wills included, for the store. */
   stop(): void {
-    for (const id of [...this.#expiryTimers.keys(), ...this.#willTimers.keys()]) this.cancelTimers(id);
+    for (const timer of [...this.#expiryTimers.values(), ...this.#willTimers.values()]) clearTimeout(timer);
+    this.#expiryTimers.clear();
+    this.#willTimers.clear();
   }
 
   #setTimer(timers: Map<string, NodeJS.Timeout>, clientId: string, seconds: number, fn: () => void): void {

@@ -11,8 +11,8 @@ export interface Outlet {
   readonly protocolVersion: ProtocolVersion;
   /** The client's Receive Maximum (65535 when it sent none). */
   readonly receiveMaximum: number;
-  /** Sends a PUBLISH; returns false when it could not be sent (too large for the client). */
-  sendPublish(delivery: Delivery, dup: boolean): boolean;
+  /** Sends a PUBLISH; returns why it could not be sent (e.g. too large for the client), or undefined. */
+  sendPublish(delivery: Delivery, dup: boolean): DropReason | undefined;
   sendPubrel(packetId: number): void;
   /** True when the socket's write buffer is above the slow-consumer limit. */
   readonly congested: boolean;
@@ -35,6 +35,8 @@ export class Session {
   readonly inboundQos2 = new Set<number>();
   expiryInterval = 0;
   will: WillRecord | undefined;
+  /** When a delayed will is due (ms since epoch), while its timer runs. */
+  willDueAt: number | undefined;
   disconnectedAt: number | undefined;
   readonly #inflight = new Inflight();
   readonly #queue: MessageQueue;
@@ -110,15 +112,17 @@ export class Session {
       this.#events.dropped(this, delivery.message, 'slow-consumer');
       return;
     }
-    if (outlet.sendPublish(delivery, false)) this.#events.delivered(this, delivery.message);
-    else this.#events.dropped(this, delivery.message, 'packet-too-large'); // [MQTT-3.1.2-25] discarded, but counted
+    const failure = outlet.sendPublish(delivery, false);
+    if (failure === undefined) this.#events.delivered(this, delivery.message);
+    else this.#events.dropped(this, delivery.message, failure); // [MQTT-3.1.2-25] discarded, but counted
   }
 
   #send(outlet: Outlet, delivery: Delivery, dup = false): void {
-    if (!outlet.sendPublish(delivery, dup)) {
+    const failure = outlet.sendPublish(delivery, dup);
+    if (failure !== undefined) {
       // Too large for this client [MQTT-3.1.2-25]: discard as if it had been delivered
       this.#inflight.delete(delivery.packetId);
-      this.#events.dropped(this, delivery.message, 'packet-too-large');
+      this.#events.dropped(this, delivery.message, failure);
     }
   }
 
@@ -195,6 +199,7 @@ export class Session {
       expiryInterval: this.expiryInterval,
       subscriptions: [...this.subscriptions.values()],
       will: this.will,
+      willDueAt: this.willDueAt,
       disconnectedAt: this.disconnectedAt,
     };
   }

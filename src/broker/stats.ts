@@ -13,5 +13,6 @@ export class Stats {
     'slow-consumer': 0,
     'not-authorized': 0,
     'session-ended': 0,
+    unencodable: 0,
   };
 }

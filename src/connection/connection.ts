@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BrokerError, isBrokerError } from '../errors.js';
-import type { ClientInfo } from '../hooks.js';
+import type { ClientInfo, DropReason } from '../hooks.js';
 import { Decoder, encode, packetSize, type Packet, type ProtocolVersion } from '../protocol/codec.js';
 import { connackPacket, disconnectPacket, pubrelPacket } from '../protocol/packets.js';
 import type { PublishEncoder } from '../protocol/publish-encoder.js';
@@ -181,11 +181,18 @@ export class Connection implements Outlet {
     this.stream.uncork();
   };
 
-  sendPublish(delivery: Delivery, dup: boolean): boolean {
-    const buf = this.#host.encoder.encode(delivery, dup, this.protocolVersion);
-    if (buf.length > this.maxOutboundPacketSize) return false;
+  sendPublish(delivery: Delivery, dup: boolean): DropReason | undefined {
+    let buf: Buffer;
+    try {
+      buf = this.#host.encoder.encode(delivery, dup, this.protocolVersion);
+    } catch (err) {
+      // One subscriber's unencodable message must not stop the fan-out or fail the publisher
+      this.#host.logger.error({ err, clientId: this.clientId, topic: delivery.message.topic }, 'cannot encode PUBLISH');
+      return 'unencodable';
+    }
+    if (buf.length > this.maxOutboundPacketSize) return 'packet-too-large';
     this.writeBuffer(buf);
-    return true;
+    return undefined;
   }
 
   sendPubrel(packetId: number): void {

@@ -27,7 +27,7 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
       conn.send(pubrecPacket(id, ReasonCode.Success));
       return;
     }
-    // [MQTT-3.3.4-9] more unacknowledged QoS 2 publishes than our Receive Maximum
+    // [MQTT-3.3.4-7] more unacknowledged QoS 2 publishes than our Receive Maximum
     if (session.inboundQos2.size >= ctx.options.receiveMaximum) throw new BrokerError('ERR_RECEIVE_MAXIMUM_EXCEEDED');
   }
   const message = toMessage(ctx, conn, packet, topic);
@@ -74,6 +74,10 @@ function acknowledge(conn: Connection, message: Message, id: number, reasonCode:
 function resolveTopic(ctx: BrokerContext, conn: Connection, packet: PublishPacket): string {
   const alias = packet.properties?.topicAlias;
   let topic = packet.topic;
+  // [MQTT-3.3.4-6] a client must not send a Subscription Identifier
+  if (packet.properties?.subscriptionIdentifier !== undefined) throw new BrokerError('ERR_PROTOCOL', 'Subscription Identifier in PUBLISH');
+  // MQTT 5 section 3.3.2.1: an empty Topic Name without a Topic Alias is a Protocol Error
+  if (topic === '' && alias === undefined && conn.protocolVersion === 5) throw new BrokerError('ERR_PROTOCOL', 'empty Topic Name without Topic Alias');
   if (alias !== undefined) {
     // [MQTT-3.3.2-8] [MQTT-3.3.2-9] an alias of 0 or above our Topic Alias Maximum
     if (alias === 0 || alias > ctx.options.topicAliasMaximum) throw new BrokerError('ERR_TOPIC_ALIAS_INVALID', `alias ${alias}`);

@@ -14,7 +14,7 @@ export function handleDisconnect(ctx: BrokerContext, conn: Connection, packet: D
   const session = conn.session;
   const requested = packet.properties?.sessionExpiryInterval;
   if (session && requested !== undefined) {
-    // [MQTT-3.14.2-2] expiry 0 at CONNECT cannot be raised at DISCONNECT
+    // MQTT 5 section 3.14.2.2.2: an expiry of 0 at CONNECT cannot be raised at DISCONNECT (Protocol Error)
     if (session.expiryInterval === 0 && requested !== 0) {
       throw new BrokerError('ERR_PROTOCOL', 'Session Expiry Interval raised from 0 at DISCONNECT');
     }

@@ -1,5 +1,6 @@
 import type { Delivery } from '../broker/inflight.js';
 import { remainingExpiry } from '../broker/message.js';
+import { BrokerError } from '../errors.js';
 import { encode, type ProtocolVersion, type PublishPacket } from './codec.js';
 
 /**
@@ -26,6 +27,16 @@ export class PublishEncoder {
       this.#variants.set(key, buf);
     }
     return buf;
+  }
+
+  /** Throws ERR_INVALID_MESSAGE when `message` cannot be encoded (e.g. bad properties from the API). */
+  check(message: Delivery['message']): void {
+    const delivery: Delivery = { message, qos: message.qos, retain: message.retain, subscriptionIds: undefined, packetId: 1, state: 'publish' };
+    try {
+      encode(this.#packet(delivery, false, 5), 5);
+    } catch (err) {
+      throw new BrokerError('ERR_INVALID_MESSAGE', (err as Error).message, { cause: err });
+    }
   }
 
   #packet(delivery: Delivery, dup: boolean, version: ProtocolVersion): PublishPacket {

@@ -22,6 +22,8 @@ export interface SessionRecord {
   readonly expiryInterval: number;
   readonly subscriptions: readonly Subscription[];
   readonly will: WillRecord | undefined;
+  /** When a delayed will is due (ms since epoch), if its delay was running. */
+  readonly willDueAt: number | undefined;
   /** When the client went offline (ms since epoch), or undefined while connected. */
   readonly disconnectedAt: number | undefined;
 }

@@ -27,6 +27,8 @@ export async function listenWs(host: string, port: number, path: string, onStrea
   });
   wss.on('connection', (ws, req) => {
     const stream = createWebSocketStream(ws);
+    // A stream ended after the peer vanished waits for a 'finish' that never comes: end it with the socket
+    ws.once('close', () => stream.destroy());
     onStream(stream, req.socket.remoteAddress);
   });
   await bind(server, host, port, 'WebSocket');
