@@ -1,3 +1,4 @@
+import type { Broker } from './broker.js';
 import type { Message } from './broker/message.js';
 import type { QoS } from './protocol/codec.js';
 import type { ProtocolVersion } from './protocol/codec.js';
@@ -32,6 +33,7 @@ export type DropReason =
   | 'slow-consumer'
   | 'not-authorized'
   | 'session-ended'
+  | 'offline'
   | 'unencodable';
 
 /** A dropped message, reported through `onDropped`. */
@@ -48,7 +50,7 @@ export interface Drop {
  */
 export interface Plugin {
   readonly name?: string;
-  init?(broker: unknown): void | Promise<void>;
+  init?(broker: Broker): void | Promise<void>;
   close?(): void | Promise<void>;
   authenticate?(client: ClientInfo, credentials: Credentials): boolean | Promise<boolean>;
   authorizePublish?(client: ClientInfo, message: Message): boolean | Promise<boolean>;

@@ -85,8 +85,9 @@ export class Session {
     const delivery: Delivery = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish' };
     const outlet = this.#outlet;
     if (outlet === null) {
-      // QoS 0 messages are not queued for offline sessions (MQTT 3.1.1 section 3.1.2.4 allows either)
+      // QoS 0 messages are not queued for offline sessions (MQTT 3.1.1 section 3.1.2.4 allows either), but counted
       if (qos > 0) this.#enqueue(delivery);
+      else this.#events.dropped(this, message, 'offline');
       return;
     }
     if (this.#queue.size > 0) {

@@ -13,6 +13,7 @@ export class Stats {
     'slow-consumer': 0,
     'not-authorized': 0,
     'session-ended': 0,
+    offline: 0,
     unencodable: 0,
   };
 }

@@ -83,3 +83,18 @@ describe('[MQTT-3.3.4-6] client PUBLISH with a Subscription Identifier', () => {
     expect((await disconnect).reasonCode).toBe(0x82);
   });
 });
+
+describe('nothing is dropped silently', () => {
+  it('a QoS 0 message for an offline persistent session is not queued, and is counted as "offline"', async () => {
+    const drops: string[] = [];
+    t = await startBroker({ plugins: [{ onDropped: (d) => drops.push(`${d.clientId}:${d.reason}`) }] });
+    const sub = await t.client({ protocolVersion: 4, clientId: 'away', clean: false });
+    await sub.subscribeAsync('t', { qos: 1 });
+    await sub.endAsync();
+    await until(() => t.broker.clientCount === 0, 'subscriber gone');
+    await t.broker.publish({ topic: 't', payload: 'q0', qos: 0 });
+    await t.broker.publish({ topic: 't', payload: 'q1', qos: 1 });
+    expect(drops).toEqual(['away:offline']);
+    expect(t.broker.stats.dropped.offline).toBe(1);
+  });
+});
