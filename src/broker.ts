@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { BrokerError } from './errors.js';
@@ -20,6 +21,8 @@ import { isValidTopicName } from './protocol/topic.js';
 import { MemoryStore } from './store/memory.js';
 import type { Store, WillRecord } from './store/store.js';
 import { restoreState } from './store/restore.js';
+import { Journal } from './store/journal.js';
+import { LevelStore } from './store/level.js';
 import { listenTcp } from './transport/tcp.js';
 import { listenWs, type WsListener } from './transport/ws.js';
 
@@ -46,13 +49,15 @@ export class Broker {
     this.options = resolveOptions(input);
     this.logger = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'midge' } });
     const hooks = new HookRunner(this.options.plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
-    const store: Store = this.options.store ?? new MemoryStore();
+    const store = createStore(this.options);
+    const journal = new Journal(store);
     const limits = {
       maxMessages: this.options.maxQueuedMessages,
       maxBytes: this.options.maxQueuedBytes,
       policy: this.options.queueOverflow,
     };
-    const sessions = new SessionRegistry(limits, this.options.maxInflight, this.#sessionEvents(hooks), this.#lifecycle());
+    const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal };
+    const sessions = new SessionRegistry(deps, this.#lifecycle());
     const router = new Router(sessions, store);
     this.#ctx = {
       options: this.options,
@@ -61,6 +66,7 @@ export class Broker {
       sessions,
       router,
       store,
+      journal,
       stats: this.stats,
       messageIds: new MessageIds(),
       connections: new Map(),
@@ -277,6 +283,13 @@ export class Broker {
       },
     };
   }
+}
+
+/** The store the options ask for. */
+function createStore(options: ResolvedOptions): Store {
+  if (options.store === 'memory') return new MemoryStore();
+  if (options.store === 'level') return new LevelStore(path.resolve(options.dataDir), options.durability);
+  return options.store;
 }
 
 function closeServer(server: net.Server): Promise<void> {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
 import type { Plugin } from './hooks.js';
 import type { OverflowPolicy } from './broker/queue.js';
+import type { Durability } from './store/level.js';
 import type { Store } from './store/store.js';
 
 /** Options accepted by `createBroker`. Every field is optional; defaults are in DEFAULTS. */
@@ -44,8 +45,15 @@ export interface BrokerOptions {
   maxPendingPackets?: number;
   /** Plugins, called in order. */
   plugins?: Plugin[];
-  /** Where sessions and retained messages are mirrored; defaults to a MemoryStore. */
-  store?: Store;
+  /**
+   * Where state is mirrored: 'level' (LevelDB in `dataDir`, the default), 'memory' (lost when the
+   * process exits), or a Store object.
+   */
+  store?: 'level' | 'memory' | Store;
+  /** Directory of the LevelDB store. */
+  dataDir?: string;
+  /** When acknowledged data is on disk: 'fsync' (every acknowledgement waits for a synced commit), 'batch' (synced every few ms) or 'none'. */
+  durability?: Durability;
 }
 
 /** Defaults for every option except logger, plugins and store. */
@@ -67,10 +75,13 @@ export const DEFAULTS = {
   maxSessionExpiryInterval: 0xffffffff,
   maxWriteBuffer: 8 * 1024 * 1024,
   maxPendingPackets: 1000,
+  dataDir: './data',
+  durability: 'fsync' as Durability,
 };
 
 /** Options after defaults and validation. */
-export type ResolvedOptions = typeof DEFAULTS & Pick<BrokerOptions, 'logger' | 'store'> & { plugins: Plugin[] };
+export type ResolvedOptions = typeof DEFAULTS &
+  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const INTEGER_RANGES: Record<string, [number, number]> = {
@@ -99,7 +110,7 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
   for (const key of Object.keys(input)) {
     if (!known.has(key)) throw invalid(key, `one of the known options (${[...known].join(', ')})`, key);
   }
-  const merged = { ...DEFAULTS, plugins: [] as Plugin[], ...stripUndefined(input) } as ResolvedOptions;
+  const merged = { ...DEFAULTS, plugins: [] as Plugin[], store: 'level', ...stripUndefined(input) } as ResolvedOptions;
   for (const [key, [min, max]] of Object.entries(INTEGER_RANGES)) {
     const value = (merged as unknown as Record<string, unknown>)[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -113,6 +124,12 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
     throw invalid('queueOverflow', 'drop-oldest|drop-new', merged.queueOverflow);
   }
   if (!Array.isArray(merged.plugins)) throw invalid('plugins', 'an array of plugin objects', merged.plugins);
+  const { store } = merged;
+  if (store !== 'level' && store !== 'memory' && (typeof store !== 'object' || typeof store.open !== 'function')) {
+    throw invalid('store', 'level|memory or a Store object', store);
+  }
+  if (typeof merged.dataDir !== 'string' || merged.dataDir === '') throw invalid('dataDir', 'a directory path', merged.dataDir);
+  if (!['fsync', 'batch', 'none'].includes(merged.durability)) throw invalid('durability', 'fsync|batch|none', merged.durability);
   return merged;
 }
 

@@ -11,6 +11,8 @@ export interface Delivery {
   packetId: number;
   /** QoS 2 progress: waiting for PUBREC ('publish') or for PUBCOMP ('pubrel'). */
   state: 'publish' | 'pubrel';
+  /** Order within the session for QoS 1/2 (the store key); 0 for QoS 0. */
+  readonly seq: number;
 }
 
 const MAX_PACKET_ID = 0xffff;

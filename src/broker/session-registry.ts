@@ -1,5 +1,4 @@
-import type { QueueLimits } from './queue.js';
-import { Session, type SessionEvents } from './session.js';
+import { Session, type SessionDeps } from './session.js';
 
 /** What happens around a session's lifetime, wired by the broker. */
 export interface SessionLifecycle {
@@ -19,15 +18,11 @@ export class SessionRegistry {
   readonly #sessions = new Map<string, Session>();
   readonly #expiryTimers = new Map<string, NodeJS.Timeout>();
   readonly #willTimers = new Map<string, NodeJS.Timeout>();
-  readonly #limits: QueueLimits;
-  readonly #maxInflight: number;
-  readonly #events: SessionEvents;
+  readonly #deps: SessionDeps;
   readonly #lifecycle: SessionLifecycle;
 
-  constructor(limits: QueueLimits, maxInflight: number, events: SessionEvents, lifecycle: SessionLifecycle) {
-    this.#limits = limits;
-    this.#maxInflight = maxInflight;
-    this.#events = events;
+  constructor(deps: SessionDeps, lifecycle: SessionLifecycle) {
+    this.#deps = deps;
     this.#lifecycle = lifecycle;
   }
 
@@ -49,7 +44,7 @@ export class SessionRegistry {
 
   /** Creates an empty session (used by CONNECT and by restore). */
   create(clientId: string): Session {
-    const session = new Session(clientId, this.#limits, this.#maxInflight, this.#events);
+    const session = new Session(clientId, this.#deps);
     this.#sessions.set(clientId, session);
     return session;
   }

@@ -24,31 +24,47 @@ export interface SessionEvents {
   delivered(session: Session, message: Message): void;
 }
 
+/** Mirrors a session's QoS 1/2 deliveries and inbound QoS 2 ids into the store (see store/journal.ts). */
+export interface SessionJournal {
+  added(session: Session, delivery: Delivery): void;
+  updated(session: Session, delivery: Delivery): void;
+  removed(session: Session, delivery: Delivery): void;
+  inboundAdded(session: Session, packetId: number): void;
+  inboundReleased(session: Session, packetId: number): void;
+}
+
+/** What every session of a broker shares. */
+export interface SessionDeps {
+  readonly limits: QueueLimits;
+  readonly maxInflight: number;
+  readonly events: SessionEvents;
+  readonly journal: SessionJournal;
+}
+
 /**
  * One client's session. It outlives connections: `attach()` and `detach()` move it between
- * sockets. Only the session changes its own in-flight window and queue.
+ * sockets. Only the session changes its own in-flight window and queue, and it reports each
+ * change of a QoS 1/2 delivery to the journal, so the store mirrors memory.
  */
 export class Session {
   readonly clientId: string;
   readonly subscriptions = new Map<string, Subscription>();
-  /** Inbound QoS 2 packet ids received and not yet released by PUBREL. */
-  readonly inboundQos2 = new Set<number>();
   expiryInterval = 0;
   will: WillRecord | undefined;
   /** When a delayed will is due (ms since epoch), while its timer runs. */
   willDueAt: number | undefined;
   disconnectedAt: number | undefined;
+  readonly #inboundQos2 = new Set<number>();
   readonly #inflight = new Inflight();
   readonly #queue: MessageQueue;
-  readonly #maxInflight: number;
-  readonly #events: SessionEvents;
+  readonly #deps: SessionDeps;
   #outlet: Outlet | null = null;
+  #nextSeq = 1;
 
-  constructor(clientId: string, limits: QueueLimits, maxInflight: number, events: SessionEvents) {
+  constructor(clientId: string, deps: SessionDeps) {
     this.clientId = clientId;
-    this.#queue = new MessageQueue(limits);
-    this.#maxInflight = maxInflight;
-    this.#events = events;
+    this.#queue = new MessageQueue(deps.limits);
+    this.#deps = deps;
   }
 
   get connected(): boolean {
@@ -82,12 +98,13 @@ export class Session {
 
   /** Delivers `message` at `qos` (already the minimum of publish and subscription QoS). */
   deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined): void {
-    const delivery: Delivery = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish' };
+    const seq = qos > 0 ? this.#nextSeq++ : 0;
+    const delivery: Delivery = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish', seq };
     const outlet = this.#outlet;
     if (outlet === null) {
       // QoS 0 messages are not queued for offline sessions (MQTT 3.1.1 section 3.1.2.4 allows either), but counted
       if (qos > 0) this.#enqueue(delivery);
-      else this.#events.dropped(this, message, 'offline');
+      else this.#deps.events.dropped(this, message, 'offline');
       return;
     }
     if (this.#queue.size > 0) {
@@ -98,6 +115,7 @@ export class Session {
       this.#sendQos0(outlet, delivery);
     } else if (this.#inflight.size < this.#window(outlet)) {
       this.#inflight.add(delivery);
+      this.#deps.journal.added(this, delivery);
       this.#send(outlet, delivery);
     } else {
       this.#enqueue(delivery);
@@ -105,17 +123,17 @@ export class Session {
   }
 
   #window(outlet: Outlet): number {
-    return Math.min(this.#maxInflight, outlet.receiveMaximum);
+    return Math.min(this.#deps.maxInflight, outlet.receiveMaximum);
   }
 
   #sendQos0(outlet: Outlet, delivery: Delivery): void {
     if (outlet.congested) {
-      this.#events.dropped(this, delivery.message, 'slow-consumer');
+      this.#deps.events.dropped(this, delivery.message, 'slow-consumer');
       return;
     }
     const failure = outlet.sendPublish(delivery, false);
-    if (failure === undefined) this.#events.delivered(this, delivery.message);
-    else this.#events.dropped(this, delivery.message, failure); // [MQTT-3.1.2-25] discarded, but counted
+    if (failure === undefined) this.#deps.events.delivered(this, delivery.message);
+    else this.#deps.events.dropped(this, delivery.message, failure); // [MQTT-3.1.2-25] discarded, but counted
   }
 
   #send(outlet: Outlet, delivery: Delivery, dup = false): void {
@@ -123,12 +141,19 @@ export class Session {
     if (failure !== undefined) {
       // Too large for this client [MQTT-3.1.2-25]: discard as if it had been delivered
       this.#inflight.delete(delivery.packetId);
-      this.#events.dropped(this, delivery.message, failure);
+      this.#drop(delivery, failure);
     }
   }
 
   #enqueue(delivery: Delivery): void {
-    for (const dropped of this.#queue.add(delivery)) this.#events.dropped(this, dropped.message, 'queue-full');
+    if (delivery.qos > 0) this.#deps.journal.added(this, delivery);
+    for (const dropped of this.#queue.add(delivery)) this.#drop(dropped, 'queue-full');
+  }
+
+  /** Reports a delivery that will not happen, and forgets it in the store. */
+  #drop(delivery: Delivery, reason: DropReason): void {
+    if (delivery.qos > 0) this.#deps.journal.removed(this, delivery);
+    this.#deps.events.dropped(this, delivery.message, reason);
   }
 
   /** Moves queued messages into the window while there is room. */
@@ -141,11 +166,12 @@ export class Session {
       if (next.qos > 0 && this.#inflight.size >= window) return;
       this.#queue.shift();
       if (isExpired(next.message, now)) {
-        this.#events.dropped(this, next.message, 'expired'); // [MQTT-3.3.2-5]
+        this.#drop(next, 'expired'); // [MQTT-3.3.2-5]
       } else if (next.qos === 0) {
         this.#sendQos0(outlet, next);
       } else {
         this.#inflight.add(next);
+        this.#deps.journal.updated(this, next);
         this.#send(outlet, next);
       }
     }
@@ -168,6 +194,7 @@ export class Session {
       return true;
     }
     delivery.state = 'pubrel';
+    this.#deps.journal.updated(this, delivery);
     this.#outlet?.sendPubrel(packetId);
     return true;
   }
@@ -182,15 +209,51 @@ export class Session {
 
   #complete(delivery: Delivery): void {
     this.#inflight.delete(delivery.packetId);
-    this.#events.delivered(this, delivery.message);
+    this.#deps.journal.removed(this, delivery);
+    this.#deps.events.delivered(this, delivery.message);
     this.#pump();
+  }
+
+  /** True while an inbound QoS 2 packet id awaits PUBREL. */
+  hasInbound(packetId: number): boolean {
+    return this.#inboundQos2.has(packetId);
+  }
+
+  /** Number of inbound QoS 2 packet ids awaiting PUBREL. */
+  get inboundCount(): number {
+    return this.#inboundQos2.size;
+  }
+
+  /** Records an inbound QoS 2 packet id until PUBREL, so a resend is not delivered twice [MQTT-4.3.3-9]. */
+  addInbound(packetId: number): void {
+    this.#inboundQos2.add(packetId);
+    this.#deps.journal.inboundAdded(this, packetId);
+  }
+
+  /** PUBREL: releases an inbound QoS 2 packet id. Returns false if it was unknown. */
+  releaseInbound(packetId: number): boolean {
+    if (!this.#inboundQos2.delete(packetId)) return false;
+    this.#deps.journal.inboundReleased(this, packetId);
+    return true;
+  }
+
+  /** Puts back a delivery read from the store at start (no journal write: it is already stored). */
+  restoreDelivery(delivery: Delivery): void {
+    if (delivery.seq >= this.#nextSeq) this.#nextSeq = delivery.seq + 1;
+    if (delivery.packetId > 0) this.#inflight.restore(delivery);
+    else for (const dropped of this.#queue.add(delivery)) this.#drop(dropped, 'queue-full');
+  }
+
+  /** Puts back an inbound QoS 2 packet id read from the store at start. */
+  restoreInbound(packetId: number): void {
+    this.#inboundQos2.add(packetId);
   }
 
   /** Ends the session: everything undelivered is dropped and reported. */
   end(): void {
-    for (const d of [...this.#inflight.clear(), ...this.#queue.clear()]) {
-      this.#events.dropped(this, d.message, 'session-ended');
-    }
+    for (const d of [...this.#inflight.clear(), ...this.#queue.clear()]) this.#drop(d, 'session-ended');
+    for (const id of this.#inboundQos2) this.#deps.journal.inboundReleased(this, id);
+    this.#inboundQos2.clear();
   }
 
   /** The durable image of this session. */

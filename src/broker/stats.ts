@@ -6,6 +6,8 @@ export class Stats {
   connectionsTotal = 0;
   messagesReceived = 0;
   messagesSent = 0;
+  /** Store commits that failed (their acknowledgements were withheld). */
+  storeErrors = 0;
   readonly dropped: Record<DropReason, number> = {
     'queue-full': 0,
     expired: 0,

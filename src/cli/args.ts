@@ -12,6 +12,10 @@ export const USAGE = `Usage: midge [options]
   --port N             MQTT over TCP port (default 1883; 0 = any free port; -1 = off)
   --ws-port N          MQTT over WebSocket port (default 8083; 0 = any free port; -1 = off)
   --ws-path PATH       WebSocket path (default /mqtt)
+  --data-dir DIR       LevelDB data directory (default ./data)
+  --store KIND         level (durable, default) or memory (volatile)
+  --durability MODE    fsync (default): acknowledge after a synced commit;
+                       batch: synced every few ms; none: never synced
   --config FILE        JSON file with broker options (flags win over the file)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
   -h, --help           show this help
@@ -26,6 +30,12 @@ function integer(flag: string, value: string | undefined): number | undefined {
   const n = Number(value);
   if (n < -1 || n > 65535) throw new UsageError(`${flag} must be from -1 to 65535, got ${n}`);
   return n;
+}
+
+function choice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
+  return value as T;
 }
 
 function readConfig(file: string): BrokerOptions {
@@ -77,6 +87,9 @@ export function parseCommandLine(argv: string[]): Command {
         'ws-port': { type: 'string' },
         'ws-path': { type: 'string' },
         config: { type: 'string' },
+        'data-dir': { type: 'string' },
+        store: { type: 'string' },
+        durability: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
@@ -95,6 +108,9 @@ export function parseCommandLine(argv: string[]): Command {
     wsPort: integer('--ws-port', v['ws-port']),
     wsPath: v['ws-path'],
     logLevel: v['log-level'],
+    dataDir: v['data-dir'],
+    store: choice('--store', v.store, ['level', 'memory'] as const),
+    durability: choice('--durability', v.durability, ['fsync', 'batch', 'none'] as const),
   };
   const options = { ...fromFile };
   for (const [key, value] of Object.entries(fromFlags)) {

@@ -2,6 +2,7 @@ import type { PubackPacket, PubcompPacket, PubrecPacket, PubrelPacket } from '..
 import { pubcompPacket, pubrelPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import type { Connection } from '../connection/connection.js';
+import { sendAfterCommit } from './commit.js';
 import type { BrokerContext } from './context.js';
 
 /** PUBACK from a client: ends a QoS 1 delivery [MQTT-4.3.2]. */
@@ -21,10 +22,11 @@ export function handlePubrec(ctx: BrokerContext, conn: Connection, packet: Pubre
 }
 
 /** PUBREL from a client: release the inbound QoS 2 id and answer PUBCOMP [MQTT-4.3.3-11]. */
-export function handlePubrel(_ctx: BrokerContext, conn: Connection, packet: PubrelPacket): void {
+export function handlePubrel(ctx: BrokerContext, conn: Connection, packet: PubrelPacket): void {
   const id = packet.messageId as number;
-  const known = conn.session?.inboundQos2.delete(id) ?? false;
-  conn.send(pubcompPacket(id, known ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound));
+  const known = conn.session?.releaseInbound(id) ?? false;
+  // PUBCOMP goes out once the release is committed
+  sendAfterCommit(ctx, conn, pubcompPacket(id, known ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound));
 }
 
 /** PUBCOMP from a client: ends a QoS 2 delivery [MQTT-4.3.3]. */

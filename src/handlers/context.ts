@@ -6,6 +6,7 @@ import type { Router } from '../broker/router.js';
 import type { SessionRegistry } from '../broker/session-registry.js';
 import type { Stats } from '../broker/stats.js';
 import type { Store } from '../store/store.js';
+import type { Journal } from '../store/journal.js';
 import type { Connection } from '../connection/connection.js';
 import type { ClientInfo } from '../hooks.js';
 import type { WillRecord } from '../store/store.js';
@@ -18,6 +19,8 @@ export interface BrokerContext {
   readonly sessions: SessionRegistry;
   readonly router: Router;
   readonly store: Store;
+  /** Mirrors session deliveries into the store; restore counts message references through it. */
+  readonly journal: Journal;
   readonly stats: Stats;
   readonly messageIds: MessageIds;
   /** Open connections by client id (one per client id). */

@@ -6,6 +6,7 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import { isValidTopicName } from '../protocol/topic.js';
 import type { Message, MessageProperties } from '../broker/message.js';
 import type { Connection } from '../connection/connection.js';
+import { sendAfterCommit } from './commit.js';
 import type { BrokerContext } from './context.js';
 
 /**
@@ -22,13 +23,13 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
   ctx.stats.messagesReceived++;
   if (qos === 2) {
     const id = packet.messageId as number;
-    if (session.inboundQos2.has(id)) {
+    if (session.hasInbound(id)) {
       // A resend before PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-9]
-      conn.send(pubrecPacket(id, ReasonCode.Success));
+      sendAfterCommit(ctx, conn, pubrecPacket(id, ReasonCode.Success));
       return;
     }
     // [MQTT-3.3.4-7] more unacknowledged QoS 2 publishes than our Receive Maximum
-    if (session.inboundQos2.size >= ctx.options.receiveMaximum) throw new BrokerError('ERR_RECEIVE_MAXIMUM_EXCEEDED');
+    if (session.inboundCount >= ctx.options.receiveMaximum) throw new BrokerError('ERR_RECEIVE_MAXIMUM_EXCEEDED');
   }
   const message = toMessage(ctx, conn, packet, topic);
   const info = conn.info as ClientInfo;
@@ -51,22 +52,22 @@ async function authorizeThenRoute(
   ctx.stats.dropped['not-authorized']++;
   ctx.hooks.notify('onDropped', { clientId: info.id, message, reason: 'not-authorized' });
   // MQTT 5 answers 0x87; 3.1.1 has no negative acknowledgement, so the message is acknowledged and dropped
-  acknowledge(conn, message, packetId, conn.protocolVersion === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
+  acknowledge(ctx, conn, message, packetId, conn.protocolVersion === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
 }
 
 function route(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
   const receivers = ctx.dispatchMessage(message, info);
   if (message.qos > 0) {
-    acknowledge(conn, message, packetId, receivers > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers);
+    acknowledge(ctx, conn, message, packetId, receivers > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers);
   }
 }
 
-function acknowledge(conn: Connection, message: Message, id: number, reasonCode: number): void {
+function acknowledge(ctx: BrokerContext, conn: Connection, message: Message, id: number, reasonCode: number): void {
   if (message.qos === 1) {
-    conn.send(pubackPacket(id, reasonCode)); // [MQTT-4.3.2-2]
+    sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode)); // [MQTT-4.3.2-2]
   } else if (message.qos === 2) {
-    if (reasonCode < 0x80) conn.session?.inboundQos2.add(id); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
-    conn.send(pubrecPacket(id, reasonCode));
+    if (reasonCode < 0x80) conn.session?.addInbound(id); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
+    sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode));
   }
 }
 

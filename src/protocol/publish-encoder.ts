@@ -31,7 +31,7 @@ export class PublishEncoder {
 
   /** Throws ERR_INVALID_MESSAGE when `message` cannot be encoded (e.g. bad properties from the API). */
   check(message: Delivery['message']): void {
-    const delivery: Delivery = { message, qos: message.qos, retain: message.retain, subscriptionIds: undefined, packetId: 1, state: 'publish' };
+    const delivery: Delivery = { message, qos: message.qos, retain: message.retain, subscriptionIds: undefined, packetId: 1, state: 'publish', seq: 0 };
     try {
       encode(this.#packet(delivery, false, 5), 5);
     } catch (err) {

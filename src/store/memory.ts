@@ -1,20 +1,26 @@
 import type { Message } from '../broker/message.js';
-import type { SessionRecord, Store, StoredState } from './store.js';
+import type { DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
 
 /**
- * A Store kept in process memory. It survives `broker.close()` and a new broker given the same
+ * A Store kept in process memory. It survives `broker.close()`, and a new broker given the same
  * instance restores from it, but not a process exit.
  */
 export class MemoryStore implements Store {
   readonly durable = false;
   readonly #sessions = new Map<string, SessionRecord>();
   readonly #retained = new Map<string, Message>();
+  readonly #messages = new Map<number, Message>();
+  readonly #deliveries = new Map<string, DeliveryRecord>();
+  readonly #inbound = new Map<string, InboundRecord>();
   #nextMessageId = 1;
 
   async open(): Promise<StoredState> {
     return {
       sessions: [...this.#sessions.values()],
       retained: [...this.#retained.values()],
+      messages: [...this.#messages.values()],
+      deliveries: [...this.#deliveries.values()],
+      inbound: [...this.#inbound.values()],
       nextMessageId: this.#nextMessageId,
     };
   }
@@ -25,6 +31,30 @@ export class MemoryStore implements Store {
 
   deleteSession(clientId: string): void {
     this.#sessions.delete(clientId);
+  }
+
+  saveMessage(message: Message): void {
+    this.#messages.set(message.id, message);
+  }
+
+  deleteMessage(id: number): void {
+    this.#messages.delete(id);
+  }
+
+  saveDelivery(record: DeliveryRecord): void {
+    this.#deliveries.set(`${record.clientId}\u0000${record.seq}`, record);
+  }
+
+  deleteDelivery(clientId: string, seq: number): void {
+    this.#deliveries.delete(`${clientId}\u0000${seq}`);
+  }
+
+  saveInbound(record: InboundRecord): void {
+    this.#inbound.set(`${record.clientId}\u0000${record.packetId}`, record);
+  }
+
+  deleteInbound(record: InboundRecord): void {
+    this.#inbound.delete(`${record.clientId}\u0000${record.packetId}`);
   }
 
   saveRetained(message: Message): void {

@@ -15,8 +15,40 @@ export function restoreState(ctx: BrokerContext, state: StoredState): void {
   }
   const now = Date.now();
   const restored = state.sessions.filter((record) => restoreSession(ctx, record, now));
+  restoreDeliveries(ctx, state);
+  for (const { clientId, packetId } of state.inbound) {
+    const session = ctx.sessions.get(clientId);
+    if (session) session.restoreInbound(packetId);
+    else ctx.store.deleteInbound({ clientId, packetId });
+  }
   // Timers start once every session is back, so a will that is due at once reaches all of them.
   for (const record of restored) restartTimers(ctx, record, now);
+}
+
+/** Puts each session's queued and in-flight deliveries back in their order; removes orphans. */
+function restoreDeliveries(ctx: BrokerContext, state: StoredState): void {
+  const { sessions, store, journal, messageIds, logger } = ctx;
+  const messages = new Map(state.messages.map((m) => [m.id, m]));
+  const referenced = new Set<number>();
+  const ordered = [...state.deliveries].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : a.seq - b.seq));
+  for (const record of ordered) {
+    const session = sessions.get(record.clientId);
+    const message = messages.get(record.messageId);
+    if (!session || !message) {
+      if (session) logger.warn({ clientId: record.clientId, messageId: record.messageId }, 'stored delivery without its message');
+      store.deleteDelivery(record.clientId, record.seq);
+      continue;
+    }
+    messageIds.observe(message.id);
+    referenced.add(message.id);
+    journal.restoreReference(message.id);
+    const { qos, retain, subscriptionIds, packetId, state: progress, seq } = record;
+    session.restoreDelivery({ message, qos, retain, subscriptionIds, packetId, state: progress, seq });
+  }
+  for (const message of state.messages) {
+    messageIds.observe(message.id);
+    if (!referenced.has(message.id)) store.deleteMessage(message.id);
+  }
 }
 
 function restoreSession(ctx: BrokerContext, record: SessionRecord, now: number): boolean {

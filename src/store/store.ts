@@ -28,10 +28,36 @@ export interface SessionRecord {
   readonly disconnectedAt: number | undefined;
 }
 
+/** One QoS 1/2 message on its way to one session: queued (packetId 0) or in flight. */
+export interface DeliveryRecord {
+  readonly clientId: string;
+  /** Order within the session; increases across restarts. */
+  readonly seq: number;
+  readonly messageId: number;
+  readonly qos: 1 | 2;
+  readonly retain: boolean;
+  readonly subscriptionIds: readonly number[] | undefined;
+  /** 0 while queued; the packet id once sent. */
+  readonly packetId: number;
+  /** QoS 2: waiting for PUBREC ('publish') or PUBCOMP ('pubrel'). */
+  readonly state: 'publish' | 'pubrel';
+}
+
+/** An inbound QoS 2 packet id received and not yet released by PUBREL. */
+export interface InboundRecord {
+  readonly clientId: string;
+  readonly packetId: number;
+}
+
 /** Everything restored at start. */
 export interface StoredState {
   readonly sessions: readonly SessionRecord[];
   readonly retained: readonly Message[];
+  /** Messages referenced by deliveries, each stored once. */
+  readonly messages: readonly Message[];
+  /** Deliveries of every session, in any order (restore sorts them by seq). */
+  readonly deliveries: readonly DeliveryRecord[];
+  readonly inbound: readonly InboundRecord[];
   /** Lowest message id that was never used. */
   readonly nextMessageId: number;
 }
@@ -47,12 +73,22 @@ export interface Store {
   /** Opens the store and returns the state to restore. */
   open(): Promise<StoredState>;
   saveSession(record: SessionRecord): void;
+  /** Deletes the session record (its deliveries and inbound ids are deleted one by one by the caller). */
   deleteSession(clientId: string): void;
+  saveMessage(message: Message): void;
+  deleteMessage(id: number): void;
+  saveDelivery(record: DeliveryRecord): void;
+  deleteDelivery(clientId: string, seq: number): void;
+  saveInbound(record: InboundRecord): void;
+  deleteInbound(record: InboundRecord): void;
   saveRetained(message: Message): void;
   deleteRetained(topic: string): void;
   /** Records that message ids below `next` are in use. */
   saveMessageIdFloor(next: number): void;
-  /** Commits every write queued so far. */
+  /**
+   * Resolves once every write queued so far is committed (synced, in fsync mode). Commits are
+   * in order, so waiting on it also waits for every earlier commit. Rejects if the commit failed.
+   */
   flush(): Promise<void>;
   close(): Promise<void>;
 }

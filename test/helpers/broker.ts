@@ -22,7 +22,7 @@ export interface TestBroker {
 
 /** Starts a broker on port 0 (TCP and WebSocket) bound to 127.0.0.1. */
 export async function startBroker(options: BrokerOptions = {}): Promise<TestBroker> {
-  const broker = createBroker({ host: '127.0.0.1', port: 0, wsPort: 0, logLevel: 'silent', ...options });
+  const broker = createBroker({ host: '127.0.0.1', port: 0, wsPort: 0, logLevel: 'silent', store: 'memory', ...options });
   const addresses = await broker.listen();
   const port = addresses.tcp?.port ?? -1;
   const wsPort = addresses.ws?.port ?? -1;

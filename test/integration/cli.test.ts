@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
@@ -32,7 +35,9 @@ beforeAll(() => {
 });
 
 function midge(...args: string[]): Run {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Each run gets its own working directory, so the default ./data store stays out of the tree
+  const cwd = mkdtempSync(path.join(tmpdir(), 'midge-cli-'));
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
   children.push(child);
   const run: Run = {
     child,

@@ -1,0 +1,34 @@
+import { BrokerError } from '../errors.js';
+import type { PubackPacket, PubcompPacket, PubrecPacket } from '../protocol/codec.js';
+import { ReasonCode } from '../protocol/reason-codes.js';
+import type { Connection } from '../connection/connection.js';
+import type { BrokerContext } from './context.js';
+
+/**
+ * Sends an acknowledgement once the store has committed everything written for it: with a durable
+ * store, PUBACK/PUBREC go out after the message and its deliveries are committed, PUBCOMP after
+ * the release is. Commits complete in order, so acknowledgements keep the order of the packets
+ * they answer [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+ */
+export function sendAfterCommit(ctx: BrokerContext, conn: Connection, ack: PubackPacket | PubrecPacket | PubcompPacket): void {
+  if (!ctx.store.durable) {
+    conn.send(ack);
+    return;
+  }
+  ctx.store.flush().then(
+    () => conn.send(ack),
+    (err: unknown) => refuseUnstored(ctx, conn, ack, err),
+  );
+}
+
+/** What could not be stored is never acknowledged: MQTT 5 gets 0x80, 3.1.1 is disconnected. */
+function refuseUnstored(ctx: BrokerContext, conn: Connection, ack: PubackPacket | PubrecPacket | PubcompPacket, err: unknown): void {
+  ctx.stats.storeErrors++;
+  ctx.logger.error({ err, clientId: conn.clientId, packet: ack.cmd, packetId: ack.messageId }, 'store commit failed; not acknowledged');
+  if (ack.cmd === 'pubrec') conn.session?.releaseInbound(ack.messageId as number); // a failed PUBREC ends the exchange
+  if (conn.protocolVersion === 5 && ack.cmd !== 'pubcomp') {
+    conn.send({ ...ack, reasonCode: ReasonCode.UnspecifiedError });
+  } else {
+    conn.abort(new BrokerError('ERR_STORE_WRITE', 'cannot store the message', { cause: err }));
+  }
+}

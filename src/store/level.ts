@@ -1,0 +1,241 @@
+import { ClassicLevel } from 'classic-level';
+import { BrokerError } from '../errors.js';
+import type { Message } from '../broker/message.js';
+import { decodeMessage, decodeSession, encodeMessage, encodeSession, FORMAT_VERSION } from './records.js';
+import type { DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
+
+/** How commits reach the disk. */
+export type Durability = 'fsync' | 'batch' | 'none';
+
+/** Commit figures, for benchmarks and metrics. */
+export interface CommitStats {
+  commits: number;
+  operations: number;
+  /** Sum of commit latencies in ms (divide by commits for the mean). */
+  latencyMs: number;
+  maxBatch: number;
+  errors: number;
+}
+
+type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+
+const SEP = '\u0000'; // never part of a client id or topic [MQTT-1.5.4-2]
+const KEY = {
+  format: `meta${SEP}format`,
+  nextMessageId: `meta${SEP}nextMessageId`,
+  session: (clientId: string) => `s${SEP}${clientId}`,
+  retained: (topic: string) => `r${SEP}${topic}`,
+  message: (id: number) => `m${SEP}${id.toString(16).padStart(14, '0')}`,
+  delivery: (clientId: string, seq: number) => `d${SEP}${clientId}${SEP}${seq.toString(16).padStart(14, '0')}`,
+  inbound: (clientId: string, packetId: number) => `i${SEP}${clientId}${SEP}${packetId.toString(16).padStart(4, '0')}`,
+};
+/** How often `batch` durability syncs what was written since the last sync. */
+const BATCH_SYNC_MS = 5;
+
+/**
+ * The LevelDB store. Writes of one event-loop turn go into one batch with one sync (group commit);
+ * a commit starts when the previous one has finished, so commits complete in order.
+ */
+export class LevelStore implements Store {
+  readonly durable: boolean;
+  readonly path: string;
+  readonly stats: CommitStats = { commits: 0, operations: 0, latencyMs: 0, maxBatch: 0, errors: 0 };
+  readonly #db: ClassicLevel<string, Uint8Array>;
+  readonly #durability: Durability;
+  #ops: Op[] = [];
+  #waiter: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
+  #scheduled = false;
+  #committing = false;
+  #unsynced = false;
+  #syncTimer: NodeJS.Timeout | undefined;
+  #idFloor = 0;
+
+  constructor(path: string, durability: Durability = 'fsync') {
+    this.path = path;
+    this.#durability = durability;
+    this.durable = durability !== 'none';
+    this.#db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
+  }
+
+  async open(): Promise<StoredState> {
+    try {
+      await this.#db.open();
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+      const hint = /lock/i.test(cause) ? ' (is another Midge using this data directory?)' : '';
+      throw new BrokerError('ERR_STORE_OPEN', `${this.path}: ${cause}${hint}`, { cause: err });
+    }
+    await this.#checkFormat();
+    try {
+      return await this.#readAll();
+    } catch (err) {
+      throw new BrokerError('ERR_STORE_OPEN', `${this.path}: corrupt record: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async #checkFormat(): Promise<void> {
+    const raw = await this.#db.get(KEY.format);
+    if (raw === undefined) {
+      for await (const _ of this.#db.keys({ limit: 1 })) {
+        throw new BrokerError('ERR_STORE_FORMAT', `${this.path} holds data without a Midge format marker`);
+      }
+      await this.#db.put(KEY.format, Buffer.from(String(FORMAT_VERSION)), { sync: true });
+      return;
+    }
+    const version = Number(Buffer.from(raw).toString());
+    if (version !== FORMAT_VERSION) {
+      const newer = version > FORMAT_VERSION ? ' written by a newer Midge' : '';
+      throw new BrokerError('ERR_STORE_FORMAT', `${this.path} has format ${version}${newer}; this Midge reads format ${FORMAT_VERSION}`);
+    }
+  }
+
+  async #readAll(): Promise<StoredState> {
+    const sessions: SessionRecord[] = [];
+    const retained: Message[] = [];
+    const messages: Message[] = [];
+    const deliveries: DeliveryRecord[] = [];
+    const inbound: InboundRecord[] = [];
+    let nextMessageId = 1;
+    for await (const [key, value] of this.#db.iterator()) {
+      const kind = key.slice(0, key.indexOf(SEP));
+      if (kind === 's') sessions.push(decodeSession(value));
+      else if (kind === 'r') retained.push(decodeMessage(value));
+      else if (kind === 'm') messages.push(decodeMessage(value));
+      else if (kind === 'd') deliveries.push(JSON.parse(Buffer.from(value).toString()) as DeliveryRecord);
+      else if (kind === 'i') inbound.push(JSON.parse(Buffer.from(value).toString()) as InboundRecord);
+      else if (key === KEY.nextMessageId) nextMessageId = Number(Buffer.from(value).toString());
+    }
+    this.#idFloor = nextMessageId;
+    return { sessions, retained, messages, deliveries, inbound, nextMessageId };
+  }
+
+  saveSession(record: SessionRecord): void {
+    this.#put(KEY.session(record.clientId), encodeSession(record));
+  }
+
+  deleteSession(clientId: string): void {
+    this.#del(KEY.session(clientId));
+  }
+
+  saveMessage(message: Message): void {
+    this.#put(KEY.message(message.id), encodeMessage(message));
+  }
+
+  deleteMessage(id: number): void {
+    this.#del(KEY.message(id));
+  }
+
+  saveDelivery(record: DeliveryRecord): void {
+    this.#put(KEY.delivery(record.clientId, record.seq), Buffer.from(JSON.stringify(record)));
+  }
+
+  deleteDelivery(clientId: string, seq: number): void {
+    this.#del(KEY.delivery(clientId, seq));
+  }
+
+  saveInbound(record: InboundRecord): void {
+    this.#put(KEY.inbound(record.clientId, record.packetId), Buffer.from(JSON.stringify(record)));
+  }
+
+  deleteInbound(record: InboundRecord): void {
+    this.#del(KEY.inbound(record.clientId, record.packetId));
+  }
+
+  saveRetained(message: Message): void {
+    this.#put(KEY.retained(message.topic), encodeMessage(message));
+  }
+
+  deleteRetained(topic: string): void {
+    this.#del(KEY.retained(topic));
+  }
+
+  saveMessageIdFloor(next: number): void {
+    if (next <= this.#idFloor) return;
+    this.#idFloor = next;
+    this.#put(KEY.nextMessageId, Buffer.from(String(next)));
+  }
+
+  #put(key: string, value: Uint8Array): void {
+    this.#ops.push({ type: 'put', key, value });
+    this.#schedule();
+  }
+
+  #del(key: string): void {
+    this.#ops.push({ type: 'del', key });
+    this.#schedule();
+  }
+
+  flush(): Promise<void> {
+    if (!this.#waiter) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.#waiter = { promise, resolve, reject };
+    }
+    this.#schedule();
+    return this.#waiter.promise;
+  }
+
+  /** Starts a commit at the end of this event-loop turn, unless one is running (it chains). */
+  #schedule(): void {
+    if (this.#scheduled || this.#committing) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#commit();
+    });
+  }
+
+  async #commit(): Promise<void> {
+    const ops = this.#ops;
+    const waiter = this.#waiter;
+    this.#ops = [];
+    this.#waiter = undefined;
+    this.#committing = true;
+    const started = performance.now();
+    try {
+      if (ops.length > 0) await this.#db.batch(ops, { sync: this.#durability === 'fsync' });
+      this.#record(ops.length, performance.now() - started);
+      waiter?.resolve();
+    } catch (err) {
+      this.stats.errors++;
+      waiter?.reject(new BrokerError('ERR_STORE_WRITE', `${this.path}: ${(err as Error).message}`, { cause: err }));
+    } finally {
+      this.#committing = false;
+      if (this.#ops.length > 0 || this.#waiter) this.#schedule();
+    }
+  }
+
+  #record(operations: number, ms: number): void {
+    if (operations === 0) return;
+    this.stats.commits++;
+    this.stats.operations += operations;
+    this.stats.latencyMs += ms;
+    if (operations > this.stats.maxBatch) this.stats.maxBatch = operations;
+    if (this.#durability === 'batch') this.#scheduleSync();
+  }
+
+  /** `batch` durability: a synced write every few ms makes everything before it durable. */
+  #scheduleSync(): void {
+    this.#unsynced = true;
+    if (this.#syncTimer) return;
+    this.#syncTimer = setTimeout(() => {
+      this.#syncTimer = undefined;
+      if (!this.#unsynced) return;
+      this.#unsynced = false;
+      this.#db.put(KEY.format, Buffer.from(String(FORMAT_VERSION)), { sync: true }).catch(() => {
+        this.stats.errors++;
+      });
+    }, BATCH_SYNC_MS);
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    clearTimeout(this.#syncTimer);
+    if (this.#durability === 'batch' && this.#unsynced) await this.#db.put(KEY.format, Buffer.from(String(FORMAT_VERSION)), { sync: true });
+    await this.#db.close();
+  }
+}
