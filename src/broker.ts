@@ -44,6 +44,7 @@ export class Broker {
   #ws: WsListener | undefined;
   #started: Promise<void> | undefined;
   #closing = false;
+  #ready = false;
 
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
@@ -96,8 +97,13 @@ export class Broker {
     const { host, port, wsPort, wsPath } = this.options;
     const onStream = (listener: string) => (stream: Duplex, address: string | undefined) => this.handle(stream, listener, address);
     try {
-      if (port >= 0 && !this.#tcp) this.#tcp = await listenTcp(host, port, onStream('tcp'));
-      if (wsPort >= 0 && !this.#ws) this.#ws = await listenWs(host, wsPort, wsPath, onStream('ws'));
+      const onError = (listener: string) => (err: Error) => this.logger.error({ err, listener }, 'listener error');
+      if (port >= 0 && !this.#tcp) this.#tcp = await listenTcp(host, port, onStream('tcp'), onError('tcp'));
+      if (wsPort >= 0 && !this.#ws) {
+        // A WebSocket message may carry one MQTT packet, or parts of several: allow a little framing slack
+        const maxPayload = this.options.maxPacketSize + 1024;
+        this.#ws = await listenWs(host, wsPort, wsPath, maxPayload, onStream('ws'), onError('ws'));
+      }
     } catch (err) {
       await this.close();
       throw err;
@@ -123,12 +129,15 @@ export class Broker {
       const state = await this.#ctx.store.open();
       restoreState(this.#ctx, state);
       for (const plugin of this.options.plugins) await plugin.init?.(this);
+      this.#ready = true;
     })();
     return this.#started;
   }
 
   /** Serves one client over any Duplex stream (the transports call this; so can embedders). */
   handle(stream: Duplex, listener = 'custom', remoteAddress?: string): void {
+    // Clients are served only once the store is restored, so no session can be replaced under them
+    if (!this.#ready) throw new BrokerError('ERR_NOT_STARTED', 'await broker.start() or broker.listen() first');
     if (this.#closing) {
       stream.destroy();
       return;
@@ -204,6 +213,11 @@ export class Broker {
     const { hooks, router } = this.#ctx;
     const message = hooks.transform(client, input);
     if (message === null) return 0;
+    if (message === 'plugin-error') {
+      this.stats.dropped['plugin-error']++;
+      hooks.notify('onDropped', { clientId: client?.id, message: input, reason: 'plugin-error' });
+      return 0;
+    }
     if (message.retain) router.retain(message);
     const receivers = router.publish(message);
     hooks.notify('onPublished', message, client);
@@ -239,7 +253,7 @@ export class Broker {
       if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
     }
     this.logger.info({ clientId: conn.clientId, listener: conn.listener, reason: conn.closeReason }, 'client disconnected');
-    hooks.notify('onDisconnected', conn.info, conn.closeReason);
+    if (!conn.disconnectNotified) hooks.notify('onDisconnected', conn.info, conn.closeReason);
   }
 
   #handleWill(conn: Connection, session: Session): void {

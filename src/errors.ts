@@ -27,6 +27,8 @@ export const ErrorCode = {
   ERR_INVALID_OPTION: { reason: ReasonCode.ImplementationSpecificError, text: 'invalid option' },
   ERR_LISTEN: { reason: ReasonCode.ImplementationSpecificError, text: 'cannot listen' },
   ERR_HOOK_FAILED: { reason: ReasonCode.UnspecifiedError, text: 'plugin hook failed' },
+  ERR_INTERNAL: { reason: ReasonCode.UnspecifiedError, text: 'internal error' },
+  ERR_NOT_STARTED: { reason: ReasonCode.ServerUnavailable, text: 'broker not started' },
 } as const;
 
 /** One of the registered error codes. */

@@ -34,6 +34,8 @@ export type DropReason =
   | 'not-authorized'
   | 'session-ended'
   | 'offline'
+  | 'plugin-error'
+  | 'refused'
   | 'unencodable';
 
 /** A dropped message, reported through `onDropped`. */
@@ -127,11 +129,19 @@ export class HookRunner {
     return true;
   }
 
-  /** Applies the onPublish transforms in order; null means the message is dropped. */
-  transform(client: ClientInfo | undefined, message: Message): Message | null {
+  /**
+   * Applies the onPublish transforms in order; null means the message is dropped. A transform that
+   * throws is reported like a throwing observer and the message is dropped ('plugin-error').
+   */
+  transform(client: ClientInfo | undefined, message: Message): Message | 'plugin-error' | null {
     let current: Message | null = message;
     for (const p of this.#transforms) {
-      current = (p.onPublish as Fn<'onPublish'>).call(p, client, current);
+      try {
+        current = (p.onPublish as Fn<'onPublish'>).call(p, client, current);
+      } catch (err) {
+        this.#onObserverError('onPublish', err);
+        return 'plugin-error';
+      }
       if (current === null) return null;
     }
     return current;

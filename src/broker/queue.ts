@@ -49,6 +49,14 @@ export class MessageQueue {
     this.#bytes += size;
   }
 
+  /** Puts deliveries back at the head, in the given order, beyond the bounds (they were already accepted). */
+  prepend(deliveries: Delivery[]): void {
+    const rest = this.#items.slice(this.#head);
+    this.#items = [...deliveries, ...rest];
+    this.#head = 0;
+    for (const d of deliveries) this.#bytes += d.message.payload.length;
+  }
+
   /** The oldest delivery, without removing it. */
   peek(): Delivery | undefined {
     return this.#items[this.#head];

@@ -54,10 +54,12 @@ export class SessionRegistry {
    * otherwise a new one (ending any existing session) [MQTT-3.1.2-4] [MQTT-3.1.2-5].
    */
   open(clientId: string, cleanStart: boolean): { session: Session; present: boolean } {
-    this.cancelTimers(clientId);
     const existing = this.#sessions.get(clientId);
-    if (existing && !cleanStart) return { session: existing, present: true };
-    if (existing) this.end(existing, 'clean-start');
+    if (existing && !cleanStart) {
+      this.cancelTimers(clientId); // back in time: a delayed will is not sent [MQTT-3.1.3-9]
+      return { session: existing, present: true };
+    }
+    if (existing) this.end(existing, 'clean-start'); // the session ends, so a delayed will is due now
     return { session: this.create(clientId), present: false };
   }
 

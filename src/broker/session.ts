@@ -83,10 +83,25 @@ export class Session {
   attach(outlet: Outlet): void {
     this.#outlet = outlet;
     this.disconnectedAt = undefined;
+    const window = this.#window(outlet);
+    let sent = 0;
+    const overflow: Delivery[] = [];
     for (const delivery of [...this.#inflight.values()]) {
-      if (delivery.state === 'pubrel') outlet.sendPubrel(delivery.packetId);
-      else this.#send(outlet, delivery, true); // [MQTT-3.3.1-1] DUP=1 on redelivery
+      if (delivery.state === 'pubrel') {
+        outlet.sendPubrel(delivery.packetId);
+      } else if (sent < window) {
+        this.#send(outlet, delivery, true); // [MQTT-3.3.1-1] DUP=1 on redelivery
+      } else {
+        // The client's new Receive Maximum is smaller [MQTT-3.3.4-9]: the rest wait at the head of the queue
+        this.#inflight.delete(delivery.packetId);
+        delivery.packetId = 0;
+        this.#deps.journal.updated(this, delivery);
+        overflow.push(delivery);
+        continue;
+      }
+      sent++;
     }
+    if (overflow.length > 0) this.#queue.prepend(overflow);
     this.#pump();
   }
 
@@ -178,10 +193,10 @@ export class Session {
   }
 
   /** PUBACK from the client: a QoS 1 delivery is complete. Returns false for an unknown packet id. */
-  acknowledge(packetId: number): boolean {
+  acknowledge(packetId: number, refused = false): boolean {
     const delivery = this.#inflight.get(packetId);
     if (!delivery || delivery.qos !== 1) return false;
-    this.#complete(delivery);
+    this.#complete(delivery, refused);
     return true;
   }
 
@@ -190,7 +205,7 @@ export class Session {
     const delivery = this.#inflight.get(packetId);
     if (!delivery || delivery.qos !== 2) return false;
     if (failed) {
-      this.#complete(delivery); // a PUBREC reason code >= 0x80 ends the exchange [MQTT-4.3.3-8]
+      this.#complete(delivery, true); // a PUBREC reason code >= 0x80 ends the exchange [MQTT-4.3.3-8]
       return true;
     }
     delivery.state = 'pubrel';
@@ -207,10 +222,15 @@ export class Session {
     return true;
   }
 
-  #complete(delivery: Delivery): void {
+  /** Ends an exchange; a client that answered with a reason code >= 0x80 refused the message. */
+  #complete(delivery: Delivery, refused = false): void {
     this.#inflight.delete(delivery.packetId);
-    this.#deps.journal.removed(this, delivery);
-    this.#deps.events.delivered(this, delivery.message);
+    if (refused) {
+      this.#drop(delivery, 'refused');
+    } else {
+      this.#deps.journal.removed(this, delivery);
+      this.#deps.events.delivered(this, delivery.message);
+    }
     this.#pump();
   }
 

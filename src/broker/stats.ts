@@ -16,6 +16,8 @@ export class Stats {
     'not-authorized': 0,
     'session-ended': 0,
     offline: 0,
+    'plugin-error': 0,
+    refused: 0,
     unencodable: 0,
   };
 }

@@ -5,7 +5,7 @@ import type { ClientInfo, DropReason } from '../hooks.js';
 import { Decoder, encode, packetSize, type Packet, type ProtocolVersion } from '../protocol/codec.js';
 import { connackPacket, disconnectPacket, pubrelPacket } from '../protocol/packets.js';
 import type { PublishEncoder } from '../protocol/publish-encoder.js';
-import { ReasonCode } from '../protocol/reason-codes.js';
+import { ReasonCode, SERVER_DISCONNECT_REASONS } from '../protocol/reason-codes.js';
 import type { Delivery } from '../broker/inflight.js';
 import type { Outlet, Session } from '../broker/session.js';
 import { Keepalive } from './keepalive.js';
@@ -44,6 +44,8 @@ export class Connection implements Outlet {
   readonly topicAliases = new Map<number, string>();
   /** False once a normal DISCONNECT removed the will [MQTT-3.1.2-10]. */
   willOnClose = true;
+  /** Set when observers were already told this connection ended (takeover). */
+  disconnectNotified = false;
   /** Why the connection closed, for logs and onDisconnected. */
   closeReason = 'socket closed';
   readonly #host: ConnectionHost;
@@ -52,7 +54,9 @@ export class Connection implements Outlet {
   readonly #keepalive: Keepalive;
   #phase: Phase = 'new';
   #busy = false;
-  #paused = false;
+  #inputFull = false;
+  #outputFull = false;
+  #destroyTimer: NodeJS.Timeout | undefined;
   #corked = false;
   #connectTimer: NodeJS.Timeout | undefined;
 
@@ -87,12 +91,12 @@ export class Connection implements Outlet {
   beginConnect(version: ProtocolVersion): void {
     this.#phase = 'connecting';
     this.protocolVersion = version;
-    clearTimeout(this.#connectTimer);
   }
 
   /** Marks the connection accepted (after CONNACK) and starts keepalive checks at 1.5× [MQTT-3.1.2-24]. */
   accept(keepaliveSeconds: number): void {
     this.#phase = 'connected';
+    clearTimeout(this.#connectTimer); // the deadline covers authentication too
     this.#keepalive.start(keepaliveSeconds);
   }
 
@@ -115,9 +119,9 @@ export class Connection implements Outlet {
     }
     if (this.#busy) {
       this.#pending.push(packet);
-      if (this.#pending.length >= this.#host.limits.maxPendingPackets && !this.#paused) {
-        this.#paused = true;
-        this.stream.pause();
+      if (this.#pending.length >= this.#host.limits.maxPendingPackets && !this.#inputFull) {
+        this.#inputFull = true;
+        this.#updateReading();
       }
       return;
     }
@@ -143,11 +147,18 @@ export class Connection implements Outlet {
     while (!this.#busy && this.#pending.length > 0 && this.#phase !== 'closed') {
       this.#run(this.#pending.shift() as Packet);
     }
-    if (!this.#busy && this.#paused && this.#phase !== 'closed') {
-      this.#paused = false;
-      this.stream.resume();
+    if (!this.#busy && this.#inputFull && this.#phase !== 'closed') {
+      this.#inputFull = false;
+      this.#updateReading();
     }
   };
+
+  /** Reads pause while the input queue is full or the client is not reading what we write. */
+  #updateReading(): void {
+    const pause = this.#inputFull || this.#outputFull;
+    if (pause && !this.stream.isPaused()) this.stream.pause();
+    else if (!pause && this.stream.isPaused() && this.#phase !== 'closed') this.stream.resume();
+  }
 
   #onDecodeError(err: Error): void {
     if (this.#phase === 'new' && /protocol version/i.test(err.message)) {
@@ -174,6 +185,15 @@ export class Connection implements Outlet {
       process.nextTick(this.#uncork);
     }
     this.stream.write(buf);
+    // The write buffer is bounded: a client that does not read gets no more of its packets read
+    if (!this.#outputFull && this.stream.writableLength > this.#host.limits.maxWriteBuffer) {
+      this.#outputFull = true;
+      this.#updateReading();
+      this.stream.once('drain', () => {
+        this.#outputFull = false;
+        this.#updateReading();
+      });
+    }
   }
 
   readonly #uncork = (): void => {
@@ -205,16 +225,28 @@ export class Connection implements Outlet {
    */
   abort(err: unknown): void {
     if (this.#phase === 'closed') return;
-    const error = isBrokerError(err) ? err : new BrokerError('ERR_SERVER_UNAVAILABLE', String(err), { cause: err });
+    const error = isBrokerError(err) ? err : new BrokerError('ERR_INTERNAL', undefined, { cause: err });
     if (!isBrokerError(err)) this.#host.logger.error({ err, clientId: this.clientId }, 'unexpected error in handler');
     else this.#host.logger.debug({ clientId: this.clientId, code: error.code }, error.message);
-    if (this.#phase === 'connecting') {
-      const props = this.protocolVersion === 5 ? { reasonString: error.message } : undefined;
-      this.send(connackPacket(this.protocolVersion, error.reasonCode, false, props));
+    if (this.#phase === 'connecting' && this.#answersConnect(error)) {
+      this.send(connackPacket(this.protocolVersion, error.reasonCode, false, this.#reasonString(error)));
     } else if (this.#phase === 'connected' && this.protocolVersion === 5) {
-      this.send(disconnectPacket(error.reasonCode, error.message)); // a reason string is allowed on DISCONNECT [MQTT-3.1.2-29]
+      const code = SERVER_DISCONNECT_REASONS.has(error.reasonCode) ? error.reasonCode : ReasonCode.UnspecifiedError;
+      this.send(disconnectPacket(code, this.#reasonString(error)?.reasonString));
     }
     this.end(error.message);
+  }
+
+  /** [MQTT-3.1.4-1] a 3.1.1 CONNECT that does not conform is closed without CONNACK. */
+  #answersConnect(error: BrokerError): boolean {
+    if (this.protocolVersion === 5) return true;
+    return !['ERR_PROTOCOL', 'ERR_MALFORMED_PACKET', 'ERR_TOPIC_NAME_INVALID'].includes(error.code);
+  }
+
+  /** A short Reason String (allowed on CONNACK and DISCONNECT [MQTT-3.1.2-29]), kept well under the client's limit. */
+  #reasonString(error: BrokerError): { reasonString: string } | undefined {
+    if (this.protocolVersion !== 5 || this.maxOutboundPacketSize < 256) return undefined;
+    return { reasonString: error.message.length > 100 ? `${error.message.slice(0, 100)}…` : error.message };
   }
 
   /** Closes after flushing what was written; destroys the socket if the peer does not finish. */
@@ -224,7 +256,8 @@ export class Connection implements Outlet {
     this.#phase = 'closed';
     this.#pending.length = 0;
     this.stream.end();
-    setTimeout(() => this.stream.destroy(), 1000).unref();
+    this.#destroyTimer = setTimeout(() => this.stream.destroy(), 1000);
+    this.#destroyTimer.unref();
   }
 
   #onStreamError(err: Error): void {
@@ -237,6 +270,7 @@ export class Connection implements Outlet {
     const wasClosed = this.#phase === 'closed';
     this.#phase = 'closed';
     clearTimeout(this.#connectTimer);
+    clearTimeout(this.#destroyTimer);
     this.#keepalive.stop();
     if (!wasClosed && this.closeReason === 'socket closed') this.closeReason = 'connection lost';
     this.#host.closed(this);

@@ -7,7 +7,7 @@ import type { BrokerContext } from './context.js';
 
 /** PUBACK from a client: ends a QoS 1 delivery [MQTT-4.3.2]. */
 export function handlePuback(ctx: BrokerContext, conn: Connection, packet: PubackPacket): void {
-  if (!conn.session?.acknowledge(packet.messageId as number)) {
+  if (!conn.session?.acknowledge(packet.messageId as number, (packet.reasonCode ?? 0) >= 0x80)) {
     ctx.logger.debug({ clientId: conn.clientId, packetId: packet.messageId }, 'PUBACK for unknown packet id');
   }
 }

@@ -34,7 +34,8 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
     if (!ok) throw new BrokerError('ERR_BAD_CREDENTIALS');
     if (conn.closed) return;
   }
-  const cleanStart = packet.clean !== false;
+  // A session with expiry 0 ends with its connection, so taking it over cannot resume it [MQTT-3.1.2-6]
+  const cleanStart = packet.clean !== false || ctx.connections.get(clientId)?.session?.expiryInterval === 0;
   takeOver(ctx, clientId, cleanStart);
   const { session, present } = ctx.sessions.open(clientId, cleanStart);
   session.expiryInterval = sessionExpiryOf(ctx, packet, version);
@@ -48,7 +49,7 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   ctx.connections.set(clientId, conn);
   ctx.stats.connectionsTotal++;
 
-  const keepalive = effectiveKeepalive(ctx, packet.keepalive ?? 0);
+  const keepalive = version === 5 ? effectiveKeepalive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
   conn.send(connackPacket(version, ReasonCode.Success, present, connackProperties(ctx, packet, assigned, keepalive)));
   conn.accept(keepalive);
   ctx.store.saveSession(session.toRecord());
@@ -107,6 +108,9 @@ function takeOver(ctx: BrokerContext, clientId: string, cleanStart: boolean): vo
   session?.detach();
   ctx.connections.delete(clientId);
   old.abort(new BrokerError('ERR_SESSION_TAKEN_OVER'));
+  // Observers hear of the old connection now, before onConnected of the new one
+  old.disconnectNotified = true;
+  if (old.info) ctx.hooks.notify('onDisconnected', old.info, 'session taken over');
   // The old connection ended abnormally: its will goes out unless a will delay outlasts the
   // takeover, and at the latest when a clean start ends the session [MQTT-3.1.3-9]
   const will = session?.will;
@@ -114,11 +118,13 @@ function takeOver(ctx: BrokerContext, clientId: string, cleanStart: boolean): vo
 }
 
 function sessionExpiryOf(ctx: BrokerContext, packet: ConnectPacket, version: ProtocolVersion): number {
-  if (version !== 5) return packet.clean === false ? NEVER_EXPIRES : 0;
+  // 3.1 / 3.1.1 persistent sessions have no expiry of their own; the broker's cap applies to them too
+  if (version !== 5) return packet.clean === false ? Math.min(NEVER_EXPIRES, ctx.options.maxSessionExpiryInterval) : 0;
   const requested = packet.properties?.sessionExpiryInterval ?? 0;
   return Math.min(requested, ctx.options.maxSessionExpiryInterval);
 }
 
+/** MQTT 5 Server Keep Alive [MQTT-3.2.2-21]; 3.1 and 3.1.1 clients cannot be told, so they keep theirs. */
 function effectiveKeepalive(ctx: BrokerContext, requested: number): number {
   const cap = ctx.options.maxKeepAlive;
   if (cap === 0) return requested;

@@ -91,7 +91,7 @@ function resolveTopic(ctx: BrokerContext, conn: Connection, packet: PublishPacke
     }
   }
   // [MQTT-3.3.2-1] [MQTT-3.3.2-2] [MQTT-4.7.3-1] a valid topic name without wildcards
-  if (!isValidTopicName(topic)) throw new BrokerError('ERR_TOPIC_NAME_INVALID', JSON.stringify(topic));
+  if (!isValidTopicName(topic)) throw new BrokerError('ERR_TOPIC_NAME_INVALID', JSON.stringify(topic.slice(0, 64)));
   const responseTopic = packet.properties?.responseTopic;
   if (responseTopic !== undefined && !isValidTopicName(responseTopic)) {
     throw new BrokerError('ERR_PROTOCOL', 'Response Topic is not a valid topic name'); // [MQTT-3.3.2-14]

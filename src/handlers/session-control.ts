@@ -21,8 +21,9 @@ export function handleDisconnect(ctx: BrokerContext, conn: Connection, packet: D
     session.expiryInterval = Math.min(requested, ctx.options.maxSessionExpiryInterval);
   }
   const reason = packet.reasonCode ?? ReasonCode.Success;
-  // [MQTT-3.14.4-3] the will is discarded on a normal DISCONNECT, kept for 0x04 (Disconnect with Will Message)
-  conn.willOnClose = reason === ReasonCode.DisconnectWithWill;
+  // [MQTT-3.14.4-3] only DISCONNECT 0x00 discards the will; 0x04 and error codes keep it [MQTT-3.1.2-10]
+  conn.willOnClose = reason !== ReasonCode.Success;
+  if (!conn.willOnClose && session) session.will = undefined;
   conn.end(`client disconnected (0x${reason.toString(16).padStart(2, '0')})`);
 }
 

@@ -24,8 +24,9 @@ export function connackPacket(
 ): ConnackPacket {
   if (version === 5) return { cmd: 'connack', reasonCode, sessionPresent, properties };
   // [MQTT-3.2.2-4] session present is 0 when the return code is non-zero
-  const returnCode = reasonCode < 0x80 && reasonCode > 5 ? reasonCode : toV4ConnackCode(reasonCode);
-  return { cmd: 'connack', returnCode, sessionPresent: returnCode === 0 && sessionPresent };
+  const returnCode = toV4ConnackCode(reasonCode);
+  // MQTT 3.1 has no Session Present flag: that byte is reserved
+  return { cmd: 'connack', returnCode, sessionPresent: version === 4 && returnCode === 0 && sessionPresent };
 }
 
 /** PUBACK with a reason code (omitted on the wire for 3.1.1 by the encoder). */

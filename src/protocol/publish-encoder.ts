@@ -14,7 +14,8 @@ export class PublishEncoder {
 
   /** The bytes of `delivery` for a client at `version`. */
   encode(delivery: Delivery, dup: boolean, version: ProtocolVersion): Buffer {
-    const shareable = delivery.qos === 0 && delivery.subscriptionIds === undefined;
+    // Messages with an expiry are not shared: their remaining interval changes with time [MQTT-3.3.2-6]
+    const shareable = delivery.qos === 0 && delivery.subscriptionIds === undefined && delivery.message.expiresAt === undefined;
     if (!shareable) return encode(this.#packet(delivery, dup, version), version);
     if (this.#lastMessage !== delivery.message) {
       this.#lastMessage = delivery.message;

@@ -38,6 +38,12 @@ export const ReasonCode = {
   WildcardSubscriptionsNotSupported: 0xa2,
 } as const;
 
+/** Reason codes a server may put in DISCONNECT (MQTT 5.0 section 3.14.2.1); others are CONNACK-only. */
+export const SERVER_DISCONNECT_REASONS: ReadonlySet<number> = new Set([
+  0x00, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8b, 0x8d, 0x8e, 0x8f, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a,
+  0x9b, 0x9c, 0x9d, 0x9e, 0x9f, 0xa0, 0xa1, 0xa2,
+]);
+
 /** MQTT 3.1 / 3.1.1 CONNACK return codes (section 3.2.2.3). */
 export const ConnackReturnCode = {
   Accepted: 0,

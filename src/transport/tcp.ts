@@ -6,11 +6,13 @@ import { BrokerError } from '../errors.js';
 export type StreamHandler = (stream: Duplex, remoteAddress: string | undefined) => void;
 
 /** Starts a TCP listener; resolves once bound, rejects with ERR_LISTEN (e.g. port in use). */
-export function listenTcp(host: string, port: number, onStream: StreamHandler): Promise<net.Server> {
+export async function listenTcp(host: string, port: number, onStream: StreamHandler, onError: (err: Error) => void): Promise<net.Server> {
   const server = net.createServer({ noDelay: true }, (socket) => {
     onStream(socket, socket.remoteAddress);
   });
-  return bind(server, host, port, 'TCP');
+  await bind(server, host, port, 'TCP');
+  server.on('error', onError); // e.g. EMFILE on accept: logged, the listener stays up
+  return server;
 }
 
 /** Binds a server and converts a bind failure into a clear ERR_LISTEN. */
