@@ -23,6 +23,7 @@ import type { Store, WillRecord } from './store/store.js';
 import { restoreState } from './store/restore.js';
 import { Journal } from './store/journal.js';
 import { LevelStore } from './store/level.js';
+import { createPager } from './store/pager.js';
 import { listenTcp } from './transport/tcp.js';
 import { listenWs, type WsListener } from './transport/ws.js';
 
@@ -30,6 +31,18 @@ import { listenWs, type WsListener } from './transport/ws.js';
 export interface ListenAddresses {
   readonly tcp: { host: string; port: number } | undefined;
   readonly ws: { host: string; port: number; path: string } | undefined;
+}
+
+/** A snapshot of one session, from `broker.session(clientId)`. */
+export interface SessionInfo {
+  readonly connected: boolean;
+  readonly subscriptions: number;
+  /** QoS 1/2 messages sent and not yet acknowledged. */
+  readonly inflight: number;
+  /** Messages waiting, in memory and (with paging) on disk. */
+  readonly queued: number;
+  /** Of those, how many are held in memory. */
+  readonly queuedInMemory: number;
 }
 
 /** The broker: wires the modules, owns the listeners, and offers programmatic publish. */
@@ -57,7 +70,8 @@ export class Broker {
       maxBytes: this.options.maxQueuedBytes,
       policy: this.options.queueOverflow,
     };
-    const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal };
+    const pager = createPager(store, this.options.queuePageSize);
+    const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal, pager };
     const sessions = new SessionRegistry(deps, this.#lifecycle());
     const router = new Router(sessions, store);
     this.#ctx = {
@@ -84,6 +98,19 @@ export class Broker {
   /** Number of sessions (connected or not). */
   get sessionCount(): number {
     return this.#ctx.sessions.size;
+  }
+
+  /** What a session holds now, or undefined if there is none. */
+  session(clientId: string): SessionInfo | undefined {
+    const s = this.#ctx.sessions.get(clientId);
+    if (!s) return undefined;
+    return {
+      connected: s.connected,
+      subscriptions: s.subscriptions.size,
+      inflight: s.inflightCount,
+      queued: s.queuedCount,
+      queuedInMemory: s.queuedInMemoryCount,
+    };
   }
 
   /** Number of retained messages. */
@@ -126,7 +153,7 @@ export class Broker {
   /** Restores state from the store and runs plugin init hooks; idempotent. */
   start(): Promise<void> {
     this.#started ??= (async () => {
-      const state = await this.#ctx.store.open();
+      const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
       for (const plugin of this.options.plugins) await plugin.init?.(this);
       this.#ready = true;
@@ -274,6 +301,10 @@ export class Broker {
         this.stats.dropped[reason]++;
         this.logger.debug({ clientId: session.clientId, topic: message.topic, reason }, 'message dropped');
         hooks.notify('onDropped', { clientId: session.clientId, message, reason });
+      },
+      pageFailed: (session: Session, err: unknown) => {
+        this.stats.storeErrors++;
+        this.logger.error({ err, clientId: session.clientId }, 'cannot read queued messages from the store');
       },
       delivered: (session: Session, message: Message) => {
         this.stats.messagesSent++;

@@ -27,6 +27,8 @@ export interface BrokerOptions {
   maxQueuedBytes?: number;
   /** What happens when a queue is full. */
   queueOverflow?: OverflowPolicy;
+  /** With the LevelDB store, queued messages a session keeps in memory; the rest wait on disk. */
+  queuePageSize?: number;
   /** Largest packet accepted from clients, in bytes (advertised as Maximum Packet Size). */
   maxPacketSize?: number;
   /** Cap on the client's keepalive in seconds (MQTT 5 Server Keep Alive); 0 means no cap. */
@@ -67,6 +69,7 @@ export const DEFAULTS = {
   maxQueuedMessages: 1000,
   maxQueuedBytes: 16 * 1024 * 1024,
   queueOverflow: 'drop-oldest' as OverflowPolicy,
+  queuePageSize: 1000,
   maxPacketSize: 1024 * 1024,
   maxKeepAlive: 0,
   connectTimeout: 10_000,
@@ -90,6 +93,7 @@ const INTEGER_RANGES: Record<string, [number, number]> = {
   maxInflight: [1, 65535],
   maxQueuedMessages: [0, Number.MAX_SAFE_INTEGER],
   maxQueuedBytes: [0, Number.MAX_SAFE_INTEGER],
+  queuePageSize: [2, 1_000_000],
   maxPacketSize: [64, 268_435_455],
   maxKeepAlive: [0, 65535],
   connectTimeout: [1, 3_600_000],

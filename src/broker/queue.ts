@@ -11,17 +11,45 @@ export interface QueueLimits {
 }
 
 /**
+ * Lets a queue keep only its head in memory: QoS 1/2 deliveries beyond `pageSize` stay in the
+ * durable store only (the journal has written them) and are read back a page at a time.
+ */
+export interface QueuePaging {
+  readonly pageSize: number;
+  /** The stored deliveries after `afterSeq`, oldest first, at most `limit`. */
+  load(afterSeq: number, limit: number): Promise<Delivery[]>;
+  /** A page arrived (the session sends what it can). */
+  loaded(): void;
+  /** A page could not be read. */
+  failed(err: unknown): void;
+}
+
+/** What a restored queue holds on disk beyond its first page. */
+export interface Backlog {
+  readonly count: number;
+  readonly bytes: number;
+}
+
+/**
  * A session's queue of deliveries waiting for the client (offline, or its window is full).
- * Bounded by count and bytes; `add` returns what had to be dropped so the caller can report it.
+ * Bounded by count and bytes (memory and disk together); `add` returns what had to be dropped
+ * so the caller can report it. With paging, memory holds at most about one page.
  */
 export class MessageQueue {
   #items: Delivery[] = [];
   #head = 0;
   #bytes = 0;
+  #backlog = 0;
+  #backlogBytes = 0;
+  /** Highest seq placed in memory: everything on disk only comes after it. */
+  #memorySeq = 0;
+  #loading = false;
   readonly #limits: QueueLimits;
+  readonly #paging: QueuePaging | undefined;
 
-  constructor(limits: QueueLimits) {
+  constructor(limits: QueueLimits, paging?: QueuePaging) {
     this.#limits = limits;
+    this.#paging = paging;
   }
 
   /** Appends `delivery`; returns the deliveries dropped by the overflow policy (possibly itself). */
@@ -29,40 +57,53 @@ export class MessageQueue {
     const size = delivery.message.payload.length;
     const { maxMessages, maxBytes, policy } = this.#limits;
     const fits = () => this.size < maxMessages && this.#bytes + size <= maxBytes;
-    if (fits()) {
-      this.#push(delivery, size);
-      return [];
-    }
-    if (policy === 'drop-new' || size > maxBytes || maxMessages === 0) return [delivery];
     const dropped: Delivery[] = [];
-    while (!fits()) {
-      const oldest = this.shift();
-      if (!oldest) break;
-      dropped.push(oldest);
+    if (!fits()) {
+      if (policy === 'drop-new' || size > maxBytes || maxMessages === 0) return [delivery];
+      // drop-oldest; when the oldest are on disk only (a page is loading), the new one goes instead
+      while (!fits() && this.memorySize > 0) dropped.push(this.shift() as Delivery);
+      if (!fits()) return [...dropped, delivery];
     }
-    this.#push(delivery, size);
+    this.#bytes += size;
+    if (this.#spills(delivery)) {
+      this.#backlog++;
+      this.#backlogBytes += size;
+    } else {
+      this.#push(delivery);
+    }
     return dropped;
   }
 
-  #push(delivery: Delivery, size: number): void {
+  #spills(delivery: Delivery): boolean {
+    const paging = this.#paging;
+    return paging !== undefined && delivery.qos > 0 && (this.#backlog > 0 || this.memorySize >= paging.pageSize);
+  }
+
+  #push(delivery: Delivery): void {
     this.#items.push(delivery);
-    this.#bytes += size;
+    if (delivery.seq > this.#memorySeq) this.#memorySeq = delivery.seq;
+  }
+
+  /** Deliveries on disk only, beyond the first page (after a restore). */
+  setBacklog(backlog: Backlog): void {
+    this.#backlog = backlog.count;
+    this.#backlogBytes = backlog.bytes;
+    this.#bytes += backlog.bytes;
   }
 
   /** Puts deliveries back at the head, in the given order, beyond the bounds (they were already accepted). */
   prepend(deliveries: Delivery[]): void {
-    const rest = this.#items.slice(this.#head);
-    this.#items = [...deliveries, ...rest];
+    this.#items = [...deliveries, ...this.#items.slice(this.#head)];
     this.#head = 0;
     for (const d of deliveries) this.#bytes += d.message.payload.length;
   }
 
-  /** The oldest delivery, without removing it. */
+  /** The oldest delivery in memory, without removing it. */
   peek(): Delivery | undefined {
     return this.#items[this.#head];
   }
 
-  /** Removes and returns the oldest delivery. */
+  /** Removes and returns the oldest delivery in memory; reads the next page when memory runs low. */
   shift(): Delivery | undefined {
     const item = this.#items[this.#head];
     if (!item) return undefined;
@@ -73,27 +114,88 @@ export class MessageQueue {
       this.#items = this.#items.slice(this.#head);
       this.#head = 0;
     }
+    this.fill();
     return item;
   }
 
+  /** Starts reading the next page from disk when memory runs low and the disk holds more. */
+  fill(): void {
+    const paging = this.#paging;
+    if (!paging || this.#loading || this.#backlog === 0 || this.memorySize * 2 > paging.pageSize) return;
+    this.#loading = true;
+    paging.load(this.#memorySeq, Math.max(1, paging.pageSize - this.memorySize)).then(
+      (page) => {
+        this.#loading = false;
+        for (const d of page) {
+          this.#push(d);
+          this.#backlogBytes -= d.message.payload.length;
+        }
+        // Fewer than expected means the disk holds no more (e.g. records removed with the session)
+        this.#backlog = page.length === 0 ? 0 : Math.max(0, this.#backlog - page.length);
+        if (this.#backlog === 0) {
+          this.#bytes -= this.#backlogBytes;
+          this.#backlogBytes = 0;
+        }
+        paging.loaded();
+      },
+      (err: unknown) => {
+        this.#loading = false;
+        paging.failed(err);
+      },
+    );
+  }
+
+  /** Deliveries waiting, in memory and on disk. */
   get size(): number {
+    return this.memorySize + this.#backlog;
+  }
+
+  /** Deliveries waiting in memory. */
+  get memorySize(): number {
     return this.#items.length - this.#head;
+  }
+
+  /** Deliveries waiting on disk only. */
+  get backlog(): number {
+    return this.#backlog;
   }
 
   get bytes(): number {
     return this.#bytes;
   }
 
-  /** Removes everything, returning what was queued. */
+  /**
+   * Reads the disk backlog page by page until it is empty, handing each delivery to `each`
+   * (used when the session ends, so every one is reported and removed).
+   */
+  async drainBacklog(each: (delivery: Delivery) => void): Promise<void> {
+    const paging = this.#paging;
+    while (paging && this.#backlog > 0) {
+      const page = await paging.load(this.#memorySeq, paging.pageSize);
+      if (page.length === 0) break;
+      for (const d of page) {
+        if (d.seq > this.#memorySeq) this.#memorySeq = d.seq;
+        this.#backlogBytes -= d.message.payload.length;
+        this.#bytes -= d.message.payload.length;
+        each(d);
+      }
+      this.#backlog = Math.max(0, this.#backlog - page.length);
+    }
+    this.#backlog = 0;
+    this.#bytes -= this.#backlogBytes;
+    this.#backlogBytes = 0;
+  }
+
+  /** Removes what is in memory, returning it; the disk backlog stays (see drainBacklog). */
   clear(): Delivery[] {
     const all = this.#items.slice(this.#head);
     this.#items = [];
     this.#head = 0;
-    this.#bytes = 0;
+    this.#bytes = this.#backlogBytes;
     return all;
   }
 
-  /** Queued deliveries, oldest first. */
+  /** Queued deliveries in memory, oldest first. */
   values(): Delivery[] {
     return this.#items.slice(this.#head);
   }

@@ -3,7 +3,7 @@ import type { DropReason } from '../hooks.js';
 import type { WillRecord, SessionRecord } from '../store/store.js';
 import { Inflight, type Delivery } from './inflight.js';
 import { isExpired, type Message } from './message.js';
-import { MessageQueue, type QueueLimits } from './queue.js';
+import { MessageQueue, type Backlog, type QueueLimits } from './queue.js';
 import type { Subscription } from './subscription.js';
 
 /** The connection side of a session: what a session needs to send to its client. */
@@ -22,6 +22,14 @@ export interface Outlet {
 export interface SessionEvents {
   dropped(session: Session, message: Message, reason: DropReason): void;
   delivered(session: Session, message: Message): void;
+  /** Reading a page of the queue back from the store failed. */
+  pageFailed(session: Session, err: unknown): void;
+}
+
+/** Reads a session's queued deliveries back from the store (paging stores only). */
+export interface DeliveryPager {
+  readonly pageSize: number;
+  load(clientId: string, afterSeq: number, limit: number): Promise<Delivery[]>;
 }
 
 /** Mirrors a session's QoS 1/2 deliveries and inbound QoS 2 ids into the store (see store/journal.ts). */
@@ -39,6 +47,8 @@ export interface SessionDeps {
   readonly maxInflight: number;
   readonly events: SessionEvents;
   readonly journal: SessionJournal;
+  /** With a paging store, queues keep about one page in memory and the rest on disk. */
+  readonly pager: DeliveryPager | undefined;
 }
 
 /**
@@ -63,8 +73,17 @@ export class Session {
 
   constructor(clientId: string, deps: SessionDeps) {
     this.clientId = clientId;
-    this.#queue = new MessageQueue(deps.limits);
     this.#deps = deps;
+    const pager = deps.pager;
+    this.#queue = new MessageQueue(
+      deps.limits,
+      pager && {
+        pageSize: pager.pageSize,
+        load: (afterSeq, limit) => pager.load(clientId, afterSeq, limit),
+        loaded: () => this.#pump(),
+        failed: (err) => deps.events.pageFailed(this, err),
+      },
+    );
   }
 
   get connected(): boolean {
@@ -77,6 +96,10 @@ export class Session {
 
   get queuedCount(): number {
     return this.#queue.size;
+  }
+
+  get queuedInMemoryCount(): number {
+    return this.#queue.memorySize;
   }
 
   /** Connects the session to a client and resends what was unacknowledged, in order [MQTT-4.4.0-1]. */
@@ -175,6 +198,7 @@ export class Session {
   #pump(): void {
     const outlet = this.#outlet;
     if (outlet === null) return;
+    if (this.#queue.memorySize === 0) this.#queue.fill();
     const now = Date.now();
     const window = this.#window(outlet);
     for (let next = this.#queue.peek(); next !== undefined; next = this.#queue.peek()) {
@@ -257,6 +281,11 @@ export class Session {
     return true;
   }
 
+  /** Deliveries this session has on disk beyond its first page (restore). */
+  restoreBacklog(backlog: Backlog): void {
+    this.#queue.setBacklog(backlog);
+  }
+
   /** Puts back a delivery read from the store at start (no journal write: it is already stored). */
   restoreDelivery(delivery: Delivery): void {
     if (delivery.seq >= this.#nextSeq) this.#nextSeq = delivery.seq + 1;
@@ -272,6 +301,9 @@ export class Session {
   /** Ends the session: everything undelivered is dropped and reported. */
   end(): void {
     for (const d of [...this.#inflight.clear(), ...this.#queue.clear()]) this.#drop(d, 'session-ended');
+    if (this.#queue.backlog > 0) {
+      this.#queue.drainBacklog((d) => this.#drop(d, 'session-ended')).catch((err: unknown) => this.#deps.events.pageFailed(this, err));
+    }
     for (const id of this.#inboundQos2) this.#deps.journal.inboundReleased(this, id);
     this.#inboundQos2.clear();
   }

@@ -63,5 +63,6 @@ function toRecord(clientId: string, d: Delivery): DeliveryRecord {
     subscriptionIds: d.subscriptionIds,
     packetId: d.packetId,
     state: d.state,
+    size: d.message.payload.length,
   };
 }

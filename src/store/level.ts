@@ -2,7 +2,7 @@ import { ClassicLevel } from 'classic-level';
 import { BrokerError } from '../errors.js';
 import type { Message } from '../broker/message.js';
 import { decodeMessage, decodeSession, encodeMessage, encodeSession, FORMAT_VERSION } from './records.js';
-import type { DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
+import type { BacklogRecord, DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
 
 /** How commits reach the disk. */
 export type Durability = 'fsync' | 'batch' | 'none';
@@ -29,6 +29,11 @@ const KEY = {
   delivery: (clientId: string, seq: number) => `d${SEP}${clientId}${SEP}${seq.toString(16).padStart(14, '0')}`,
   inbound: (clientId: string, packetId: number) => `i${SEP}${clientId}${SEP}${packetId.toString(16).padStart(4, '0')}`,
 };
+/** Every key starting with `prefix` and SEP (SEP is U+0000, so U+0001 bounds the range). */
+function prefixRange(prefix: string): { gte: string; lt: string } {
+  return { gte: `${prefix}${SEP}`, lt: `${prefix}\u0001` };
+}
+
 /** How often `batch` durability syncs what was written since the last sync. */
 const BATCH_SYNC_MS = 5;
 
@@ -57,7 +62,7 @@ export class LevelStore implements Store {
     this.#db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
   }
 
-  async open(): Promise<StoredState> {
+  async open(options: { queuePage?: number } = {}): Promise<StoredState> {
     try {
       await this.#db.open();
     } catch (err) {
@@ -67,7 +72,7 @@ export class LevelStore implements Store {
     }
     await this.#checkFormat();
     try {
-      return await this.#readAll();
+      return await this.#readAll(options.queuePage ?? Number.POSITIVE_INFINITY);
     } catch (err) {
       throw new BrokerError('ERR_STORE_OPEN', `${this.path}: corrupt record: ${(err as Error).message}`, { cause: err });
     }
@@ -89,24 +94,69 @@ export class LevelStore implements Store {
     }
   }
 
-  async #readAll(): Promise<StoredState> {
+  /**
+   * Reads everything but the queued deliveries beyond `queuePage` per session: those are only
+   * counted (with their message references) and left on disk for paging.
+   */
+  async #readAll(queuePage: number): Promise<StoredState> {
     const sessions: SessionRecord[] = [];
     const retained: Message[] = [];
-    const messages: Message[] = [];
-    const deliveries: DeliveryRecord[] = [];
     const inbound: InboundRecord[] = [];
-    let nextMessageId = 1;
-    for await (const [key, value] of this.#db.iterator()) {
-      const kind = key.slice(0, key.indexOf(SEP));
-      if (kind === 's') sessions.push(decodeSession(value));
-      else if (kind === 'r') retained.push(decodeMessage(value));
-      else if (kind === 'm') messages.push(decodeMessage(value));
-      else if (kind === 'd') deliveries.push(JSON.parse(Buffer.from(value).toString()) as DeliveryRecord);
-      else if (kind === 'i') inbound.push(JSON.parse(Buffer.from(value).toString()) as InboundRecord);
-      else if (key === KEY.nextMessageId) nextMessageId = Number(Buffer.from(value).toString());
-    }
+    const floor = await this.#db.get(KEY.nextMessageId);
+    const nextMessageId = floor === undefined ? 1 : Number(Buffer.from(floor).toString());
+    for await (const value of this.#db.values(prefixRange('i'))) inbound.push(JSON.parse(Buffer.from(value).toString()) as InboundRecord);
+    for await (const value of this.#db.values(prefixRange('r'))) retained.push(decodeMessage(value));
+    for await (const value of this.#db.values(prefixRange('s'))) sessions.push(decodeSession(value));
+    const queues = await this.#readDeliveryIndex(queuePage);
+    const messages = await this.#readMessages(new Set(queues.deliveries.map((d) => d.messageId)));
     this.#idFloor = nextMessageId;
-    return { sessions, retained, messages, deliveries, inbound, nextMessageId };
+    return { sessions, retained, inbound, nextMessageId, messages, ...queues };
+  }
+
+  /** Delivery records in key order (client, then seq): in-flight ones and the first page of each queue are kept. */
+  async #readDeliveryIndex(queuePage: number): Promise<Pick<StoredState, 'deliveries' | 'backlogs' | 'references'>> {
+    const deliveries: DeliveryRecord[] = [];
+    const backlogs: BacklogRecord[] = [];
+    const references = new Map<number, number>();
+    let current: { clientId: string; queued: number; count: number; bytes: number } | undefined;
+    const closeClient = () => {
+      if (current && current.count > 0) backlogs.push({ clientId: current.clientId, count: current.count, bytes: current.bytes });
+    };
+    for await (const value of this.#db.values(prefixRange('d'))) {
+      const record = JSON.parse(Buffer.from(value).toString()) as DeliveryRecord;
+      references.set(record.messageId, (references.get(record.messageId) ?? 0) + 1);
+      if (current?.clientId !== record.clientId) {
+        closeClient();
+        current = { clientId: record.clientId, queued: 0, count: 0, bytes: 0 };
+      }
+      if (record.packetId > 0 || (current.queued < queuePage && current.count === 0)) {
+        if (record.packetId === 0) current.queued++;
+        deliveries.push(record);
+      } else {
+        current.count++;
+        current.bytes += record.size ?? 0;
+      }
+    }
+    closeClient();
+    return { deliveries, backlogs, references };
+  }
+
+  async #readMessages(ids: Set<number>): Promise<Message[]> {
+    const messages: Message[] = [];
+    for (const id of ids) {
+      const value = await this.#db.get(KEY.message(id));
+      if (value !== undefined) messages.push(decodeMessage(value));
+    }
+    return messages;
+  }
+
+  /** A session's stored deliveries after `afterSeq` (paging; never on the hot path). */
+  async readDeliveries(clientId: string, afterSeq: number, limit: number): Promise<{ deliveries: DeliveryRecord[]; messages: Message[] }> {
+    const deliveries: DeliveryRecord[] = [];
+    const range = { gt: KEY.delivery(clientId, afterSeq), lt: `d${SEP}${clientId}\u0001`, limit };
+    for await (const value of this.#db.values(range)) deliveries.push(JSON.parse(Buffer.from(value).toString()) as DeliveryRecord);
+    const messages = await this.#readMessages(new Set(deliveries.map((d) => d.messageId)));
+    return { deliveries, messages };
   }
 
   saveSession(record: SessionRecord): void {

@@ -1,4 +1,5 @@
 import type { Message } from '../broker/message.js';
+import { countReferences } from './references.js';
 import type { DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
 
 /**
@@ -20,6 +21,8 @@ export class MemoryStore implements Store {
       retained: [...this.#retained.values()],
       messages: [...this.#messages.values()],
       deliveries: [...this.#deliveries.values()],
+      backlogs: [],
+      references: countReferences(this.#deliveries.values()),
       inbound: [...this.#inbound.values()],
       nextMessageId: this.#nextMessageId,
     };

@@ -1,61 +1,42 @@
 import type { BrokerContext } from '../handlers/context.js';
 import { parseSharedFilter } from '../protocol/topic.js';
+import type { Session } from '../broker/session.js';
 import type { SessionRecord, StoredState } from './store.js';
 
 /**
- * Rebuilds memory from what the store returned at start: the one read of the store.
- * Sessions that were connected when the broker stopped count as disconnected now.
+ * Rebuilds memory from what the store returned at start: the one full read of the store.
+ * Sessions that were connected when the broker stopped count as disconnected now. Sessions
+ * that do not outlive their connection (expiry 0), and deliveries left without a session, are
+ * ended through the normal path, so their messages are reported and removed from the store.
  */
 export function restoreState(ctx: BrokerContext, state: StoredState): void {
-  const { router, messageIds } = ctx;
+  const { router, messageIds, sessions } = ctx;
   messageIds.observe(state.nextMessageId - 1);
   for (const message of state.retained) {
     messageIds.observe(message.id);
     router.restoreRetained(message);
   }
   const now = Date.now();
-  const restored = state.sessions.filter((record) => restoreSession(ctx, record, now));
-  restoreDeliveries(ctx, state);
-  for (const { clientId, packetId } of state.inbound) {
-    const session = ctx.sessions.get(clientId);
-    if (session) session.restoreInbound(packetId);
-    else ctx.store.deleteInbound({ clientId, packetId });
-  }
-  // Timers start once every session is back, so a will that is due at once reaches all of them.
-  for (const record of restored) restartTimers(ctx, record, now);
-}
-
-/** Puts each session's queued and in-flight deliveries back in their order; removes orphans. */
-function restoreDeliveries(ctx: BrokerContext, state: StoredState): void {
-  const { sessions, store, journal, messageIds, logger } = ctx;
-  const messages = new Map(state.messages.map((m) => [m.id, m]));
-  const referenced = new Set<number>();
-  const ordered = [...state.deliveries].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : a.seq - b.seq));
-  for (const record of ordered) {
-    const session = sessions.get(record.clientId);
-    const message = messages.get(record.messageId);
-    if (!session || !message) {
-      if (session) logger.warn({ clientId: record.clientId, messageId: record.messageId }, 'stored delivery without its message');
-      store.deleteDelivery(record.clientId, record.seq);
+  for (const record of state.sessions) restoreSession(ctx, record, now);
+  const orphan = (clientId: string): Session => sessions.get(clientId) ?? sessions.create(clientId);
+  restoreReferences(ctx, state);
+  restoreDeliveries(ctx, state, orphan);
+  for (const backlog of state.backlogs) orphan(backlog.clientId).restoreBacklog(backlog);
+  for (const { clientId, packetId } of state.inbound) orphan(clientId).restoreInbound(packetId);
+  const records = new Map(state.sessions.map((r) => [r.clientId, r]));
+  for (const session of [...sessions.values()]) {
+    const record = records.get(session.clientId);
+    if (record && record.expiryInterval > 0) {
+      restartTimers(ctx, session, record, now);
       continue;
     }
-    messageIds.observe(message.id);
-    referenced.add(message.id);
-    journal.restoreReference(message.id);
-    const { qos, retain, subscriptionIds, packetId, state: progress, seq } = record;
-    session.restoreDelivery({ message, qos, retain, subscriptionIds, packetId, state: progress, seq });
-  }
-  for (const message of state.messages) {
-    messageIds.observe(message.id);
-    if (!referenced.has(message.id)) store.deleteMessage(message.id);
+    // A clean session connected when the broker died: its connection ended abnormally [MQTT-3.1.2-8]
+    if (record?.will && record.disconnectedAt === undefined) ctx.publishWill(record.clientId, record.will);
+    sessions.end(session, 'connection-closed');
   }
 }
 
-function restoreSession(ctx: BrokerContext, record: SessionRecord, now: number): boolean {
-  if (record.expiryInterval === 0) {
-    ctx.store.deleteSession(record.clientId); // a clean session does not outlive its connection
-    return false;
-  }
+function restoreSession(ctx: BrokerContext, record: SessionRecord, now: number): void {
   const session = ctx.sessions.create(record.clientId);
   session.expiryInterval = record.expiryInterval;
   session.will = record.will;
@@ -63,12 +44,38 @@ function restoreSession(ctx: BrokerContext, record: SessionRecord, now: number):
   for (const sub of record.subscriptions) {
     ctx.router.subscribe(session, sub, parseSharedFilter(sub.filter)?.filter ?? sub.filter);
   }
-  return true;
 }
 
-function restartTimers(ctx: BrokerContext, record: SessionRecord, now: number): void {
-  const session = ctx.sessions.get(record.clientId);
-  if (!session) return;
+/** Every stored delivery references a message, those left on disk for paging included. */
+function restoreReferences(ctx: BrokerContext, state: StoredState): void {
+  const { journal, messageIds, store } = ctx;
+  for (const [id, count] of state.references) {
+    messageIds.observe(id);
+    for (let i = 0; i < count; i++) journal.restoreReference(id);
+  }
+  for (const message of state.messages) {
+    messageIds.observe(message.id);
+    if (!state.references.has(message.id)) store.deleteMessage(message.id);
+  }
+}
+
+/** Puts each session's in-flight and first-page deliveries back in their order. */
+function restoreDeliveries(ctx: BrokerContext, state: StoredState, sessionOf: (clientId: string) => Session): void {
+  const messages = new Map(state.messages.map((m) => [m.id, m]));
+  const ordered = [...state.deliveries].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : a.seq - b.seq));
+  for (const record of ordered) {
+    const message = messages.get(record.messageId);
+    if (!message) {
+      ctx.logger.warn({ clientId: record.clientId, messageId: record.messageId }, 'stored delivery without its message');
+      ctx.store.deleteDelivery(record.clientId, record.seq);
+      continue;
+    }
+    const { qos, retain, subscriptionIds, packetId, state: progress, seq } = record;
+    sessionOf(record.clientId).restoreDelivery({ message, qos, retain, subscriptionIds, packetId, state: progress, seq });
+  }
+}
+
+function restartTimers(ctx: BrokerContext, session: Session, record: SessionRecord, now: number): void {
   if (record.will && record.willDueAt !== undefined) {
     ctx.sessions.scheduleWill(session, Math.max(0, (record.willDueAt - now) / 1000));
   } else if (record.will && record.disconnectedAt === undefined) {

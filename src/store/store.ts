@@ -41,6 +41,15 @@ export interface DeliveryRecord {
   readonly packetId: number;
   /** QoS 2: waiting for PUBREC ('publish') or PUBCOMP ('pubrel'). */
   readonly state: 'publish' | 'pubrel';
+  /** Payload bytes, so queue bounds can be restored without reading the message. */
+  readonly size: number;
+}
+
+/** Deliveries a session has on disk beyond what `open()` returned. */
+export interface BacklogRecord {
+  readonly clientId: string;
+  readonly count: number;
+  readonly bytes: number;
 }
 
 /** An inbound QoS 2 packet id received and not yet released by PUBREL. */
@@ -53,10 +62,17 @@ export interface InboundRecord {
 export interface StoredState {
   readonly sessions: readonly SessionRecord[];
   readonly retained: readonly Message[];
-  /** Messages referenced by deliveries, each stored once. */
+  /** Messages referenced by the deliveries returned, each stored once. */
   readonly messages: readonly Message[];
-  /** Deliveries of every session, in any order (restore sorts them by seq). */
+  /**
+   * Deliveries of every session, in any order (restore sorts them by seq): all in-flight ones and,
+   * with a page size, the first page of each queue; the rest are in `backlogs`.
+   */
   readonly deliveries: readonly DeliveryRecord[];
+  /** Per session, deliveries left on disk (paging stores only). */
+  readonly backlogs: readonly BacklogRecord[];
+  /** How many stored deliveries reference each message id (all of them, returned or not). */
+  readonly references: ReadonlyMap<number, number>;
   readonly inbound: readonly InboundRecord[];
   /** Lowest message id that was never used. */
   readonly nextMessageId: number;
@@ -70,8 +86,16 @@ export interface StoredState {
 export interface Store {
   /** True when committed writes survive a process crash. */
   readonly durable: boolean;
-  /** Opens the store and returns the state to restore. */
-  open(): Promise<StoredState>;
+  /**
+   * Opens the store and returns the state to restore. With `queuePage`, a store that can page
+   * returns at most that many queued deliveries per session and reports the rest as backlogs.
+   */
+  open(options?: { queuePage?: number }): Promise<StoredState>;
+  /**
+   * Paging stores only: a session's stored deliveries with seq > afterSeq, oldest first, at most
+   * `limit`, with the messages they reference. Used off the hot path, when a queue runs low.
+   */
+  readDeliveries?(clientId: string, afterSeq: number, limit: number): Promise<{ deliveries: DeliveryRecord[]; messages: Message[] }>;
   saveSession(record: SessionRecord): void;
   /** Deletes the session record (its deliveries and inbound ids are deleted one by one by the caller). */
   deleteSession(clientId: string): void;

@@ -1,0 +1,144 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { LevelStore, MemoryStore, type Drop, type Store } from '../../src/index.js';
+import { collect, connected, startBroker, until, type TestBroker } from '../helpers/broker.js';
+
+const root = mkdtempSync(path.join(tmpdir(), 'midge-durable-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const freshDir = () => path.join(root, `data-${n++}`);
+
+let t: TestBroker | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+/** A durable Store whose commits complete only when the test says so. */
+class GatedStore extends MemoryStore {
+  override readonly durable = true as unknown as false;
+  readonly #gates: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Set when the test is over, so broker.close() can flush. */
+  gated = true;
+  override flush(): Promise<void> {
+    if (!this.gated) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#gates.push({ resolve, reject }));
+  }
+  get pending(): number {
+    return this.#gates.length;
+  }
+  release(): void {
+    for (const g of this.#gates.splice(0)) g.resolve();
+  }
+  fail(): void {
+    for (const g of this.#gates.splice(0)) g.reject(new Error('disk full'));
+  }
+}
+
+describe('acknowledge after commit', () => {
+  it('PUBACK and PUBREC wait for the commit; PUBCOMP waits for the release commit', async () => {
+    const store = new GatedStore();
+    t = await startBroker({ store: store as Store });
+    const pub = await t.client({ protocolVersion: 5 });
+    let acked = false;
+    const done = pub.publishAsync('a', 'x', { qos: 1 }).then(() => (acked = true));
+    await until(() => store.pending > 0, 'commit requested');
+    expect(acked).toBe(false);
+    store.release();
+    await done;
+    const q2 = pub.publishAsync('a', 'y', { qos: 2 });
+    await until(() => store.pending > 0, 'PUBREC commit');
+    store.release();
+    await until(() => store.pending > 0, 'PUBCOMP commit (release)');
+    store.release();
+    await q2;
+    store.gated = false;
+  });
+
+  it('a failed commit is never acknowledged: MQTT 5 gets PUBACK 0x80, 3.1.1 is disconnected', async () => {
+    const store = new GatedStore();
+    t = await startBroker({ store: store as Store });
+    const v5 = await t.client({ protocolVersion: 5 });
+    const refused = v5.publishAsync('a', 'x', { qos: 1 }).catch((err: { code?: number }) => err.code ?? -1);
+    await until(() => store.pending > 0, 'commit requested');
+    store.fail();
+    expect(await refused).toBe(0x80);
+    const v4 = await t.client({ protocolVersion: 4 });
+    const closedV4 = new Promise<void>((resolve) => v4.once('close', () => resolve()));
+    v4.publish('a', 'y', { qos: 1 });
+    await until(() => store.pending > 0, 'commit requested');
+    store.fail();
+    await closedV4;
+    expect(t.broker.stats.storeErrors).toBe(2);
+    store.gated = false;
+  });
+});
+
+describe('LevelDB store', () => {
+  it('restores queued QoS 1/2 messages and inbound QoS 2 state after a restart', async () => {
+    const dataDir = freshDir();
+    t = await startBroker({ store: 'level', dataDir });
+    const sub = await t.client({ protocolVersion: 5, clientId: 'backend', clean: false, properties: { sessionExpiryInterval: 600 } });
+    await sub.subscribeAsync('plant/#', { qos: 2 });
+    await sub.endAsync();
+    const pub = await t.client({ protocolVersion: 4 });
+    for (let i = 0; i < 20; i++) await pub.publishAsync('plant/temp', `m${i}`, { qos: (1 + (i % 2)) as 1 | 2 });
+    await t.close();
+
+    t = await startBroker({ store: 'level', dataDir });
+    expect(t.broker.session('backend')?.queued).toBe(20);
+    const back = t.open({ protocolVersion: 5, clientId: 'backend', clean: false, properties: { sessionExpiryInterval: 600 } });
+    const got = collect(back);
+    expect((await connected(back)).sessionPresent).toBe(true);
+    await got.waitFor(20);
+    // mqtt.js emits QoS 2 messages on PUBREL, so compare the order within each QoS
+    for (const qos of [1, 2]) {
+      const expected = Array.from({ length: 20 }, (_, i) => i).filter((i) => 1 + (i % 2) === qos).map((i) => `m${i}`);
+      expect(got.messages.filter((m) => m.packet.qos === qos).map((m) => m.payload)).toEqual(expected);
+    }
+  });
+
+  it('pages a long queue: memory holds about one page, every message arrives in order', async () => {
+    const dataDir = freshDir();
+    t = await startBroker({ store: 'level', dataDir, queuePageSize: 10, maxQueuedMessages: 100_000 });
+    const sub = await t.client({ protocolVersion: 4, clientId: 'slow', clean: false });
+    await sub.subscribeAsync('feed', { qos: 1 });
+    await sub.endAsync();
+    await until(() => t?.broker.session('slow')?.connected === false, 'offline');
+    await Promise.all(Array.from({ length: 500 }, (_, i) => t?.broker.publish({ topic: 'feed', payload: `${i}`, qos: 1 })));
+    expect(t.broker.session('slow')).toMatchObject({ queued: 500, queuedInMemory: 10 });
+    await t.close();
+
+    t = await startBroker({ store: 'level', dataDir, queuePageSize: 10, maxQueuedMessages: 100_000 });
+    expect(t.broker.session('slow')).toMatchObject({ queued: 500 });
+    expect(t.broker.session('slow')?.queuedInMemory).toBeLessThanOrEqual(10);
+    const back = t.open({ protocolVersion: 4, clientId: 'slow', clean: false });
+    const got = collect(back);
+    await got.waitFor(500, 10_000);
+    expect(got.messages.map((m) => Number(m.payload))).toEqual(Array.from({ length: 500 }, (_, i) => i));
+  });
+
+  it('an expired session with a paged-out queue reports every message and leaves nothing on disk', async () => {
+    const dataDir = freshDir();
+    const drops: Drop[] = [];
+    const options = { store: 'level' as const, dataDir, queuePageSize: 10, maxQueuedMessages: 100_000 };
+    t = await startBroker({ ...options, plugins: [{ onDropped: (d) => drops.push(d) }] });
+    const sub = await t.client({ protocolVersion: 5, clientId: 'brief', clean: false, properties: { sessionExpiryInterval: 1 } });
+    await sub.subscribeAsync('feed', { qos: 1 });
+    await sub.endAsync();
+    await Promise.all(Array.from({ length: 200 }, (_, i) => t?.broker.publish({ topic: 'feed', payload: `${i}`, qos: 1 })));
+    await until(() => drops.length === 200, '200 drops reported', 5000);
+    expect(new Set(drops.map((d) => d.reason))).toEqual(new Set(['session-ended']));
+    await t.close();
+    t = undefined;
+    const store = new LevelStore(dataDir);
+    const state = await store.open();
+    expect(state.deliveries).toEqual([]);
+    expect(state.backlogs).toEqual([]);
+    expect(state.messages).toEqual([]);
+    expect(state.references.size).toBe(0);
+    await store.close();
+  });
+});
