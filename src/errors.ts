@@ -19,7 +19,7 @@ export const ErrorCode = {
   ERR_PACKET_TOO_LARGE: { reason: ReasonCode.PacketTooLarge, text: 'packet too large' },
   ERR_QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, text: 'QoS not supported' },
   ERR_BAD_AUTH_METHOD: { reason: ReasonCode.BadAuthenticationMethod, text: 'bad authentication method' },
-  ERR_CONNECT_TIMEOUT: { reason: ReasonCode.ProtocolError, text: 'no CONNECT in time' },
+  ERR_CONNECT_TIMEOUT: { reason: ReasonCode.ServerUnavailable, text: 'connection not established in time' },
   ERR_INVALID_MESSAGE: { reason: ReasonCode.ImplementationSpecificError, text: 'message cannot be encoded' },
   ERR_STORE_OPEN: { reason: ReasonCode.ServerUnavailable, text: 'cannot open the store' },
   ERR_STORE_FORMAT: { reason: ReasonCode.ServerUnavailable, text: 'unsupported store format' },

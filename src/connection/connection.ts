@@ -189,10 +189,14 @@ export class Connection implements Outlet {
     if (!this.#outputFull && this.stream.writableLength > this.#host.limits.maxWriteBuffer) {
       this.#outputFull = true;
       this.#updateReading();
-      this.stream.once('drain', () => {
+      const resume = () => {
         this.#outputFull = false;
         this.#updateReading();
-      });
+      };
+      // 'drain' only follows a write that returned false; below that threshold, an empty write's
+      // callback runs once everything before it is flushed
+      if (this.stream.writableNeedDrain) this.stream.once('drain', resume);
+      else this.stream.write(Buffer.alloc(0), resume);
     }
   }
 

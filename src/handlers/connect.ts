@@ -16,6 +16,8 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   if (conn.phase !== 'new') throw new BrokerError('ERR_PROTOCOL', 'second CONNECT'); // [MQTT-3.1.0-2]
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
   conn.beginConnect(version);
+  // Known before any refusal is sent, so a CONNACK never exceeds it [MQTT-3.2.2-19]
+  conn.maxOutboundPacketSize = packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY;
   checkProtocolName(packet, version);
   const assigned = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
   const clientId = assigned ?? packet.clientId;
@@ -45,7 +47,6 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   conn.info = info;
   conn.session = session;
   conn.receiveMaximum = packet.properties?.receiveMaximum ?? 65535;
-  conn.maxOutboundPacketSize = packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY;
   ctx.connections.set(clientId, conn);
   ctx.stats.connectionsTotal++;
 
