@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
+import type { ChildProcess, Serializable, StdioOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { BrokerSpec } from './brokers.js';
+import type { BrokerMode } from './scenario.js';
 import { pause } from './wait.js';
 
 /** Bytes of broker output kept for error messages. */
@@ -13,6 +14,8 @@ const OUTPUT_TAIL = 8192;
 const CONNECT_ATTEMPTS = 100;
 /** Time a broker gets to exit after SIGTERM before SIGKILL. */
 const STOP_GRACE_MS = 3000;
+/** Longest wait for the answer to an IPC query. */
+const QUERY_TIMEOUT_MS = 5000;
 
 /** One broker under test, running as a child process on a free 127.0.0.1 port. */
 export class BrokerProcess {
@@ -41,12 +44,13 @@ export class BrokerProcess {
     });
   }
 
-  /** Spawns `spec` on a free port and resolves once it accepts TCP connections. */
-  static async start(spec: BrokerSpec, host: string): Promise<BrokerProcess> {
+  /** Spawns `spec` in `mode` on a free port and resolves once it accepts TCP connections. */
+  static async start(spec: BrokerSpec, host: string, mode: BrokerMode): Promise<BrokerProcess> {
     const port = await freePort(host);
     const workDir = mkdtempSync(path.join(os.tmpdir(), `midge-bench-${spec.name}-`));
-    const { command, args } = spec.launch(host, port, workDir);
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: workDir });
+    const { command, args, ipc = false } = spec.launch(host, port, workDir, mode);
+    const stdio: StdioOptions = ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'];
+    const child = spawn(command, args, { stdio, cwd: workDir });
     const broker = new BrokerProcess(spec.name, port, child, workDir);
     try {
       await broker.#waitForPort(host);
@@ -72,6 +76,28 @@ export class BrokerProcess {
   /** The last lines the broker printed. */
   get outputTail(): string {
     return this.#output;
+  }
+
+  /** Whether the broker was started with an IPC channel and so answers query(). */
+  get queryable(): boolean {
+    return this.#child.connected;
+  }
+
+  /** Sends `request` over the IPC channel and resolves with the broker's next message. */
+  query(request: Serializable): Promise<unknown> {
+    if (!this.#child.connected) return Promise.reject(new Error(`${this.name} has no IPC channel`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#child.off('message', answer);
+        reject(new Error(`${this.name} did not answer a query within ${QUERY_TIMEOUT_MS} ms`));
+      }, QUERY_TIMEOUT_MS);
+      const answer = (message: unknown): void => {
+        clearTimeout(timer);
+        resolve(message);
+      };
+      this.#child.once('message', answer);
+      this.#child.send(request);
+    });
   }
 
   /** SIGTERM, then SIGKILL after a grace period; removes the scratch directory. */

@@ -1,11 +1,14 @@
 import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BrokerMode } from './scenario.js';
 
 /** Executable and arguments that start one broker. */
 export interface LaunchCommand {
   command: string;
   args: string[];
+  /** Open a Node IPC channel to the child (it answers counter queries). */
+  ipc?: boolean;
 }
 
 /** A broker the benchmark can start: either a launcher or the reason it cannot run here. */
@@ -13,8 +16,13 @@ export interface BrokerSpec {
   name: string;
   /** Why this broker is unavailable, or undefined when it can run. */
   unavailable?: string;
-  /** Builds the command for a broker on `host:port`; `workDir` is a private scratch directory. */
-  launch: (host: string, port: number, workDir: string) => LaunchCommand;
+  /** The modes this broker can run in. */
+  modes: readonly BrokerMode[];
+  /**
+   * Builds the command for a broker on `host:port` in `mode`. `workDir` is a private scratch
+   * directory, also the broker's cwd, removed when the broker stops: all its files go there.
+   */
+  launch: (host: string, port: number, workDir: string, mode: BrokerMode) => LaunchCommand;
 }
 
 /** Names accepted by --brokers, in table order. */
@@ -39,56 +47,85 @@ export function brokerSpec(name: string): BrokerSpec {
   }
 }
 
-/** Midge through its CLI, WebSocket listener off, logging at warn. */
+/**
+ * Midge through its CLI (WebSocket listener off, logging at warn) with the in-memory store, or the
+ * LevelDB store with fsync durability in `durable` mode. `instrumented` runs the same durable
+ * broker from bench/midge-level-server.ts, which reports the store's commit figures over IPC.
+ */
 function midgeSpec(): BrokerSpec {
   const cli = path.join(repoRoot(), 'dist/src/cli/main.js');
+  const instrumented = fileURLToPath(new URL('./midge-level-server.js', import.meta.url));
   return {
     name: 'midge',
     unavailable: existsSync(cli) ? undefined : `${cli} not built`,
-    launch: (host, port) => ({
-      command: process.execPath,
-      args: [cli, '--host', host, '--port', String(port), '--ws-port', '-1', '--log-level', 'warn'],
-    }),
+    modes: ['memory', 'durable', 'instrumented'],
+    launch: (host, port, workDir, mode) => {
+      const listen = ['--host', host, '--port', String(port)];
+      const dataDir = path.join(workDir, 'data');
+      if (mode === 'instrumented') {
+        return { command: process.execPath, args: [instrumented, ...listen, '--data-dir', dataDir], ipc: true };
+      }
+      const store =
+        mode === 'durable'
+          ? ['--store', 'level', '--data-dir', dataDir, '--durability', 'fsync']
+          : ['--store', 'memory'];
+      return { command: process.execPath, args: [cli, ...listen, '--ws-port', '-1', '--log-level', 'warn', ...store] };
+    },
   };
 }
 
-/** aedes 1.2.0 with default options on a plain net server (bench/aedes-server.ts). */
+/** aedes 1.2.0 on a plain net server (bench/aedes-server.ts): default in-memory persistence, or LevelDB. */
 function aedesSpec(): BrokerSpec {
   const server = fileURLToPath(new URL('./aedes-server.js', import.meta.url));
   return {
     name: 'aedes',
     unavailable: existsSync(server) ? undefined : `${server} not built`,
-    launch: (host, port) => ({ command: process.execPath, args: [server, '--host', host, '--port', String(port)] }),
+    modes: ['memory', 'durable'],
+    launch: (host, port, workDir, mode) => {
+      const store = mode === 'durable' ? ['--persistence', 'level', '--db', path.join(workDir, 'aedes-db')] : [];
+      return { command: process.execPath, args: [server, '--host', host, '--port', String(port), ...store] };
+    },
   };
 }
 
-/**
- * Mosquitto from PATH with a generated minimal configuration. The outgoing in-flight window is
- * unlimited because mosquitto 2.0.11 (the Debian/Ubuntu package) stops sending queued QoS 2
- * messages once its default window of 20 fills, which would measure that bug instead of
- * throughput; the harness's own delivery window still bounds what is in flight.
- */
+/** Mosquitto from PATH with a generated configuration (see mosquittoConfig). */
 function mosquittoSpec(): BrokerSpec {
   const binary = findOnPath('mosquitto');
   return {
     name: 'mosquitto',
     unavailable: binary === undefined ? 'mosquitto is not on PATH' : undefined,
-    launch: (host, port, workDir) => {
+    modes: ['memory', 'durable'],
+    launch: (host, port, workDir, mode) => {
       const config = path.join(workDir, 'mosquitto.conf');
-      const lines = [
-        `listener ${port} ${host}`,
-        'allow_anonymous true',
-        'persistence false',
-        'max_queued_messages 1000000',
-        'max_inflight_messages 0',
-        'log_dest stderr',
-        'log_type error',
-        'log_type warning',
-      ];
-      writeFileSync(config, `${lines.join('\n')}\n`);
+      writeFileSync(config, `${mosquittoConfig(host, port, workDir, mode).join('\n')}\n`);
       return { command: binary ?? 'mosquitto', args: ['-c', config] };
     },
   };
+}
+
+/**
+ * A minimal Mosquitto configuration. The outgoing in-flight window is unlimited because mosquitto
+ * 2.0.11 (the Debian/Ubuntu package) stops sending queued QoS 2 messages once its default window
+ * of 20 fills, which would measure that bug instead of throughput; the harness's own delivery
+ * window still bounds what is in flight. In `durable` mode persistence is on with the default
+ * autosave settings: Mosquitto then writes a snapshot of its whole state every autosave_interval
+ * (1800 s) and at shutdown, not per message, so nothing reaches the disk during a run.
+ */
+function mosquittoConfig(host: string, port: number, workDir: string, mode: BrokerMode): string[] {
+  const persistence =
+    mode === 'durable'
+      ? ['persistence true', `persistence_location ${workDir}${path.sep}`]
+      : ['persistence false'];
+  return [
+    `listener ${port} ${host}`,
+    'allow_anonymous true',
+    ...persistence,
+    'max_queued_messages 1000000',
+    'max_inflight_messages 0',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+  ];
 }
 
 /** Absolute path of an executable found on PATH, if any. */

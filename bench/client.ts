@@ -10,6 +10,8 @@ export interface ClientOptions {
   port: number;
   clientId: string;
   keepalive: number;
+  /** false asks the broker to keep the session (and its queued messages) across connections; default true. */
+  cleanSession?: boolean;
   /** Milliseconds to wait for the TCP connection plus CONNACK. */
   timeoutMs: number;
 }
@@ -78,12 +80,12 @@ export class BenchClient {
     socket.on('close', () => this.#lose('socket closed'));
   }
 
-  /** Opens a TCP connection, sends CONNECT (clean session) and resolves on a successful CONNACK. */
+  /** Opens a TCP connection, sends CONNECT and resolves on a successful CONNACK. */
   static async connect(options: ClientOptions): Promise<BenchClient> {
     const socket = net.connect({ host: options.host, port: options.port, noDelay: true });
     const client = new BenchClient(socket);
     const connack = client.#await(TYPE_CONNACK, options.timeoutMs);
-    socket.write(encodeConnect(options.clientId, options.keepalive));
+    socket.write(encodeConnect(options.clientId, options.keepalive, options.cleanSession ?? true));
     const returnCode = await connack.catch((err: unknown) => {
       client.close();
       throw err;
@@ -255,10 +257,11 @@ function writeVarint(buffer: Buffer, offset: number, value: number): number {
   return at;
 }
 
-/** CONNECT for MQTT 3.1.1 with a clean session and no credentials or will. */
-function encodeConnect(clientId: string, keepalive: number): Buffer {
+/** CONNECT for MQTT 3.1.1 without credentials or will; the session is clean unless `cleanSession` is false. */
+function encodeConnect(clientId: string, keepalive: number, cleanSession: boolean): Buffer {
   const id = Buffer.from(clientId, 'utf8');
-  const variable = Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, keepalive >> 8, keepalive & 0xff]);
+  const flags = cleanSession ? 0x02 : 0x00;
+  const variable = Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, flags, keepalive >> 8, keepalive & 0xff]);
   return framed(0x10, [variable, u16(id.length), id]);
 }
 

@@ -15,7 +15,7 @@ export async function runIdle(connections: number, context: ScenarioContext): Pr
     await pause(SETTLE_MS / 2);
     const beforeKb = context.probe.rssKb();
     const startNs = process.hrtime.bigint();
-    await pool.connectMany('idle', connections, 50, 60);
+    await pool.connectMany('idle', connections, { concurrency: 50, keepalive: 60 });
     const connectMs = Number(process.hrtime.bigint() - startNs) / 1e6;
     await pause(SETTLE_MS);
     const afterKb = context.probe.rssKb();

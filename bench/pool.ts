@@ -7,6 +7,16 @@ export interface PoolOptions {
   timeoutMs: number;
 }
 
+/** How connectMany opens its clients. */
+export interface ConnectManyOptions {
+  /** Handshakes in progress at once (default 50). */
+  concurrency?: number;
+  /** Keepalive in seconds (default 60). */
+  keepalive?: number;
+  /** false keeps each client's session on the broker (default true). */
+  cleanSession?: boolean;
+}
+
 /** Owns every client a scenario opens, so one closeAll() in a finally block releases them all. */
 export class ClientPool {
   readonly #options: PoolOptions;
@@ -19,12 +29,13 @@ export class ClientPool {
   }
 
   /** Connects `count` clients named `<prefix>-<i>`, at most `concurrency` handshakes at a time. */
-  async connectMany(prefix: string, count: number, concurrency = 50, keepalive = 60): Promise<BenchClient[]> {
+  async connectMany(prefix: string, count: number, options: ConnectManyOptions = {}): Promise<BenchClient[]> {
+    const { concurrency = 50, keepalive = 60, cleanSession = true } = options;
     const connected: BenchClient[] = [];
     for (let first = 0; first < count; first += concurrency) {
       const batch: Promise<BenchClient>[] = [];
       for (let i = first; i < Math.min(count, first + concurrency); i++) {
-        batch.push(this.#connectOne(`${prefix}-${i}`, keepalive));
+        batch.push(this.#connectOne(`${prefix}-${i}`, keepalive, cleanSession));
       }
       for (const outcome of await Promise.allSettled(batch)) {
         if (outcome.status === 'rejected') throw asError(outcome.reason);
@@ -50,9 +61,9 @@ export class ClientPool {
     this.#clients.length = 0;
   }
 
-  async #connectOne(clientId: string, keepalive: number): Promise<BenchClient> {
+  async #connectOne(clientId: string, keepalive: number, cleanSession: boolean): Promise<BenchClient> {
     const { host, port, timeoutMs } = this.#options;
-    const client = await BenchClient.connect({ host, port, clientId, keepalive, timeoutMs });
+    const client = await BenchClient.connect({ host, port, clientId, keepalive, cleanSession, timeoutMs });
     this.#clients.push(client);
     client.setHandlers({ onLost: (reason) => this.#lost.push(`${clientId}: ${reason}`) });
     return client;

@@ -89,7 +89,7 @@ export function writeJson(file: string, document: unknown): void {
 }
 
 /** A number with thousands separators and `digits` decimals, or "-" when missing. */
-function fmt(value: number | undefined, digits: number): string {
+export function fmt(value: number | undefined, digits: number): string {
   if (value === undefined || !Number.isFinite(value)) return '-';
   return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
@@ -105,7 +105,7 @@ function stallNote(metrics: ScenarioMetrics): string {
 }
 
 /** Left-aligns text columns and right-aligns numeric ones. */
-function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
   const numericColumn = header.map(
     (_, i) => rows.length > 0 && rows.every((row) => /^[-\d.,]*$/.test(row[i] ?? '')),

@@ -6,10 +6,11 @@ import { BrokerProcess } from './broker-process.js';
 import { brokerSpec, repoRoot } from './brokers.js';
 import type { BrokerSpec } from './brokers.js';
 import { clockTicksPerSecond, ProcProbe } from './proc.js';
-import { computeRatios, formatRatios, formatResults, writeJson } from './report.js';
+import { writeJson } from './report.js';
 import type { BenchResult } from './report.js';
-import type { Scenario, ScenarioMetrics } from './scenario.js';
+import type { Scenario, ScenarioContext, ScenarioMetrics } from './scenario.js';
 import { findScenario } from './scenarios.js';
+import { formatSummary, summarize } from './summary.js';
 
 /** Brokers and load generator talk over loopback only. */
 const HOST = '127.0.0.1';
@@ -35,13 +36,9 @@ async function main(): Promise<number> {
   const running = new Set<BrokerProcess>();
   installCleanup(running);
   const results = await runAll(options, available, running);
-  const ratios = computeRatios(results);
-  console.log(`\n${formatResults(results)}`);
-  if (ratios.length > 0) {
-    console.log('\nmidge relative to peers (rate: >1 is better; latency, memory, cpu: <1 is better)');
-    console.log(formatRatios(ratios));
-  }
-  const document = { generatedAt: new Date().toISOString(), machine: machine(), options, skipped, results, ratios };
+  const summary = summarize(results);
+  console.log(`\n${formatSummary(results, summary)}`);
+  const document = { generatedAt: new Date().toISOString(), machine: machine(), options, skipped, results, ...summary };
   const files = [path.join(repoRoot(), 'bench/results/latest.json')];
   if (options.jsonFile !== undefined) files.push(path.resolve(options.jsonFile));
   for (const file of files) writeJson(file, document);
@@ -49,7 +46,10 @@ async function main(): Promise<number> {
   return results.some((r) => r.error !== undefined) ? 1 : 0;
 }
 
-/** Scenario-major order, so the brokers' numbers for one scenario are taken close together. */
+/**
+ * Scenario-major order, so the brokers' numbers for one scenario are taken close together. A broker
+ * that cannot run in a scenario's mode (only Midge has the instrumented one) is left out of it.
+ */
 async function runAll(
   options: BenchOptions,
   specs: readonly BrokerSpec[],
@@ -60,7 +60,7 @@ async function runAll(
   for (const name of options.scenarios) {
     const scenario = findScenario(name);
     if (scenario === undefined) throw new Error(`unknown scenario ${name}`);
-    for (const spec of specs) {
+    for (const spec of specs.filter((s) => s.modes.includes(scenario.mode))) {
       const result = await runOne(spec, scenario, options, running, ticks);
       console.error(progressLine(result));
       results.push(result);
@@ -79,16 +79,9 @@ async function runOne(
 ): Promise<BenchResult> {
   let broker: BrokerProcess | undefined;
   try {
-    broker = await BrokerProcess.start(spec, HOST);
+    broker = await BrokerProcess.start(spec, HOST, scenario.mode);
     running.add(broker);
-    const context = {
-      host: HOST,
-      port: broker.port,
-      probe: new ProcProbe(broker.pid, ticks),
-      warmupMs: options.warmupMs,
-      durationMs: options.durationMs,
-      payloadSize: options.payloadSize,
-    };
+    const context = scenarioContext(broker, options, ticks);
     const limitMs = options.warmupMs + options.durationMs + SCENARIO_SLACK_MS;
     const metrics = await withTimeout(scenario.run(context), limitMs);
     if (broker.exitReason !== undefined) throw new Error(`broker ${broker.exitReason}\n${broker.outputTail}`);
@@ -103,6 +96,19 @@ async function runOne(
       running.delete(broker);
     }
   }
+}
+
+/** What a scenario gets to know about its broker and the run. */
+function scenarioContext(broker: BrokerProcess, options: BenchOptions, ticks: number): ScenarioContext {
+  return {
+    host: HOST,
+    port: broker.port,
+    probe: new ProcProbe(broker.pid, ticks),
+    readCounters: broker.queryable ? () => broker.query({ type: 'counters' }) : undefined,
+    warmupMs: options.warmupMs,
+    durationMs: options.durationMs,
+    payloadSize: options.payloadSize,
+  };
 }
 
 /** Rejects if `promise` takes longer than `ms`. */

@@ -1,12 +1,21 @@
 import type { ProcProbe } from './proc.js';
 import type { SequenceCounts } from './sequence.js';
 
+/**
+ * How a scenario needs its broker configured: `memory` keeps state in memory only, `durable` turns
+ * on each broker's own disk persistence, `instrumented` is a durable Midge that also answers
+ * counter queries (bench/midge-level-server.ts); only Midge supports it.
+ */
+export type BrokerMode = 'memory' | 'durable' | 'instrumented';
+
 /** What a scenario gets from the runner: one freshly started broker and the run's settings. */
 export interface ScenarioContext {
   host: string;
   port: number;
   /** /proc reader for the broker process. */
   probe: ProcProbe;
+  /** Asks an instrumented broker for its counters; undefined for other brokers. */
+  readCounters?: () => Promise<unknown>;
   warmupMs: number;
   durationMs: number;
   payloadSize: number;
@@ -44,5 +53,7 @@ export interface ScenarioMetrics {
 export interface Scenario {
   name: string;
   description: string;
+  /** Broker configuration; brokers that lack this mode are skipped for the scenario. */
+  mode: BrokerMode;
   run: (context: ScenarioContext) => Promise<ScenarioMetrics>;
 }

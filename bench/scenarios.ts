@@ -1,8 +1,10 @@
 import type { QoS } from './client.js';
+import { runCommit } from './commit.js';
 import { runIdle } from './idle.js';
 import { runLatency } from './latency.js';
 import type { Scenario, ScenarioContext, ScenarioMetrics } from './scenario.js';
 import { runThroughput } from './throughput.js';
+import type { ThroughputSpec } from './throughput.js';
 
 /**
  * Messages a publisher may have on their way to the subscriber in the fan-in scenarios. Ten
@@ -16,19 +18,50 @@ const FANOUT_WINDOW = 200;
 /** QoS 1/2 publishes a publisher may have awaiting PUBACK/PUBCOMP. */
 const ACK_WINDOW = 100;
 
-/** 10 publishers → 1 subscriber at `qos`. */
-function fanin(qos: QoS): (context: ScenarioContext) => Promise<ScenarioMetrics> {
-  const spec = { publishers: 10, subscribers: 1, qos, ackWindow: ACK_WINDOW, deliveryWindow: FANIN_WINDOW };
+/** 10 publishers → 1 subscriber at `qos`; a `persistent` subscriber keeps its session (clean session false). */
+function faninSpec(qos: QoS, persistent = false): ThroughputSpec {
+  return {
+    publishers: 10,
+    subscribers: 1,
+    qos,
+    ackWindow: ACK_WINDOW,
+    deliveryWindow: FANIN_WINDOW,
+    persistentSubscribers: persistent,
+  };
+}
+
+/** The fan-in scenario at `qos`. */
+function fanin(qos: QoS, persistent = false): (context: ScenarioContext) => Promise<ScenarioMetrics> {
+  const spec = faninSpec(qos, persistent);
   return (context) => runThroughput(spec, context);
 }
 
 /** Every scenario, in the order a full run executes them. */
 export const SCENARIOS: readonly Scenario[] = Object.freeze([
-  { name: 'fanin-qos0', description: '10 publishers → 1 subscriber, QoS 0', run: fanin(0) },
-  { name: 'fanin-qos1', description: '10 publishers → 1 subscriber, QoS 1', run: fanin(1) },
-  { name: 'fanin-qos2', description: '10 publishers → 1 subscriber, QoS 2', run: fanin(2) },
+  { name: 'fanin-qos0', mode: 'memory', description: '10 publishers → 1 subscriber, QoS 0', run: fanin(0) },
+  { name: 'fanin-qos1', mode: 'memory', description: '10 publishers → 1 subscriber, QoS 1', run: fanin(1) },
+  { name: 'fanin-qos2', mode: 'memory', description: '10 publishers → 1 subscriber, QoS 2', run: fanin(2) },
+  {
+    name: 'durable-fanin-qos1',
+    mode: 'durable',
+    description: '10 publishers → 1 persistent-session subscriber, QoS 1, durable store',
+    run: fanin(1, true),
+  },
+  {
+    name: 'durable-fanin-qos2',
+    mode: 'durable',
+    description: '10 publishers → 1 persistent-session subscriber, QoS 2, durable store',
+    run: fanin(2, true),
+  },
+  {
+    name: 'durable-commit',
+    mode: 'instrumented',
+    description: 'durable-fanin-qos1 against Midge with its LevelStore group-commit figures (Midge only)',
+    run: (context) => runCommit(faninSpec(1, true), context),
+  },
   {
     name: 'fanout-qos0',
+    mode: 'memory',
     description: '1 publisher → 50 subscribers, QoS 0 (deliveries/s)',
     run: (context) =>
       runThroughput(
@@ -38,11 +71,13 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   },
   {
     name: 'latency',
+    mode: 'memory',
     description: '1000 msg/s QoS 0, 1 publisher → 1 subscriber, one-way p50/p99',
     run: (context) => runLatency(1000, context),
   },
   {
     name: 'idle',
+    mode: 'memory',
     description: '1000 idle connections (keepalive 60), broker RSS growth per 1k',
     run: (context) => runIdle(1000, context),
   },

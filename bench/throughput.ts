@@ -17,6 +17,16 @@ export interface ThroughputSpec {
   ackWindow: number;
   /** Per publisher: most messages not yet delivered to every subscriber. */
   deliveryWindow: number;
+  /** Subscribers connect with clean session false, so the broker keeps (and persists) their sessions. */
+  persistentSubscribers?: boolean;
+  /** Extra figures taken at the edges of the measured window. */
+  window?: WindowProbe;
+}
+
+/** Called just before and just after the measured window; `end` returns figures for `extra`. */
+export interface WindowProbe {
+  begin: () => Promise<void>;
+  end: () => Promise<Record<string, number>>;
 }
 
 /** Longest wait for in-flight messages after publishing stops. */
@@ -40,11 +50,12 @@ export async function runThroughput(
   try {
     const publishers: FlowPublisher[] = [];
     const tally: Tally = { delivered: 0 };
-    const subscribers = await pool.connectMany('sub', spec.subscribers);
+    const cleanSession = spec.persistentSubscribers !== true;
+    const subscribers = await pool.connectMany('sub', spec.subscribers, { cleanSession });
     const checkers = await subscribeAll(subscribers, spec.qos, publishers, tally);
     const clients = await pool.connectMany('pub', spec.publishers);
     clients.forEach((client, index) => publishers.push(createPublisher(client, index, spec, context)));
-    const window = await measure(publishers, tally, context);
+    const window = await measure(publishers, tally, context, spec.window);
     const expected = (): number => sentTotal(publishers) * spec.subscribers;
     await waitUntil(() => tally.delivered >= expected(), STRAGGLER_MS);
     const perPublisher = countPerPublisher(checkers, publishers);
@@ -115,11 +126,13 @@ async function measure(
   publishers: readonly FlowPublisher[],
   tally: Tally,
   context: ScenarioContext,
+  probe: WindowProbe | undefined,
 ): Promise<Pick<ScenarioMetrics, 'rate' | 'cpuUsPerMsg' | 'extra'>> {
   const ticker = setInterval(() => publishers.forEach((p) => p.tick()), TICK_MS);
   try {
     publishers.forEach((p) => p.start());
     await pause(context.warmupMs);
+    await probe?.begin();
     const startDelivered = tally.delivered;
     const startCpuMs = context.probe.cpuMs();
     const startLoadCpu = process.cpuUsage();
@@ -130,6 +143,7 @@ async function measure(
     const loadCpu = process.cpuUsage(startLoadCpu);
     const elapsedNs = process.hrtime.bigint() - startNs;
     const elapsedMs = Number(elapsedNs) / 1e6;
+    const probed = (await probe?.end()) ?? {};
     return {
       rate: perSecond(deliveries, elapsedNs),
       cpuUsPerMsg: deliveries > 0 ? (cpuMs * 1000) / deliveries : Number.NaN,
@@ -137,6 +151,7 @@ async function measure(
         brokerCpuPercent: (cpuMs / elapsedMs) * 100,
         loadCpuPercent: ((loadCpu.user + loadCpu.system) / 1000 / elapsedMs) * 100,
         deliveriesMeasured: deliveries,
+        ...probed,
       },
     };
   } finally {
