@@ -18,9 +18,9 @@ export class Journal implements SessionJournal {
   added(session: Session, delivery: Delivery): void {
     const id = delivery.message.id;
     const refs = this.#refs.get(id) ?? 0;
-    if (refs === 0) this.#store.saveMessage(delivery.message);
+    if (refs === 0) this.#store.saveMessage(delivery.message, true);
     this.#refs.set(id, refs + 1);
-    this.#store.saveDelivery(toRecord(session.clientId, delivery));
+    this.#store.saveDelivery(toRecord(session.clientId, delivery), true);
   }
 
   updated(session: Session, delivery: Delivery): void {

@@ -1,7 +1,7 @@
 import { ClassicLevel } from 'classic-level';
 import { BrokerError } from '../errors.js';
 import type { Message } from '../broker/message.js';
-import { decodeMessage, decodeSession, encodeMessage, encodeSession, FORMAT_VERSION } from './records.js';
+import { decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession, FORMAT_VERSION } from './records.js';
 import type { BacklogRecord, DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
 
 /** How commits reach the disk. */
@@ -13,11 +13,13 @@ export interface CommitStats {
   operations: number;
   /** Sum of commit latencies in ms (divide by commits for the mean). */
   latencyMs: number;
+  maxLatencyMs: number;
   maxBatch: number;
   errors: number;
 }
 
-type Op = { type: 'put'; key: string; value: Uint8Array } | { type: 'del'; key: string };
+/** A pending write; `fresh` means the key is not on disk (so a later delete cancels both). */
+type Op = { type: 'put'; value: Uint8Array; fresh: boolean } | { type: 'del' };
 
 const SEP = '\u0000'; // never part of a client id or topic [MQTT-1.5.4-2]
 const KEY = {
@@ -29,6 +31,11 @@ const KEY = {
   delivery: (clientId: string, seq: number) => `d${SEP}${clientId}${SEP}${seq.toString(16).padStart(14, '0')}`,
   inbound: (clientId: string, packetId: number) => `i${SEP}${clientId}${SEP}${packetId.toString(16).padStart(4, '0')}`,
 };
+/** The client id inside a delivery key `d SEP clientId SEP seq`. */
+function clientIdOfDelivery(key: string): string {
+  return key.slice(2, key.lastIndexOf(SEP));
+}
+
 /** Every key starting with `prefix` and SEP (SEP is U+0000, so U+0001 bounds the range). */
 function prefixRange(prefix: string): { gte: string; lt: string } {
   return { gte: `${prefix}${SEP}`, lt: `${prefix}\u0001` };
@@ -44,10 +51,11 @@ const BATCH_SYNC_MS = 5;
 export class LevelStore implements Store {
   readonly durable: boolean;
   readonly path: string;
-  readonly stats: CommitStats = { commits: 0, operations: 0, latencyMs: 0, maxBatch: 0, errors: 0 };
+  readonly stats: CommitStats = { commits: 0, operations: 0, latencyMs: 0, maxLatencyMs: 0, maxBatch: 0, errors: 0 };
   readonly #db: ClassicLevel<string, Uint8Array>;
   readonly #durability: Durability;
-  #ops: Op[] = [];
+  /** Writes since the last commit, one per key (a later write to a key replaces the earlier one). */
+  #ops = new Map<string, Op>();
   #waiter: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
   #scheduled = false;
   #committing = false;
@@ -122,8 +130,8 @@ export class LevelStore implements Store {
     const closeClient = () => {
       if (current && current.count > 0) backlogs.push({ clientId: current.clientId, count: current.count, bytes: current.bytes });
     };
-    for await (const value of this.#db.values(prefixRange('d'))) {
-      const record = JSON.parse(Buffer.from(value).toString()) as DeliveryRecord;
+    for await (const [key, value] of this.#db.iterator(prefixRange('d'))) {
+      const record = decodeDelivery(clientIdOfDelivery(key), value);
       references.set(record.messageId, (references.get(record.messageId) ?? 0) + 1);
       if (current?.clientId !== record.clientId) {
         closeClient();
@@ -154,7 +162,7 @@ export class LevelStore implements Store {
   async readDeliveries(clientId: string, afterSeq: number, limit: number): Promise<{ deliveries: DeliveryRecord[]; messages: Message[] }> {
     const deliveries: DeliveryRecord[] = [];
     const range = { gt: KEY.delivery(clientId, afterSeq), lt: `d${SEP}${clientId}\u0001`, limit };
-    for await (const value of this.#db.values(range)) deliveries.push(JSON.parse(Buffer.from(value).toString()) as DeliveryRecord);
+    for await (const value of this.#db.values(range)) deliveries.push(decodeDelivery(clientId, value));
     const messages = await this.#readMessages(new Set(deliveries.map((d) => d.messageId)));
     return { deliveries, messages };
   }
@@ -167,16 +175,16 @@ export class LevelStore implements Store {
     this.#del(KEY.session(clientId));
   }
 
-  saveMessage(message: Message): void {
-    this.#put(KEY.message(message.id), encodeMessage(message));
+  saveMessage(message: Message, isNew = false): void {
+    this.#put(KEY.message(message.id), encodeMessage(message), isNew);
   }
 
   deleteMessage(id: number): void {
     this.#del(KEY.message(id));
   }
 
-  saveDelivery(record: DeliveryRecord): void {
-    this.#put(KEY.delivery(record.clientId, record.seq), Buffer.from(JSON.stringify(record)));
+  saveDelivery(record: DeliveryRecord, isNew = false): void {
+    this.#put(KEY.delivery(record.clientId, record.seq), encodeDelivery(record), isNew);
   }
 
   deleteDelivery(clientId: string, seq: number): void {
@@ -205,13 +213,19 @@ export class LevelStore implements Store {
     this.#put(KEY.nextMessageId, Buffer.from(String(next)));
   }
 
-  #put(key: string, value: Uint8Array): void {
-    this.#ops.push({ type: 'put', key, value });
+  #put(key: string, value: Uint8Array, isNew = false): void {
+    const pending = this.#ops.get(key);
+    // Still fresh only if no earlier write said the key is on disk (a pending delete means it is)
+    const fresh = pending === undefined ? isNew : pending.type === 'put' && pending.fresh;
+    this.#ops.set(key, { type: 'put', value, fresh });
     this.#schedule();
   }
 
   #del(key: string): void {
-    this.#ops.push({ type: 'del', key });
+    const pending = this.#ops.get(key);
+    // A message acknowledged within the batch that created it never reaches the disk
+    if (pending?.type === 'put' && pending.fresh) this.#ops.delete(key);
+    else this.#ops.set(key, { type: 'del' });
     this.#schedule();
   }
 
@@ -242,20 +256,28 @@ export class LevelStore implements Store {
   async #commit(): Promise<void> {
     const ops = this.#ops;
     const waiter = this.#waiter;
-    this.#ops = [];
+    this.#ops = new Map();
     this.#waiter = undefined;
     this.#committing = true;
     const started = performance.now();
     try {
-      if (ops.length > 0) await this.#db.batch(ops, { sync: this.#durability === 'fsync' });
-      this.#record(ops.length, performance.now() - started);
+      if (ops.size > 0) {
+        // The chained form: the array form of batch() costs ~10x more CPU per operation
+        const batch = this.#db.batch();
+        for (const [key, op] of ops) {
+          if (op.type === 'put') batch.put(key, op.value);
+          else batch.del(key);
+        }
+        await batch.write({ sync: this.#durability === 'fsync' });
+      }
+      this.#record(ops.size, performance.now() - started);
       waiter?.resolve();
     } catch (err) {
       this.stats.errors++;
       waiter?.reject(new BrokerError('ERR_STORE_WRITE', `${this.path}: ${(err as Error).message}`, { cause: err }));
     } finally {
       this.#committing = false;
-      if (this.#ops.length > 0 || this.#waiter) this.#schedule();
+      if (this.#ops.size > 0 || this.#waiter) this.#schedule();
     }
   }
 
@@ -264,6 +286,7 @@ export class LevelStore implements Store {
     this.stats.commits++;
     this.stats.operations += operations;
     this.stats.latencyMs += ms;
+    if (ms > this.stats.maxLatencyMs) this.stats.maxLatencyMs = ms;
     if (operations > this.stats.maxBatch) this.stats.maxBatch = operations;
     if (this.#durability === 'batch') this.#scheduleSync();
   }

@@ -4,7 +4,7 @@
  */
 import type { Message, MessageProperties } from '../broker/message.js';
 import type { QoS } from '../protocol/codec.js';
-import type { SessionRecord, WillRecord } from './store.js';
+import type { DeliveryRecord, SessionRecord, WillRecord } from './store.js';
 
 /** The format this code writes and reads. Bump it, and add a migration, when a record changes shape. */
 export const FORMAT_VERSION = 1;
@@ -92,5 +92,44 @@ export function decodeSession(buf: Uint8Array): SessionRecord {
     will,
     willDueAt: raw.willDueAt,
     disconnectedAt: raw.disconnectedAt,
+  };
+}
+
+const STATE_PUBREL = 1;
+
+/**
+ * A delivery record in 24 bytes plus 4 per subscription identifier (the client id is in the key):
+ * [seq f64][messageId f64][size u32][packetId u16][qos u4 | retain u1 | pubrel u1][ids u8][ids u32...]
+ */
+export function encodeDelivery(d: DeliveryRecord): Buffer {
+  const ids = d.subscriptionIds ?? [];
+  const out = Buffer.allocUnsafe(24 + 4 * ids.length);
+  out.writeDoubleBE(d.seq, 0);
+  out.writeDoubleBE(d.messageId, 8);
+  out.writeUInt32BE(d.size, 16);
+  out.writeUInt16BE(d.packetId, 20);
+  out[22] = d.qos | (d.retain ? 0x10 : 0) | (d.state === 'pubrel' ? STATE_PUBREL << 5 : 0);
+  out[23] = ids.length;
+  ids.forEach((id, i) => out.writeUInt32BE(id, 24 + 4 * i));
+  return out;
+}
+
+/** Inverse of encodeDelivery. */
+export function decodeDelivery(clientId: string, buf: Uint8Array): DeliveryRecord {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (b.length < 24) throw new Error('delivery record too short');
+  const flags = b[22] as number;
+  const count = b[23] as number;
+  const ids = count === 0 ? undefined : Array.from({ length: count }, (_, i) => b.readUInt32BE(24 + 4 * i));
+  return {
+    clientId,
+    seq: b.readDoubleBE(0),
+    messageId: b.readDoubleBE(8),
+    size: b.readUInt32BE(16),
+    packetId: b.readUInt16BE(20),
+    qos: (flags & 0x0f) as 1 | 2,
+    retain: (flags & 0x10) !== 0,
+    state: (flags >> 5) & STATE_PUBREL ? 'pubrel' : 'publish',
+    subscriptionIds: ids,
   };
 }

@@ -99,9 +99,10 @@ export interface Store {
   saveSession(record: SessionRecord): void;
   /** Deletes the session record (its deliveries and inbound ids are deleted one by one by the caller). */
   deleteSession(clientId: string): void;
-  saveMessage(message: Message): void;
+  /** `isNew`: the message is not stored yet (lets a store skip a write that a delete soon cancels). */
+  saveMessage(message: Message, isNew?: boolean): void;
   deleteMessage(id: number): void;
-  saveDelivery(record: DeliveryRecord): void;
+  saveDelivery(record: DeliveryRecord, isNew?: boolean): void;
   deleteDelivery(clientId: string, seq: number): void;
   saveInbound(record: InboundRecord): void;
   deleteInbound(record: InboundRecord): void;

@@ -75,6 +75,32 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(state.retained.map((m) => m.payload.toString())).toEqual(['new']);
     });
 
+    it('restores deliveries, their messages and inbound QoS 2 ids, and counts references', async () => {
+      const store = await factory.create();
+      await store.open();
+      const shared = message(40, 'feed', 'shared');
+      store.saveMessage(shared, true);
+      const base = { messageId: 40, qos: 2 as const, retain: false, size: 6 };
+      store.saveDelivery({ ...base, clientId: 'a', seq: 1, subscriptionIds: [3, 70000], packetId: 9, state: 'pubrel' }, true);
+      store.saveDelivery({ ...base, clientId: 'b', seq: 5, subscriptionIds: undefined, packetId: 0, state: 'publish' }, true);
+      store.saveDelivery({ ...base, clientId: 'b', seq: 6, subscriptionIds: undefined, packetId: 0, state: 'publish' }, true);
+      store.deleteDelivery('b', 6);
+      store.saveInbound({ clientId: 'a', packetId: 12 });
+      store.saveInbound({ clientId: 'a', packetId: 13 });
+      store.deleteInbound({ clientId: 'a', packetId: 13 });
+      await store.flush();
+      await store.close();
+      const state = await (await factory.reopen(store)).open();
+      const byKey = [...state.deliveries].sort((x, y) => x.seq - y.seq);
+      expect(byKey).toEqual([
+        { ...base, clientId: 'a', seq: 1, subscriptionIds: [3, 70000], packetId: 9, state: 'pubrel' },
+        { ...base, clientId: 'b', seq: 5, subscriptionIds: undefined, packetId: 0, state: 'publish' },
+      ]);
+      expect(state.messages.map((m) => m.payload.toString())).toEqual(['shared']);
+      expect(state.references.get(40)).toBe(2);
+      expect(state.inbound).toEqual([{ clientId: 'a', packetId: 12 }]);
+    });
+
     it('message ids never go backwards across a restart', async () => {
       const store = await factory.create();
       await store.open();
