@@ -63,7 +63,10 @@ export class Broker {
     this.options = resolveOptions(input);
     this.logger = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'midge' } });
     const hooks = new HookRunner(this.options.plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
-    const store = createStore(this.options);
+    const store = createStore(this.options, (err) => {
+      this.stats.storeErrors++;
+      this.logger.error({ err }, 'store error');
+    });
     const journal = new Journal(store);
     const limits = {
       maxMessages: this.options.maxQueuedMessages,
@@ -331,9 +334,9 @@ export class Broker {
 }
 
 /** The store the options ask for. */
-function createStore(options: ResolvedOptions): Store {
+function createStore(options: ResolvedOptions, onError: (err: Error) => void): Store {
   if (options.store === 'memory') return new MemoryStore();
-  if (options.store === 'level') return new LevelStore(path.resolve(options.dataDir), options.durability);
+  if (options.store === 'level') return new LevelStore(path.resolve(options.dataDir), options.durability, onError);
   return options.store;
 }
 

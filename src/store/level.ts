@@ -54,6 +54,7 @@ export class LevelStore implements Store {
   readonly stats: CommitStats = { commits: 0, operations: 0, latencyMs: 0, maxLatencyMs: 0, maxBatch: 0, errors: 0 };
   readonly #db: ClassicLevel<string, Uint8Array>;
   readonly #durability: Durability;
+  readonly #onError: (err: Error) => void;
   /** Writes since the last commit, one per key (a later write to a key replaces the earlier one). */
   #ops = new Map<string, Op>();
   #waiter: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
@@ -63,9 +64,11 @@ export class LevelStore implements Store {
   #syncTimer: NodeJS.Timeout | undefined;
   #idFloor = 0;
 
-  constructor(path: string, durability: Durability = 'fsync') {
+  /** `onError` hears of failures no caller waits for (the periodic sync of `batch` durability). */
+  constructor(path: string, durability: Durability = 'fsync', onError: (err: Error) => void = () => undefined) {
     this.path = path;
     this.#durability = durability;
+    this.#onError = onError;
     this.durable = durability !== 'none';
     this.#db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
   }
@@ -299,8 +302,9 @@ export class LevelStore implements Store {
       this.#syncTimer = undefined;
       if (!this.#unsynced) return;
       this.#unsynced = false;
-      this.#db.put(KEY.format, Buffer.from(String(FORMAT_VERSION)), { sync: true }).catch(() => {
+      this.#db.put(KEY.format, Buffer.from(String(FORMAT_VERSION)), { sync: true }).catch((err: Error) => {
         this.stats.errors++;
+        this.#onError(new BrokerError('ERR_STORE_WRITE', `${this.path}: periodic sync failed: ${err.message}`, { cause: err }));
       });
     }, BATCH_SYNC_MS);
   }
