@@ -328,6 +328,8 @@ export class Broker {
         const will = session.will;
         session.will = undefined;
         if (will && !session.connected) this.#publishWill(session.clientId, will);
+        // The store must not keep a will that went out, or a restart would publish it again
+        if (this.#ctx.sessions.get(session.clientId) === session) this.#ctx.store.saveSession(session.toRecord());
       },
     };
   }

@@ -282,8 +282,9 @@ export class Session {
   }
 
   /** Deliveries this session has on disk beyond its first page (restore). */
-  restoreBacklog(backlog: Backlog): void {
+  restoreBacklog(backlog: Backlog & { readonly lastSeq: number }): void {
     this.#queue.setBacklog(backlog);
+    if (backlog.lastSeq >= this.#nextSeq) this.#nextSeq = backlog.lastSeq + 1;
   }
 
   /** Puts back a delivery read from the store at start (no journal write: it is already stored). */

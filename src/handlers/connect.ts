@@ -53,8 +53,8 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   const keepalive = version === 5 ? effectiveKeepalive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
   conn.send(connackPacket(version, ReasonCode.Success, present, connackProperties(ctx, packet, assigned, keepalive)));
   conn.accept(keepalive);
-  ctx.store.saveSession(session.toRecord());
   session.attach(conn);
+  ctx.store.saveSession(session.toRecord()); // after attach, so the record says the client is connected
   ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
   ctx.hooks.notify('onConnected', info);
 }

@@ -129,23 +129,25 @@ export class LevelStore implements Store {
     const deliveries: DeliveryRecord[] = [];
     const backlogs: BacklogRecord[] = [];
     const references = new Map<number, number>();
-    let current: { clientId: string; queued: number; count: number; bytes: number } | undefined;
+    let current: { clientId: string; queued: number; count: number; bytes: number; lastSeq: number } | undefined;
     const closeClient = () => {
-      if (current && current.count > 0) backlogs.push({ clientId: current.clientId, count: current.count, bytes: current.bytes });
+      if (!current || current.count === 0) return;
+      backlogs.push({ clientId: current.clientId, count: current.count, bytes: current.bytes, lastSeq: current.lastSeq });
     };
     for await (const [key, value] of this.#db.iterator(prefixRange('d'))) {
       const record = decodeDelivery(clientIdOfDelivery(key), value);
       references.set(record.messageId, (references.get(record.messageId) ?? 0) + 1);
       if (current?.clientId !== record.clientId) {
         closeClient();
-        current = { clientId: record.clientId, queued: 0, count: 0, bytes: 0 };
+        current = { clientId: record.clientId, queued: 0, count: 0, bytes: 0, lastSeq: 0 };
       }
       if (record.packetId > 0 || (current.queued < queuePage && current.count === 0)) {
         if (record.packetId === 0) current.queued++;
         deliveries.push(record);
       } else {
         current.count++;
-        current.bytes += record.size ?? 0;
+        current.bytes += record.size;
+        current.lastSeq = record.seq;
       }
     }
     closeClient();

@@ -83,6 +83,6 @@ function restartTimers(ctx: BrokerContext, session: Session, record: SessionReco
     ctx.sessions.scheduleWill(session, Math.min(record.will.delayInterval, session.expiryInterval));
   }
   if (ctx.sessions.get(record.clientId) !== session) return; // ended by its will's session end
-  const elapsed = Math.floor((now - (session.disconnectedAt ?? now)) / 1000);
+  const elapsed = (now - (session.disconnectedAt ?? now)) / 1000;
   ctx.sessions.scheduleExpiry(session, session.expiryInterval - elapsed);
 }

@@ -50,6 +50,8 @@ export interface BacklogRecord {
   readonly clientId: string;
   readonly count: number;
   readonly bytes: number;
+  /** Highest seq on disk, so new deliveries never reuse one. */
+  readonly lastSeq: number;
 }
 
 /** An inbound QoS 2 packet id received and not yet released by PUBREL. */
