@@ -1,4 +1,4 @@
-# Midge MQTT broker: docker build -t midge . && docker run -p 1883:1883 -p 8083:8083 midge
+# Midge MQTT broker: docker build -t midge . && docker run -p 1883:1883 -p 8083:8083 -v midge-data:/app/data midge
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
@@ -12,7 +12,9 @@ ENV NODE_ENV=production
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+RUN mkdir -p /app/data && chown node:node /app/data
 USER node
+VOLUME /app/data
 EXPOSE 1883 8083
 ENTRYPOINT ["node", "dist/src/cli/main.js"]
-CMD ["--host", "0.0.0.0", "--port", "1883", "--ws-port", "8083"]
+CMD ["--host", "0.0.0.0", "--port", "1883", "--ws-port", "8083", "--data-dir", "/app/data"]

@@ -282,7 +282,7 @@ export class Broker {
       if (!this.#closing) sessions.scheduleExpiry(session);
       if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
     }
-    this.logger.info({ clientId: conn.clientId, listener: conn.listener, reason: conn.closeReason }, 'client disconnected');
+    this.logger.debug({ clientId: conn.clientId, listener: conn.listener, reason: conn.closeReason }, 'client disconnected');
     if (!conn.disconnectNotified) hooks.notify('onDisconnected', conn.info, conn.closeReason);
   }
 

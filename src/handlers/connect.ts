@@ -55,7 +55,7 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   conn.accept(keepalive);
   session.attach(conn);
   ctx.store.saveSession(session.toRecord()); // after attach, so the record says the client is connected
-  ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
+  ctx.logger.debug({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
   ctx.hooks.notify('onConnected', info);
 }
 

@@ -235,34 +235,8 @@ export class Lab {
   }
 }
 
-/** Resolves with the CONNACK of a client made by `Lab.mqtt()`; rejects with its error or on timeout. */
-export function connected(client: MqttClient, timeoutMs = 5000): Promise<IConnackPacket> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error('no CONNACK in time')), timeoutMs);
-    const onConnect = (connack: IConnackPacket) => done(undefined, connack);
-    const onError = (err: Error) => done(err);
-    const onClose = () => done(new Error('connection closed before CONNACK'));
-    function done(err: Error | undefined, connack?: IConnackPacket): void {
-      clearTimeout(timer);
-      client.off('connect', onConnect).off('error', onError).off('close', onClose);
-      if (err) reject(err);
-      else resolve(connack as IConnackPacket);
-    }
-    client.on('connect', onConnect).on('error', onError).on('close', onClose);
-  });
-}
-
-/** A deterministic PRNG (mulberry32): the same seed gives the same kill moments. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { connected } from '../helpers/broker.js';
+export { prng } from '../helpers/prng.js';
 
 /** The seed for kill moments: MIDGE_CRASH_SEED when set (to explore), else `fallback`. */
 export function seedFrom(fallback: number): number {

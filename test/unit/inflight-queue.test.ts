@@ -7,7 +7,7 @@ function delivery(n: number, size = 1): Delivery {
   const message: Message = {
     id: n, topic: 't', payload: Buffer.alloc(size, n), qos: 1, retain: false, properties: undefined, expiresAt: undefined, origin: undefined,
   };
-  return { message, qos: 1, retain: false, subscriptionIds: undefined, packetId: 0, state: 'publish' };
+  return { message, qos: 1, retain: false, subscriptionIds: undefined, packetId: 0, state: 'publish', seq: n };
 }
 
 describe('Inflight', () => {
