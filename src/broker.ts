@@ -217,6 +217,7 @@ export class Broker {
     const { sessions, store, messageIds } = this.#ctx;
     sessions.stop();
     for (const session of sessions.values()) store.saveSession(session.toRecord());
+    if (!store.durable) this.#ctx.journal.snapshot(sessions.values());
     store.saveMessageIdFloor(messageIds.next());
     await store.flush();
     await store.close();

@@ -258,6 +258,16 @@ export class Session {
     this.#pump();
   }
 
+  /** QoS 1/2 deliveries in flight, then those queued in memory, in order (for a snapshot). */
+  pendingDeliveries(): Delivery[] {
+    return [...this.#inflight.values(), ...this.#queue.values()].filter((d) => d.qos > 0);
+  }
+
+  /** Inbound QoS 2 packet ids awaiting PUBREL (for a snapshot). */
+  inboundIds(): number[] {
+    return [...this.#inboundQos2];
+  }
+
   /** True while an inbound QoS 2 packet id awaits PUBREL. */
   hasInbound(packetId: number): boolean {
     return this.#inboundQos2.has(packetId);

@@ -3,19 +3,36 @@ import type { Session, SessionJournal } from '../broker/session.js';
 import type { DeliveryRecord, Store } from './store.js';
 
 /**
- * Mirrors sessions' QoS 1/2 deliveries into the store. Each message is stored once, however many
- * sessions it goes to: the journal counts references in memory and deletes the message with its
- * last delivery. Writes are queued in the store's next group commit; nothing here reads the store.
+ * Mirrors sessions' QoS 1/2 deliveries into a durable store. Each message is stored once, however
+ * many sessions it goes to: the journal counts references in memory and deletes the message with
+ * its last delivery. Writes are queued in the store's next group commit; nothing here reads the
+ * store. A store that is not durable gets no per-message writes: `snapshot()` at close is enough.
  */
 export class Journal implements SessionJournal {
   readonly #store: Store;
   readonly #refs = new Map<number, number>();
+  readonly #active: boolean;
 
   constructor(store: Store) {
     this.#store = store;
+    this.#active = store.durable;
+  }
+
+  /** Writes every session's pending deliveries and inbound ids (for a store that is not durable, at close). */
+  snapshot(sessions: Iterable<Session>): void {
+    const saved = new Set<number>();
+    for (const session of sessions) {
+      for (const d of session.pendingDeliveries()) {
+        if (!saved.has(d.message.id)) this.#store.saveMessage(d.message, true);
+        saved.add(d.message.id);
+        this.#store.saveDelivery(toRecord(session.clientId, d), true);
+      }
+      for (const packetId of session.inboundIds()) this.#store.saveInbound({ clientId: session.clientId, packetId });
+    }
   }
 
   added(session: Session, delivery: Delivery): void {
+    if (!this.#active) return;
     const id = delivery.message.id;
     const refs = this.#refs.get(id) ?? 0;
     if (refs === 0) this.#store.saveMessage(delivery.message, true);
@@ -24,10 +41,12 @@ export class Journal implements SessionJournal {
   }
 
   updated(session: Session, delivery: Delivery): void {
+    if (!this.#active) return;
     this.#store.saveDelivery(toRecord(session.clientId, delivery));
   }
 
   removed(session: Session, delivery: Delivery): void {
+    if (!this.#active) return;
     this.#store.deleteDelivery(session.clientId, delivery.seq);
     const id = delivery.message.id;
     const refs = (this.#refs.get(id) ?? 1) - 1;
@@ -40,10 +59,12 @@ export class Journal implements SessionJournal {
   }
 
   inboundAdded(session: Session, packetId: number): void {
+    if (!this.#active) return;
     this.#store.saveInbound({ clientId: session.clientId, packetId });
   }
 
   inboundReleased(session: Session, packetId: number): void {
+    if (!this.#active) return;
     this.#store.deleteInbound({ clientId: session.clientId, packetId });
   }
 

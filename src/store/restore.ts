@@ -20,6 +20,7 @@ export function restoreState(ctx: BrokerContext, state: StoredState): void {
   for (const record of state.sessions) restoreSession(ctx, record, now);
   const orphan = (clientId: string): Session => sessions.get(clientId) ?? sessions.create(clientId);
   restoreReferences(ctx, state);
+  if (!ctx.store.durable) forgetSnapshot(ctx, state);
   restoreDeliveries(ctx, state, orphan);
   for (const backlog of state.backlogs) orphan(backlog.clientId).restoreBacklog(backlog);
   for (const { clientId, packetId } of state.inbound) orphan(clientId).restoreInbound(packetId);
@@ -44,6 +45,14 @@ function restoreSession(ctx: BrokerContext, record: SessionRecord, now: number):
   for (const sub of record.subscriptions) {
     ctx.router.subscribe(session, sub, parseSharedFilter(sub.filter)?.filter ?? sub.filter);
   }
+}
+
+/** A store that is not durable holds a snapshot taken at close; memory owns it now, until the next close. */
+function forgetSnapshot(ctx: BrokerContext, state: StoredState): void {
+  const { store } = ctx;
+  for (const d of state.deliveries) store.deleteDelivery(d.clientId, d.seq);
+  for (const m of state.messages) store.deleteMessage(m.id);
+  for (const i of state.inbound) store.deleteInbound(i);
 }
 
 /** Every stored delivery references a message, those left on disk for paging included. */

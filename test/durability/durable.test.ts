@@ -76,6 +76,30 @@ describe('acknowledge after commit', () => {
   });
 });
 
+describe('MemoryStore', () => {
+  it('keeps queued messages across broker.close() and a new broker on the same store (snapshot at close)', async () => {
+    const store = new MemoryStore();
+    t = await startBroker({ store });
+    const sub = await t.client({ protocolVersion: 4, clientId: 'keeper', clean: false });
+    await sub.subscribeAsync('q', { qos: 1 });
+    await sub.endAsync();
+    await until(() => t?.broker.session('keeper')?.connected === false, 'offline');
+    for (let i = 0; i < 5; i++) await t.broker.publish({ topic: 'q', payload: `m${i}`, qos: 1 });
+    await t.close();
+    t = await startBroker({ store });
+    expect(t.broker.session('keeper')?.queued).toBe(5);
+    const back = t.open({ protocolVersion: 4, clientId: 'keeper', clean: false });
+    const got = collect(back);
+    await got.waitFor(5);
+    expect(got.messages.map((m) => m.payload)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    await until(() => t?.broker.session('keeper')?.inflight === 0, 'all acknowledged');
+    await t.close();
+    // the second close snapshots nothing: every message was delivered
+    expect((await store.open()).deliveries).toEqual([]);
+    t = undefined;
+  });
+});
+
 describe('LevelDB store', () => {
   it('restores queued QoS 1/2 messages and inbound QoS 2 state after a restart', async () => {
     const dataDir = freshDir();
