@@ -165,6 +165,7 @@ export class LevelStore implements Store {
 
   /** A session's stored deliveries after `afterSeq` (paging; never on the hot path). */
   async readDeliveries(clientId: string, afterSeq: number, limit: number): Promise<{ deliveries: DeliveryRecord[]; messages: Message[] }> {
+    await this.flush(); // deliveries spilled in this turn must be on disk before they are read back
     const deliveries: DeliveryRecord[] = [];
     const range = { gt: KEY.delivery(clientId, afterSeq), lt: `d${SEP}${clientId}\u0001`, limit };
     for await (const value of this.#db.values(range)) deliveries.push(decodeDelivery(clientId, value));

@@ -144,6 +144,19 @@ describe('LevelDB store', () => {
     expect(got.messages.map((m) => Number(m.payload))).toEqual(Array.from({ length: 500 }, (_, i) => i));
   });
 
+  it('a connected slow consumer gets every message in order while its queue spills to disk and pages back', async () => {
+    const dataDir = freshDir();
+    t = await startBroker({ store: 'level', dataDir, queuePageSize: 4, maxQueuedMessages: 100_000 });
+    const sub = await t.client({ protocolVersion: 5, clientId: 'trickle', clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: 2 } });
+    const got = collect(sub);
+    await sub.subscribeAsync('feed', { qos: 1 });
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(Array.from({ length: 30 }, (_, i) => t?.broker.publish({ topic: 'feed', payload: `${round * 30 + i}`, qos: 1 })));
+    }
+    await got.waitFor(300, 10_000);
+    expect(got.messages.map((m) => Number(m.payload))).toEqual(Array.from({ length: 300 }, (_, i) => i));
+  });
+
   it('an expired session with a paged-out queue reports every message and leaves nothing on disk', async () => {
     const dataDir = freshDir();
     const drops: Drop[] = [];
