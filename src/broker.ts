@@ -76,7 +76,7 @@ export class Broker {
     const pager = createPager(store, this.options.queuePageSize);
     const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal, pager };
     const sessions = new SessionRegistry(deps, this.#lifecycle());
-    const router = new Router(sessions, store);
+    const router = new Router(sessions, store, this.options.sharedSubscriptionStrategy);
     this.#ctx = {
       options: this.options,
       logger: this.logger,

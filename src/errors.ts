@@ -18,6 +18,7 @@ export const ErrorCode = {
   ERR_TOPIC_ALIAS_INVALID: { reason: ReasonCode.TopicAliasInvalid, text: 'topic alias invalid' },
   ERR_PACKET_TOO_LARGE: { reason: ReasonCode.PacketTooLarge, text: 'packet too large' },
   ERR_QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, text: 'QoS not supported' },
+  ERR_PAYLOAD_FORMAT_INVALID: { reason: ReasonCode.PayloadFormatInvalid, text: 'payload format invalid' },
   ERR_BAD_AUTH_METHOD: { reason: ReasonCode.BadAuthenticationMethod, text: 'bad authentication method' },
   ERR_CONNECT_TIMEOUT: { reason: ReasonCode.ServerUnavailable, text: 'connection not established in time' },
   ERR_INVALID_MESSAGE: { reason: ReasonCode.ImplementationSpecificError, text: 'message cannot be encoded' },

@@ -36,7 +36,8 @@ export type DropReason =
   | 'offline'
   | 'plugin-error'
   | 'refused'
-  | 'unencodable';
+  | 'unencodable'
+  | 'payload-format-invalid';
 
 /** A dropped message, reported through `onDropped`. */
 export interface Drop {

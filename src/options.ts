@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
 import type { Plugin } from './hooks.js';
 import type { OverflowPolicy } from './broker/queue.js';
+import type { SharedStrategy } from './broker/topic-tree.js';
 import type { Durability } from './store/level.js';
 import type { Store } from './store/store.js';
 
@@ -39,6 +40,8 @@ export interface BrokerOptions {
   receiveMaximum?: number;
   /** Topic Alias Maximum the broker advertises for inbound aliases (0 disables them). */
   topicAliasMaximum?: number;
+  /** Send MQTT 5 clients outbound topic aliases, up to the Topic Alias Maximum each one sets (least recently used reassigned). */
+  topicAliasOutbound?: boolean;
   /** Upper bound on a session's expiry interval, in seconds. */
   maxSessionExpiryInterval?: number;
   /** Bytes waiting in a client's socket buffer above which QoS 0 messages to it are dropped. */
@@ -56,6 +59,12 @@ export interface BrokerOptions {
   dataDir?: string;
   /** When acknowledged data is on disk: 'fsync' (every acknowledgement waits for a synced commit), 'batch' (synced every few ms) or 'none'. */
   durability?: Durability;
+  /** How a shared subscription group picks the member that gets a message. */
+  sharedSubscriptionStrategy?: SharedStrategy;
+  /** MQTT 5 Response Information sent (followed by the client id) to a client that requests it; '' sends none. */
+  responseInformationPrefix?: string;
+  /** Refuse a message whose Payload Format Indicator says UTF-8 when its payload is not (reason code 0x99). */
+  validatePayloadFormat?: boolean;
 }
 
 /** Defaults for every option except logger, plugins and store. */
@@ -75,11 +84,15 @@ export const DEFAULTS = {
   connectTimeout: 10_000,
   receiveMaximum: 100,
   topicAliasMaximum: 10,
+  topicAliasOutbound: true,
   maxSessionExpiryInterval: 0xffffffff,
   maxWriteBuffer: 8 * 1024 * 1024,
   maxPendingPackets: 1000,
   dataDir: './data',
   durability: 'fsync' as Durability,
+  sharedSubscriptionStrategy: 'round-robin' as SharedStrategy,
+  responseInformationPrefix: 'response/',
+  validatePayloadFormat: true,
 };
 
 /** Options after defaults and validation. */
@@ -127,6 +140,7 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
   if (merged.queueOverflow !== 'drop-oldest' && merged.queueOverflow !== 'drop-new') {
     throw invalid('queueOverflow', 'drop-oldest|drop-new', merged.queueOverflow);
   }
+  if (typeof merged.topicAliasOutbound !== 'boolean') throw invalid('topicAliasOutbound', 'true or false', merged.topicAliasOutbound);
   if (!Array.isArray(merged.plugins)) throw invalid('plugins', 'an array of plugin objects', merged.plugins);
   const { store } = merged;
   if (store !== 'level' && store !== 'memory' && (typeof store !== 'object' || typeof store.open !== 'function')) {
@@ -134,6 +148,11 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
   }
   if (typeof merged.dataDir !== 'string' || merged.dataDir === '') throw invalid('dataDir', 'a directory path', merged.dataDir);
   if (!['fsync', 'batch', 'none'].includes(merged.durability)) throw invalid('durability', 'fsync|batch|none', merged.durability);
+  if (!['round-robin', 'random', 'sticky'].includes(merged.sharedSubscriptionStrategy)) {
+    throw invalid('sharedSubscriptionStrategy', 'round-robin|random|sticky', merged.sharedSubscriptionStrategy);
+  }
+  if (typeof merged.responseInformationPrefix !== 'string') throw invalid('responseInformationPrefix', 'a string', merged.responseInformationPrefix);
+  if (typeof merged.validatePayloadFormat !== 'boolean') throw invalid('validatePayloadFormat', 'true or false', merged.validatePayloadFormat);
   return merged;
 }
 

@@ -5,7 +5,7 @@ import { RetainedIndex } from './retained.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { Subscription } from './subscription.js';
-import { TopicTree, type MatchVisitor, type SharedGroup } from './topic-tree.js';
+import { TopicTree, type MatchVisitor, type SharedGroup, type SharedStrategy } from './topic-tree.js';
 
 /** What one client gets from one message when several of its subscriptions match. */
 interface Match {
@@ -24,10 +24,12 @@ export class Router {
   readonly #retained = new RetainedIndex();
   readonly #sessions: SessionRegistry;
   readonly #store: Store;
+  readonly #sharedStrategy: SharedStrategy;
 
-  constructor(sessions: SessionRegistry, store: Store) {
+  constructor(sessions: SessionRegistry, store: Store, sharedStrategy: SharedStrategy = 'round-robin') {
     this.#sessions = sessions;
     this.#store = store;
+    this.#sharedStrategy = sharedStrategy;
   }
 
   /** Number of retained messages. */
@@ -126,7 +128,8 @@ export class Router {
   }
 
   #deliverShared(group: SharedGroup, message: Message): void {
-    const pick = group.pick((sub) => this.#sessions.get(sub.clientId)?.connected === true);
+    // A member that disconnects before acknowledging keeps the message in its session (MQTT 5 section 4.8.2)
+    const pick = group.pick((sub) => this.#sessions.get(sub.clientId)?.connected === true, this.#sharedStrategy);
     const session = pick && this.#sessions.get(pick.clientId);
     if (!pick || !session) return;
     const ids = pick.identifier === undefined ? undefined : [pick.identifier];

@@ -19,5 +19,6 @@ export class Stats {
     'plugin-error': 0,
     refused: 0,
     unencodable: 0,
+    'payload-format-invalid': 0,
   };
 }

@@ -1,29 +1,56 @@
 import type { Subscription } from './subscription.js';
 
+/** How a shared group chooses the member that gets a message. */
+export type SharedStrategy = 'round-robin' | 'random' | 'sticky';
+
 /** Subscribers of one `$share/{group}/{filter}`; each message goes to one member. */
 export class SharedGroup {
   readonly name: string;
   readonly members = new Map<string, Subscription>();
   #cursor = 0;
+  /** Client id of the member the 'sticky' strategy keeps sending to. */
+  #stuck: string | undefined;
 
   constructor(name: string) {
     this.name = name;
   }
 
-  /** Round-robin pick among members accepted by `usable`; when none is, the next member in turn. */
-  pick(usable: (sub: Subscription) => boolean): Subscription | undefined {
+  /**
+   * Picks a member accepted by `usable` (a connected one) using `strategy`; when none is, the next
+   * member in turn (any member with 'random'), so the message waits in that member's session.
+   * `random` returns a number in [0, 1); tests pass a seeded one.
+   */
+  pick(usable: (sub: Subscription) => boolean, strategy: SharedStrategy = 'round-robin', random = Math.random): Subscription | undefined {
+    if (strategy === 'sticky' && this.#stuck !== undefined) {
+      const current = this.members.get(this.#stuck);
+      if (current && usable(current)) return current;
+    }
     const members = [...this.members.values()];
     const n = members.length;
     if (n === 0) return undefined;
+    if (strategy === 'random') return this.#pickRandom(members, usable, random);
     for (let i = 0; i < n; i++) {
       const index = (this.#cursor + i) % n;
       const sub = members[index] as Subscription;
       if (usable(sub)) {
         this.#cursor = index + 1;
+        if (strategy === 'sticky') this.#stuck = sub.clientId;
         return sub;
       }
     }
     return members[this.#cursor++ % n];
+  }
+
+  /** Every usable member is equally likely; with none usable, any member is. */
+  #pickRandom(members: Subscription[], usable: (sub: Subscription) => boolean, random: () => number): Subscription | undefined {
+    let count = 0;
+    for (const sub of members) if (usable(sub)) count++;
+    if (count === 0) return members[Math.floor(random() * members.length)];
+    let k = Math.floor(random() * count);
+    for (const sub of members) {
+      if (usable(sub) && k-- === 0) return sub;
+    }
+    return undefined;
   }
 }
 

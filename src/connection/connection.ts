@@ -9,6 +9,7 @@ import { ReasonCode, SERVER_DISCONNECT_REASONS } from '../protocol/reason-codes.
 import type { Delivery } from '../broker/inflight.js';
 import type { Outlet, Session } from '../broker/session.js';
 import { Keepalive } from './keepalive.js';
+import { OutboundAliases } from './outbound-aliases.js';
 
 /** What a Connection needs from the broker. */
 export interface ConnectionHost {
@@ -42,6 +43,8 @@ export class Connection implements Outlet {
   maxOutboundPacketSize = Number.POSITIVE_INFINITY;
   /** Inbound topic aliases (MQTT 5). */
   readonly topicAliases = new Map<number, string>();
+  /** Outbound topic aliases (MQTT 5), when the client accepts them and the broker sends them. */
+  outboundAliases: OutboundAliases | undefined;
   /** False once a normal DISCONNECT removed the will [MQTT-3.1.2-10]. */
   willOnClose = true;
   /** Set when observers were already told this connection ended (takeover). */
@@ -205,16 +208,30 @@ export class Connection implements Outlet {
     this.stream.uncork();
   };
 
+  /**
+   * Sends with outbound topic aliases up to the client's Topic Alias Maximum [MQTT-3.1.2-26], and
+   * none when it gave none or 0 [MQTT-3.1.2-27]; only an MQTT 5 connection can use them.
+   */
+  useOutboundAliases(clientMaximum: number): void {
+    this.outboundAliases = this.protocolVersion === 5 && clientMaximum > 0 ? new OutboundAliases(clientMaximum) : undefined;
+  }
+
   sendPublish(delivery: Delivery, dup: boolean): DropReason | undefined {
+    const aliases = this.outboundAliases;
+    const topic = delivery.message.topic;
+    // Retransmissions too use this connection's aliases: a new connection starts with none [MQTT-3.3.2-7]
+    const alias = aliases?.choose(topic);
     let buf: Buffer;
     try {
-      buf = this.#host.encoder.encode(delivery, dup, this.protocolVersion);
+      buf = this.#host.encoder.encode(delivery, dup, this.protocolVersion, alias);
     } catch (err) {
       // One subscriber's unencodable message must not stop the fan-out or fail the publisher
-      this.#host.logger.error({ err, clientId: this.clientId, topic: delivery.message.topic }, 'cannot encode PUBLISH');
+      this.#host.logger.error({ err, clientId: this.clientId, topic }, 'cannot encode PUBLISH');
       return 'unencodable';
     }
+    // 5.0 [MQTT-3.1.2-24]: the size checked is that of the packet as sent, alias included
     if (buf.length > this.maxOutboundPacketSize) return 'packet-too-large';
+    if (alias !== undefined) aliases?.commit(topic, alias); // only a mapping the client receives counts
     this.writeBuffer(buf);
     return undefined;
   }

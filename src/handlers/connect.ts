@@ -9,7 +9,7 @@ import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import type { WillRecord } from '../store/store.js';
 import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
-import { messagePropertiesOf } from './publish.js';
+import { isPayloadFormatValid, messagePropertiesOf } from './publish.js';
 
 /** CONNECT [MQTT-3.1]: validate, authenticate, take over or resume the session, CONNACK. */
 export async function handleConnect(ctx: BrokerContext, conn: Connection, packet: ConnectPacket): Promise<void> {
@@ -21,7 +21,7 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   checkProtocolName(packet, version);
   const assigned = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
   const clientId = assigned ?? packet.clientId;
-  const will = willOf(packet);
+  const will = willOf(packet, ctx.options.validatePayloadFormat);
   checkConnectProperties(packet);
 
   const info: ClientInfo = {
@@ -47,6 +47,7 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   conn.info = info;
   conn.session = session;
   conn.receiveMaximum = packet.properties?.receiveMaximum ?? 65535;
+  conn.useOutboundAliases(ctx.options.topicAliasOutbound ? (packet.properties?.topicAliasMaximum ?? 0) : 0);
   ctx.connections.set(clientId, conn);
   ctx.stats.connectionsTotal++;
 
@@ -76,17 +77,21 @@ function assignClientId(ctx: BrokerContext, packet: ConnectPacket, version: Prot
   return id;
 }
 
-function willOf(packet: ConnectPacket): WillRecord | undefined {
+function willOf(packet: ConnectPacket, validatePayloadFormat: boolean): WillRecord | undefined {
   const will = packet.will;
   if (!will) return undefined;
   if (!isValidTopicName(will.topic)) throw new BrokerError('ERR_TOPIC_NAME_INVALID', 'will topic'); // [MQTT-3.1.3-11]
   const props = will.properties;
+  const payload = Buffer.isBuffer(will.payload) ? will.payload : Buffer.from(will.payload);
+  const properties = messagePropertiesOf(props);
+  // MQTT 5 section 3.1.3.2.3: a will payload announced as UTF-8 must be UTF-8 (CONNACK 0x99)
+  if (validatePayloadFormat && !isPayloadFormatValid(payload, properties)) throw new BrokerError('ERR_PAYLOAD_FORMAT_INVALID', 'will payload is not UTF-8');
   return {
     topic: will.topic,
-    payload: Buffer.isBuffer(will.payload) ? will.payload : Buffer.from(will.payload),
+    payload,
     qos: will.qos ?? 0,
     retain: will.retain ?? false,
-    properties: messagePropertiesOf(props),
+    properties,
     messageExpiryInterval: props?.messageExpiryInterval,
     delayInterval: props?.willDelayInterval ?? 0,
   };
@@ -150,6 +155,10 @@ function connackProperties(
     sharedSubscriptionAvailable: true,
   };
   if (assignedClientId !== undefined) props.assignedClientIdentifier = assignedClientId; // [MQTT-3.2.2-16]
+  // [MQTT-3.1.2-28] Response Information only when the client asked for it
+  if (packet.properties?.requestResponseInformation === true && options.responseInformationPrefix !== '') {
+    props.responseInformation = options.responseInformationPrefix + (assignedClientId ?? packet.clientId);
+  }
   if (keepalive !== (packet.keepalive ?? 0)) props.serverKeepAlive = keepalive; // [MQTT-3.2.2-21]
   const requested = packet.properties?.sessionExpiryInterval ?? 0;
   if (requested > options.maxSessionExpiryInterval) props.sessionExpiryInterval = options.maxSessionExpiryInterval;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { BrokerError } from '../errors.js';
 import type { ClientInfo } from '../hooks.js';
 import type { PublishPacket } from '../protocol/codec.js';
@@ -34,6 +35,10 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
   const message = toMessage(ctx, conn, packet, topic);
   const info = conn.info as ClientInfo;
   const packetId = packet.messageId ?? 0;
+  if (ctx.options.validatePayloadFormat && !isPayloadFormatValid(message.payload, message.properties)) {
+    refuseInvalidPayload(ctx, conn, message, info, packetId);
+    return;
+  }
   if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId);
   route(ctx, conn, message, info, packetId);
 }
@@ -53,6 +58,22 @@ async function authorizeThenRoute(
   ctx.hooks.notify('onDropped', { clientId: info.id, message, reason: 'not-authorized' });
   // MQTT 5 answers 0x87; 3.1.1 has no negative acknowledgement, so the message is acknowledged and dropped
   acknowledge(ctx, conn, message, packetId, conn.protocolVersion === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
+}
+
+/**
+ * A payload that is not the UTF-8 its Payload Format Indicator promises (MQTT 5 section 3.3.2.3.2):
+ * QoS 1/2 get PUBACK/PUBREC 0x99 and the message is not routed; QoS 0 has no acknowledgement, so DISCONNECT 0x99.
+ */
+function refuseInvalidPayload(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
+  ctx.stats.dropped['payload-format-invalid']++;
+  ctx.hooks.notify('onDropped', { clientId: info.id, message, reason: 'payload-format-invalid' });
+  if (message.qos === 0) throw new BrokerError('ERR_PAYLOAD_FORMAT_INVALID', 'payload is not UTF-8');
+  acknowledge(ctx, conn, message, packetId, ReasonCode.PayloadFormatInvalid);
+}
+
+/** False when a Payload Format Indicator of 1 announces UTF-8 but the payload is not well-formed UTF-8. */
+export function isPayloadFormatValid(payload: Buffer, properties: MessageProperties | undefined): boolean {
+  return properties?.payloadFormatIndicator !== true || isUtf8(payload);
 }
 
 function route(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {

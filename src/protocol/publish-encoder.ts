@@ -3,17 +3,25 @@ import { remainingExpiry } from '../broker/message.js';
 import { BrokerError } from '../errors.js';
 import { encode, type ProtocolVersion, type PublishPacket } from './codec.js';
 
+/** An outbound Topic Alias for one PUBLISH; `known` sends a zero-length Topic Name (section 3.3.2.3.4). */
+export interface TopicAliasUse {
+  readonly alias: number;
+  readonly known: boolean;
+}
+
 /**
  * Encodes outgoing PUBLISH packets. A QoS 0 message fanned out to many subscribers is encoded
  * once per protocol level and RETAIN flag: fan-out is synchronous, so caching the variants of
- * the last message seen is enough and holds no memory beyond one message.
+ * the last message seen is enough and holds no memory beyond one message. A PUBLISH with a
+ * Topic Alias belongs to one connection, so it is encoded for that connection alone.
  */
 export class PublishEncoder {
   #lastMessage: Delivery['message'] | undefined;
   readonly #variants = new Map<number, Buffer>();
 
-  /** The bytes of `delivery` for a client at `version`. */
-  encode(delivery: Delivery, dup: boolean, version: ProtocolVersion): Buffer {
+  /** The bytes of `delivery` for a client at `version`, with `alias` (MQTT 5 only) if given. */
+  encode(delivery: Delivery, dup: boolean, version: ProtocolVersion, alias?: TopicAliasUse): Buffer {
+    if (alias !== undefined) return encode(this.#aliased(this.#packet(delivery, dup, version), alias), version);
     // Messages with an expiry are not shared: their remaining interval changes with time [MQTT-3.3.2-6]
     const shareable = delivery.qos === 0 && delivery.subscriptionIds === undefined && delivery.message.expiresAt === undefined;
     if (!shareable) return encode(this.#packet(delivery, dup, version), version);
@@ -52,6 +60,12 @@ export class PublishEncoder {
     };
     if (delivery.qos > 0) packet.messageId = delivery.packetId;
     if (version === 5) packet.properties = this.#properties(delivery);
+    return packet;
+  }
+
+  #aliased(packet: PublishPacket, use: TopicAliasUse): PublishPacket {
+    packet.properties = { ...packet.properties, topicAlias: use.alias };
+    if (use.known) packet.topic = ''; // the client maps the alias to the topic it was sent with earlier
     return packet;
   }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Subscription } from '../../src/broker/subscription.js';
 import { TopicTree, type SharedGroup } from '../../src/broker/topic-tree.js';
+import { prng } from '../helpers/prng.js';
 
 function sub(clientId: string, filter: string, group?: string): Subscription {
   return { clientId, filter, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0, identifier: undefined, group };
@@ -79,6 +80,29 @@ describe('TopicTree', () => {
     expect(tree.delete('t', 'm1', 'g')).toBe(true);
     expect(tree.delete('t', 'm2', 'g')).toBe(true);
     expect(tree.size).toBe(0);
+  });
+
+  it("shared strategies: 'random' spreads over usable members, 'sticky' stays with one while it is usable", () => {
+    const tree = new TopicTree();
+    for (const id of ['m1', 'm2', 'm3']) tree.add('t', sub(id, '$share/g/t', 'g'));
+    const groups: SharedGroup[] = [];
+    tree.match('t', { subscription: () => undefined, group: (g) => groups.push(g) });
+    const group = groups[0] as SharedGroup;
+    const random = prng(7);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 200; i++) {
+      const id = group.pick((s) => s.clientId !== 'm3', 'random', random)?.clientId as string;
+      counts.set(id, (counts.get(id) ?? 0) + 1);
+    }
+    expect(counts.get('m3')).toBeUndefined();
+    expect(counts.get('m1')).toBeGreaterThan(20);
+    expect(counts.get('m2')).toBeGreaterThan(20);
+    const sticky = [1, 2, 3].map(() => group.pick(() => true, 'sticky')?.clientId);
+    expect(new Set(sticky).size).toBe(1);
+    const gone = sticky[0];
+    const moved = [1, 2, 3].map(() => group.pick((s) => s.clientId !== gone, 'sticky')?.clientId);
+    expect(new Set(moved).size).toBe(1);
+    expect(moved[0]).not.toBe(gone);
   });
 
   it('matches in time proportional to depth, not to the number of subscriptions', () => {
