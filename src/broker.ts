@@ -5,7 +5,7 @@ import { pino, type Logger } from 'pino';
 import { BrokerError } from './errors.js';
 import { HookRunner, type ClientInfo, type DropReason } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
-import { MessageIds, type Message, type PublishInput } from './broker/message.js';
+import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
 import { Router } from './broker/router.js';
 import type { Session, SessionEvents } from './broker/session.js';
 import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
@@ -194,7 +194,7 @@ export class Broker {
       qos: input.qos ?? 0,
       retain: input.retain ?? false,
       properties: messagePropertiesOf(input.properties),
-      expiresAt: expiry === undefined ? undefined : Date.now() + expiry * 1000,
+      expiresAt: expiresAtOf(expiry),
       origin: undefined,
     };
     this.#encoder.check(message); // refuse here what no subscriber could be sent
@@ -263,7 +263,7 @@ export class Broker {
       qos: will.qos,
       retain: will.retain, // the will keeps its RETAIN flag and QoS
       properties: will.properties,
-      expiresAt: will.messageExpiryInterval === undefined ? undefined : Date.now() + will.messageExpiryInterval * 1000,
+      expiresAt: expiresAtOf(will.messageExpiryInterval),
       origin: clientId,
     };
     this.logger.debug({ clientId, topic: will.topic }, 'publishing will');

@@ -12,7 +12,6 @@ export const ErrorCode = {
   ERR_KEEPALIVE_TIMEOUT: { reason: ReasonCode.KeepAliveTimeout, text: 'keep alive timeout' },
   ERR_SESSION_TAKEN_OVER: { reason: ReasonCode.SessionTakenOver, text: 'session taken over' },
   ERR_SHUTTING_DOWN: { reason: ReasonCode.ServerShuttingDown, text: 'server shutting down' },
-  ERR_TOPIC_FILTER_INVALID: { reason: ReasonCode.TopicFilterInvalid, text: 'topic filter invalid' },
   ERR_TOPIC_NAME_INVALID: { reason: ReasonCode.TopicNameInvalid, text: 'topic name invalid' },
   ERR_RECEIVE_MAXIMUM_EXCEEDED: { reason: ReasonCode.ReceiveMaximumExceeded, text: 'receive maximum exceeded' },
   ERR_TOPIC_ALIAS_INVALID: { reason: ReasonCode.TopicAliasInvalid, text: 'topic alias invalid' },
@@ -27,7 +26,6 @@ export const ErrorCode = {
   ERR_STORE_WRITE: { reason: ReasonCode.UnspecifiedError, text: 'store write failed' },
   ERR_INVALID_OPTION: { reason: ReasonCode.ImplementationSpecificError, text: 'invalid option' },
   ERR_LISTEN: { reason: ReasonCode.ImplementationSpecificError, text: 'cannot listen' },
-  ERR_HOOK_FAILED: { reason: ReasonCode.UnspecifiedError, text: 'plugin hook failed' },
   ERR_INTERNAL: { reason: ReasonCode.UnspecifiedError, text: 'internal error' },
   ERR_NOT_STARTED: { reason: ReasonCode.ServerUnavailable, text: 'broker not started' },
 } as const;

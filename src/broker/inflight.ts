@@ -49,10 +49,6 @@ export class Inflight {
     return this.#entries.delete(packetId);
   }
 
-  has(packetId: number): boolean {
-    return this.#entries.has(packetId);
-  }
-
   get size(): number {
     return this.#entries.size;
   }

@@ -55,6 +55,11 @@ export class MessageIds {
   }
 }
 
+/** Absolute expiry time for a Message Expiry Interval in seconds (undefined: never expires). */
+export function expiresAtOf(intervalSeconds: number | undefined, now = Date.now()): number | undefined {
+  return intervalSeconds === undefined ? undefined : now + intervalSeconds * 1000;
+}
+
 /** Seconds left before `message` expires (at least 1), or undefined when it has no expiry. */
 export function remainingExpiry(message: Message, now: number): number | undefined {
   if (message.expiresAt === undefined) return undefined;

@@ -1,5 +1,7 @@
 import type { Delivery } from './inflight.js';
 
+const NOTHING_DROPPED: readonly Delivery[] = Object.freeze([]);
+
 /** What to do when an offline queue is full. */
 export type OverflowPolicy = 'drop-oldest' | 'drop-new';
 
@@ -53,16 +55,17 @@ export class MessageQueue {
   }
 
   /** Appends `delivery`; returns the deliveries dropped by the overflow policy (possibly itself). */
-  add(delivery: Delivery): Delivery[] {
+  add(delivery: Delivery): readonly Delivery[] {
     const size = delivery.message.payload.length;
-    const { maxMessages, maxBytes, policy } = this.#limits;
-    const fits = () => this.size < maxMessages && this.#bytes + size <= maxBytes;
-    const dropped: Delivery[] = [];
-    if (!fits()) {
+    let dropped: readonly Delivery[] = NOTHING_DROPPED; // the common case allocates nothing
+    if (!this.#fits(size)) {
+      const { maxMessages, maxBytes, policy } = this.#limits;
       if (policy === 'drop-new' || size > maxBytes || maxMessages === 0) return [delivery];
       // drop-oldest; when the oldest are on disk only (a page is loading), the new one goes instead
-      while (!fits() && this.memorySize > 0) dropped.push(this.shift() as Delivery);
-      if (!fits()) return [...dropped, delivery];
+      const oldest: Delivery[] = [];
+      while (!this.#fits(size) && this.memorySize > 0) oldest.push(this.shift() as Delivery);
+      if (!this.#fits(size)) return [...oldest, delivery];
+      dropped = oldest;
     }
     this.#bytes += size;
     if (this.#spills(delivery)) {
@@ -72,6 +75,10 @@ export class MessageQueue {
       this.#push(delivery);
     }
     return dropped;
+  }
+
+  #fits(size: number): boolean {
+    return this.size < this.#limits.maxMessages && this.#bytes + size <= this.#limits.maxBytes;
   }
 
   #spills(delivery: Delivery): boolean {

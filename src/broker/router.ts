@@ -4,7 +4,7 @@ import { isExpired, type Message } from './message.js';
 import { RetainedIndex } from './retained.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
-import type { Subscription } from './subscription.js';
+import { grantedQos, identifiersOf, matchFilterOf, type Subscription } from './subscription.js';
 import { TopicTree, type MatchVisitor, type SharedGroup, type SharedStrategy } from './topic-tree.js';
 
 /** What one client gets from one message when several of its subscriptions match. */
@@ -37,15 +37,10 @@ export class Router {
     return this.#retained.size;
   }
 
-  /** Number of subscriptions. */
-  get subscriptionCount(): number {
-    return this.#tree.size;
-  }
-
   /** Adds (or replaces) a session's subscription. Returns true when it did not exist before. */
-  subscribe(session: Session, sub: Subscription, innerFilter: string): boolean {
+  subscribe(session: Session, sub: Subscription): boolean {
     session.subscriptions.set(sub.filter, sub);
-    return this.#tree.add(innerFilter, sub);
+    return this.#tree.add(matchFilterOf(sub), sub);
   }
 
   /** Removes a session's subscription. Returns true if it existed. */
@@ -53,7 +48,7 @@ export class Router {
     const sub = session.subscriptions.get(filter);
     if (!sub) return false;
     session.subscriptions.delete(filter);
-    return this.#tree.delete(innerFilterOf(sub), session.clientId, sub.group);
+    return this.#tree.delete(matchFilterOf(sub), session.clientId, sub.group);
   }
 
   /** Removes every subscription of a session that ended. */
@@ -88,11 +83,6 @@ export class Router {
     return live;
   }
 
-  /** Every retained message. */
-  allRetained(): Message[] {
-    return this.#retained.all();
-  }
-
   /** Delivers `message` to every matching session. Returns the number of sessions it went to. */
   publish(message: Message): number {
     const matches = new Map<string, Match>();
@@ -114,11 +104,10 @@ export class Router {
     if (sub.noLocal && sub.clientId === message.origin) return; // [MQTT-3.8.3-3]
     const session = this.#sessions.get(sub.clientId);
     if (!session) return;
-    const qos = Math.min(message.qos, sub.qos) as QoS; // [MQTT-3.8.4-8]
+    const qos = grantedQos(message, sub);
     const existing = matches.get(sub.clientId);
     if (!existing) {
-      const ids = sub.identifier === undefined ? undefined : [sub.identifier];
-      matches.set(sub.clientId, { session, qos, retainAsPublished: sub.retainAsPublished, ids });
+      matches.set(sub.clientId, { session, qos, retainAsPublished: sub.retainAsPublished, ids: identifiersOf(sub) });
       return;
     }
     // Overlapping subscriptions: one delivery at the highest QoS [MQTT-3.3.5-1] with every identifier [MQTT-3.3.4-3]
@@ -132,12 +121,6 @@ export class Router {
     const pick = group.pick((sub) => this.#sessions.get(sub.clientId)?.connected === true, this.#sharedStrategy);
     const session = pick && this.#sessions.get(pick.clientId);
     if (!pick || !session) return;
-    const ids = pick.identifier === undefined ? undefined : [pick.identifier];
-    session.deliver(message, Math.min(message.qos, pick.qos) as QoS, pick.retainAsPublished && message.retain, ids);
+    session.deliver(message, grantedQos(message, pick), pick.retainAsPublished && message.retain, identifiersOf(pick));
   }
-}
-
-/** The filter under its `$share/{group}/` prefix. */
-function innerFilterOf(sub: Subscription): string {
-  return sub.group === undefined ? sub.filter : sub.filter.slice('$share/'.length + sub.group.length + 1);
 }

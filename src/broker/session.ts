@@ -185,6 +185,10 @@ export class Session {
 
   #enqueue(delivery: Delivery): void {
     if (delivery.qos > 0) this.#deps.journal.added(this, delivery);
+    this.#queueAdd(delivery);
+  }
+
+  #queueAdd(delivery: Delivery): void {
     for (const dropped of this.#queue.add(delivery)) this.#drop(dropped, 'queue-full');
   }
 
@@ -301,7 +305,7 @@ export class Session {
   restoreDelivery(delivery: Delivery): void {
     if (delivery.seq >= this.#nextSeq) this.#nextSeq = delivery.seq + 1;
     if (delivery.packetId > 0) this.#inflight.restore(delivery);
-    else for (const dropped of this.#queue.add(delivery)) this.#drop(dropped, 'queue-full');
+    else this.#queueAdd(delivery);
   }
 
   /** Puts back an inbound QoS 2 packet id read from the store at start. */

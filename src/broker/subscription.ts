@@ -1,4 +1,5 @@
 import type { QoS } from '../protocol/codec.js';
+import type { Message } from './message.js';
 
 /** One client's subscription to one topic filter, with its MQTT 5 options. */
 export interface Subscription {
@@ -16,4 +17,19 @@ export interface Subscription {
   readonly identifier: number | undefined;
   /** The shared subscription group, if this is a `$share/` subscription. */
   readonly group: string | undefined;
+}
+
+/** The filter a subscription matches: its filter without the `$share/{group}/` prefix. */
+export function matchFilterOf(sub: Subscription): string {
+  return sub.group === undefined ? sub.filter : sub.filter.slice('$share/'.length + sub.group.length + 1);
+}
+
+/** The Subscription Identifiers a delivery through `sub` carries [MQTT-3.3.4-3]. */
+export function identifiersOf(sub: Subscription): number[] | undefined {
+  return sub.identifier === undefined ? undefined : [sub.identifier];
+}
+
+/** The QoS of a delivery through `sub`: the lower of the message's and the subscription's [MQTT-3.8.4-8]. */
+export function grantedQos(message: Message, sub: Subscription): QoS {
+  return Math.min(message.qos, sub.qos) as QoS;
 }

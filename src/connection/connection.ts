@@ -189,7 +189,7 @@ export class Connection implements Outlet {
     }
     this.stream.write(buf);
     // The write buffer is bounded: a client that does not read gets no more of its packets read
-    if (!this.#outputFull && this.stream.writableLength > this.#host.limits.maxWriteBuffer) {
+    if (!this.#outputFull && this.congested) {
       this.#outputFull = true;
       this.#updateReading();
       const resume = () => {

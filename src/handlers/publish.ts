@@ -5,7 +5,8 @@ import type { PublishPacket } from '../protocol/codec.js';
 import { pubackPacket, pubrecPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { isValidTopicName } from '../protocol/topic.js';
-import type { Message, MessageProperties } from '../broker/message.js';
+import { expiresAtOf, type Message, type MessageProperties } from '../broker/message.js';
+import type { Session } from '../broker/session.js';
 import type { Connection } from '../connection/connection.js';
 import { sendAfterCommit } from './commit.js';
 import type { BrokerContext } from './context.js';
@@ -15,12 +16,10 @@ import type { BrokerContext } from './context.js';
  * so the QoS 0 path allocates no promise.
  */
 export function handlePublish(ctx: BrokerContext, conn: Connection, packet: PublishPacket): void | Promise<void> {
-  const session = conn.session;
-  if (!session) throw new BrokerError('ERR_PROTOCOL', 'PUBLISH before CONNECT');
+  const session = conn.session as Session; // set before the connection is accepted
   const topic = resolveTopic(ctx, conn, packet);
   const { qos } = packet;
   if (qos === 0 && packet.dup) throw new BrokerError('ERR_MALFORMED_PACKET', 'DUP set on QoS 0'); // [MQTT-3.3.1-2]
-  if (qos > 0 && !packet.messageId) throw new BrokerError('ERR_MALFORMED_PACKET', 'packet identifier 0'); // [MQTT-2.3.1-1]
   ctx.stats.messagesReceived++;
   if (qos === 2) {
     const id = packet.messageId as number;
@@ -130,7 +129,7 @@ function toMessage(ctx: BrokerContext, conn: Connection, packet: PublishPacket, 
     qos: packet.qos,
     retain: packet.retain,
     properties: messagePropertiesOf(props),
-    expiresAt: expiry === undefined ? undefined : Date.now() + expiry * 1000,
+    expiresAt: expiresAtOf(expiry),
     origin: conn.clientId,
   };
 }

@@ -1,11 +1,11 @@
 import { BrokerError } from '../errors.js';
 import type { ClientInfo } from '../hooks.js';
-import type { QoS, SubscribePacket, SubscriptionRequest, UnsubscribePacket } from '../protocol/codec.js';
+import type { SubscribePacket, SubscriptionRequest, UnsubscribePacket } from '../protocol/codec.js';
 import { subackPacket, unsubackPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import { isValidTopicFilter, parseSharedFilter } from '../protocol/topic.js';
+import { parseFilter } from '../protocol/topic.js';
 import type { Session } from '../broker/session.js';
-import type { Subscription } from '../broker/subscription.js';
+import { grantedQos, identifiersOf, type Subscription } from '../broker/subscription.js';
 import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
 
@@ -21,7 +21,7 @@ export function handleSubscribe(ctx: BrokerContext, conn: Connection, packet: Su
   finish(ctx, conn, session, packet.messageId as number, requests);
 }
 
-type Request = { sub: Subscription; inner: string } | { code: number };
+type Request = { sub: Subscription } | { code: number };
 
 async function authorizeThenSubscribe(
   ctx: BrokerContext,
@@ -42,12 +42,10 @@ async function authorizeThenSubscribe(
 }
 
 function toSubscription(conn: Connection, req: SubscriptionRequest, identifier: number | undefined): Request {
-  const shared = parseSharedFilter(req.topic);
-  if (shared === null || (shared === undefined && !isValidTopicFilter(req.topic))) {
-    return { code: ReasonCode.TopicFilterInvalid }; // [MQTT-3.8.3-1] [MQTT-4.7.1-1]
-  }
+  const parsed = parseFilter(req.topic);
+  if (parsed === null) return { code: ReasonCode.TopicFilterInvalid }; // [MQTT-3.8.3-1] [MQTT-4.7.1-1]
   // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error
-  if (shared && req.nl) throw new BrokerError('ERR_PROTOCOL', 'No Local on a shared subscription');
+  if (parsed.group !== undefined && req.nl) throw new BrokerError('ERR_PROTOCOL', 'No Local on a shared subscription');
   const v5 = conn.protocolVersion === 5;
   const sub: Subscription = {
     clientId: conn.clientId,
@@ -57,36 +55,37 @@ function toSubscription(conn: Connection, req: SubscriptionRequest, identifier: 
     retainAsPublished: v5 && (req.rap ?? false),
     retainHandling: v5 ? ((req.rh ?? 0) as 0 | 1 | 2) : 0,
     identifier,
-    group: shared?.group,
+    group: parsed.group,
   };
-  return { sub, inner: shared?.filter ?? req.topic };
+  return { sub };
 }
 
 function finish(ctx: BrokerContext, conn: Connection, session: Session, messageId: number, requests: Request[]): void {
   const codes: number[] = [];
-  const retainedFor: { sub: Subscription; inner: string }[] = [];
+  const retainedFor: Subscription[] = [];
   for (const req of requests) {
     if ('code' in req) {
       codes.push(req.code);
       continue;
     }
     // [MQTT-3.8.4-3] a repeated filter replaces the existing subscription
-    const isNew = ctx.router.subscribe(session, req.sub, req.inner);
+    const isNew = ctx.router.subscribe(session, req.sub);
     codes.push(req.sub.qos); // [MQTT-3.9.3-1] the granted QoS
     const { retainHandling, group } = req.sub;
     // Retained messages are not sent for shared subscriptions [MQTT-4.8.2], and Retain Handling [MQTT-3.3.1-9..11]
-    if (group === undefined && (retainHandling === 0 || (retainHandling === 1 && isNew))) retainedFor.push(req);
+    if (group === undefined && (retainHandling === 0 || (retainHandling === 1 && isNew))) retainedFor.push(req.sub);
   }
   conn.send(subackPacket(conn.protocolVersion, messageId, codes)); // [MQTT-3.8.4-1]
   ctx.store.saveSession(session.toRecord());
-  for (const { sub, inner } of retainedFor) sendRetained(ctx, session, sub, inner);
+  for (const sub of retainedFor) sendRetained(ctx, session, sub);
 }
 
-function sendRetained(ctx: BrokerContext, session: Session, sub: Subscription, inner: string): void {
-  for (const message of ctx.router.retainedFor(inner)) {
-    const ids = sub.identifier === undefined ? undefined : [sub.identifier];
+/** Retained messages for a new, non-shared subscription (whose filter is the one to match). */
+function sendRetained(ctx: BrokerContext, session: Session, sub: Subscription): void {
+  const ids = identifiersOf(sub);
+  for (const message of ctx.router.retainedFor(sub.filter)) {
     // [MQTT-3.3.1-8] RETAIN=1 on messages sent because of a new subscription
-    session.deliver(message, Math.min(message.qos, sub.qos) as QoS, true, ids);
+    session.deliver(message, grantedQos(message, sub), true, ids);
   }
 }
 
@@ -95,8 +94,7 @@ export function handleUnsubscribe(ctx: BrokerContext, conn: Connection, packet: 
   const session = conn.session as Session;
   if (packet.unsubscriptions.length === 0) throw new BrokerError('ERR_PROTOCOL', 'UNSUBSCRIBE without filters'); // [MQTT-3.10.3-2]
   const codes = packet.unsubscriptions.map((filter) => {
-    const shared = parseSharedFilter(filter);
-    if (shared === null || (shared === undefined && !isValidTopicFilter(filter))) return ReasonCode.TopicFilterInvalid;
+    if (parseFilter(filter) === null) return ReasonCode.TopicFilterInvalid;
     return ctx.router.unsubscribe(session, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
   });
   conn.send(unsubackPacket(conn.protocolVersion, packet.messageId as number, codes));

@@ -41,7 +41,6 @@ interface RawParser {
   on(event: 'error', fn: (err: Error) => void): void;
   parse(buf: Buffer): number;
   packet: { length: number; cmd?: string };
-  settings: { protocolVersion?: number };
   _parseString(): string | null;
   _parseNum(): number;
   _pos: number;
@@ -144,10 +143,6 @@ export class Decoder {
     return length < 0 ? -1 : packetSize(length);
   }
 
-  /** The protocol level negotiated by the CONNECT seen so far (undefined before it). */
-  get protocolVersion(): number | undefined {
-    return this.#parser.settings.protocolVersion;
-  }
 }
 
 /** The size of a packet with this Remaining Length: type byte, length field and body (MQTT 5 Maximum Packet Size counts all three). */

@@ -71,9 +71,11 @@ export class PublishEncoder {
 
   #properties(delivery: Delivery): PublishPacket['properties'] {
     const { message } = delivery;
-    const expiry = remainingExpiry(message, Date.now()); // [MQTT-3.3.2-6] the remaining lifetime
+    // [MQTT-3.3.2-6] the remaining lifetime (the clock is read only for messages that expire)
+    const expiry = message.expiresAt === undefined ? undefined : remainingExpiry(message, Date.now());
     const ids = delivery.subscriptionIds;
-    if (!message.properties && expiry === undefined && ids === undefined) return undefined;
+    // mqtt-packet does not modify properties (Midge never passes it a maximumPacketSize), so they can be shared
+    if (expiry === undefined && ids === undefined) return message.properties as PublishPacket['properties'];
     const props: NonNullable<PublishPacket['properties']> = { ...message.properties };
     if (expiry !== undefined) props.messageExpiryInterval = expiry;
     if (ids !== undefined) props.subscriptionIdentifier = ids.length === 1 ? (ids[0] as number) : [...ids];

@@ -6,7 +6,8 @@ const MAX_STRING_BYTES = 65535;
 /** True when `topic` is a valid topic name for PUBLISH. */
 export function isValidTopicName(topic: string): boolean {
   if (topic.length === 0) return false; // [MQTT-4.7.3-1]
-  if (Buffer.byteLength(topic) > MAX_STRING_BYTES) return false;
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so only long topics need measuring
+  if (topic.length > MAX_STRING_BYTES / 3 && Buffer.byteLength(topic) > MAX_STRING_BYTES) return false;
   // [MQTT-3.3.2-2] wildcards are not allowed in topic names
   return !topic.includes('+') && !topic.includes('#') && !topic.includes('\u0000');
 }
@@ -32,6 +33,17 @@ export function isValidTopicFilter(filter: string): boolean {
 export interface SharedFilter {
   readonly group: string;
   readonly filter: string;
+}
+
+/**
+ * Parses a filter from SUBSCRIBE or UNSUBSCRIBE: the group (for `$share/`) and the filter to match,
+ * or null when it is not a valid filter [MQTT-4.7.1-1] [MQTT-4.8.2-1].
+ */
+export function parseFilter(filter: string): { readonly group: string | undefined; readonly filter: string } | null {
+  const shared = parseSharedFilter(filter);
+  if (shared === null) return null;
+  if (shared === undefined) return isValidTopicFilter(filter) ? { group: undefined, filter } : null;
+  return shared;
 }
 
 /**

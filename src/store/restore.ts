@@ -1,5 +1,4 @@
 import type { BrokerContext } from '../handlers/context.js';
-import { parseSharedFilter } from '../protocol/topic.js';
 import type { Session } from '../broker/session.js';
 import type { SessionRecord, StoredState } from './store.js';
 
@@ -43,7 +42,7 @@ function restoreSession(ctx: BrokerContext, record: SessionRecord, now: number):
   session.will = record.will;
   session.disconnectedAt = record.disconnectedAt ?? now;
   for (const sub of record.subscriptions) {
-    ctx.router.subscribe(session, sub, parseSharedFilter(sub.filter)?.filter ?? sub.filter);
+    ctx.router.subscribe(session, sub);
   }
 }
 
