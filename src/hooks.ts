@@ -13,10 +13,50 @@ export interface ClientInfo {
   readonly listener: string;
 }
 
-/** Credentials presented in CONNECT. */
+/** Credentials presented in CONNECT, or in an AUTH packet of an enhanced authentication exchange. */
 export interface Credentials {
   readonly username: string | undefined;
   readonly password: Buffer | undefined;
+  /** MQTT 5 Authentication Method, when the client uses enhanced authentication [MQTT-4.12]. */
+  readonly method: string | undefined;
+  /** Authentication Data from the CONNECT, or from the AUTH packet that continues the exchange. */
+  readonly data: Buffer | undefined;
+  /** The exchange this step belongs to; the same object is passed to every step of one exchange. */
+  readonly exchange: AuthExchange;
+}
+
+/** One enhanced authentication exchange: from CONNECT (or a re-authentication AUTH) to its outcome. */
+export interface AuthExchange {
+  /** Scratch space for the plugin that answers the exchange (e.g. a SCRAM nonce); starts undefined. */
+  state: unknown;
+  /** 0 for the packet that starts the exchange, then 1, 2, ... for each AUTH 0x18 from the client. */
+  readonly step: number;
+  /** True when the client started the exchange with AUTH 0x19 on an established connection [MQTT-4.12.1]. */
+  readonly reauthentication: boolean;
+}
+
+/**
+ * What `authenticate` answers. `true`/`false` accept or refuse plain credentials. An object can also
+ * continue an enhanced exchange (send AUTH 0x18 with `data` and wait for the client's answer), change
+ * the username (e.g. from a JWT claim), or set when the authentication expires.
+ */
+export type AuthVerdict = boolean | AuthResult;
+
+/** The detailed form of an AuthVerdict. */
+export interface AuthResult {
+  readonly outcome: 'success' | 'continue' | 'fail';
+  /** Authentication Data for the client: the challenge with 'continue', final data with 'success'. */
+  readonly data?: Buffer;
+  /** Replaces the username the client presented, for ACLs and for plugins that follow. */
+  readonly username?: string;
+  /** With 'fail': the reason code (MQTT 5 value; mapped for 3.1.1). Default 0x86 (0x87 on re-authentication). */
+  readonly reasonCode?: number;
+  /** With 'fail': a reason string, sent when the client accepts problem information. */
+  readonly reasonString?: string;
+  /** Epoch milliseconds at which the authentication expires: the client is disconnected then (0xA0 in MQTT 5). */
+  readonly expiresAt?: number;
+  /** With 'fail' at CONNECT: redirect the client (CONNACK 0x9C use another server, 0x9D server moved). */
+  readonly serverReference?: string;
 }
 
 /** A subscription request as seen by `authorizeSubscribe`. */
@@ -55,7 +95,12 @@ export interface Plugin {
   readonly name?: string;
   init?(broker: Broker): void | Promise<void>;
   close?(): void | Promise<void>;
-  authenticate?(client: ClientInfo, credentials: Credentials): boolean | Promise<boolean>;
+  /**
+   * Gate for CONNECT and for each step of an enhanced authentication exchange (AUTH). With an
+   * Authentication Method, the plugin that knows the method answers with an AuthResult; when every
+   * plugin answers plain `true`, the method is unsupported (0x8C).
+   */
+  authenticate?(client: ClientInfo, credentials: Credentials): AuthVerdict | Promise<AuthVerdict>;
   authorizePublish?(client: ClientInfo, message: Message): boolean | Promise<boolean>;
   authorizeSubscribe?(client: ClientInfo, subscription: SubscriptionRequestInfo): boolean | Promise<boolean>;
   onPublish?(client: ClientInfo | undefined, message: Message): Message | null;
@@ -65,6 +110,21 @@ export interface Plugin {
   onDelivered?(clientId: string, message: Message): void;
   onDropped?(drop: Drop): void;
   onSessionExpired?(clientId: string): void;
+}
+
+/** The combined answer of the authenticate gates for one step of an exchange. */
+export interface AuthOutcome {
+  readonly outcome: AuthResult['outcome'];
+  /** True when some plugin answered with an AuthResult or refused (an Authentication Method was understood). */
+  readonly handled: boolean;
+  readonly data?: Buffer | undefined;
+  readonly username: string | undefined;
+  readonly reasonCode?: number | undefined;
+  readonly reasonString?: string | undefined;
+  readonly expiresAt?: number | undefined;
+  readonly serverReference?: string | undefined;
+  /** The plugin that stopped the run; a 'continue' resumes there. */
+  readonly resumeAt: number;
 }
 
 type GateName = 'authenticate' | 'authorizePublish' | 'authorizeSubscribe';
@@ -109,11 +169,30 @@ export class HookRunner {
     return (this.#gates.get(gate)?.length ?? 0) > 0;
   }
 
-  async authenticate(client: ClientInfo, credentials: Credentials): Promise<boolean> {
-    for (const p of this.#gates.get('authenticate') ?? []) {
-      if (!(await (p.authenticate as Fn<'authenticate'>).call(p, client, credentials))) return false;
+  /**
+   * Runs the authenticate gates for one step, starting at plugin `from` (the plugin that asked to
+   * continue an exchange resumes it). A refusal or a 'continue' stops the run; every 'success' is
+   * merged (the last username wins, the earliest expiry wins).
+   */
+  async authenticate(client: ClientInfo, credentials: Credentials, from = 0): Promise<AuthOutcome> {
+    const gates = this.#gates.get('authenticate') ?? [];
+    let info = client;
+    let handled = false;
+    let data: Buffer | undefined;
+    let expiresAt: number | undefined;
+    for (let i = from; i < gates.length; i++) {
+      const p = gates[i] as Plugin;
+      const verdict = await (p.authenticate as Fn<'authenticate'>).call(p, info, credentials);
+      if (verdict === true) continue;
+      if (verdict === false) return { outcome: 'fail', handled: true, username: info.username, resumeAt: i };
+      if (verdict.outcome === 'fail') return { ...verdict, outcome: 'fail', handled: true, username: info.username, resumeAt: i };
+      if (verdict.outcome === 'continue') return { outcome: 'continue', data: verdict.data, handled: true, username: info.username, resumeAt: i };
+      handled = true;
+      if (verdict.data !== undefined) data = verdict.data;
+      if (verdict.username !== undefined) info = { ...info, username: verdict.username };
+      if (verdict.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, verdict.expiresAt);
     }
-    return true;
+    return { outcome: 'success', handled, data, username: info.username, expiresAt, resumeAt: gates.length };
   }
 
   async authorizePublish(client: ClientInfo, message: Message): Promise<boolean> {

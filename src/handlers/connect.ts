@@ -32,8 +32,10 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
     listener: conn.listener,
   };
   if (ctx.hooks.has('authenticate')) {
-    const ok = await ctx.hooks.authenticate(info, { username: packet.username, password: packet.password });
-    if (!ok) throw new BrokerError('ERR_BAD_CREDENTIALS');
+    const exchange = { state: undefined, step: 0, reauthentication: false };
+    const credentials = { username: packet.username, password: packet.password, method: undefined, data: undefined, exchange };
+    const verdict = await ctx.hooks.authenticate(info, credentials);
+    if (verdict.outcome !== 'success') throw new BrokerError('ERR_BAD_CREDENTIALS');
     if (conn.closed) return;
   }
   // A session with expiry 0 ends with its connection, so taking it over cannot resume it [MQTT-3.1.2-6]
