@@ -1,9 +1,10 @@
 import type net from 'node:net';
+import type tls from 'node:tls';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { BrokerError } from './errors.js';
-import { HookRunner, type ClientInfo, type DropReason } from './hooks.js';
+import { HookRunner, type ClientInfo, type DropReason, type PeerCertificate } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
 import { Router } from './broker/router.js';
@@ -26,11 +27,18 @@ import { LevelStore } from './store/level.js';
 import { createPager } from './store/pager.js';
 import { listenTcp } from './transport/tcp.js';
 import { listenWs, type WsListener } from './transport/ws.js';
+import { listenTls, loadTls } from './transport/tls.js';
+import { createSecurity, type Security } from './auth/security.js';
+import { Admission } from './connection/admission.js';
 
 /** Where the listeners are bound (undefined when disabled). */
 export interface ListenAddresses {
   readonly tcp: { host: string; port: number } | undefined;
   readonly ws: { host: string; port: number; path: string } | undefined;
+  /** MQTT over TLS, when a certificate is configured. */
+  readonly tls?: { host: string; port: number } | undefined;
+  /** MQTT over secure WebSocket, when a certificate is configured. */
+  readonly wss?: { host: string; port: number; path: string } | undefined;
 }
 
 /** A snapshot of one session, from `broker.session(clientId)`. */
@@ -55,14 +63,23 @@ export class Broker {
   readonly #encoder = new PublishEncoder();
   #tcp: net.Server | undefined;
   #ws: WsListener | undefined;
+  #tls: tls.Server | undefined;
+  #wss: WsListener | undefined;
+  readonly #security: Security;
+  readonly #admission: Admission;
   #started: Promise<void> | undefined;
   #closing = false;
   #ready = false;
+  #slowConsumers = 0;
 
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
     this.logger = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'midge' } });
-    const hooks = new HookRunner(this.options.plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
+    // Built-in security plugins (password file, JWT, ACL) come before the user's; a bad file stops the start here
+    this.#security = createSecurity(this.options);
+    this.#admission = new Admission(this.options.maxConnections, this.options.maxConnectionsPerIp);
+    const plugins = [...this.#security.plugins, ...this.options.plugins];
+    const hooks = new HookRunner(plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
     const store = createStore(this.options, (err) => {
       this.stats.storeErrors++;
       this.logger.error({ err }, 'store error');
@@ -125,7 +142,8 @@ export class Broker {
   async listen(): Promise<ListenAddresses> {
     await this.start();
     const { host, port, wsPort, wsPath } = this.options;
-    const onStream = (listener: string) => (stream: Duplex, address: string | undefined) => this.handle(stream, listener, address);
+    const onStream = (listener: string) => (stream: Duplex, address: string | undefined, certificate?: PeerCertificate) =>
+      this.handle(stream, listener, address, certificate);
     try {
       const onError = (listener: string) => (err: Error) => this.logger.error({ err, listener }, 'listener error');
       if (port >= 0 && !this.#tcp) this.#tcp = await listenTcp(host, port, onStream('tcp'), onError('tcp'));
@@ -134,22 +152,57 @@ export class Broker {
         const maxPayload = this.options.maxPacketSize + 1024;
         this.#ws = await listenWs(host, wsPort, wsPath, maxPayload, onStream('ws'), onError('ws'));
       }
+      await this.#listenSecure(onStream, onError);
     } catch (err) {
       await this.close();
       throw err;
     }
     const addresses = this.addresses();
-    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws }, 'midge listening');
+    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws, tls: addresses.tls, wss: addresses.wss }, 'midge listening');
     return addresses;
+  }
+
+  /** The TLS and WSS listeners, when a certificate is configured (ERR_TLS_CONFIG for unreadable or mismatched files). */
+  async #listenSecure(
+    onStream: (listener: string) => (stream: Duplex, address: string | undefined, certificate?: PeerCertificate) => void,
+    onError: (listener: string) => (err: Error) => void,
+  ): Promise<void> {
+    const { host, tlsCert, tlsKey, tlsCa, requireClientCert, tlsPort, wssPort, wsPath, connectTimeout } = this.options;
+    if (tlsCert === '' || (tlsPort < 0 && wssPort < 0)) return;
+    const secure = loadTls({ cert: tlsCert, key: tlsKey, ca: tlsCa, requireClientCert }, connectTimeout);
+    const onClientError = (listener: string) => (err: Error) => this.logger.debug({ err, listener }, 'TLS handshake failed');
+    if (tlsPort >= 0 && !this.#tls) this.#tls = await listenTls(host, tlsPort, secure, onStream('tls'), onError('tls'), onClientError('tls'));
+    if (wssPort >= 0 && !this.#wss) {
+      this.#wss = await listenWs(host, wssPort, wsPath, this.options.maxPacketSize + 1024, onStream('wss'), onError('wss'), secure);
+      this.#wss.http.on('tlsClientError', onClientError('wss'));
+    }
+  }
+
+  /**
+   * Rereads the password, ACL and JWKS files (SIGHUP). Connections stay; new checks use the new
+   * rules. On an error (ERR_SECURITY_FILE) every current rule stays in place.
+   */
+  reloadSecurity(): void {
+    this.#security.reload();
+    this.logger.info('security files reloaded');
+  }
+
+  /** Open connections (with or without CONNECT) and connections refused by maxConnections / maxConnectionsPerIp. */
+  get connectionStats(): { open: number; refused: number; slowConsumersDisconnected: number } {
+    return { open: this.#admission.size, refused: this.#admission.refused, slowConsumersDisconnected: this.#slowConsumers };
   }
 
   /** The bound addresses of the running listeners. */
   addresses(): ListenAddresses {
     const tcp = this.#tcp?.address();
     const ws = this.#ws?.http.address();
+    const secure = this.#tls?.address();
+    const wss = this.#wss?.http.address();
     return {
       tcp: tcp && typeof tcp === 'object' ? { host: tcp.address, port: tcp.port } : undefined,
       ws: ws && typeof ws === 'object' ? { host: ws.address, port: ws.port, path: this.options.wsPath } : undefined,
+      tls: secure && typeof secure === 'object' ? { host: secure.address, port: secure.port } : undefined,
+      wss: wss && typeof wss === 'object' ? { host: wss.address, port: wss.port, path: this.options.wsPath } : undefined,
     };
   }
 
@@ -165,20 +218,35 @@ export class Broker {
   }
 
   /** Serves one client over any Duplex stream (the transports call this; so can embedders). */
-  handle(stream: Duplex, listener = 'custom', remoteAddress?: string): void {
+  handle(stream: Duplex, listener = 'custom', remoteAddress?: string, certificate?: PeerCertificate): void {
     // Clients are served only once the store is restored, so no session can be replaced under them
     if (!this.#ready) throw new BrokerError('ERR_NOT_STARTED', 'await broker.start() or broker.listen() first');
     if (this.#closing) {
       stream.destroy();
       return;
     }
-    const conn = new Connection(stream, listener, remoteAddress, {
-      logger: this.logger,
-      encoder: this.#encoder,
-      limits: this.options,
-      dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
-      closed: (c) => this.#connectionClosed(c),
-    });
+    // maxConnections / maxConnectionsPerIp: refused before anything is read, so a flood costs no parsing
+    if (!this.#admission.add(remoteAddress)) {
+      this.logger.debug({ listener, address: remoteAddress }, 'connection refused: connection limit');
+      stream.destroy();
+      return;
+    }
+    const hooks = this.#ctx.hooks;
+    const conn = new Connection(
+      stream,
+      listener,
+      remoteAddress,
+      {
+        logger: this.logger,
+        encoder: this.#encoder,
+        limits: this.options,
+        readable: hooks.has('authorizeRead') ? (client, message) => hooks.authorizeRead(client, message) : undefined,
+        stalled: () => this.#slowConsumers++,
+        dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
+        closed: (c) => this.#connectionClosed(c),
+      },
+      { certificate, asUsername: this.options.certAsUsername },
+    );
     this.#connections.add(conn);
   }
 
@@ -208,10 +276,12 @@ export class Broker {
     this.#closing = true;
     const servers: Promise<void>[] = [];
     if (this.#tcp) servers.push(closeServer(this.#tcp));
-    if (this.#ws) {
-      this.#ws.wss.close();
-      servers.push(closeServer(this.#ws.http));
+    for (const ws of [this.#ws, this.#wss]) {
+      if (!ws) continue;
+      ws.wss.close();
+      servers.push(closeServer(ws.http));
     }
+    if (this.#tls) servers.push(closeServer(this.#tls));
     const closed = [...this.#connections].map((conn) => this.#disconnectForShutdown(conn));
     await Promise.all([...servers, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;
@@ -272,6 +342,7 @@ export class Broker {
 
   #connectionClosed(conn: Connection): void {
     this.#connections.delete(conn);
+    this.#admission.delete(conn.remoteAddress);
     const { connections, sessions, store, hooks } = this.#ctx;
     if (!conn.info) return;
     if (connections.get(conn.clientId) === conn) {

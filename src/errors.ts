@@ -27,6 +27,11 @@ export const ErrorCode = {
   ERR_INVALID_OPTION: { reason: ReasonCode.ImplementationSpecificError, text: 'invalid option' },
   ERR_LISTEN: { reason: ReasonCode.ImplementationSpecificError, text: 'cannot listen' },
   ERR_INTERNAL: { reason: ReasonCode.UnspecifiedError, text: 'internal error' },
+  ERR_TLS_CONFIG: { reason: ReasonCode.ImplementationSpecificError, text: 'invalid TLS configuration' },
+  ERR_SECURITY_FILE: { reason: ReasonCode.ImplementationSpecificError, text: 'invalid security file' },
+  ERR_CLIENT_ID_TOO_LONG: { reason: ReasonCode.ClientIdentifierNotValid, text: 'client identifier too long' },
+  ERR_TOPIC_LIMIT: { reason: ReasonCode.TopicNameInvalid, text: 'topic exceeds the length or level limit' },
+  ERR_SLOW_CONSUMER: { reason: ReasonCode.ImplementationSpecificError, text: 'client stopped reading' },
   ERR_NOT_STARTED: { reason: ReasonCode.ServerUnavailable, text: 'broker not started' },
 } as const;
 

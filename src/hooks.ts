@@ -11,6 +11,16 @@ export interface ClientInfo {
   readonly remoteAddress: string | undefined;
   /** The listener the client came in on: 'tcp', 'ws', or a custom name passed to `handle()`. */
   readonly listener: string;
+  /** The client certificate verified by a TLS or WSS listener, when the client presented one. */
+  readonly certificate?: PeerCertificate | undefined;
+}
+
+/** What plugins learn about a verified client certificate. */
+export interface PeerCertificate {
+  /** The subject's Common Name (CN), '' when it has none. */
+  readonly commonName: string;
+  /** SHA-256 fingerprint, colon-separated hex as Node prints it. */
+  readonly fingerprint256: string;
 }
 
 /** Credentials presented in CONNECT, or in an AUTH packet of an enhanced authentication exchange. */
@@ -103,6 +113,11 @@ export interface Plugin {
   authenticate?(client: ClientInfo, credentials: Credentials): AuthVerdict | Promise<AuthVerdict>;
   authorizePublish?(client: ClientInfo, message: Message): boolean | Promise<boolean>;
   authorizeSubscribe?(client: ClientInfo, subscription: SubscriptionRequestInfo): boolean | Promise<boolean>;
+  /**
+   * Synchronous gate run for each PUBLISH about to be sent to a client (live, retained, queued or
+   * resent): false drops that delivery ('not-authorized'). Lets an ACL grant `#` only what it may read.
+   */
+  authorizeRead?(client: ClientInfo, message: Message): boolean;
   onPublish?(client: ClientInfo | undefined, message: Message): Message | null;
   onConnected?(client: ClientInfo): void;
   onDisconnected?(client: ClientInfo, reason: string): void;
@@ -127,11 +142,11 @@ export interface AuthOutcome {
   readonly resumeAt: number;
 }
 
-type GateName = 'authenticate' | 'authorizePublish' | 'authorizeSubscribe';
+type GateName = 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeRead';
 type ObserverName = 'onConnected' | 'onDisconnected' | 'onPublished' | 'onDelivered' | 'onDropped' | 'onSessionExpired';
 type Fn<K extends keyof Plugin> = NonNullable<Plugin[K]>;
 
-const GATES: readonly GateName[] = ['authenticate', 'authorizePublish', 'authorizeSubscribe'];
+const GATES: readonly GateName[] = ['authenticate', 'authorizePublish', 'authorizeSubscribe', 'authorizeRead'];
 const OBSERVERS: readonly ObserverName[] = ['onConnected', 'onDisconnected', 'onPublished', 'onDelivered', 'onDropped', 'onSessionExpired'];
 
 /** Reports an observer that threw; observers must not throw, so this is only logged. */
@@ -205,6 +220,19 @@ export class HookRunner {
   async authorizeSubscribe(client: ClientInfo, sub: SubscriptionRequestInfo): Promise<boolean> {
     for (const p of this.#gates.get('authorizeSubscribe') ?? []) {
       if (!(await (p.authorizeSubscribe as Fn<'authorizeSubscribe'>).call(p, client, sub))) return false;
+    }
+    return true;
+  }
+
+  /** Runs the authorizeRead gates for one delivery; a gate that throws is reported and denies. */
+  authorizeRead(client: ClientInfo, message: Message): boolean {
+    for (const p of this.#gates.get('authorizeRead') ?? []) {
+      try {
+        if (!(p.authorizeRead as Fn<'authorizeRead'>).call(p, client, message)) return false;
+      } catch (err) {
+        this.#onObserverError('authorizeRead', err);
+        return false;
+      }
     }
     return true;
   }

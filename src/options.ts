@@ -65,6 +65,58 @@ export interface BrokerOptions {
   responseInformationPrefix?: string;
   /** Refuse a message whose Payload Format Indicator says UTF-8 when its payload is not (reason code 0x99). */
   validatePayloadFormat?: boolean;
+
+  // Security and limits (see the README's Security section)
+  /** TLS port, used when `tlsCert` is set; 0 picks a free port, -1 disables it. */
+  tlsPort?: number;
+  /** WebSocket-over-TLS port, used when `tlsCert` is set; 0 picks a free port, -1 disables it. */
+  wssPort?: number;
+  /** PEM certificate (chain) file of the TLS and WSS listeners; '' means no TLS. */
+  tlsCert?: string;
+  /** PEM private key file of `tlsCert`. */
+  tlsKey?: string;
+  /** PEM CA file that client certificates are verified against; setting it asks clients for a certificate. */
+  tlsCa?: string;
+  /** Refuse TLS clients without a certificate signed by `tlsCa` (mTLS). */
+  requireClientCert?: boolean;
+  /** Use the verified client certificate's Common Name as the username (it then authenticates the client). */
+  certAsUsername?: boolean;
+  /** Password file (`midge passwd`); when set, clients must authenticate. */
+  passwordFile?: string;
+  /** ACL file; when set, every publish, subscription and delivery is checked and denied by default. */
+  aclFile?: string;
+  /** Accept clients without credentials even though a password file or JWT is configured. */
+  allowAnonymous?: boolean;
+  /** Shared secret (HS256/384/512) that JWT passwords are verified against. */
+  jwtSecret?: string;
+  /** JWKS file (JSON) whose public keys JWT passwords are verified against. */
+  jwtJwksFile?: string;
+  /** JWT claim that gives the username. */
+  jwtUsernameClaim?: string;
+  /** JWT claim with the allowed topic patterns (an array, or { publish, subscribe } arrays); absent means no restriction from the token. */
+  jwtTopicsClaim?: string;
+  /** Required JWT issuer ('' = not checked). */
+  jwtIssuer?: string;
+  /** Required JWT audience ('' = not checked). */
+  jwtAudience?: string;
+  /** Longest topic name or filter accepted, in UTF-8 bytes. */
+  maxTopicLength?: number;
+  /** Most levels a topic name or filter may have. */
+  maxTopicLevels?: number;
+  /** Longest client identifier accepted, in UTF-8 bytes. */
+  maxClientIdLength?: number;
+  /** Open connections in total (before and after CONNECT); 0 = no limit. */
+  maxConnections?: number;
+  /** Open connections per source IP address; 0 = no limit. */
+  maxConnectionsPerIp?: number;
+  /** PUBLISH packets per second read from one client; above it reads pause (0 = no limit). */
+  publishRateMessages?: number;
+  /** PUBLISH bytes per second read from one client; above it reads pause (0 = no limit). */
+  publishRateBytes?: number;
+  /** Subscriptions one session may hold (SUBACK 0x97 above it); 0 = no limit. */
+  maxSubscriptionsPerClient?: number;
+  /** Milliseconds a client's write buffer may stay above `maxWriteBuffer` before it is disconnected; 0 = never. */
+  slowConsumerTimeout?: number;
 }
 
 /** Defaults for every option except logger, plugins and store. */
@@ -93,6 +145,32 @@ export const DEFAULTS = {
   sharedSubscriptionStrategy: 'round-robin' as SharedStrategy,
   responseInformationPrefix: 'response/',
   validatePayloadFormat: true,
+  // Security and limits
+  tlsPort: 8883,
+  wssPort: 8084,
+  tlsCert: '',
+  tlsKey: '',
+  tlsCa: '',
+  requireClientCert: false,
+  certAsUsername: false,
+  passwordFile: '',
+  aclFile: '',
+  allowAnonymous: false,
+  jwtSecret: '',
+  jwtJwksFile: '',
+  jwtUsernameClaim: 'sub',
+  jwtTopicsClaim: 'topics',
+  jwtIssuer: '',
+  jwtAudience: '',
+  maxTopicLength: 4096,
+  maxTopicLevels: 128,
+  maxClientIdLength: 256,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 0,
+  publishRateMessages: 0,
+  publishRateBytes: 0,
+  maxSubscriptionsPerClient: 10_000,
+  slowConsumerTimeout: 30_000,
 };
 
 /** Options after defaults and validation. */
@@ -115,7 +193,20 @@ const INTEGER_RANGES: Record<string, [number, number]> = {
   maxSessionExpiryInterval: [0, 0xffffffff],
   maxWriteBuffer: [1024, Number.MAX_SAFE_INTEGER],
   maxPendingPackets: [1, 1_000_000],
+  tlsPort: [-1, 65535],
+  wssPort: [-1, 65535],
+  maxTopicLength: [1, 65535],
+  maxTopicLevels: [1, 65535],
+  maxClientIdLength: [23, 65535], // [MQTT-3.1.3-5] 1 to 23 bytes must be allowed
+  maxConnections: [0, Number.MAX_SAFE_INTEGER],
+  maxConnectionsPerIp: [0, Number.MAX_SAFE_INTEGER],
+  publishRateMessages: [0, Number.MAX_SAFE_INTEGER],
+  publishRateBytes: [0, Number.MAX_SAFE_INTEGER],
+  maxSubscriptionsPerClient: [0, Number.MAX_SAFE_INTEGER],
+  slowConsumerTimeout: [0, 86_400_000],
 };
+const STRING_OPTIONS = ['tlsCert', 'tlsKey', 'tlsCa', 'passwordFile', 'aclFile', 'jwtSecret', 'jwtJwksFile', 'jwtUsernameClaim', 'jwtTopicsClaim', 'jwtIssuer', 'jwtAudience'] as const;
+const BOOLEAN_OPTIONS = ['requireClientCert', 'certAsUsername', 'allowAnonymous'] as const;
 
 function invalid(key: string, expected: string, found: unknown): BrokerError {
   return new BrokerError('ERR_INVALID_OPTION', `${key}: expected ${expected}, found ${JSON.stringify(found)}`);
@@ -153,7 +244,19 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
   }
   if (typeof merged.responseInformationPrefix !== 'string') throw invalid('responseInformationPrefix', 'a string', merged.responseInformationPrefix);
   if (typeof merged.validatePayloadFormat !== 'boolean') throw invalid('validatePayloadFormat', 'true or false', merged.validatePayloadFormat);
+  checkSecurityOptions(merged);
   return merged;
+}
+
+function checkSecurityOptions(merged: ResolvedOptions): void {
+  for (const key of STRING_OPTIONS) if (typeof merged[key] !== 'string') throw invalid(key, 'a string', merged[key]);
+  for (const key of BOOLEAN_OPTIONS) if (typeof merged[key] !== 'boolean') throw invalid(key, 'true or false', merged[key]);
+  if ((merged.tlsCert === '') !== (merged.tlsKey === '')) throw invalid('tlsKey', 'tlsCert and tlsKey set together', merged.tlsKey);
+  if ((merged.requireClientCert || merged.certAsUsername) && merged.tlsCa === '') {
+    throw invalid('tlsCa', 'a CA file when client certificates are required or used as usernames', merged.tlsCa);
+  }
+  if (merged.jwtSecret !== '' && merged.jwtJwksFile !== '') throw invalid('jwtJwksFile', 'either jwtSecret or jwtJwksFile, not both', merged.jwtJwksFile);
+  if (merged.jwtUsernameClaim === '') throw invalid('jwtUsernameClaim', 'a claim name', merged.jwtUsernameClaim);
 }
 
 function stripUndefined<T extends object>(obj: T): Partial<T> {

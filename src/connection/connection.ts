@@ -1,7 +1,8 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BrokerError, isBrokerError } from '../errors.js';
-import type { ClientInfo, DropReason } from '../hooks.js';
+import type { ClientInfo, DropReason, PeerCertificate } from '../hooks.js';
+import type { Message } from '../broker/message.js';
 import { Decoder, encode, packetSize, type Packet, type ProtocolVersion } from '../protocol/codec.js';
 import { connackPacket, disconnectPacket, pubrelPacket } from '../protocol/packets.js';
 import type { PublishEncoder } from '../protocol/publish-encoder.js';
@@ -10,12 +11,25 @@ import type { Delivery } from '../broker/inflight.js';
 import type { Outlet, Session } from '../broker/session.js';
 import { Keepalive } from './keepalive.js';
 import { OutboundAliases } from './outbound-aliases.js';
+import { RateLimit } from './rate-limit.js';
 
 /** What a Connection needs from the broker. */
 export interface ConnectionHost {
   readonly logger: Logger;
   readonly encoder: PublishEncoder;
-  readonly limits: { maxPacketSize: number; connectTimeout: number; maxWriteBuffer: number; maxPendingPackets: number };
+  readonly limits: {
+    maxPacketSize: number;
+    connectTimeout: number;
+    maxWriteBuffer: number;
+    maxPendingPackets: number;
+    slowConsumerTimeout: number;
+    publishRateMessages: number;
+    publishRateBytes: number;
+  };
+  /** Per-delivery read check (authorizeRead plugins); undefined when no plugin has one. */
+  readonly readable?: ((client: ClientInfo, message: Message) => boolean) | undefined;
+  /** Called when a client is disconnected for not reading (slowConsumerTimeout). */
+  stalled?(connection: Connection): void;
   /** Handles one packet; a returned promise holds back later packets until it settles. */
   dispatch(connection: Connection, packet: Packet): void | Promise<void>;
   /** Called once when the socket has closed. */
@@ -33,6 +47,10 @@ export class Connection implements Outlet {
   readonly stream: Duplex;
   readonly listener: string;
   readonly remoteAddress: string | undefined;
+  /** The verified client certificate (TLS and WSS listeners). */
+  readonly certificate: PeerCertificate | undefined;
+  /** The username a verified certificate gives, when certificates are used as usernames. */
+  readonly certificateUsername: string | undefined;
   protocolVersion: ProtocolVersion = 4;
   /** Set by the CONNECT handler. */
   clientId = '';
@@ -62,12 +80,26 @@ export class Connection implements Outlet {
   #destroyTimer: NodeJS.Timeout | undefined;
   #corked = false;
   #connectTimer: NodeJS.Timeout | undefined;
+  #stallTimer: NodeJS.Timeout | undefined;
+  readonly #rate: RateLimit | undefined;
+  #throttled = false;
+  #throttleTimer: NodeJS.Timeout | undefined;
 
-  constructor(stream: Duplex, listener: string, remoteAddress: string | undefined, host: ConnectionHost) {
+  constructor(
+    stream: Duplex,
+    listener: string,
+    remoteAddress: string | undefined,
+    host: ConnectionHost,
+    certificate?: { certificate: PeerCertificate | undefined; asUsername: boolean },
+  ) {
     this.stream = stream;
     this.listener = listener;
     this.remoteAddress = remoteAddress;
+    this.certificate = certificate?.certificate;
+    this.certificateUsername = certificate?.asUsername ? certificate.certificate?.commonName || undefined : undefined;
     this.#host = host;
+    const { publishRateMessages, publishRateBytes } = host.limits;
+    this.#rate = publishRateMessages > 0 || publishRateBytes > 0 ? new RateLimit(publishRateMessages, publishRateBytes) : undefined;
     this.#decoder = new Decoder({ packet: (p) => this.#onPacket(p), error: (e) => this.#onDecodeError(e) });
     this.#keepalive = new Keepalive(() => this.abort(new BrokerError('ERR_KEEPALIVE_TIMEOUT')));
     this.#connectTimer = setTimeout(() => this.abort(new BrokerError('ERR_CONNECT_TIMEOUT')), host.limits.connectTimeout);
@@ -120,6 +152,7 @@ export class Connection implements Outlet {
       this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `${size} bytes`));
       return;
     }
+    if (this.#rate && packet.cmd === 'publish') this.#throttle(this.#rate.take(size));
     if (this.#busy) {
       this.#pending.push(packet);
       if (this.#pending.length >= this.#host.limits.maxPendingPackets && !this.#inputFull) {
@@ -156,9 +189,20 @@ export class Connection implements Outlet {
     }
   };
 
-  /** Reads pause while the input queue is full or the client is not reading what we write. */
+  /** Publish rate limit: above it the broker stops reading this socket for a while; nothing is dropped. */
+  #throttle(waitMs: number): void {
+    if (waitMs <= 0 || this.#throttled) return;
+    this.#throttled = true;
+    this.#updateReading();
+    this.#throttleTimer = setTimeout(() => {
+      this.#throttled = false;
+      this.#updateReading();
+    }, waitMs);
+  }
+
+  /** Reads pause while the input queue is full, the client is not reading what we write, or it publishes too fast. */
   #updateReading(): void {
-    const pause = this.#inputFull || this.#outputFull;
+    const pause = this.#inputFull || this.#outputFull || this.#throttled;
     if (pause && !this.stream.isPaused()) this.stream.pause();
     else if (!pause && this.stream.isPaused() && this.#phase !== 'closed') this.stream.resume();
   }
@@ -192,8 +236,10 @@ export class Connection implements Outlet {
     if (!this.#outputFull && this.congested) {
       this.#outputFull = true;
       this.#updateReading();
+      this.#startStallTimer();
       const resume = () => {
         this.#outputFull = false;
+        clearTimeout(this.#stallTimer);
         this.#updateReading();
       };
       // 'drain' only follows a write that returned false; below that threshold, an empty write's
@@ -201,6 +247,19 @@ export class Connection implements Outlet {
       if (this.stream.writableNeedDrain) this.stream.once('drain', resume);
       else this.stream.write(Buffer.alloc(0), resume);
     }
+  }
+
+  /** A client whose write buffer stays above the bound for slowConsumerTimeout is disconnected. */
+  #startStallTimer(): void {
+    const timeout = this.#host.limits.slowConsumerTimeout;
+    if (timeout <= 0) return;
+    this.#stallTimer = setTimeout(() => {
+      this.#host.logger.info({ clientId: this.clientId, buffered: this.stream.writableLength }, 'disconnecting a client that stopped reading');
+      this.#host.stalled?.(this);
+      // Nothing more can reach a client that does not read, not even a DISCONNECT
+      if (this.#phase !== 'closed') this.closeReason = new BrokerError('ERR_SLOW_CONSUMER', `stalled for ${timeout} ms`).message;
+      this.stream.destroy();
+    }, timeout);
   }
 
   readonly #uncork = (): void => {
@@ -219,6 +278,8 @@ export class Connection implements Outlet {
   sendPublish(delivery: Delivery, dup: boolean): DropReason | undefined {
     const aliases = this.outboundAliases;
     const topic = delivery.message.topic;
+    // Read access is checked per delivery, so a wide subscription brings only what the client may read
+    if (this.#host.readable && this.info && !this.#host.readable(this.info, delivery.message)) return 'not-authorized';
     // Retransmissions too use this connection's aliases: a new connection starts with none [MQTT-3.3.2-7]
     const alias = aliases?.choose(topic);
     let buf: Buffer;
@@ -292,6 +353,8 @@ export class Connection implements Outlet {
     this.#phase = 'closed';
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#destroyTimer);
+    clearTimeout(this.#stallTimer);
+    clearTimeout(this.#throttleTimer);
     this.#keepalive.stop();
     if (!wasClosed && this.closeReason === 'socket closed') this.closeReason = 'connection lost';
     this.#host.closed(this);

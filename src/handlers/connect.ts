@@ -4,7 +4,7 @@ import type { ClientInfo } from '../hooks.js';
 import type { ConnectPacket, ProtocolVersion } from '../protocol/codec.js';
 import { connackPacket, type ConnackProperties } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import { isValidTopicName } from '../protocol/topic.js';
+import { exceedsTopicLimits, isValidTopicName } from '../protocol/topic.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import type { WillRecord } from '../store/store.js';
 import type { Connection } from '../connection/connection.js';
@@ -21,15 +21,18 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   checkProtocolName(packet, version);
   const assigned = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
   const clientId = assigned ?? packet.clientId;
+  if (Buffer.byteLength(clientId) > ctx.options.maxClientIdLength) throw new BrokerError('ERR_CLIENT_ID_TOO_LONG', `over ${ctx.options.maxClientIdLength} bytes`);
   const will = willOf(packet, ctx.options.validatePayloadFormat);
+  if (will && exceedsTopicLimits(will.topic, ctx.options.maxTopicLength, ctx.options.maxTopicLevels)) throw new BrokerError('ERR_TOPIC_LIMIT', 'will topic');
   checkConnectProperties(packet);
 
   const info: ClientInfo = {
     id: clientId,
-    username: packet.username,
+    username: conn.certificateUsername ?? packet.username,
     protocolVersion: version,
     remoteAddress: conn.remoteAddress,
     listener: conn.listener,
+    certificate: conn.certificate,
   };
   if (ctx.hooks.has('authenticate')) {
     const exchange = { state: undefined, step: 0, reauthentication: false };

@@ -4,7 +4,7 @@ import type { ClientInfo } from '../hooks.js';
 import type { PublishPacket } from '../protocol/codec.js';
 import { pubackPacket, pubrecPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import { isValidTopicName } from '../protocol/topic.js';
+import { exceedsTopicLimits, isValidTopicName } from '../protocol/topic.js';
 import { expiresAtOf, type Message, type MessageProperties } from '../broker/message.js';
 import type { Session } from '../broker/session.js';
 import type { Connection } from '../connection/connection.js';
@@ -112,6 +112,9 @@ function resolveTopic(ctx: BrokerContext, conn: Connection, packet: PublishPacke
   }
   // [MQTT-3.3.2-1] [MQTT-3.3.2-2] [MQTT-4.7.3-1] a valid topic name without wildcards
   if (!isValidTopicName(topic)) throw new BrokerError('ERR_TOPIC_NAME_INVALID', JSON.stringify(topic.slice(0, 64)));
+  if (exceedsTopicLimits(topic, ctx.options.maxTopicLength, ctx.options.maxTopicLevels)) {
+    throw new BrokerError('ERR_TOPIC_LIMIT', `over ${ctx.options.maxTopicLength} bytes or ${ctx.options.maxTopicLevels} levels`);
+  }
   const responseTopic = packet.properties?.responseTopic;
   if (responseTopic !== undefined && !isValidTopicName(responseTopic)) {
     throw new BrokerError('ERR_PROTOCOL', 'Response Topic is not a valid topic name'); // [MQTT-3.3.2-14]

@@ -3,7 +3,7 @@ import type { ClientInfo } from '../hooks.js';
 import type { SubscribePacket, SubscriptionRequest, UnsubscribePacket } from '../protocol/codec.js';
 import { subackPacket, unsubackPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import { parseFilter } from '../protocol/topic.js';
+import { exceedsTopicLimits, parseFilter } from '../protocol/topic.js';
 import type { Session } from '../broker/session.js';
 import { grantedQos, identifiersOf, type Subscription } from '../broker/subscription.js';
 import type { Connection } from '../connection/connection.js';
@@ -16,7 +16,10 @@ export function handleSubscribe(ctx: BrokerContext, conn: Connection, packet: Su
   if (packet.subscriptions.length === 0) throw new BrokerError('ERR_PROTOCOL', 'SUBSCRIBE without filters');
   const identifier = packet.properties?.subscriptionIdentifier;
   if (identifier === 0) throw new BrokerError('ERR_PROTOCOL', 'Subscription Identifier 0');
-  const requests = packet.subscriptions.map((req) => toSubscription(conn, req, identifier));
+  const { maxTopicLength, maxTopicLevels } = ctx.options;
+  const requests = packet.subscriptions.map((req) =>
+    exceedsTopicLimits(req.topic, maxTopicLength, maxTopicLevels) ? { code: ReasonCode.TopicFilterInvalid } : toSubscription(conn, req, identifier),
+  );
   if (ctx.hooks.has('authorizeSubscribe')) return authorizeThenSubscribe(ctx, conn, session, packet, requests);
   finish(ctx, conn, session, packet.messageId as number, requests);
 }
@@ -66,6 +69,11 @@ function finish(ctx: BrokerContext, conn: Connection, session: Session, messageI
   for (const req of requests) {
     if ('code' in req) {
       codes.push(req.code);
+      continue;
+    }
+    const limit = ctx.options.maxSubscriptionsPerClient;
+    if (limit > 0 && session.subscriptions.size >= limit && !session.subscriptions.has(req.sub.filter)) {
+      codes.push(ReasonCode.QuotaExceeded); // 3.1.1 SUBACK: 0x80
       continue;
     }
     // [MQTT-3.8.4-3] a repeated filter replaces the existing subscription

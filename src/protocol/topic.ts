@@ -61,3 +61,14 @@ export function parseSharedFilter(filter: string): SharedFilter | null | undefin
   if (!isValidTopicFilter(inner)) return null;
   return { group, filter: inner };
 }
+
+/** True when a topic name or filter is longer than `maxBytes` UTF-8 bytes or has more than `maxLevels` levels. */
+export function exceedsTopicLimits(topic: string, maxBytes: number, maxLevels: number): boolean {
+  if (topic.length > maxBytes) return true; // every UTF-16 unit is at least one UTF-8 byte
+  if (topic.length * 3 > maxBytes && Buffer.byteLength(topic) > maxBytes) return true;
+  let levels = 1;
+  for (let i = topic.indexOf('/'); i !== -1; i = topic.indexOf('/', i + 1)) {
+    if (++levels > maxLevels) return true;
+  }
+  return false;
+}

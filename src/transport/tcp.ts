@@ -1,9 +1,10 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BrokerError } from '../errors.js';
+import type { PeerCertificate } from '../hooks.js';
 
-/** Hands each accepted stream to the broker. */
-export type StreamHandler = (stream: Duplex, remoteAddress: string | undefined) => void;
+/** Hands each accepted stream to the broker (with the verified client certificate of a TLS listener). */
+export type StreamHandler = (stream: Duplex, remoteAddress: string | undefined, certificate?: PeerCertificate) => void;
 
 /** Starts a TCP listener; resolves once bound, rejects with ERR_LISTEN (e.g. port in use). */
 export async function listenTcp(host: string, port: number, onStream: StreamHandler, onError: (err: Error) => void): Promise<net.Server> {
