@@ -18,6 +18,30 @@ export const USAGE = `Usage: midge [options]
                        batch: synced every few ms; none: never synced
   --config FILE        JSON file with broker options (flags win over the file)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
+ Security (see README, Security):
+  --cert FILE --key FILE   PEM certificate and key: enables the TLS and WSS listeners
+  --tls-port N         MQTT over TLS port (default 8883; -1 = off)
+  --wss-port N         MQTT over secure WebSocket port (default 8084; -1 = off)
+  --ca FILE            CA for client certificates (clients are asked for one)
+  --require-client-cert  refuse TLS clients without a valid certificate (mTLS)
+  --cert-as-username   the client certificate's CN is the username
+  --password-file FILE users and scrypt hashes (midge passwd FILE USER)
+  --acl-file FILE      access rules; deny by default once set
+  --allow-anonymous    accept clients without credentials despite a password file or JWT
+  --jwt-secret-file FILE  shared secret for JWT passwords (HS256/384/512)
+  --jwt-jwks FILE      JWKS file for JWT passwords
+  --jwt-username-claim C (default sub)   --jwt-topics-claim C (default topics)
+  --jwt-issuer S --jwt-audience S        required iss / aud
+  --max-packet-size N (default 1048576)  --connect-timeout MS (default 10000)
+  --max-topic-length N (default 4096)    --max-topic-levels N (default 128)
+  --max-client-id-length N (default 256)
+  --max-connections N (default 10000)    --max-connections-per-ip N (default 0 = no limit)
+  --publish-rate N     PUBLISH packets/s per client, then reads pause (default 0 = off)
+  --publish-rate-bytes N  PUBLISH bytes/s per client (default 0 = off)
+  --max-subscriptions N  per client (default 10000)
+  --max-inflight N (default 100)  --max-queued-messages N (default 1000)  --max-queued-bytes N
+  --slow-consumer-timeout MS  disconnect a client that stopped reading (default 30000; 0 = never)
+  midge passwd FILE USER [--stdin] | -D FILE USER   manage a password file
   -h, --help           show this help
   -v, --version        show the version`;
 
@@ -30,6 +54,21 @@ function integer(flag: string, value: string | undefined): number | undefined {
   const n = Number(value);
   if (n < -1 || n > 65535) throw new UsageError(`${flag} must be from -1 to 65535, got ${n}`);
   return n;
+}
+
+function count(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`${flag} expects a non-negative integer, got "${value}"`);
+  return Number(value);
+}
+
+function secretFile(flag: string, file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
 }
 
 function choice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
@@ -91,6 +130,36 @@ export function parseCommandLine(argv: string[]): Command {
         store: { type: 'string' },
         durability: { type: 'string' },
         'log-level': { type: 'string' },
+        'tls-port': { type: 'string' },
+        'wss-port': { type: 'string' },
+        cert: { type: 'string' },
+        key: { type: 'string' },
+        ca: { type: 'string' },
+        'require-client-cert': { type: 'boolean' },
+        'cert-as-username': { type: 'boolean' },
+        'password-file': { type: 'string' },
+        'acl-file': { type: 'string' },
+        'allow-anonymous': { type: 'boolean' },
+        'jwt-secret-file': { type: 'string' },
+        'jwt-jwks': { type: 'string' },
+        'jwt-username-claim': { type: 'string' },
+        'jwt-topics-claim': { type: 'string' },
+        'jwt-issuer': { type: 'string' },
+        'jwt-audience': { type: 'string' },
+        'max-packet-size': { type: 'string' },
+        'connect-timeout': { type: 'string' },
+        'max-topic-length': { type: 'string' },
+        'max-topic-levels': { type: 'string' },
+        'max-client-id-length': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'max-connections-per-ip': { type: 'string' },
+        'publish-rate': { type: 'string' },
+        'publish-rate-bytes': { type: 'string' },
+        'max-subscriptions': { type: 'string' },
+        'max-inflight': { type: 'string' },
+        'max-queued-messages': { type: 'string' },
+        'max-queued-bytes': { type: 'string' },
+        'slow-consumer-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -111,6 +180,36 @@ export function parseCommandLine(argv: string[]): Command {
     dataDir: v['data-dir'],
     store: choice('--store', v.store, ['level', 'memory'] as const),
     durability: choice('--durability', v.durability, ['fsync', 'batch', 'none'] as const),
+    tlsPort: integer('--tls-port', v['tls-port']),
+    wssPort: integer('--wss-port', v['wss-port']),
+    tlsCert: v.cert,
+    tlsKey: v.key,
+    tlsCa: v.ca,
+    requireClientCert: v['require-client-cert'],
+    certAsUsername: v['cert-as-username'],
+    passwordFile: v['password-file'],
+    aclFile: v['acl-file'],
+    allowAnonymous: v['allow-anonymous'],
+    jwtSecret: secretFile('--jwt-secret-file', v['jwt-secret-file']),
+    jwtJwksFile: v['jwt-jwks'],
+    jwtUsernameClaim: v['jwt-username-claim'],
+    jwtTopicsClaim: v['jwt-topics-claim'],
+    jwtIssuer: v['jwt-issuer'],
+    jwtAudience: v['jwt-audience'],
+    maxPacketSize: count('--max-packet-size', v['max-packet-size']),
+    connectTimeout: count('--connect-timeout', v['connect-timeout']),
+    maxTopicLength: count('--max-topic-length', v['max-topic-length']),
+    maxTopicLevels: count('--max-topic-levels', v['max-topic-levels']),
+    maxClientIdLength: count('--max-client-id-length', v['max-client-id-length']),
+    maxConnections: count('--max-connections', v['max-connections']),
+    maxConnectionsPerIp: count('--max-connections-per-ip', v['max-connections-per-ip']),
+    publishRateMessages: count('--publish-rate', v['publish-rate']),
+    publishRateBytes: count('--publish-rate-bytes', v['publish-rate-bytes']),
+    maxSubscriptionsPerClient: count('--max-subscriptions', v['max-subscriptions']),
+    maxInflight: count('--max-inflight', v['max-inflight']),
+    maxQueuedMessages: count('--max-queued-messages', v['max-queued-messages']),
+    maxQueuedBytes: count('--max-queued-bytes', v['max-queued-bytes']),
+    slowConsumerTimeout: count('--slow-consumer-timeout', v['slow-consumer-timeout']),
   };
   const options = { ...fromFile };
   for (const [key, value] of Object.entries(fromFlags)) {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Broker } from '../broker.js';
 import { isBrokerError } from '../errors.js';
 import { parseCommandLine, USAGE, UsageError } from './args.js';
+import { runPasswd } from './passwd.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -15,6 +16,7 @@ function fail(message: string, code: number): never {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'passwd') return void process.stdout.write(`${await runPasswd(process.argv.slice(3))}\n`);
   const command = parseCommandLine(process.argv.slice(2));
   if (command.kind === 'help') {
     process.stdout.write(`${USAGE}\n`);
@@ -38,6 +40,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // SIGHUP rereads the password, ACL and JWKS files; connections stay, and a bad file keeps the old rules
+  process.on('SIGHUP', () => {
+    try {
+      broker.reloadSecurity();
+    } catch (err) {
+      broker.logger.error({ err }, `reload failed, previous rules kept: ${(err as Error).message}`);
+    }
+  });
 }
 
 main().catch((err: unknown) => {
