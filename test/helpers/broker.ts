@@ -136,3 +136,39 @@ export function collect(client: MqttClient): {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Publishes at QoS 1 or 2 and resolves with the reason code of the PUBACK / PUBREC (0 when it has none). */
+export function ackCode(client: MqttClient, topic: string, payload: string, qos: 1 | 2): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error(`no acknowledgement for ${topic}`)), 5000);
+    const onPacket = (p: mqtt.Packet) => {
+      if (p.cmd === (qos === 1 ? 'puback' : 'pubrec')) done(undefined, (p as { reasonCode?: number }).reasonCode ?? 0);
+    };
+    function done(err: Error | undefined, code?: number): void {
+      clearTimeout(timer);
+      client.off('packetreceive', onPacket);
+      if (err) reject(err);
+      else resolve(code as number);
+    }
+    client.on('packetreceive', onPacket);
+    client.publish(topic, payload, { qos }, () => undefined);
+  });
+}
+
+/** Subscribes and resolves with the SUBACK's codes, failures included (mqtt.js rejects on those). */
+export function subackCodes(client: MqttClient, filters: Record<string, { qos: 0 | 1 | 2 }>): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => done(new Error('no SUBACK')), 5000);
+    const onPacket = (p: mqtt.Packet) => {
+      if (p.cmd === 'suback') done(undefined, (p as mqtt.ISubackPacket).granted as number[]);
+    };
+    function done(err: Error | undefined, codes?: number[]): void {
+      clearTimeout(timer);
+      client.off('packetreceive', onPacket);
+      if (err) reject(err);
+      else resolve(codes as number[]);
+    }
+    client.on('packetreceive', onPacket);
+    client.subscribe(filters, () => undefined);
+  });
+}
