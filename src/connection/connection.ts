@@ -152,8 +152,8 @@ export class Connection implements Outlet {
       this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `${size} bytes`));
       return;
     }
-    if (this.#rate && packet.cmd === 'publish') this.#throttle(this.#rate.take(size));
-    if (this.#busy) {
+    // Packets parsed while a handler runs, or while the publish rate is exceeded, wait in order
+    if (this.#busy || this.#throttled) {
       this.#pending.push(packet);
       if (this.#pending.length >= this.#host.limits.maxPendingPackets && !this.#inputFull) {
         this.#inputFull = true;
@@ -161,6 +161,11 @@ export class Connection implements Outlet {
       }
       return;
     }
+    this.#admit(packet);
+  }
+
+  #admit(packet: Packet): void {
+    if (this.#rate && packet.cmd === 'publish') this.#throttle(this.#rate.take(packetSize(packet.length ?? 0)));
     this.#run(packet);
   }
 
@@ -180,14 +185,18 @@ export class Connection implements Outlet {
 
   readonly #drain = (): void => {
     this.#busy = false;
-    while (!this.#busy && this.#pending.length > 0 && this.#phase !== 'closed') {
-      this.#run(this.#pending.shift() as Packet);
+    this.#processPending();
+  };
+
+  #processPending(): void {
+    while (!this.#busy && !this.#throttled && this.#pending.length > 0 && this.#phase !== 'closed') {
+      this.#admit(this.#pending.shift() as Packet);
     }
-    if (!this.#busy && this.#inputFull && this.#phase !== 'closed') {
+    if (!this.#busy && !this.#throttled && this.#inputFull && this.#phase !== 'closed') {
       this.#inputFull = false;
       this.#updateReading();
     }
-  };
+  }
 
   /** Publish rate limit: above it the broker stops reading this socket for a while; nothing is dropped. */
   #throttle(waitMs: number): void {
@@ -196,6 +205,7 @@ export class Connection implements Outlet {
     this.#updateReading();
     this.#throttleTimer = setTimeout(() => {
       this.#throttled = false;
+      this.#processPending();
       this.#updateReading();
     }, waitMs);
   }
