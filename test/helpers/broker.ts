@@ -160,7 +160,7 @@ export function subackCodes(client: MqttClient, filters: Record<string, { qos: 0
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(new Error('no SUBACK')), 5000);
     const onPacket = (p: mqtt.Packet) => {
-      if (p.cmd === 'suback') done(undefined, (p as mqtt.ISubackPacket).granted as number[]);
+      if (p.cmd === 'suback') done(undefined, (p as { granted: number[] }).granted);
     };
     function done(err: Error | undefined, codes?: number[]): void {
       clearTimeout(timer);

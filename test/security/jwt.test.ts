@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
 import type { ErrorWithReasonCode } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBroker, type ClientInfo, type Plugin } from '../../src/index.js';
