@@ -49,7 +49,7 @@ export interface AuthResult {
   readonly data?: Buffer;
   /** Replaces the username the client presented, for ACLs and for plugins that follow. */
   readonly username?: string;
-  /** With 'fail': the reason code (MQTT 5 value; mapped for 3.1.1). Default 0x86 (0x87 on re-authentication). */
+  /** With 'fail': the reason code (MQTT 5 value; mapped for 3.1.1). Default 0x86 for plain credentials, 0x87 with an Authentication Method or on re-authentication. */
   readonly reasonCode?: number;
   /** With 'fail': a reason string, sent when the client accepts problem information. */
   readonly reasonString?: string;

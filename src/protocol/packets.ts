@@ -1,5 +1,6 @@
 /** Builders for the packets the broker sends, shaped for each protocol level. */
 import type {
+  AuthPacket,
   ConnackPacket,
   DisconnectPacket,
   PubackPacket,
@@ -58,6 +59,13 @@ export function unsubackPacket(version: ProtocolVersion, messageId: number, code
 }
 
 /** DISCONNECT sent by the server (MQTT 5 only). */
-export function disconnectPacket(reasonCode: number, reasonString: string | undefined): DisconnectPacket {
-  return { cmd: 'disconnect', reasonCode, properties: reasonString ? { reasonString } : undefined };
+export function disconnectPacket(reasonCode: number, properties?: DisconnectPacket['properties']): DisconnectPacket {
+  return { cmd: 'disconnect', reasonCode, properties };
+}
+
+/** AUTH sent by the server: continue (0x18) or the success of a re-authentication (0x00) [MQTT-3.15]. */
+export function authPacket(reasonCode: number, method: string, data: Buffer | undefined): AuthPacket {
+  const properties: NonNullable<AuthPacket['properties']> = { authenticationMethod: method };
+  if (data !== undefined) properties.authenticationData = data;
+  return { cmd: 'auth', reasonCode, properties };
 }
