@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { BrokerError } from './errors.js';
+import { builtinPlugins } from './auth/builtin.js';
 import { HookRunner, type ClientInfo, type DropReason } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
@@ -62,7 +63,8 @@ export class Broker {
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
     this.logger = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'midge' } });
-    const hooks = new HookRunner(this.options.plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
+    const plugins = [...builtinPlugins(this.options), ...this.options.plugins];
+    const hooks = new HookRunner(plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
     const store = createStore(this.options, (err) => {
       this.stats.storeErrors++;
       this.logger.error({ err }, 'store error');
@@ -158,7 +160,7 @@ export class Broker {
     this.#started ??= (async () => {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
-      for (const plugin of this.options.plugins) await plugin.init?.(this);
+      for (const plugin of this.#ctx.hooks.plugins) await plugin.init?.(this);
       this.#ready = true;
     })();
     return this.#started;
@@ -221,7 +223,7 @@ export class Broker {
     store.saveMessageIdFloor(messageIds.next());
     await store.flush();
     await store.close();
-    for (const plugin of this.options.plugins) await plugin.close?.();
+    for (const plugin of this.#ctx.hooks.plugins) await plugin.close?.();
     this.logger.info('midge stopped');
   }
 
