@@ -304,6 +304,18 @@ export class Connection implements Outlet {
     return properties;
   }
 
+  /**
+   * A Reason String for an acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK): only
+   * to an MQTT 5 client that did not turn off problem information [MQTT-3.1.2-29], and only when the
+   * packet stays within the client's Maximum Packet Size [MQTT-3.4.2-2] (`size` is the packet without it).
+   */
+  problem(text: string, size: number): { reasonString: string } | undefined {
+    if (this.protocolVersion !== 5 || !this.problemInformation) return undefined;
+    // property id (1) + length (2) + text, and up to 3 more bytes of Remaining Length / Property Length
+    if (size + 6 + Buffer.byteLength(text) > this.maxOutboundPacketSize) return undefined;
+    return { reasonString: text };
+  }
+
   /** Closes after flushing what was written; destroys the socket if the peer does not finish. */
   end(reason: string): void {
     if (this.#phase === 'closed') return;

@@ -58,7 +58,7 @@ export async function runAuthentication(ctx: BrokerContext, conn: Connection, ex
     // [MQTT-4.12.0-6] no AUTH to a client that did not choose a method
     if (method === undefined) throw new BrokerError('ERR_INTERNAL', 'a plugin continued authentication without an Authentication Method');
     auth.exchange = { ...exchange, resumeAt: outcome.resumeAt };
-    conn.send(authPacket(ReasonCode.ContinueAuthentication, method, outcome.data)); // [MQTT-4.12.0-2] [MQTT-4.12.0-5]
+    conn.send(authPacket(ReasonCode.ContinueAuthentication, method, outcome.data, outcome.userProperties)); // [MQTT-4.12.0-2] [MQTT-4.12.0-5]
     return;
   }
   // A method no plugin answered is not supported [MQTT-4.12.0-1]
@@ -70,7 +70,7 @@ export async function runAuthentication(ctx: BrokerContext, conn: Connection, ex
   // Re-authentication succeeded: AUTH 0x00 with the method [MQTT-4.12.0-5]; the new username and expiry apply
   if (outcome.username !== info.username) conn.info = { ...info, username: outcome.username };
   conn.expireAt(outcome.expiresAt);
-  conn.send(authPacket(ReasonCode.Success, method as string, outcome.data));
+  conn.send(authPacket(ReasonCode.Success, method as string, outcome.data, outcome.userProperties));
 }
 
 /** The error a refused step ends with: CONNACK while connecting, DISCONNECT on re-authentication [MQTT-4.12.1-2]. */

@@ -75,6 +75,7 @@ export function completeConnect(ctx: BrokerContext, conn: Connection, pending: P
     properties.authenticationMethod = conn.authentication.method;
     if (auth?.data !== undefined) properties.authenticationData = auth.data;
   }
+  if (properties && auth?.userProperties !== undefined) properties.userProperties = auth.userProperties;
   conn.send(connackPacket(version, ReasonCode.Success, present, properties));
   conn.accept(keepalive);
   conn.expireAt(auth?.expiresAt);
