@@ -7,6 +7,7 @@ import { builtinPlugins } from './auth/builtin.js';
 import { HookRunner, type ClientInfo, type DropReason } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
+import type { Delivery } from './broker/inflight.js';
 import { Router } from './broker/router.js';
 import type { Session, SessionEvents } from './broker/session.js';
 import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
@@ -308,6 +309,7 @@ export class Broker {
         this.logger.debug({ clientId: session.clientId, topic: message.topic, reason }, 'message dropped');
         hooks.notify('onDropped', { clientId: session.clientId, message, reason });
       },
+      reroute: (_session: Session, delivery: Delivery) => this.#ctx.router.reroute(delivery),
       pageFailed: (session: Session, err: unknown) => {
         this.stats.storeErrors++;
         this.logger.error({ err, clientId: session.clientId }, 'cannot read queued messages from the store');
