@@ -4,9 +4,11 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import { BrokerError } from './errors.js';
+import { builtinPlugins } from './auth/builtin.js';
 import { HookRunner, type ClientInfo, type DropReason, type PeerCertificate } from './hooks.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
+import type { Delivery } from './broker/inflight.js';
 import { Router } from './broker/router.js';
 import type { Session, SessionEvents } from './broker/session.js';
 import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
@@ -71,6 +73,8 @@ export class Broker {
   #closing = false;
   #ready = false;
   #slowConsumers = 0;
+  /** Who left a delayed will, so that it is authorized as that client when it goes out (bounded by sessions). */
+  readonly #willClients = new Map<string, ClientInfo>();
 
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
@@ -78,7 +82,7 @@ export class Broker {
     // Built-in security plugins (password file, JWT, ACL) come before the user's; a bad file stops the start here
     this.#security = createSecurity(this.options);
     this.#admission = new Admission(this.options.maxConnections, this.options.maxConnectionsPerIp);
-    const plugins = [...this.#security.plugins, ...this.options.plugins];
+    const plugins = [...builtinPlugins(this.options), ...this.#security.plugins, ...this.options.plugins];
     const hooks = new HookRunner(plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
     const store = createStore(this.options, (err) => {
       this.stats.storeErrors++;
@@ -106,7 +110,7 @@ export class Broker {
       messageIds: new MessageIds(),
       connections: new Map(),
       dispatchMessage: (message, client) => this.#dispatchMessage(message, client),
-      publishWill: (clientId, will) => this.#publishWill(clientId, will),
+      publishWill: (clientId, will, client) => this.#publishWill(clientId, will, client),
     };
   }
 
@@ -211,7 +215,7 @@ export class Broker {
     this.#started ??= (async () => {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
-      for (const plugin of this.options.plugins) await plugin.init?.(this);
+      for (const plugin of this.#ctx.hooks.plugins) await plugin.init?.(this);
       this.#ready = true;
     })();
     return this.#started;
@@ -291,7 +295,7 @@ export class Broker {
     store.saveMessageIdFloor(messageIds.next());
     await store.flush();
     await store.close();
-    for (const plugin of this.options.plugins) await plugin.close?.();
+    for (const plugin of this.#ctx.hooks.plugins) await plugin.close?.();
     this.logger.info('midge stopped');
   }
 
@@ -325,7 +329,11 @@ export class Broker {
     return receivers;
   }
 
-  #publishWill(clientId: string, will: WillRecord): void {
+  /**
+   * Publishes a will. Like any PUBLISH it needs the authorizePublish gates (e.g. ACL write access),
+   * checked when it goes out, as the client it belonged to; a refused will is dropped ('not-authorized').
+   */
+  #publishWill(clientId: string, will: WillRecord, client?: ClientInfo): void {
     const message: Message = {
       id: this.#ctx.messageIds.next(),
       topic: will.topic,
@@ -336,8 +344,30 @@ export class Broker {
       expiresAt: expiresAtOf(will.messageExpiryInterval),
       origin: clientId,
     };
-    this.logger.debug({ clientId, topic: will.topic }, 'publishing will');
-    this.#dispatchMessage(message, undefined);
+    const hooks = this.#ctx.hooks;
+    if (!hooks.has('authorizePublish')) {
+      this.logger.debug({ clientId, topic: will.topic }, 'publishing will');
+      this.#dispatchMessage(message, undefined);
+      return;
+    }
+    // A will restored from the store, whose client has not connected since the restart, is checked without a username
+    const info = client ?? { id: clientId, username: undefined, protocolVersion: 4, remoteAddress: undefined, listener: 'restored' };
+    hooks.authorizePublish(info, message).then(
+      (allowed) => {
+        if (allowed) {
+          this.logger.debug({ clientId, topic: will.topic }, 'publishing will');
+          this.#dispatchMessage(message, undefined);
+          return;
+        }
+        this.stats.dropped['not-authorized']++;
+        hooks.notify('onDropped', { clientId, message, reason: 'not-authorized' });
+      },
+      (err: unknown) => {
+        this.logger.error({ err, clientId }, 'authorizePublish failed for a will; not published');
+        this.stats.dropped['plugin-error']++;
+        hooks.notify('onDropped', { clientId, message, reason: 'plugin-error' });
+      },
+    );
   }
 
   #connectionClosed(conn: Connection): void {
@@ -364,8 +394,9 @@ export class Broker {
     // [MQTT-3.1.3-9] the will waits for its delay, but not beyond the end of the session
     if (will.delayInterval === 0 || session.expiryInterval === 0) {
       session.will = undefined;
-      this.#publishWill(session.clientId, will);
+      this.#publishWill(session.clientId, will, conn.info);
     } else {
+      if (conn.info) this.#willClients.set(session.clientId, conn.info);
       this.#ctx.sessions.scheduleWill(session, Math.min(will.delayInterval, session.expiryInterval));
     }
   }
@@ -377,6 +408,7 @@ export class Broker {
         this.logger.debug({ clientId: session.clientId, topic: message.topic, reason }, 'message dropped');
         hooks.notify('onDropped', { clientId: session.clientId, message, reason });
       },
+      reroute: (_session: Session, delivery: Delivery) => this.#ctx.router.reroute(delivery),
       pageFailed: (session: Session, err: unknown) => {
         this.stats.storeErrors++;
         this.logger.error({ err, clientId: session.clientId }, 'cannot read queued messages from the store');
@@ -391,6 +423,7 @@ export class Broker {
   #lifecycle(): SessionLifecycle {
     return {
       ended: (session, reason) => {
+        this.#willClients.delete(session.clientId);
         this.#ctx.router.unsubscribeAll(session);
         session.end();
         this.#ctx.store.deleteSession(session.clientId);
@@ -399,7 +432,9 @@ export class Broker {
       willDue: (session) => {
         const will = session.will;
         session.will = undefined;
-        if (will && !session.connected) this.#publishWill(session.clientId, will);
+        const client = this.#willClients.get(session.clientId);
+        this.#willClients.delete(session.clientId);
+        if (will && !session.connected) this.#publishWill(session.clientId, will, client);
         // The store must not keep a will that went out, or a restart would publish it again
         if (this.#ctx.sessions.get(session.clientId) === session) this.#ctx.store.saveSession(session.toRecord());
       },

@@ -65,6 +65,8 @@ export interface BrokerOptions {
   responseInformationPrefix?: string;
   /** Refuse a message whose Payload Format Indicator says UTF-8 when its payload is not (reason code 0x99). */
   validatePayloadFormat?: boolean;
+  /** A SCRAM users file (`user:SCRAM-SHA-256$i:salt$StoredKey:ServerKey` lines) enabling SCRAM-SHA-256 enhanced authentication; '' disables it. */
+  scramUsersFile?: string;
 
   // Security and limits (see the README's Security section)
   /** TLS port, used when `tlsCert` is set; 0 picks a free port, -1 disables it. */
@@ -145,6 +147,7 @@ export const DEFAULTS = {
   sharedSubscriptionStrategy: 'round-robin' as SharedStrategy,
   responseInformationPrefix: 'response/',
   validatePayloadFormat: true,
+  scramUsersFile: '',
   // Security and limits
   tlsPort: 8883,
   wssPort: 8084,
@@ -243,6 +246,7 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
     throw invalid('sharedSubscriptionStrategy', 'round-robin|random|sticky', merged.sharedSubscriptionStrategy);
   }
   if (typeof merged.responseInformationPrefix !== 'string') throw invalid('responseInformationPrefix', 'a string', merged.responseInformationPrefix);
+  if (typeof merged.scramUsersFile !== 'string') throw invalid('scramUsersFile', 'a file path', merged.scramUsersFile);
   if (typeof merged.validatePayloadFormat !== 'boolean') throw invalid('validatePayloadFormat', 'true or false', merged.validatePayloadFormat);
   checkSecurityOptions(merged);
   return merged;

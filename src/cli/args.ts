@@ -16,6 +16,7 @@ export const USAGE = `Usage: midge [options]
   --store KIND         level (durable, default) or memory (volatile)
   --durability MODE    fsync (default): acknowledge after a synced commit;
                        batch: synced every few ms; none: never synced
+  --scram-users FILE   SCRAM-SHA-256 users file (enables MQTT 5 enhanced authentication)
   --config FILE        JSON file with broker options (flags win over the file)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
  Security (see README, Security):
@@ -130,6 +131,7 @@ export function parseCommandLine(argv: string[]): Command {
         store: { type: 'string' },
         durability: { type: 'string' },
         'log-level': { type: 'string' },
+        'scram-users': { type: 'string' },
         'tls-port': { type: 'string' },
         'wss-port': { type: 'string' },
         cert: { type: 'string' },
@@ -180,6 +182,7 @@ export function parseCommandLine(argv: string[]): Command {
     dataDir: v['data-dir'],
     store: choice('--store', v.store, ['level', 'memory'] as const),
     durability: choice('--durability', v.durability, ['fsync', 'batch', 'none'] as const),
+    scramUsersFile: v['scram-users'],
     tlsPort: integer('--tls-port', v['tls-port']),
     wssPort: integer('--wss-port', v['wss-port']),
     tlsCert: v.cert,

@@ -28,5 +28,5 @@ export interface BrokerContext {
   /** Runs onPublish transforms, routes the message and tells observers; returns the number of receivers. */
   dispatchMessage(message: Message, client: ClientInfo | undefined): number;
   /** Publishes a client's will message. */
-  publishWill(clientId: string, will: WillRecord): void;
+  publishWill(clientId: string, will: WillRecord, client?: ClientInfo): void;
 }

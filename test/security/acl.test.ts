@@ -193,6 +193,26 @@ describe('ACL enforcement', () => {
     expect(alice.connected).toBe(true);
   });
 
+  it('a will is published only where its client may write (checked when it goes out, as that client)', async () => {
+    t = await startBroker({ aclFile: aclFile(RULES) });
+    const watcher = await t.client({ clientId: 'w', username: 'alice' });
+    const got = collect(watcher);
+    await watcher.subscribeAsync('home/alice/#');
+    const watcherM = await t.client({ clientId: 'wm', username: 'mallory' });
+    const gotM = collect(watcherM);
+    await watcherM.subscribeAsync('users/mallory/#');
+    const denied = await t.client({ clientId: 'm-will-1', username: 'mallory', will: { topic: 'home/alice/alarm', payload: Buffer.from('x'), qos: 0, retain: false } });
+    const allowed = await t.client({ clientId: 'm-will-2', username: 'mallory', will: { topic: 'users/mallory/status', payload: Buffer.from('gone'), qos: 0, retain: false } });
+    const before = t.broker.stats.dropped['not-authorized'];
+    denied.stream.destroy();
+    allowed.stream.destroy();
+    await gotM.waitFor(1);
+    await sleep(100);
+    expect(gotM.messages.map((m) => m.payload)).toEqual(['gone']);
+    expect(got.messages).toEqual([]);
+    expect(t.broker.stats.dropped['not-authorized']).toBe(before + 1);
+  });
+
   it('raw 3.1.1: a denied QoS 1 PUBLISH is acknowledged with a plain PUBACK and not delivered', async () => {
     t = await startBroker({ aclFile: aclFile(RULES) });
     const r = await RawClient.connect(t.port, 4);

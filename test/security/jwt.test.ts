@@ -5,7 +5,7 @@ import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } 
 import type { ErrorWithReasonCode } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBroker, type ClientInfo, type Plugin } from '../../src/index.js';
-import { ackCode, collect, sleep, startBroker, subackCodes, type TestBroker } from '../helpers/broker.js';
+import { ackCode, closed, collect, nextDisconnect, sleep, startBroker, subackCodes, type TestBroker } from '../helpers/broker.js';
 
 const SECRET = 'a-shared-secret-of-sufficient-length-for-hs256';
 let dir: string;
@@ -93,6 +93,29 @@ describe('JWT with a shared secret', () => {
     expect(await ackCode(first, 'b/1', 'x', 1)).toBe(0x87);
     const second = await t.client({ protocolVersion: 5, clientId: 'same', username: 'd', password: wide });
     expect(await ackCode(second, 'b/1', 'x', 1)).toBe(0x10);
+  });
+});
+
+describe('JWT expiry during the session', () => {
+  it('5.0: the client is disconnected with 0xA0 (Maximum connect time) when its token expires', async () => {
+    t = await startBroker({ jwtSecret: SECRET });
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const c = await t.client({ protocolVersion: 5, clientId: 'expiring', username: 'x', password: await hs256({ sub: 'e' }, exp) });
+    expect(c.connected).toBe(true);
+    const disconnect = await nextDisconnect(c, 5000);
+    expect(disconnect.reasonCode).toBe(0xa0);
+    expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000 - 50);
+    await closed(c);
+  });
+
+  it('3.1.1: the connection is closed when the token expires; a fresh token connects again', async () => {
+    t = await startBroker({ jwtSecret: SECRET });
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const c = await t.client({ protocolVersion: 4, clientId: 'expiring4', username: 'x', password: await hs256({ sub: 'e' }, exp) });
+    await closed(c, 5000);
+    expect(Date.now()).toBeGreaterThanOrEqual(exp * 1000 - 50);
+    const again = await t.client({ protocolVersion: 4, clientId: 'expiring4', username: 'x', password: await hs256({ sub: 'e' }) });
+    expect(again.connected).toBe(true);
   });
 });
 
