@@ -101,7 +101,7 @@ export class PasswordFilePlugin implements Plugin {
   async authenticate(client: ClientInfo, credentials: Credentials): Promise<AuthVerdict> {
     // Enhanced authentication (an Authentication Method) is answered by the plugin that knows the method
     if (credentials.method !== undefined || credentials.exchange.step > 0) return true;
-    if (this.#options.certAsUsername && client.certificate !== undefined) return true;
+    if (this.#options.certAsUsername && client.certificate?.commonName) return true; // the CN is the username
     if (this.#options.skip?.(credentials)) return true;
     const { username, password } = credentials;
     if (username === undefined && password === undefined) return this.#options.allowAnonymous;

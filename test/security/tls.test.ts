@@ -123,6 +123,20 @@ describe('client certificates', () => {
     expect(rec.seen.map((c) => c.username)).toEqual(['device-2', 'device-1']);
   });
 
+  it('--cert-as-username with a password file: the certificate authenticates; without one a password is needed', async () => {
+    const { hashPassword } = await import('../../src/auth/password-file.js');
+    const { writeFileSync } = await import('node:fs');
+    const file = certs.file('passwords');
+    writeFileSync(file, `bob:${await hashPassword(Buffer.from('pw'))}\n`);
+    const rec = recorder();
+    t = await startBroker(tlsOptions({ tlsCa: certs.file('ca.crt'), certAsUsername: true, passwordFile: file, plugins: [rec] }));
+    expect((await connect('tls', 'client-device-2')).connected).toBe(true);
+    const refused = await connect('tls', undefined, { protocolVersion: 5 }).catch((e: { code?: number }) => e);
+    expect((refused as { code?: number }).code).toBe(0x86);
+    expect((await connect('tls', undefined, { username: 'bob', password: 'pw' })).connected).toBe(true);
+    expect(rec.seen.map((c) => c.username)).toEqual(['device-2', 'bob']); // the refused one stopped at the password file
+  });
+
   it('a plain TCP client has no certificate, and --cert-as-username leaves its username alone', async () => {
     const rec = recorder();
     t = await startBroker(tlsOptions({ tlsCa: certs.file('ca.crt'), certAsUsername: true, plugins: [rec] }));
