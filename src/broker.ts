@@ -180,6 +180,8 @@ export class Broker {
       this.#wss = await listenWs(host, wssPort, wsPath, this.options.maxPacketSize + 1024, onStream('wss'), onError('wss'), secure);
       this.#wss.http.on('tlsClientError', onClientError('wss'));
     }
+    // Sockets still in the TLS handshake are not admitted yet: the listeners bound them too
+    if (this.options.maxConnections > 0) for (const server of [this.#tls, this.#wss?.http]) if (server) server.maxConnections = this.options.maxConnections;
   }
 
   /**
