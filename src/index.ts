@@ -9,4 +9,8 @@ export { formatScramLine, scramCredential, scramSha256, scramUsersFile, SCRAM_SH
 export type { Message, MessageProperties, PublishInput } from './broker/message.js';
 export type { Store, StoredState, SessionRecord, WillRecord } from './store/store.js';
 export { MemoryStore } from './store/memory.js';
+export type { PeerCertificate } from './hooks.js';
+export { AclPlugin, parseAcl, type AclRule } from './auth/acl.js';
+export { PasswordFilePlugin, hashPassword } from './auth/password-file.js';
+export { JwtPlugin } from './auth/jwt.js';
 export { ReasonCode } from './protocol/reason-codes.js';
