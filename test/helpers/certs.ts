@@ -6,6 +6,17 @@ import { fileURLToPath } from 'node:url';
 
 const SCRIPT = fileURLToPath(new URL('../../certs/gen-dev-certs.sh', import.meta.url));
 
+/** True when openssl is installed; the TLS tests are skipped (with a note) without it. */
+export const hasOpenssl = (() => {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    console.warn('openssl is not installed: the TLS tests are skipped');
+    return false;
+  }
+})();
+
 /** Fresh development certificates (from certs/gen-dev-certs.sh) in a temporary directory. */
 export interface TestCerts {
   readonly dir: string;

@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashPassword } from '../../src/auth/password-file.js';
 import { until } from '../helpers/broker.js';
-import { makeCerts } from '../helpers/certs.js';
+import { hasOpenssl, makeCerts } from '../helpers/certs.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 let dir: string;
@@ -79,6 +79,7 @@ describe('security from the command line', () => {
     const missing = run(['--password-file', path.join(dir, 'nope')]);
     expect(await missing.exited).toBe(1);
     expect(missing.out()).toMatch(/^midge: invalid security file: cannot read password file .*nope: ENOENT\n$/);
+    if (!hasOpenssl) return;
     const certs = makeCerts();
     try {
       const tls = run(['--cert', certs.file('server.crt'), '--key', certs.file('client.key'), '--tls-port', '0', '--wss-port', '-1']);

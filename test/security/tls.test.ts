@@ -4,16 +4,16 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, isBrokerError, type BrokerOptions, type ClientInfo, type Plugin } from '../../src/index.js';
 import { collect, startBroker, type TestBroker } from '../helpers/broker.js';
-import { makeCerts, type TestCerts } from '../helpers/certs.js';
+import { hasOpenssl, makeCerts, type TestCerts } from '../helpers/certs.js';
 
 let certs: TestCerts;
 let t: TestBroker | undefined;
 const clients: MqttClient[] = [];
 
 beforeAll(() => {
-  certs = makeCerts();
+  if (hasOpenssl) certs = makeCerts();
 });
-afterAll(() => certs.remove());
+afterAll(() => certs?.remove());
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
   await t?.close();
@@ -53,7 +53,7 @@ function recorder(): Plugin & { seen: ClientInfo[] } {
   return { seen, authenticate: (client) => (seen.push(client), true) };
 }
 
-describe('TLS and WSS listeners', () => {
+describe.skipIf(!hasOpenssl)('TLS and WSS listeners', () => {
   it('serves MQTT over TLS and secure WebSocket, and they share the broker with plain TCP', async () => {
     t = await startBroker(tlsOptions());
     const overTls = await connect('tls', undefined);
@@ -83,7 +83,7 @@ describe('TLS and WSS listeners', () => {
   });
 });
 
-describe('client certificates', () => {
+describe.skipIf(!hasOpenssl)('client certificates', () => {
   it('--require-client-cert: a client without a certificate, or with one from another CA, cannot connect', async () => {
     t = await startBroker(tlsOptions({ tlsCa: certs.file('ca.crt'), requireClientCert: true }));
     for (const client of [undefined, 'untrusted-client']) {
@@ -145,7 +145,7 @@ describe('client certificates', () => {
   });
 });
 
-describe('bad TLS configuration stops the start with a clear error', () => {
+describe.skipIf(!hasOpenssl)('bad TLS configuration stops the start with a clear error', () => {
   async function startError(options: BrokerOptions): Promise<Error> {
     const broker = createBroker({ host: '127.0.0.1', port: 0, wsPort: -1, logLevel: 'silent', store: 'memory', ...options });
     const err = (await broker.listen().then(
