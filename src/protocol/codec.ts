@@ -210,5 +210,45 @@ export function packetSize(remainingLength: number): number {
 
 /** Encodes a packet for the given protocol level. */
 export function encode(packet: P.Packet, protocolVersion: ProtocolVersion): Buffer {
+  if (isPlainAck(packet)) return withPacketId(ACK_TEMPLATES[packet.cmd], packet.messageId as number, false);
   return mqttPacket.generate(packet, { protocolVersion });
+}
+
+type Ack = P.IPubackPacket | P.IPubrecPacket | P.IPubrelPacket | P.IPubcompPacket;
+
+/**
+ * PUBACK, PUBREC, PUBREL and PUBCOMP with reason 0 and no properties are the same four bytes at
+ * every protocol level (MQTT 5 omits a 0 reason code), packet id aside: mqtt-packet encodes each
+ * once, here, and acknowledgements copy it (one per QoS 1/2 message, so this is a hot path).
+ */
+const ACK_TEMPLATES = {
+  puback: mqttPacket.generate({ cmd: 'puback', messageId: 1, reasonCode: 0 }, { protocolVersion: 5 }),
+  pubrec: mqttPacket.generate({ cmd: 'pubrec', messageId: 1, reasonCode: 0 }, { protocolVersion: 5 }),
+  pubrel: mqttPacket.generate({ cmd: 'pubrel', messageId: 1, reasonCode: 0 }, { protocolVersion: 5 }),
+  pubcomp: mqttPacket.generate({ cmd: 'pubcomp', messageId: 1, reasonCode: 0 }, { protocolVersion: 5 }),
+} as const;
+
+function isPlainAck(packet: P.Packet): packet is Ack {
+  const { cmd } = packet;
+  if (cmd !== 'puback' && cmd !== 'pubrec' && cmd !== 'pubrel' && cmd !== 'pubcomp') return false;
+  const ack = packet as Ack;
+  return (ack.reasonCode ?? 0) === 0 && ack.properties === undefined;
+}
+
+/**
+ * A copy of an encoded PUBLISH (QoS 1/2) or acknowledgement with another packet id and DUP flag:
+ * the only bytes in which the encodings of one message for several subscribers differ.
+ */
+export function withPacketId(encoded: Buffer, packetId: number, dup: boolean): Buffer {
+  const out = Buffer.allocUnsafe(encoded.length);
+  encoded.copy(out);
+  let offset = 2;
+  while (((encoded[offset - 1] as number) & 0x80) !== 0) offset++; // past the Remaining Length
+  // A PUBLISH has its Topic Name before the packet id; an acknowledgement starts with it
+  if ((encoded[0] as number) >> 4 === 3) {
+    offset += 2 + encoded.readUInt16BE(offset);
+    out[0] = dup ? (encoded[0] as number) | 0x08 : (encoded[0] as number) & ~0x08;
+  }
+  out.writeUInt16BE(packetId, offset);
+  return out;
 }
