@@ -47,6 +47,9 @@ export interface SessionInfo {
   readonly queuedInMemory: number;
 }
 
+/** How often expired retained messages are removed, in ms. */
+const RETAINED_SWEEP_MS = 1000;
+
 /** The broker: wires the modules, owns the listeners, and offers programmatic publish. */
 export class Broker {
   readonly options: ResolvedOptions;
@@ -57,6 +60,7 @@ export class Broker {
   readonly #encoder = new PublishEncoder();
   /** What every Connection shares: one object, so an idle connection costs less. */
   readonly #connectionHost: ConnectionHost;
+  #retainedSweep: NodeJS.Timeout | undefined;
   #tcp: net.Server | undefined;
   #ws: WsListener | undefined;
   #started: Promise<void> | undefined;
@@ -88,7 +92,10 @@ export class Broker {
     const pager = createPager(store, this.options.queuePageSize);
     const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal, pager };
     const sessions = new SessionRegistry(deps, this.#lifecycle());
-    const router = new Router(sessions, store, this.options.sharedSubscriptionStrategy);
+    const router = new Router(sessions, store, this.options.sharedSubscriptionStrategy, (message) => {
+      this.stats.dropped.expired++;
+      hooks.notify('onDropped', { clientId: undefined, message, reason: 'expired' });
+    });
     this.#ctx = {
       options: this.options,
       logger: this.logger,
@@ -171,6 +178,8 @@ export class Broker {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
       for (const plugin of this.#ctx.hooks.plugins) await plugin.init?.(this);
+      // Expired retained messages leave memory and the store even if nobody subscribes [MQTT-3.3.2-5]
+      this.#retainedSweep = setInterval(() => this.#ctx.router.sweepRetained(Date.now()), RETAINED_SWEEP_MS).unref();
       this.#ready = true;
     })();
     return this.#started;
@@ -212,6 +221,7 @@ export class Broker {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    clearInterval(this.#retainedSweep);
     const servers: Promise<void>[] = [];
     if (this.#tcp) servers.push(closeServer(this.#tcp));
     if (this.#ws) {
