@@ -1,9 +1,16 @@
+import type http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
-import { HookRunner, type ClientInfo, type DropReason } from './hooks.js';
+import { HookRunner, type ClientInfo, type DropReason, type Plugin } from './hooks.js';
+import { closeHttp, listenHttp } from './http/server.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './metrics/metrics.js';
+import { statusOf } from './metrics/status.js';
+import { SysTopics } from './metrics/sys.js';
+import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
 import { Router } from './broker/router.js';
@@ -31,6 +38,7 @@ import { listenWs, type WsListener } from './transport/ws.js';
 export interface ListenAddresses {
   readonly tcp: { host: string; port: number } | undefined;
   readonly ws: { host: string; port: number; path: string } | undefined;
+  readonly http: { host: string; port: number } | undefined;
 }
 
 /** A snapshot of one session, from `broker.session(clientId)`. */
@@ -50,19 +58,28 @@ export class Broker {
   readonly options: ResolvedOptions;
   readonly logger: Logger;
   readonly stats = new Stats();
+  /** Prometheus metrics on a registry of this broker's own (served at /metrics). */
+  readonly metrics = new Metrics();
+  readonly version = packageVersion();
   readonly #ctx: BrokerContext;
+  /** The built-in metrics plugin, then the configured plugins. */
+  readonly #plugins: Plugin[];
   readonly #connections = new Set<Connection>();
   readonly #encoder = new PublishEncoder();
   #tcp: net.Server | undefined;
   #ws: WsListener | undefined;
+  #http: http.Server | undefined;
+  #sys: SysTopics | undefined;
+  #listening = false;
   #started: Promise<void> | undefined;
   #closing = false;
   #ready = false;
 
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
-    this.logger = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'midge' } });
-    const hooks = new HookRunner(this.options.plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
+    this.logger = this.options.logger ?? createLogger(this.options.logLevel, this.options.logFormat);
+    this.#plugins = [this.metrics, ...this.options.plugins];
+    const hooks = new HookRunner(this.#plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
     const store = createStore(this.options, (err) => {
       this.stats.storeErrors++;
       this.logger.error({ err }, 'store error');
@@ -134,22 +151,68 @@ export class Broker {
         const maxPayload = this.options.maxPacketSize + 1024;
         this.#ws = await listenWs(host, wsPort, wsPath, maxPayload, onStream('ws'), onError('ws'));
       }
+      await this.#listenOperations();
     } catch (err) {
       await this.close();
       throw err;
     }
+    this.#listening = true;
     const addresses = this.addresses();
-    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws }, 'midge listening');
+    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws, http: addresses.http }, 'midge listening');
     return addresses;
+  }
+
+  /** The HTTP listener (metrics, health, status page) and the $SYS publisher, as configured. */
+  async #listenOperations(): Promise<void> {
+    const { host, httpPort, sysInterval } = this.options;
+    if (httpPort >= 0 && !this.#http) {
+      this.#http = await listenHttp(host, httpPort, {
+        logger: this.logger,
+        notReady: () => this.#notReady(),
+        metrics: () => this.metrics.text(),
+        status: () => statusOf(this),
+      });
+    }
+    if (sysInterval > 0 && !this.#sys) this.#sys = new SysTopics(this, sysInterval, this.logger);
+  }
+
+  #notReady(): string | undefined {
+    if (this.#closing) return 'shutting down';
+    if (!this.#ready) return 'store not open';
+    if (!this.#listening) return 'listeners not bound';
+    return undefined;
+  }
+
+  /** Sums over all sessions, for metrics and $SYS (a scan: call it per scrape, not per message). */
+  totals(): { inflight: number; queued: number; subscriptions: number } {
+    let inflight = 0;
+    let queued = 0;
+    let subscriptions = 0;
+    for (const s of this.#ctx.sessions.values()) {
+      inflight += s.inflightCount;
+      queued += s.queuedCount;
+      subscriptions += s.subscriptions.size;
+    }
+    return { inflight, queued, subscriptions };
+  }
+
+  /** Calls `observer` after each store commit with its write count and duration; false when the store does not commit (memory). */
+  observeCommits(observer: (operations: number, ms: number) => void): boolean {
+    const { store } = this.#ctx;
+    if (!(store instanceof LevelStore)) return false;
+    store.onCommit = observer;
+    return true;
   }
 
   /** The bound addresses of the running listeners. */
   addresses(): ListenAddresses {
     const tcp = this.#tcp?.address();
     const ws = this.#ws?.http.address();
+    const web = this.#http?.address();
     return {
       tcp: tcp && typeof tcp === 'object' ? { host: tcp.address, port: tcp.port } : undefined,
       ws: ws && typeof ws === 'object' ? { host: ws.address, port: ws.port, path: this.options.wsPath } : undefined,
+      http: web && typeof web === 'object' ? { host: web.address, port: web.port } : undefined,
     };
   }
 
@@ -158,7 +221,7 @@ export class Broker {
     this.#started ??= (async () => {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
-      for (const plugin of this.options.plugins) await plugin.init?.(this);
+      for (const plugin of this.#plugins) await plugin.init?.(this);
       this.#ready = true;
     })();
     return this.#started;
@@ -175,6 +238,7 @@ export class Broker {
     const conn = new Connection(stream, listener, remoteAddress, {
       logger: this.logger,
       encoder: this.#encoder,
+      stats: this.stats,
       limits: this.options,
       dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
       closed: (c) => this.#connectionClosed(c),
@@ -206,7 +270,9 @@ export class Broker {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    this.#sys?.stop();
     const servers: Promise<void>[] = [];
+    if (this.#http) servers.push(closeHttp(this.#http));
     if (this.#tcp) servers.push(closeServer(this.#tcp));
     if (this.#ws) {
       this.#ws.wss.close();
@@ -221,7 +287,7 @@ export class Broker {
     store.saveMessageIdFloor(messageIds.next());
     await store.flush();
     await store.close();
-    for (const plugin of this.options.plugins) await plugin.close?.();
+    for (const plugin of this.#plugins) await plugin.close?.();
     this.logger.info('midge stopped');
   }
 
@@ -273,7 +339,13 @@ export class Broker {
   #connectionClosed(conn: Connection): void {
     this.#connections.delete(conn);
     const { connections, sessions, store, hooks } = this.#ctx;
-    if (!conn.info) return;
+    const fields = { clientId: conn.clientId || undefined, address: conn.remoteAddress, listener: conn.listener, reason: conn.closeReason, code: conn.closeCode };
+    if (!conn.info) {
+      // A refusal (bad credentials, protocol error) is worth an info line; a bare probe is not
+      if (conn.closeCode) this.logger.info(fields, 'connection refused');
+      else this.logger.debug(fields, 'connection closed before CONNECT');
+      return;
+    }
     if (connections.get(conn.clientId) === conn) {
       connections.delete(conn.clientId);
       const session = conn.session as Session;
@@ -283,7 +355,7 @@ export class Broker {
       if (!this.#closing) sessions.scheduleExpiry(session);
       if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
     }
-    this.logger.debug({ clientId: conn.clientId, listener: conn.listener, reason: conn.closeReason }, 'client disconnected');
+    this.logger.info(fields, 'client disconnected');
     if (!conn.disconnectNotified) hooks.notify('onDisconnected', conn.info, conn.closeReason);
   }
 

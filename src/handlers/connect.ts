@@ -52,13 +52,14 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   conn.useOutboundAliases(ctx.options.topicAliasOutbound ? (packet.properties?.topicAliasMaximum ?? 0) : 0);
   ctx.connections.set(clientId, conn);
   ctx.stats.connectionsTotal++;
+  ctx.stats.connectionsByListener.set(conn.listener, (ctx.stats.connectionsByListener.get(conn.listener) ?? 0) + 1);
 
   const keepalive = version === 5 ? effectiveKeepalive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
   conn.send(connackPacket(version, ReasonCode.Success, present, connackProperties(ctx, packet, assigned, keepalive)));
   conn.accept(keepalive);
   session.attach(conn);
   ctx.store.saveSession(session.toRecord()); // after attach, so the record says the client is connected
-  ctx.logger.debug({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
+  ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
   ctx.hooks.notify('onConnected', info);
 }
 

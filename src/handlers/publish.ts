@@ -21,6 +21,7 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
   const { qos } = packet;
   if (qos === 0 && packet.dup) throw new BrokerError('ERR_MALFORMED_PACKET', 'DUP set on QoS 0'); // [MQTT-3.3.1-2]
   ctx.stats.messagesReceived++;
+  ctx.stats.messagesReceivedByQos[qos]++;
   if (qos === 2) {
     const id = packet.messageId as number;
     if (session.hasInbound(id)) {
