@@ -272,7 +272,6 @@ export class Broker {
     this.#closing = true;
     this.#sys?.stop();
     const servers: Promise<void>[] = [];
-    if (this.#http) servers.push(closeHttp(this.#http));
     if (this.#tcp) servers.push(closeServer(this.#tcp));
     if (this.#ws) {
       this.#ws.wss.close();
@@ -288,6 +287,8 @@ export class Broker {
     await store.flush();
     await store.close();
     for (const plugin of this.#plugins) await plugin.close?.();
+    // Last, so that /readyz answers 503 for as long as the shutdown takes
+    if (this.#http) await closeHttp(this.#http);
     this.logger.info('midge stopped');
   }
 
