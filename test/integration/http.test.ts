@@ -35,7 +35,7 @@ describe('HTTP listener', () => {
     const ready = await fetch(`${t.http}/readyz`);
     expect([ready.status, await ready.text()]).toEqual([200, 'ready\n']);
     // A client that reads nothing more holds the shutdown open (about 1 s) while we ask again
-    const raw = await RawClient.connect(t.port);
+    const raw = await RawClient.connect(t.port, 5);
     await raw.handshake();
     raw.socket.pause();
     const closing = t.broker.close();
