@@ -141,3 +141,18 @@ describe('text log format', () => {
     expect(textLine('not json')).toBe('not json');
   });
 });
+
+describe('docs/grafana-dashboard.json', () => {
+  it('is valid JSON whose queries use only metrics the broker exports', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { Broker } = await import('../../src/broker.js');
+    const dashboard = JSON.parse(readFileSync(path.join(ROOT, 'docs/grafana-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const broker = new Broker({ store: 'memory', logLevel: 'silent' });
+    await broker.start();
+    const exported = (await broker.metrics.text()).body;
+    await broker.close();
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\b(midge|process)_[a-z_]+/g) ?? [])));
+    expect(used.size).toBeGreaterThan(10);
+    for (const name of used) expect(exported, name).toMatch(new RegExp(`^# TYPE ${name.replace(/_(bucket|sum|count)$/, '')} `, 'm'));
+  });
+});
