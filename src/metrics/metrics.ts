@@ -16,7 +16,9 @@ export class Metrics implements Plugin {
   init(broker: Broker): void {
     const r = this.registry;
     const stats = broker.stats;
-    collectDefaultMetrics({ register: r });
+    // Process metrics (CPU, memory, event loop lag, GC) start monitors that live as long as the
+    // process, so only a broker that serves /metrics turns them on
+    if (broker.options.httpPort >= 0) collectDefaultMetrics({ register: r });
     gauge(r, 'midge_connections', 'Clients connected now.', () => broker.clientCount);
     counterBy(r, 'midge_connections_total', 'Accepted connections (CONNACK sent), by listener.', 'listener', () => stats.connectionsByListener);
     gauge(r, 'midge_sessions', 'Sessions, connected or not.', () => broker.sessionCount);
