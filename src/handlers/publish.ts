@@ -39,6 +39,8 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
     refuseInvalidPayload(ctx, conn, message, info, packetId);
     return;
   }
+  // $SYS belongs to the broker: clients may read it (ACLs permitting) but not write it, as in Mosquitto
+  if (topic.startsWith('$SYS/')) return refuseUnauthorized(ctx, conn, message, info, packetId);
   if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId);
   route(ctx, conn, message, info, packetId);
 }
@@ -54,6 +56,10 @@ async function authorizeThenRoute(
     route(ctx, conn, message, info, packetId);
     return;
   }
+  refuseUnauthorized(ctx, conn, message, info, packetId);
+}
+
+function refuseUnauthorized(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
   ctx.stats.dropped['not-authorized']++;
   ctx.hooks.notify('onDropped', { clientId: info.id, message, reason: 'not-authorized' });
   // MQTT 5 answers 0x87; 3.1.1 has no negative acknowledgement, so the message is acknowledged and dropped

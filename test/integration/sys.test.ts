@@ -78,3 +78,19 @@ describe('$SYS topics', () => {
     expect(t.broker.retainedCount).toBe(0);
   });
 });
+
+describe('$SYS is read-only for clients', () => {
+  it('a client PUBLISH to $SYS/... is refused (0x87 in MQTT 5) and does not replace the broker value', async () => {
+    const t = await start();
+    const v5 = await t.client({ protocolVersion: 5 });
+    await expect(v5.publishAsync('$SYS/broker/version', 'spoofed', { qos: 1, retain: true })).rejects.toThrow(/Not authorized/);
+    const v4 = await t.client();
+    await v4.publishAsync('$SYS/broker/uptime', 'spoofed', { qos: 1, retain: true }); // 3.1.1: acknowledged and dropped
+    const reader = await t.client();
+    const got = collect(reader);
+    await reader.subscribeAsync('$SYS/broker/+', { qos: 0 });
+    await got.waitFor(2);
+    expect(got.messages.map((m) => m.payload)).not.toContain('spoofed');
+    expect(t.broker.stats.dropped['not-authorized']).toBe(2);
+  });
+});
