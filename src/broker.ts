@@ -4,7 +4,8 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
-import { HookRunner, type ClientInfo, type DropReason, type Plugin } from './hooks.js';
+import { builtinPlugins } from './auth/builtin.js';
+import { HookRunner, type ClientInfo, type DropReason } from './hooks.js';
 import { closeHttp, listenHttp } from './http/server.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics/metrics.js';
@@ -13,6 +14,7 @@ import { SysTopics } from './metrics/sys.js';
 import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
+import type { Delivery } from './broker/inflight.js';
 import { Router } from './broker/router.js';
 import type { Session, SessionEvents } from './broker/session.js';
 import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
@@ -62,8 +64,6 @@ export class Broker {
   readonly metrics = new Metrics();
   readonly version = packageVersion();
   readonly #ctx: BrokerContext;
-  /** The built-in metrics plugin, then the configured plugins. */
-  readonly #plugins: Plugin[];
   readonly #connections = new Set<Connection>();
   readonly #encoder = new PublishEncoder();
   #tcp: net.Server | undefined;
@@ -78,8 +78,8 @@ export class Broker {
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
     this.logger = this.options.logger ?? createLogger(this.options.logLevel, this.options.logFormat);
-    this.#plugins = [this.metrics, ...this.options.plugins];
-    const hooks = new HookRunner(this.#plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
+    const plugins = [this.metrics, ...builtinPlugins(this.options), ...this.options.plugins];
+    const hooks = new HookRunner(plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
     const store = createStore(this.options, (err) => {
       this.stats.storeErrors++;
       this.logger.error({ err }, 'store error');
@@ -221,7 +221,7 @@ export class Broker {
     this.#started ??= (async () => {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
-      for (const plugin of this.#plugins) await plugin.init?.(this);
+      for (const plugin of this.#ctx.hooks.plugins) await plugin.init?.(this);
       this.#ready = true;
     })();
     return this.#started;
@@ -286,7 +286,7 @@ export class Broker {
     store.saveMessageIdFloor(messageIds.next());
     await store.flush();
     await store.close();
-    for (const plugin of this.#plugins) await plugin.close?.();
+    for (const plugin of this.#ctx.hooks.plugins) await plugin.close?.();
     // Last, so that /readyz answers 503 for as long as the shutdown takes
     if (this.#http) await closeHttp(this.#http);
     this.logger.info('midge stopped');
@@ -379,6 +379,7 @@ export class Broker {
         this.logger.debug({ clientId: session.clientId, topic: message.topic, reason }, 'message dropped');
         hooks.notify('onDropped', { clientId: session.clientId, message, reason });
       },
+      reroute: (_session: Session, delivery: Delivery) => this.#ctx.router.reroute(delivery),
       pageFailed: (session: Session, err: unknown) => {
         this.stats.storeErrors++;
         this.logger.error({ err, clientId: session.clientId }, 'cannot read queued messages from the store');

@@ -19,6 +19,9 @@ export const ErrorCode = {
   ERR_QOS_NOT_SUPPORTED: { reason: ReasonCode.QoSNotSupported, text: 'QoS not supported' },
   ERR_PAYLOAD_FORMAT_INVALID: { reason: ReasonCode.PayloadFormatInvalid, text: 'payload format invalid' },
   ERR_BAD_AUTH_METHOD: { reason: ReasonCode.BadAuthenticationMethod, text: 'bad authentication method' },
+  ERR_AUTH_FAILED: { reason: ReasonCode.NotAuthorized, text: 'authentication failed' },
+  ERR_AUTH_EXPIRED: { reason: ReasonCode.MaximumConnectTime, text: 'authentication expired' },
+  ERR_REDIRECTED: { reason: ReasonCode.UseAnotherServer, text: 'use another server' },
   ERR_CONNECT_TIMEOUT: { reason: ReasonCode.ServerUnavailable, text: 'connection not established in time' },
   ERR_INVALID_MESSAGE: { reason: ReasonCode.ImplementationSpecificError, text: 'message cannot be encoded' },
   ERR_STORE_OPEN: { reason: ReasonCode.ServerUnavailable, text: 'cannot open the store' },
@@ -37,14 +40,29 @@ export type ErrorCodeName = keyof typeof ErrorCode;
 export class BrokerError extends Error {
   readonly code: ErrorCodeName;
   readonly reasonCode: number;
+  /** Sent as the Reason String instead of the message (e.g. one a plugin chose). */
+  readonly reasonString: string | undefined;
+  /** MQTT 5 Server Reference, with 0x9C / 0x9D [MQTT-4.11]. */
+  readonly serverReference: string | undefined;
 
-  constructor(code: ErrorCodeName, detail?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCodeName, detail?: string, options?: BrokerErrorOptions) {
     const entry = ErrorCode[code];
     super(detail ? `${entry.text}: ${detail}` : entry.text, options);
     this.name = 'BrokerError';
     this.code = code;
-    this.reasonCode = entry.reason;
+    this.reasonCode = options?.reasonCode ?? entry.reason;
+    this.reasonString = options?.reasonString;
+    this.serverReference = options?.serverReference;
   }
+}
+
+/** Optional details of a BrokerError. */
+export interface BrokerErrorOptions {
+  readonly cause?: unknown;
+  /** Overrides the code's reason code (a plugin may choose one). */
+  readonly reasonCode?: number | undefined;
+  readonly reasonString?: string | undefined;
+  readonly serverReference?: string | undefined;
 }
 
 /** True when `err` is a BrokerError (optionally with the given code). */

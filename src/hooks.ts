@@ -49,12 +49,14 @@ export interface AuthResult {
   readonly data?: Buffer;
   /** Replaces the username the client presented, for ACLs and for plugins that follow. */
   readonly username?: string;
-  /** With 'fail': the reason code (MQTT 5 value; mapped for 3.1.1). Default 0x86 (0x87 on re-authentication). */
+  /** With 'fail': the reason code (MQTT 5 value; mapped for 3.1.1). Default 0x86 for plain credentials, 0x87 with an Authentication Method or on re-authentication. */
   readonly reasonCode?: number;
   /** With 'fail': a reason string, sent when the client accepts problem information. */
   readonly reasonString?: string;
   /** Epoch milliseconds at which the authentication expires: the client is disconnected then (0xA0 in MQTT 5). */
   readonly expiresAt?: number;
+  /** With 'success' or 'continue': User Properties for the CONNACK or AUTH the broker sends. */
+  readonly userProperties?: UserProperties;
   /** With 'fail' at CONNECT: redirect the client (CONNACK 0x9C use another server, 0x9D server moved). */
   readonly serverReference?: string;
 }
@@ -63,7 +65,12 @@ export interface AuthResult {
 export interface SubscriptionRequestInfo {
   readonly filter: string;
   readonly qos: QoS;
+  /** MQTT 5 User Properties of the SUBSCRIBE packet. */
+  readonly userProperties?: UserProperties | undefined;
 }
+
+/** MQTT 5 User Properties as mqtt-packet gives them: a name maps to one value or, repeated, to several. */
+export type UserProperties = Record<string, string | string[]>;
 
 /** Why a message did not reach a subscriber (or was not accepted). */
 export type DropReason =
@@ -118,6 +125,7 @@ export interface AuthOutcome {
   /** True when some plugin answered with an AuthResult or refused (an Authentication Method was understood). */
   readonly handled: boolean;
   readonly data?: Buffer | undefined;
+  readonly userProperties?: UserProperties | undefined;
   readonly username: string | undefined;
   readonly reasonCode?: number | undefined;
   readonly reasonString?: string | undefined;
@@ -180,19 +188,23 @@ export class HookRunner {
     let handled = false;
     let data: Buffer | undefined;
     let expiresAt: number | undefined;
+    let userProperties: UserProperties | undefined;
     for (let i = from; i < gates.length; i++) {
       const p = gates[i] as Plugin;
       const verdict = await (p.authenticate as Fn<'authenticate'>).call(p, info, credentials);
       if (verdict === true) continue;
       if (verdict === false) return { outcome: 'fail', handled: true, username: info.username, resumeAt: i };
       if (verdict.outcome === 'fail') return { ...verdict, outcome: 'fail', handled: true, username: info.username, resumeAt: i };
-      if (verdict.outcome === 'continue') return { outcome: 'continue', data: verdict.data, handled: true, username: info.username, resumeAt: i };
+      if (verdict.outcome === 'continue') {
+        return { outcome: 'continue', data: verdict.data, userProperties: verdict.userProperties, handled: true, username: info.username, resumeAt: i };
+      }
       handled = true;
       if (verdict.data !== undefined) data = verdict.data;
+      if (verdict.userProperties !== undefined) userProperties = { ...userProperties, ...verdict.userProperties };
       if (verdict.username !== undefined) info = { ...info, username: verdict.username };
       if (verdict.expiresAt !== undefined) expiresAt = Math.min(expiresAt ?? Infinity, verdict.expiresAt);
     }
-    return { outcome: 'success', handled, data, username: info.username, expiresAt, resumeAt: gates.length };
+    return { outcome: 'success', handled, data, userProperties, username: info.username, expiresAt, resumeAt: gates.length };
   }
 
   async authorizePublish(client: ClientInfo, message: Message): Promise<boolean> {

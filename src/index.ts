@@ -4,7 +4,8 @@ export { LevelStore, type Durability, type CommitStats } from './store/level.js'
 export { BrokerError, ErrorCode, isBrokerError, type ErrorCodeName } from './errors.js';
 export type { BrokerOptions } from './options.js';
 export { DEFAULTS } from './options.js';
-export type { ClientInfo, Credentials, Drop, DropReason, Plugin, SubscriptionRequestInfo } from './hooks.js';
+export type { AuthExchange, AuthResult, AuthVerdict, ClientInfo, Credentials, Drop, DropReason, Plugin, SubscriptionRequestInfo, UserProperties } from './hooks.js';
+export { formatScramLine, scramCredential, scramSha256, scramUsersFile, SCRAM_SHA_256, type ScramCredential, type ScramUserLookup } from './auth/scram.js';
 export type { Message, MessageProperties, PublishInput } from './broker/message.js';
 export type { Store, StoredState, SessionRecord, WillRecord } from './store/store.js';
 export { MemoryStore } from './store/memory.js';

@@ -74,6 +74,8 @@ export interface BrokerOptions {
   sysInterval?: number;
   /** Milliseconds a graceful shutdown (SIGTERM) may take before the process exits anyway. */
   shutdownTimeout?: number;
+  /** A SCRAM users file (`user:SCRAM-SHA-256$i:salt$StoredKey:ServerKey` lines) enabling SCRAM-SHA-256 enhanced authentication; '' disables it. */
+  scramUsersFile?: string;
 }
 
 /** Defaults for every option except logger, plugins and store. */
@@ -106,6 +108,7 @@ export const DEFAULTS = {
   logFormat: 'json' as 'json' | 'text',
   sysInterval: 10,
   shutdownTimeout: 10_000,
+  scramUsersFile: '',
 };
 
 /** Options after defaults and validation. */

@@ -13,6 +13,8 @@ export interface Delivery {
   state: 'publish' | 'pubrel';
   /** Order within the session for QoS 1/2 (the store key); 0 for QoS 0. */
   readonly seq: number;
+  /** The `$share/{group}/{filter}` subscription it came through, so it can go to another member when this session ends. */
+  readonly shared?: string | undefined;
 }
 
 const MAX_PACKET_ID = 0xffff;

@@ -1,4 +1,6 @@
 import type { QoS } from '../protocol/codec.js';
+import { parseSharedFilter } from '../protocol/topic.js';
+import type { Delivery } from './inflight.js';
 import type { Store } from '../store/store.js';
 import { isExpired, type Message } from './message.js';
 import { RetainedIndex } from './retained.js';
@@ -116,11 +118,27 @@ export class Router {
     if (sub.identifier !== undefined) (existing.ids ??= []).push(sub.identifier);
   }
 
-  #deliverShared(group: SharedGroup, message: Message): void {
-    // A member that disconnects before acknowledging keeps the message in its session (MQTT 5 section 4.8.2)
+  /**
+   * Gives a delivery of a shared subscription whose session ended to another member of its group
+   * (MQTT 5 section 4.8.2). False when the group has no member left or the message expired.
+   */
+  reroute(delivery: Delivery): boolean {
+    const shared = delivery.shared === undefined ? undefined : parseSharedFilter(delivery.shared);
+    if (!shared || isExpired(delivery.message, Date.now())) return false;
+    const group = this.#tree.sharedGroup(shared.filter, shared.group);
+    return group !== undefined && this.#deliverShared(group, delivery.message);
+  }
+
+  /**
+   * One member gets the message: a connected one by the group's strategy, else one whose session
+   * waits offline. A member that disconnects before acknowledging keeps the message while its
+   * session lasts; when the session ends, `reroute` hands it to another member.
+   */
+  #deliverShared(group: SharedGroup, message: Message): boolean {
     const pick = group.pick((sub) => this.#sessions.get(sub.clientId)?.connected === true, this.#sharedStrategy);
     const session = pick && this.#sessions.get(pick.clientId);
-    if (!pick || !session) return;
-    session.deliver(message, grantedQos(message, pick), pick.retainAsPublished && message.retain, identifiersOf(pick));
+    if (!pick || !session) return false;
+    session.deliver(message, grantedQos(message, pick), pick.retainAsPublished && message.retain, identifiersOf(pick), pick.filter);
+    return true;
   }
 }

@@ -24,6 +24,8 @@ export interface SessionEvents {
   delivered(session: Session, message: Message): void;
   /** Reading a page of the queue back from the store failed. */
   pageFailed(session: Session, err: unknown): void;
+  /** The session ended holding a delivery of a shared subscription: true when another member took it. */
+  reroute(session: Session, delivery: Delivery): boolean;
 }
 
 /** Reads a session's queued deliveries back from the store (paging stores only). */
@@ -134,10 +136,13 @@ export class Session {
     this.disconnectedAt = Date.now();
   }
 
-  /** Delivers `message` at `qos` (already the minimum of publish and subscription QoS). */
-  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined): void {
+  /**
+   * Delivers `message` at `qos` (already the minimum of publish and subscription QoS); `shared` names
+   * the shared subscription it came through.
+   */
+  deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined, shared?: string): void {
     const seq = qos > 0 ? this.#nextSeq++ : 0;
-    const delivery: Delivery = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish', seq };
+    const delivery: Delivery = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish', seq, shared };
     const outlet = this.#outlet;
     if (outlet === null) {
       // QoS 0 messages are not queued for offline sessions (MQTT 3.1.1 section 3.1.2.4 allows either), but counted
@@ -313,14 +318,31 @@ export class Session {
     this.#inboundQos2.add(packetId);
   }
 
-  /** Ends the session: everything undelivered is dropped and reported. */
+  /**
+   * Ends the session: messages of shared subscriptions go to another member where the spec allows,
+   * everything else undelivered is dropped and reported.
+   */
   end(): void {
-    for (const d of [...this.#inflight.clear(), ...this.#queue.clear()]) this.#drop(d, 'session-ended');
+    for (const d of [...this.#inflight.clear(), ...this.#queue.clear()]) this.#handOver(d);
     if (this.#queue.backlog > 0) {
-      this.#queue.drainBacklog((d) => this.#drop(d, 'session-ended')).catch((err: unknown) => this.#deps.events.pageFailed(this, err));
+      this.#queue.drainBacklog((d) => this.#handOver(d)).catch((err: unknown) => this.#deps.events.pageFailed(this, err));
     }
     for (const id of this.#inboundQos2) this.#deps.journal.inboundReleased(this, id);
     this.#inboundQos2.clear();
+  }
+
+  /**
+   * MQTT 5 section 4.8.2: a QoS 1 message of a shared subscription whose session ends unacknowledged
+   * SHOULD go to another member; a QoS 2 message already sent MUST NOT [MQTT-4.8.2-5]. One never
+   * sent can go to another member at any QoS.
+   */
+  #handOver(delivery: Delivery): void {
+    const movable = delivery.shared !== undefined && (delivery.packetId === 0 || delivery.qos === 1);
+    if (movable && this.#deps.events.reroute(this, delivery)) {
+      if (delivery.qos > 0) this.#deps.journal.removed(this, delivery);
+      return;
+    }
+    this.#drop(delivery, 'session-ended');
   }
 
   /** The durable image of this session. */

@@ -111,6 +111,16 @@ export class TopicTree {
     return isNew;
   }
 
+  /** The shared group `group` of `filter`, if it has members. */
+  sharedGroup(filter: string, group: string): SharedGroup | undefined {
+    let node: Node | undefined = this.#root;
+    for (const level of filter.split('/')) {
+      node = node.children.get(level);
+      if (!node) return undefined;
+    }
+    return node.shared?.get(group);
+  }
+
   /** Removes a client's subscription to `filter` (group given for shared ones). Returns true if it existed. */
   delete(filter: string, clientId: string, group?: string): boolean {
     const path: Node[] = [this.#root];

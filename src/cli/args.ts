@@ -16,6 +16,7 @@ export const USAGE = `Usage: midge [options]
   --store KIND         level (durable, default) or memory (volatile)
   --durability MODE    fsync (default): acknowledge after a synced commit;
                        batch: synced every few ms; none: never synced
+  --scram-users FILE   SCRAM-SHA-256 users file (enables MQTT 5 enhanced authentication)
   --config FILE        YAML or JSON file of options (or MIDGE_CONFIG); every option
                        can also be set as MIDGE_<NAME> (e.g. MIDGE_WS_PORT);
                        flags win over the environment, which wins over the file
@@ -85,6 +86,7 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
         'http-port': { type: 'string' },
         'sys-interval': { type: 'string' },
         'print-config': { type: 'boolean' },
+        'scram-users': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -107,6 +109,7 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
     logFormat: choice('--log-format', v['log-format'], ['json', 'text'] as const),
     httpPort: integer('--http-port', v['http-port']),
     sysInterval: integer('--sys-interval', v['sys-interval']),
+    scramUsersFile: v['scram-users'],
   };
   const options = loadConfig({ file: v.config ?? env[CONFIG_ENV], env, flags: fromFlags });
   return { kind: v['print-config'] ? 'print-config' : 'run', options };

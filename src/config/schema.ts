@@ -50,6 +50,7 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   sharedSubscriptionStrategy: oneOf(['round-robin', 'random', 'sticky']),
   responseInformationPrefix: { schema: z.string(), expected: 'a string' },
   validatePayloadFormat: BOOLEAN,
+  scramUsersFile: { schema: z.string(), expected: 'a file path' },
   sysInterval: int(0, 86_400),
   shutdownTimeout: int(100, 600_000),
 };

@@ -5,10 +5,11 @@ import type { ClientInfo, DropReason } from '../hooks.js';
 import { Decoder, encode, packetSize, type Packet, type ProtocolVersion } from '../protocol/codec.js';
 import { connackPacket, disconnectPacket, pubrelPacket } from '../protocol/packets.js';
 import type { PublishEncoder } from '../protocol/publish-encoder.js';
-import { ReasonCode, SERVER_DISCONNECT_REASONS } from '../protocol/reason-codes.js';
+import { CONNACK_REASONS, ReasonCode, SERVER_DISCONNECT_REASONS } from '../protocol/reason-codes.js';
 import type { Delivery } from '../broker/inflight.js';
 import type { Outlet, Session } from '../broker/session.js';
 import type { Stats } from '../broker/stats.js';
+import type { Authentication } from './authentication.js';
 import { Keepalive } from './keepalive.js';
 import { OutboundAliases } from './outbound-aliases.js';
 
@@ -26,6 +27,8 @@ export interface ConnectionHost {
 }
 
 type Phase = 'new' | 'connecting' | 'connected' | 'closed';
+
+const MAX_TIMER = 2 ** 31 - 1;
 
 /**
  * One Connection per socket: parse → ordered dispatch → write (batched per event-loop turn).
@@ -56,6 +59,10 @@ export class Connection implements Outlet {
   closeReason = 'socket closed';
   /** The error code that closed the connection, when an error did. */
   closeCode: string | undefined;
+  /** MQTT 5 Request Problem Information: false limits Reason Strings and User Properties to CONNACK, DISCONNECT and PUBLISH [MQTT-3.1.2-29]. */
+  problemInformation = true;
+  /** Set while authenticating and, with enhanced authentication, for re-authentication. */
+  authentication: Authentication | undefined;
   readonly #host: ConnectionHost;
   readonly #decoder: Decoder;
   readonly #pending: Packet[] = [];
@@ -67,6 +74,7 @@ export class Connection implements Outlet {
   #destroyTimer: NodeJS.Timeout | undefined;
   #corked = false;
   #connectTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(stream: Duplex, listener: string, remoteAddress: string | undefined, host: ConnectionHost) {
     this.stream = stream;
@@ -106,6 +114,22 @@ export class Connection implements Outlet {
     this.#phase = 'connected';
     clearTimeout(this.#connectTimer); // the deadline covers authentication too
     this.#keepalive.start(keepaliveSeconds);
+  }
+
+  /**
+   * Ends the connection when its authentication expires (e.g. a token's exp): MQTT 5 clients get
+   * DISCONNECT 0xA0. `undefined` removes the limit; a re-authentication may set a new one.
+   */
+  expireAt(at: number | undefined): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    if (at === undefined || this.#phase === 'closed') return;
+    const delay = at - Date.now();
+    // Timers hold at most 2^31-1 ms (about 24.8 days): a later expiry re-arms when that one fires
+    this.#expiryTimer = setTimeout(
+      () => (delay > MAX_TIMER ? this.expireAt(at) : this.abort(new BrokerError('ERR_AUTH_EXPIRED'))),
+      Math.max(0, Math.min(delay, MAX_TIMER)),
+    );
   }
 
   #onData(chunk: Buffer): void {
@@ -260,10 +284,11 @@ export class Connection implements Outlet {
     if (!isBrokerError(err)) this.#host.logger.error({ err, clientId: this.clientId }, 'unexpected error in handler');
     else this.#host.logger.debug({ clientId: this.clientId, code: error.code }, error.message);
     if (this.#phase === 'connecting' && this.#answersConnect(error)) {
-      this.send(connackPacket(this.protocolVersion, error.reasonCode, false, this.#reasonString(error)));
+      const code = CONNACK_REASONS.has(error.reasonCode) ? error.reasonCode : ReasonCode.UnspecifiedError;
+      this.send(connackPacket(this.protocolVersion, code, false, this.#problemProperties(error)));
     } else if (this.#phase === 'connected' && this.protocolVersion === 5) {
       const code = SERVER_DISCONNECT_REASONS.has(error.reasonCode) ? error.reasonCode : ReasonCode.UnspecifiedError;
-      this.send(disconnectPacket(code, this.#reasonString(error)?.reasonString));
+      this.send(disconnectPacket(code, this.#problemProperties(error)));
     }
     this.closeCode = error.code;
     this.end(error.message);
@@ -275,10 +300,31 @@ export class Connection implements Outlet {
     return !['ERR_PROTOCOL', 'ERR_MALFORMED_PACKET', 'ERR_TOPIC_NAME_INVALID'].includes(error.code);
   }
 
-  /** A short Reason String (allowed on CONNACK and DISCONNECT [MQTT-3.1.2-29]), kept well under the client's limit. */
-  #reasonString(error: BrokerError): { reasonString: string } | undefined {
-    if (this.protocolVersion !== 5 || this.maxOutboundPacketSize < 256) return undefined;
-    return { reasonString: error.message.length > 100 ? `${error.message.slice(0, 100)}…` : error.message };
+  /**
+   * The Reason String (allowed on CONNACK and DISCONNECT whatever Request Problem Information says
+   * [MQTT-3.1.2-29]), kept well under the client's limit, and a Server Reference for a redirection [MQTT-4.11].
+   */
+  #problemProperties(error: BrokerError): { reasonString?: string; serverReference?: string } | undefined {
+    if (this.protocolVersion !== 5) return undefined;
+    const properties: { reasonString?: string; serverReference?: string } = {};
+    if (error.serverReference !== undefined) properties.serverReference = error.serverReference;
+    if (this.maxOutboundPacketSize >= 512) {
+      const text = error.reasonString ?? error.message;
+      properties.reasonString = text.length > 100 ? `${text.slice(0, 100)}…` : text;
+    }
+    return properties;
+  }
+
+  /**
+   * A Reason String for an acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK): only
+   * to an MQTT 5 client that did not turn off problem information [MQTT-3.1.2-29], and only when the
+   * packet stays within the client's Maximum Packet Size [MQTT-3.4.2-2] (`size` is the packet without it).
+   */
+  problem(text: string, size: number): { reasonString: string } | undefined {
+    if (this.protocolVersion !== 5 || !this.problemInformation) return undefined;
+    // property id (1) + length (2) + text, and up to 3 more bytes of Remaining Length / Property Length
+    if (size + 6 + Buffer.byteLength(text) > this.maxOutboundPacketSize) return undefined;
+    return { reasonString: text };
   }
 
   /** Closes after flushing what was written; destroys the socket if the peer does not finish. */
@@ -303,6 +349,7 @@ export class Connection implements Outlet {
     this.#phase = 'closed';
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#destroyTimer);
+    clearTimeout(this.#expiryTimer);
     this.#keepalive.stop();
     if (!wasClosed && this.closeReason === 'socket closed') this.closeReason = 'connection lost';
     this.#host.closed(this);

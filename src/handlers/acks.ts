@@ -1,9 +1,11 @@
 import type { PubackPacket, PubcompPacket, PubrecPacket, PubrelPacket } from '../protocol/codec.js';
-import { pubcompPacket, pubrelPacket } from '../protocol/packets.js';
+import { ACK_SIZE, pubcompPacket, pubrelPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import type { Connection } from '../connection/connection.js';
 import { sendAfterCommit } from './commit.js';
 import type { BrokerContext } from './context.js';
+
+const UNKNOWN_ID = 'no QoS 2 exchange with this packet identifier';
 
 /** PUBACK from a client: ends a QoS 1 delivery [MQTT-4.3.2]. */
 export function handlePuback(ctx: BrokerContext, conn: Connection, packet: PubackPacket): void {
@@ -18,7 +20,7 @@ export function handlePubrec(ctx: BrokerContext, conn: Connection, packet: Pubre
   const failed = (packet.reasonCode ?? 0) >= 0x80;
   if (conn.session?.received(id, failed)) return;
   ctx.logger.debug({ clientId: conn.clientId, packetId: id }, 'PUBREC for unknown packet id');
-  if (!failed) conn.send(pubrelPacket(id, ReasonCode.PacketIdentifierNotFound));
+  if (!failed) conn.send(pubrelPacket(id, ReasonCode.PacketIdentifierNotFound, conn.problem(UNKNOWN_ID, ACK_SIZE)));
 }
 
 /** PUBREL from a client: release the inbound QoS 2 id and answer PUBCOMP [MQTT-4.3.3-11]. */
@@ -26,7 +28,8 @@ export function handlePubrel(ctx: BrokerContext, conn: Connection, packet: Pubre
   const id = packet.messageId as number;
   const known = conn.session?.releaseInbound(id) ?? false;
   // PUBCOMP goes out once the release is committed
-  sendAfterCommit(ctx, conn, pubcompPacket(id, known ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound));
+  const ack = known ? pubcompPacket(id, ReasonCode.Success) : pubcompPacket(id, ReasonCode.PacketIdentifierNotFound, conn.problem(UNKNOWN_ID, ACK_SIZE));
+  sendAfterCommit(ctx, conn, ack);
 }
 
 /** PUBCOMP from a client: ends a QoS 2 delivery [MQTT-4.3.3]. */

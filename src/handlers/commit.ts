@@ -1,5 +1,6 @@
 import { BrokerError } from '../errors.js';
 import type { PubackPacket, PubcompPacket, PubrecPacket } from '../protocol/codec.js';
+import { ACK_SIZE } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
@@ -27,7 +28,7 @@ function refuseUnstored(ctx: BrokerContext, conn: Connection, ack: PubackPacket 
   ctx.logger.error({ err, clientId: conn.clientId, packet: ack.cmd, packetId: ack.messageId }, 'store commit failed; not acknowledged');
   if (ack.cmd === 'pubrec') conn.session?.releaseInbound(ack.messageId as number); // a failed PUBREC ends the exchange
   if (conn.protocolVersion === 5 && ack.cmd !== 'pubcomp') {
-    conn.send({ ...ack, reasonCode: ReasonCode.UnspecifiedError });
+    conn.send({ ...ack, reasonCode: ReasonCode.UnspecifiedError, properties: conn.problem('the message could not be stored', ACK_SIZE) });
   } else {
     conn.abort(new BrokerError('ERR_STORE_WRITE', 'cannot store the message', { cause: err }));
   }

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { BrokerError } from '../errors.js';
-import type { ClientInfo } from '../hooks.js';
+import type { AuthOutcome, ClientInfo } from '../hooks.js';
+import type { PendingConnect } from '../connection/authentication.js';
+import { runAuthentication } from './auth.js';
 import type { ConnectPacket, ProtocolVersion } from '../protocol/codec.js';
 import { connackPacket, type ConnackProperties } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
@@ -11,16 +13,17 @@ import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
 import { isPayloadFormatValid, messagePropertiesOf } from './publish.js';
 
-/** CONNECT [MQTT-3.1]: validate, authenticate, take over or resume the session, CONNACK. */
+/** CONNECT [MQTT-3.1]: validate, authenticate (possibly over several AUTH packets), then finish in completeConnect. */
 export async function handleConnect(ctx: BrokerContext, conn: Connection, packet: ConnectPacket): Promise<void> {
   if (conn.phase !== 'new') throw new BrokerError('ERR_PROTOCOL', 'second CONNECT'); // [MQTT-3.1.0-2]
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
   conn.beginConnect(version);
   // Known before any refusal is sent, so a CONNACK never exceeds it [MQTT-3.2.2-19]
   conn.maxOutboundPacketSize = packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+  conn.problemInformation = packet.properties?.requestProblemInformation !== false;
   checkProtocolName(packet, version);
-  const assigned = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
-  const clientId = assigned ?? packet.clientId;
+  const assignedClientId = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
+  const clientId = assignedClientId ?? packet.clientId;
   const will = willOf(packet, ctx.options.validatePayloadFormat);
   checkConnectProperties(packet);
 
@@ -31,19 +34,31 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
     remoteAddress: conn.remoteAddress,
     listener: conn.listener,
   };
-  if (ctx.hooks.has('authenticate')) {
-    const exchange = { state: undefined, step: 0, reauthentication: false };
-    const credentials = { username: packet.username, password: packet.password, method: undefined, data: undefined, exchange };
-    const verdict = await ctx.hooks.authenticate(info, credentials);
-    if (verdict.outcome !== 'success') throw new BrokerError('ERR_BAD_CREDENTIALS');
-    if (conn.closed) return;
+  const pending: PendingConnect = { packet, clientId, assignedClientId, will, info };
+  const method = packet.properties?.authenticationMethod;
+  conn.authentication = { method, exchange: undefined };
+  if (!ctx.hooks.has('authenticate')) {
+    // No plugin offers enhanced authentication, so no method is supported [MQTT-4.12.0-1]
+    if (method !== undefined) throw new BrokerError('ERR_BAD_AUTH_METHOD', method);
+    completeConnect(ctx, conn, pending, undefined);
+    return;
   }
+  const exchange = { value: { state: undefined, step: 0, reauthentication: false }, resumeAt: 0, connect: pending };
+  const data = packet.properties?.authenticationData;
+  await runAuthentication(ctx, conn, exchange, { username: packet.username, password: packet.password, method, data, exchange: exchange.value });
+}
+
+/** Finishes an authenticated CONNECT: take over or resume the session, CONNACK, start delivering. */
+export function completeConnect(ctx: BrokerContext, conn: Connection, pending: PendingConnect, auth: AuthOutcome | undefined): void {
+  const { packet, clientId } = pending;
+  const version = conn.protocolVersion;
+  const info: ClientInfo = auth && auth.username !== pending.info.username ? { ...pending.info, username: auth.username } : pending.info;
   // A session with expiry 0 ends with its connection, so taking it over cannot resume it [MQTT-3.1.2-6]
   const cleanStart = packet.clean !== false || ctx.connections.get(clientId)?.session?.expiryInterval === 0;
   takeOver(ctx, clientId, cleanStart);
   const { session, present } = ctx.sessions.open(clientId, cleanStart);
   session.expiryInterval = sessionExpiryOf(ctx, packet, version);
-  session.will = will;
+  session.will = pending.will;
 
   conn.clientId = clientId;
   conn.info = info;
@@ -55,8 +70,16 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   ctx.stats.connectionsByListener.set(conn.listener, (ctx.stats.connectionsByListener.get(conn.listener) ?? 0) + 1);
 
   const keepalive = version === 5 ? effectiveKeepalive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
-  conn.send(connackPacket(version, ReasonCode.Success, present, connackProperties(ctx, packet, assigned, keepalive)));
+  const properties = connackProperties(ctx, packet, pending.assignedClientId, keepalive);
+  if (properties && conn.authentication?.method !== undefined) {
+    // [MQTT-4.12.0-5] a successful CONNACK carries the method of the CONNECT (and any final data)
+    properties.authenticationMethod = conn.authentication.method;
+    if (auth?.data !== undefined) properties.authenticationData = auth.data;
+  }
+  if (properties && auth?.userProperties !== undefined) properties.userProperties = auth.userProperties;
+  conn.send(connackPacket(version, ReasonCode.Success, present, properties));
   conn.accept(keepalive);
+  conn.expireAt(auth?.expiresAt);
   session.attach(conn);
   ctx.store.saveSession(session.toRecord()); // after attach, so the record says the client is connected
   ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
@@ -105,8 +128,10 @@ function checkConnectProperties(packet: ConnectPacket): void {
   if (!props) return;
   if (props.receiveMaximum === 0) throw new BrokerError('ERR_PROTOCOL', 'Receive Maximum 0');
   if (props.maximumPacketSize === 0) throw new BrokerError('ERR_PROTOCOL', 'Maximum Packet Size 0');
-  // Enhanced authentication is not offered: an Authentication Method is refused [MQTT-4.12.0-1]
-  if (props.authenticationMethod !== undefined) throw new BrokerError('ERR_BAD_AUTH_METHOD', props.authenticationMethod);
+  // MQTT 5 section 3.1.2.11.10: Authentication Data without an Authentication Method is a Protocol Error
+  if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+    throw new BrokerError('ERR_PROTOCOL', 'Authentication Data without an Authentication Method');
+  }
 }
 
 function takeOver(ctx: BrokerContext, clientId: string, cleanStart: boolean): void {

@@ -5,14 +5,14 @@ import type { BrokerContext } from './context.js';
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './acks.js';
 import { handleConnect } from './connect.js';
 import { handlePublish } from './publish.js';
-import { handleAuth, handleDisconnect, handlePingreq } from './session-control.js';
+import { handleAuth } from './auth.js';
+import { handleDisconnect, handlePingreq } from './session-control.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 
 /** Routes one packet to its handler; packets a server never receives are protocol errors. */
 export function dispatch(ctx: BrokerContext, conn: Connection, packet: Packet): void | Promise<void> {
   if (packet.cmd === 'connect') return handleConnect(ctx, conn, packet);
-  // [MQTT-3.1.0-1] the first packet must be CONNECT
-  if (conn.phase !== 'connected') throw new BrokerError('ERR_PROTOCOL', `${packet.cmd} before CONNECT`);
+  if (conn.phase !== 'connected') return dispatchBeforeConnack(ctx, conn, packet);
   switch (packet.cmd) {
     case 'publish':
       return handlePublish(ctx, conn, packet);
@@ -39,4 +39,16 @@ export function dispatch(ctx: BrokerContext, conn: Connection, packet: Packet): 
       break;
   }
   throw new BrokerError('ERR_PROTOCOL', `unexpected ${packet.cmd} from a client`);
+}
+
+/**
+ * Before CONNACK only an enhanced authentication exchange may go on: AUTH or DISCONNECT
+ * [MQTT-3.1.2-30]; anything else, like anything before CONNECT, is a protocol error [MQTT-3.1.0-1].
+ */
+function dispatchBeforeConnack(ctx: BrokerContext, conn: Connection, packet: Packet): void | Promise<void> {
+  if (conn.authentication?.exchange) {
+    if (packet.cmd === 'auth') return handleAuth(ctx, conn, packet);
+    if (packet.cmd === 'disconnect') return conn.end('client disconnected during authentication');
+  }
+  throw new BrokerError('ERR_PROTOCOL', `${packet.cmd} before CONNACK`);
 }

@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { BrokerError } from '../errors.js';
 import type { ClientInfo } from '../hooks.js';
 import type { PublishPacket } from '../protocol/codec.js';
-import { pubackPacket, pubrecPacket } from '../protocol/packets.js';
+import { ACK_SIZE, pubackPacket, pubrecPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { isValidTopicName } from '../protocol/topic.js';
 import { expiresAtOf, type Message, type MessageProperties } from '../broker/message.js';
@@ -89,12 +89,20 @@ function route(ctx: BrokerContext, conn: Connection, message: Message, info: Cli
   }
 }
 
+/** Reason Strings for refused publishes (sent only where Connection.problem allows). */
+const REFUSALS: Readonly<Record<number, string>> = {
+  [ReasonCode.NotAuthorized]: 'not authorized to publish to this topic',
+  [ReasonCode.PayloadFormatInvalid]: 'payload is not the UTF-8 its Payload Format Indicator announces',
+};
+
 function acknowledge(ctx: BrokerContext, conn: Connection, message: Message, id: number, reasonCode: number): void {
+  const text = REFUSALS[reasonCode];
+  const problem = text === undefined ? undefined : conn.problem(text, ACK_SIZE);
   if (message.qos === 1) {
-    sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode)); // [MQTT-4.3.2-2]
+    sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode, problem)); // [MQTT-4.3.2-2]
   } else if (message.qos === 2) {
     if (reasonCode < 0x80) conn.session?.addInbound(id); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
-    sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode));
+    sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode, problem));
   }
 }
 

@@ -1,5 +1,5 @@
 import { BrokerError } from '../errors.js';
-import type { AuthPacket, DisconnectPacket } from '../protocol/codec.js';
+import type { DisconnectPacket } from '../protocol/codec.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
@@ -25,9 +25,4 @@ export function handleDisconnect(ctx: BrokerContext, conn: Connection, packet: D
   conn.willOnClose = reason !== ReasonCode.Success;
   if (!conn.willOnClose && session) session.will = undefined;
   conn.end(`client disconnected (0x${reason.toString(16).padStart(2, '0')})`);
-}
-
-/** AUTH: enhanced authentication is not offered, so an AUTH packet is a protocol error [MQTT-4.12.0-1]. */
-export function handleAuth(_ctx: BrokerContext, _conn: Connection, _packet: AuthPacket): void {
-  throw new BrokerError('ERR_PROTOCOL', 'AUTH without an authentication method');
 }

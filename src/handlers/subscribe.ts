@@ -1,7 +1,7 @@
 import { BrokerError } from '../errors.js';
 import type { ClientInfo } from '../hooks.js';
 import type { SubscribePacket, SubscriptionRequest, UnsubscribePacket } from '../protocol/codec.js';
-import { subackPacket, unsubackPacket } from '../protocol/packets.js';
+import { subackPacket, unsubackPacket, type Problem } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { parseFilter } from '../protocol/topic.js';
 import type { Session } from '../broker/session.js';
@@ -31,10 +31,11 @@ async function authorizeThenSubscribe(
   requests: Request[],
 ): Promise<void> {
   const info = conn.info as ClientInfo;
+  const userProperties = packet.properties?.userProperties;
   const checked: Request[] = [];
   for (const req of requests) {
     if ('code' in req) checked.push(req);
-    else if (await ctx.hooks.authorizeSubscribe(info, { filter: req.sub.filter, qos: req.sub.qos })) checked.push(req);
+    else if (await ctx.hooks.authorizeSubscribe(info, { filter: req.sub.filter, qos: req.sub.qos, userProperties })) checked.push(req);
     else checked.push({ code: ReasonCode.NotAuthorized });
   }
   if (conn.closed) return;
@@ -75,7 +76,7 @@ function finish(ctx: BrokerContext, conn: Connection, session: Session, messageI
     // Retained messages are not sent for shared subscriptions [MQTT-4.8.2], and Retain Handling [MQTT-3.3.1-9..11]
     if (group === undefined && (retainHandling === 0 || (retainHandling === 1 && isNew))) retainedFor.push(req.sub);
   }
-  conn.send(subackPacket(conn.protocolVersion, messageId, codes)); // [MQTT-3.8.4-1]
+  conn.send(subackPacket(conn.protocolVersion, messageId, codes, refusals(conn, codes))); // [MQTT-3.8.4-1]
   ctx.store.saveSession(session.toRecord());
   for (const sub of retainedFor) sendRetained(ctx, session, sub);
 }
@@ -97,6 +98,23 @@ export function handleUnsubscribe(ctx: BrokerContext, conn: Connection, packet: 
     if (parseFilter(filter) === null) return ReasonCode.TopicFilterInvalid;
     return ctx.router.unsubscribe(session, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
   });
-  conn.send(unsubackPacket(conn.protocolVersion, packet.messageId as number, codes));
+  conn.send(unsubackPacket(conn.protocolVersion, packet.messageId as number, codes, refusals(conn, codes)));
   ctx.store.saveSession(session.toRecord());
+}
+
+const FILTER_REFUSALS: Readonly<Record<number, string>> = {
+  [ReasonCode.NotAuthorized]: 'not authorized',
+  [ReasonCode.TopicFilterInvalid]: 'invalid topic filter',
+  [ReasonCode.QuotaExceeded]: 'too many subscriptions',
+};
+
+/** A Reason String naming the refused filters by position (1-based), e.g. "filter 2: not authorized". */
+function refusals(conn: Connection, codes: number[]): Problem {
+  const parts: string[] = [];
+  for (const [i, code] of codes.entries()) {
+    if (code >= 0x80) parts.push(`filter ${i + 1}: ${FILTER_REFUSALS[code] ?? `refused (0x${code.toString(16)})`}`);
+  }
+  if (parts.length === 0) return undefined;
+  const text = parts.join('; ');
+  return conn.problem(text.length > 200 ? `${text.slice(0, 200)}…` : text, 5 + codes.length);
 }

@@ -81,6 +81,8 @@ function violation(packet: P.Packet, end: number): BrokerError | undefined {
   const props = packet as { properties?: object; will?: { properties?: object } };
   const unreadable = unreadableProperty(props.properties) ?? unreadableProperty(props.will?.properties);
   if (unreadable) return malformed(`property ${unreadable} cannot be read`); // e.g. ill-formed UTF-8 [MQTT-1.5.4-1]
+  const misplaced = misplacedProperty(packet.cmd, props.properties) ?? misplacedProperty('will', props.will?.properties);
+  if (misplaced) return malformed(`${misplaced} is not a property of ${packet.cmd.toUpperCase()}`); // MQTT 5 section 2.2.2.2
   const repeated = repeatedProperty(props.properties) ?? repeatedProperty(props.will?.properties);
   // MQTT 5 section 2.2.2.2: only User Property may appear more than once in a packet from a client
   if (repeated) return new BrokerError('ERR_PROTOCOL', `${repeated} more than once`);
@@ -105,6 +107,37 @@ function unreadableProperty(properties: object | undefined): string | undefined 
       return name;
     }
   }
+  return undefined;
+}
+
+const ACK_PROPERTIES = ['reasonString', 'userProperties'];
+const MESSAGE_PROPERTIES = ['payloadFormatIndicator', 'messageExpiryInterval', 'contentType', 'responseTopic', 'correlationData', 'userProperties'];
+
+/** The properties each packet a client sends may carry (MQTT 5 section 2.2.2.2); a Will's are under 'will'. */
+const ALLOWED_PROPERTIES: Readonly<Record<string, ReadonlySet<string>>> = {
+  connect: new Set([
+    'sessionExpiryInterval', 'receiveMaximum', 'maximumPacketSize', 'topicAliasMaximum', 'requestResponseInformation',
+    'requestProblemInformation', 'userProperties', 'authenticationMethod', 'authenticationData',
+  ]),
+  will: new Set([...MESSAGE_PROPERTIES, 'willDelayInterval']),
+  // A Subscription Identifier is a PUBLISH property, but one from a client is a Protocol Error (handlers/publish.ts)
+  publish: new Set([...MESSAGE_PROPERTIES, 'topicAlias', 'subscriptionIdentifier']),
+  puback: new Set(ACK_PROPERTIES),
+  pubrec: new Set(ACK_PROPERTIES),
+  pubrel: new Set(ACK_PROPERTIES),
+  pubcomp: new Set(ACK_PROPERTIES),
+  subscribe: new Set(['subscriptionIdentifier', 'userProperties']),
+  unsubscribe: new Set(['userProperties']),
+  disconnect: new Set(['sessionExpiryInterval', 'reasonString', 'userProperties', 'serverReference']),
+  auth: new Set(['authenticationMethod', 'authenticationData', 'reasonString', 'userProperties']),
+};
+
+/** The first property that the packet type does not carry (a Malformed Packet), if any. */
+function misplacedProperty(kind: string, properties: object | undefined): string | undefined {
+  if (!properties) return undefined;
+  const allowed = ALLOWED_PROPERTIES[kind];
+  if (!allowed) return undefined;
+  for (const name of Object.keys(properties)) if (!allowed.has(name)) return name;
   return undefined;
 }
 

@@ -1,5 +1,6 @@
 /** Builders for the packets the broker sends, shaped for each protocol level. */
 import type {
+  AuthPacket,
   ConnackPacket,
   DisconnectPacket,
   PubackPacket,
@@ -11,6 +12,9 @@ import type {
   ProtocolVersion,
 } from './codec.js';
 import { toV4ConnackCode } from './reason-codes.js';
+
+/** The Reason String an acknowledgement may carry (see Connection.problem). */
+export type Problem = { reasonString: string } | undefined;
 
 /** CONNACK properties the broker may advertise (MQTT 5). */
 export type ConnackProperties = NonNullable<ConnackPacket['properties']>;
@@ -29,35 +33,47 @@ export function connackPacket(
   return { cmd: 'connack', returnCode, sessionPresent: version === 4 && returnCode === 0 && sessionPresent };
 }
 
+/** Bytes of a PUBACK/PUBREC/PUBREL/PUBCOMP with a reason code and no properties. */
+export const ACK_SIZE = 6;
+
 /** PUBACK with a reason code (omitted on the wire for 3.1.1 by the encoder). */
-export function pubackPacket(messageId: number, reasonCode: number): PubackPacket {
-  return { cmd: 'puback', messageId, reasonCode };
+export function pubackPacket(messageId: number, reasonCode: number, properties?: Problem): PubackPacket {
+  return { cmd: 'puback', messageId, reasonCode, properties };
 }
 
-export function pubrecPacket(messageId: number, reasonCode: number): PubrecPacket {
-  return { cmd: 'pubrec', messageId, reasonCode };
+export function pubrecPacket(messageId: number, reasonCode: number, properties?: Problem): PubrecPacket {
+  return { cmd: 'pubrec', messageId, reasonCode, properties };
 }
 
-export function pubrelPacket(messageId: number, reasonCode: number): PubrelPacket {
-  return { cmd: 'pubrel', messageId, reasonCode };
+export function pubrelPacket(messageId: number, reasonCode: number, properties?: Problem): PubrelPacket {
+  return { cmd: 'pubrel', messageId, reasonCode, properties };
 }
 
-export function pubcompPacket(messageId: number, reasonCode: number): PubcompPacket {
-  return { cmd: 'pubcomp', messageId, reasonCode };
+export function pubcompPacket(messageId: number, reasonCode: number, properties?: Problem): PubcompPacket {
+  return { cmd: 'pubcomp', messageId, reasonCode, properties };
 }
 
 /** SUBACK: granted QoS or failure code per filter; 3.1.1 only knows 0x80 as failure. */
-export function subackPacket(version: ProtocolVersion, messageId: number, codes: number[]): SubackPacket {
-  const granted = version === 5 ? codes : codes.map((c) => (c >= 0x80 ? 0x80 : c));
-  return { cmd: 'suback', messageId, granted };
+export function subackPacket(version: ProtocolVersion, messageId: number, codes: number[], properties?: Problem): SubackPacket {
+  if (version !== 5) return { cmd: 'suback', messageId, granted: codes.map((c) => (c >= 0x80 ? 0x80 : c)) };
+  return { cmd: 'suback', messageId, granted: codes, properties };
 }
 
 /** UNSUBACK: reason codes exist only in MQTT 5. */
-export function unsubackPacket(version: ProtocolVersion, messageId: number, codes: number[]): UnsubackPacket {
-  return { cmd: 'unsuback', messageId, granted: version === 5 ? codes : [] };
+export function unsubackPacket(version: ProtocolVersion, messageId: number, codes: number[], properties?: Problem): UnsubackPacket {
+  if (version !== 5) return { cmd: 'unsuback', messageId, granted: [] };
+  return { cmd: 'unsuback', messageId, granted: codes, properties };
 }
 
 /** DISCONNECT sent by the server (MQTT 5 only). */
-export function disconnectPacket(reasonCode: number, reasonString: string | undefined): DisconnectPacket {
-  return { cmd: 'disconnect', reasonCode, properties: reasonString ? { reasonString } : undefined };
+export function disconnectPacket(reasonCode: number, properties?: DisconnectPacket['properties']): DisconnectPacket {
+  return { cmd: 'disconnect', reasonCode, properties };
+}
+
+/** AUTH sent by the server: continue (0x18) or the success of a re-authentication (0x00) [MQTT-3.15]. */
+export function authPacket(reasonCode: number, method: string, data: Buffer | undefined, userProperties?: Record<string, string | string[]>): AuthPacket {
+  const properties: NonNullable<AuthPacket['properties']> = { authenticationMethod: method };
+  if (data !== undefined) properties.authenticationData = data;
+  if (userProperties !== undefined) properties.userProperties = userProperties;
+  return { cmd: 'auth', reasonCode, properties };
 }

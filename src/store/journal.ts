@@ -85,5 +85,6 @@ function toRecord(clientId: string, d: Delivery): DeliveryRecord {
     packetId: d.packetId,
     state: d.state,
     size: d.message.payload.length,
+    shared: d.shared,
   };
 }

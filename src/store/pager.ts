@@ -18,7 +18,7 @@ export function createPager(store: Store, pageSize: number): DeliveryPager | und
       for (const r of deliveries) {
         const message = byId.get(r.messageId);
         if (!message) throw new Error(`stored delivery ${clientId}/${r.seq} references missing message ${r.messageId}`);
-        page.push({ message, qos: r.qos, retain: r.retain, subscriptionIds: r.subscriptionIds, packetId: 0, state: 'publish', seq: r.seq });
+        page.push({ message, qos: r.qos, retain: r.retain, subscriptionIds: r.subscriptionIds, packetId: 0, state: 'publish', seq: r.seq, shared: r.shared });
       }
       return page;
     },

@@ -96,21 +96,30 @@ export function decodeSession(buf: Uint8Array): SessionRecord {
 }
 
 const STATE_PUBREL = 1;
+const SHARED = 0x40;
 
 /**
  * A delivery record in 24 bytes plus 4 per subscription identifier (the client id is in the key):
- * [seq f64][messageId f64][size u32][packetId u16][qos u4 | retain u1 | pubrel u1][ids u8][ids u32...]
+ * [seq f64][messageId f64][size u32][packetId u16][qos u4 | retain u1 | pubrel u1 | shared u1][ids u8][ids u32...]
+ * then, with the shared flag, [length u16][shared subscription UTF-8]. Format 1 readers that
+ * predate the shared flag ignore the trailing bytes, so the format version stays 1.
  */
 export function encodeDelivery(d: DeliveryRecord): Buffer {
   const ids = d.subscriptionIds ?? [];
-  const out = Buffer.allocUnsafe(24 + 4 * ids.length);
+  const shared = d.shared === undefined ? undefined : Buffer.from(d.shared, 'utf8');
+  const base = 24 + 4 * ids.length;
+  const out = Buffer.allocUnsafe(base + (shared ? 2 + shared.length : 0));
   out.writeDoubleBE(d.seq, 0);
   out.writeDoubleBE(d.messageId, 8);
   out.writeUInt32BE(d.size, 16);
   out.writeUInt16BE(d.packetId, 20);
-  out[22] = d.qos | (d.retain ? 0x10 : 0) | (d.state === 'pubrel' ? STATE_PUBREL << 5 : 0);
+  out[22] = d.qos | (d.retain ? 0x10 : 0) | (d.state === 'pubrel' ? STATE_PUBREL << 5 : 0) | (shared ? SHARED : 0);
   out[23] = ids.length;
   ids.forEach((id, i) => out.writeUInt32BE(id, 24 + 4 * i));
+  if (shared) {
+    out.writeUInt16BE(shared.length, base);
+    shared.copy(out, base + 2);
+  }
   return out;
 }
 
@@ -121,6 +130,8 @@ export function decodeDelivery(clientId: string, buf: Uint8Array): DeliveryRecor
   const flags = b[22] as number;
   const count = b[23] as number;
   const ids = count === 0 ? undefined : Array.from({ length: count }, (_, i) => b.readUInt32BE(24 + 4 * i));
+  const base = 24 + 4 * count;
+  const shared = flags & SHARED ? b.toString('utf8', base + 2, base + 2 + b.readUInt16BE(base)) : undefined;
   return {
     clientId,
     seq: b.readDoubleBE(0),
@@ -131,5 +142,6 @@ export function decodeDelivery(clientId: string, buf: Uint8Array): DeliveryRecor
     retain: (flags & 0x10) !== 0,
     state: (flags >> 5) & STATE_PUBREL ? 'pubrel' : 'publish',
     subscriptionIds: ids,
+    shared,
   };
 }

@@ -78,8 +78,8 @@ function restoreDeliveries(ctx: BrokerContext, state: StoredState, sessionOf: (c
       ctx.store.deleteDelivery(record.clientId, record.seq);
       continue;
     }
-    const { qos, retain, subscriptionIds, packetId, state: progress, seq } = record;
-    sessionOf(record.clientId).restoreDelivery({ message, qos, retain, subscriptionIds, packetId, state: progress, seq });
+    const { qos, retain, subscriptionIds, packetId, state: progress, seq, shared } = record;
+    sessionOf(record.clientId).restoreDelivery({ message, qos, retain, subscriptionIds, packetId, state: progress, seq, shared });
   }
 }
 

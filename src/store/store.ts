@@ -43,6 +43,8 @@ export interface DeliveryRecord {
   readonly state: 'publish' | 'pubrel';
   /** Payload bytes, so queue bounds can be restored without reading the message. */
   readonly size: number;
+  /** The shared subscription it came through (see Delivery.shared). */
+  readonly shared?: string | undefined;
 }
 
 /** Deliveries a session has on disk beyond what `open()` returned. */

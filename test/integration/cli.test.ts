@@ -128,6 +128,14 @@ describe('midge CLI', () => {
     expect(run.stderr).toMatch(/in use/i);
   });
 
+  it('--scram-users with a file that cannot be read prints one line naming it and exits non-zero', async () => {
+    const run = midge('--scram-users', '/nonexistent/scram-users', '--port', '0', '--ws-port', '-1', '--http-port', '-1', '--store', 'memory');
+    const { code } = await run.exited;
+    expect(code).not.toBe(0);
+    expectOneLineError(run);
+    expect(run.stderr).toContain('/nonexistent/scram-users');
+  });
+
   it('--help prints the usage and exits 0', async () => {
     const run = midge('--help');
     expect((await run.exited).code).toBe(0);
