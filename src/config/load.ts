@@ -8,6 +8,8 @@ import { closest, CONFIG_FIELDS, configSchema, describeIssues, keyPath } from '.
 export const ENV_PREFIX = 'MIDGE_';
 /** The environment variable naming the config file, when `--config` is not given. */
 export const CONFIG_ENV = 'MIDGE_CONFIG';
+/** `MIDGE_*` variables that belong to Midge's test and benchmark tools (MIDGE_CRASH_SEED, MIDGE_FUZZ_CASES), not options. */
+const TOOL_PREFIXES = ['MIDGE_TEST_', 'MIDGE_BENCH_', 'MIDGE_CRASH_', 'MIDGE_FUZZ_'];
 
 /** The three layers of configuration; later layers win. */
 export interface ConfigSources {
@@ -94,6 +96,7 @@ function fromEnv(env: Record<string, string | undefined>): Record<string, unknow
   const known = Object.keys(CONFIG_FIELDS);
   for (const [name, raw] of Object.entries(env)) {
     if (!name.startsWith(ENV_PREFIX) || name === CONFIG_ENV || raw === undefined) continue;
+    if (TOOL_PREFIXES.some((prefix) => name.startsWith(prefix))) continue;
     const key = name.slice(ENV_PREFIX.length).toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
     const field = CONFIG_FIELDS[key];
     if (!field) {

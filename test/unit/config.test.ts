@@ -47,7 +47,7 @@ describe('configuration layers', () => {
   });
 
   it('reads env values as the option type: numbers, booleans, and text as text', () => {
-    const env = { MIDGE_PORT: '-1', MIDGE_TOPIC_ALIAS_OUTBOUND: 'false', MIDGE_HOST: '127.0.0.1', MIDGE_RESPONSE_INFORMATION_PREFIX: '42', PATH: '/bin' };
+    const env = { MIDGE_PORT: '-1', MIDGE_TOPIC_ALIAS_OUTBOUND: 'false', MIDGE_HOST: '127.0.0.1', MIDGE_RESPONSE_INFORMATION_PREFIX: '42', PATH: '/bin', MIDGE_CRASH_SEED: '7', MIDGE_FUZZ_CASES: '9' };
     expect(loadConfig({ env })).toEqual({ port: -1, topicAliasOutbound: false, host: '127.0.0.1', responseInformationPrefix: '42' });
   });
 
@@ -73,6 +73,7 @@ describe('configuration errors name the key, the expectation and what was found'
     expect(errorOf(() => loadConfig({ file: tempFile('a.yaml', 'ws_port: 9\n') }))).toContain('ws_port: unknown option (did you mean wsPort?)');
     expect(errorOf(() => loadConfig({ file: tempFile('b.yaml', 'maxInflite: 9\n') }))).toContain('did you mean maxInflight?');
     expect(errorOf(() => loadConfig({ env: { MIDGE_PROT: '1' } }))).toBe('invalid option: MIDGE_PROT: unknown option (did you mean MIDGE_PORT?)');
+    expect(errorOf(() => loadConfig({ env: { MIDGE_LOGLEVEL: 'debug' } }))).toContain('did you mean MIDGE_LOG_LEVEL?');
     expect(errorOf(() => loadConfig({ file: tempFile('c.yaml', 'zzzzzzzz: 1\n') }))).toMatch(/zzzzzzzz: unknown option$/);
   });
 
