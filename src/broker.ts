@@ -1,4 +1,3 @@
-import type http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -6,11 +5,9 @@ import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
 import { builtinPlugins } from './auth/builtin.js';
 import { HookRunner, type ClientInfo, type DropReason } from './hooks.js';
-import { closeHttp, listenHttp } from './http/server.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics/metrics.js';
-import { statusOf } from './metrics/status.js';
-import { SysTopics } from './metrics/sys.js';
+import { Operations } from './metrics/operations.js';
 import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
@@ -68,8 +65,7 @@ export class Broker {
   readonly #encoder = new PublishEncoder();
   #tcp: net.Server | undefined;
   #ws: WsListener | undefined;
-  #http: http.Server | undefined;
-  #sys: SysTopics | undefined;
+  readonly #operations = new Operations();
   #listening = false;
   #started: Promise<void> | undefined;
   #closing = false;
@@ -151,7 +147,7 @@ export class Broker {
         const maxPayload = this.options.maxPacketSize + 1024;
         this.#ws = await listenWs(host, wsPort, wsPath, maxPayload, onStream('ws'), onError('ws'));
       }
-      await this.#listenOperations();
+      await this.#operations.start(this, () => this.#notReady());
     } catch (err) {
       await this.close();
       throw err;
@@ -160,20 +156,6 @@ export class Broker {
     const addresses = this.addresses();
     this.logger.info({ tcp: addresses.tcp, ws: addresses.ws, http: addresses.http }, 'midge listening');
     return addresses;
-  }
-
-  /** The HTTP listener (metrics, health, status page) and the $SYS publisher, as configured. */
-  async #listenOperations(): Promise<void> {
-    const { host, httpPort, sysInterval } = this.options;
-    if (httpPort >= 0 && !this.#http) {
-      this.#http = await listenHttp(host, httpPort, {
-        logger: this.logger,
-        notReady: () => this.#notReady(),
-        metrics: () => this.metrics.text(),
-        status: () => statusOf(this),
-      });
-    }
-    if (sysInterval > 0 && !this.#sys) this.#sys = new SysTopics(this, sysInterval, this.logger);
   }
 
   #notReady(): string | undefined {
@@ -208,11 +190,10 @@ export class Broker {
   addresses(): ListenAddresses {
     const tcp = this.#tcp?.address();
     const ws = this.#ws?.http.address();
-    const web = this.#http?.address();
     return {
       tcp: tcp && typeof tcp === 'object' ? { host: tcp.address, port: tcp.port } : undefined,
       ws: ws && typeof ws === 'object' ? { host: ws.address, port: ws.port, path: this.options.wsPath } : undefined,
-      http: web && typeof web === 'object' ? { host: web.address, port: web.port } : undefined,
+      http: this.#operations.httpAddress,
     };
   }
 
@@ -270,7 +251,7 @@ export class Broker {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    this.#sys?.stop();
+    this.#operations.stopPublishing();
     const servers: Promise<void>[] = [];
     if (this.#tcp) servers.push(closeServer(this.#tcp));
     if (this.#ws) {
@@ -288,7 +269,7 @@ export class Broker {
     await store.close();
     for (const plugin of this.#ctx.hooks.plugins) await plugin.close?.();
     // Last, so that /readyz answers 503 for as long as the shutdown takes
-    if (this.#http) await closeHttp(this.#http);
+    await this.#operations.close();
     this.logger.info('midge stopped');
   }
 
