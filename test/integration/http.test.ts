@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Plugin } from '../../src/index.js';
+import { createBroker, isBrokerError, type Plugin } from '../../src/index.js';
 import { collect, startBroker, until, type TestBroker } from '../helpers/broker.js';
 import { RawClient } from '../helpers/raw.js';
 
@@ -50,6 +50,16 @@ describe('HTTP listener', () => {
     const t = await start();
     expect((await fetch(`${t.http}/nope`)).status).toBe(404);
     expect((await fetch(`${t.http}/metrics`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('an HTTP port in use makes listen() reject with ERR_LISTEN and leaves nothing bound', async () => {
+    const busy = await start();
+    const port = busy.broker.addresses().http?.port;
+    const b = createBroker({ host: '127.0.0.1', port: 0, wsPort: -1, httpPort: port, store: 'memory', logLevel: 'silent' });
+    const err = await b.listen().then(() => undefined, (e: unknown) => e);
+    expect(isBrokerError(err, 'ERR_LISTEN')).toBe(true);
+    expect((err as Error).message).toMatch(/http 127\.0\.0\.1:\d+: address in use/);
+    expect(b.addresses().tcp).toBeUndefined();
   });
 
   it('httpPort -1 starts no HTTP listener', async () => {
