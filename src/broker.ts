@@ -16,7 +16,7 @@ import { Router } from './broker/router.js';
 import type { Session, SessionEvents } from './broker/session.js';
 import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
 import { Stats } from './broker/stats.js';
-import { Connection } from './connection/connection.js';
+import { Connection, type ConnectionHost } from './connection/connection.js';
 import { dispatch } from './handlers/index.js';
 import type { BrokerContext } from './handlers/context.js';
 import { messagePropertiesOf } from './handlers/publish.js';
@@ -63,6 +63,8 @@ export class Broker {
   readonly #ctx: BrokerContext;
   readonly #connections = new Set<Connection>();
   readonly #encoder = new PublishEncoder();
+  /** What every Connection shares: one object, so an idle connection costs less. */
+  readonly #connectionHost: ConnectionHost;
   #tcp: net.Server | undefined;
   #ws: WsListener | undefined;
   readonly #operations = new Operations();
@@ -74,6 +76,14 @@ export class Broker {
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
     this.logger = this.options.logger ?? createLogger(this.options.logLevel, this.options.logFormat);
+    this.#connectionHost = {
+      logger: this.logger,
+      encoder: this.#encoder,
+      stats: this.stats,
+      limits: this.options,
+      dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
+      closed: (c) => this.#connectionClosed(c),
+    };
     const plugins = [this.metrics, ...builtinPlugins(this.options), ...this.options.plugins];
     const hooks = new HookRunner(plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
     const store = createStore(this.options, (err) => {
@@ -216,14 +226,7 @@ export class Broker {
       stream.destroy();
       return;
     }
-    const conn = new Connection(stream, listener, remoteAddress, {
-      logger: this.logger,
-      encoder: this.#encoder,
-      stats: this.stats,
-      limits: this.options,
-      dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
-      closed: (c) => this.#connectionClosed(c),
-    });
+    const conn = new Connection(stream, listener, remoteAddress, this.#connectionHost);
     this.#connections.add(conn);
   }
 

@@ -47,8 +47,8 @@ export class Connection implements Outlet {
   /** The client's Receive Maximum and Maximum Packet Size (MQTT 5). */
   receiveMaximum = 65535;
   maxOutboundPacketSize = Number.POSITIVE_INFINITY;
-  /** Inbound topic aliases (MQTT 5). */
-  readonly topicAliases = new Map<number, string>();
+  /** Inbound topic aliases (MQTT 5), created with the first alias. */
+  topicAliases: Map<number, string> | undefined;
   /** Outbound topic aliases (MQTT 5), when the client accepts them and the broker sends them. */
   outboundAliases: OutboundAliases | undefined;
   /** False once a normal DISCONNECT removed the will [MQTT-3.1.2-10]. */
@@ -113,6 +113,7 @@ export class Connection implements Outlet {
   accept(keepaliveSeconds: number): void {
     this.#phase = 'connected';
     clearTimeout(this.#connectTimer); // the deadline covers authentication too
+    this.#connectTimer = undefined;
     this.#keepalive.start(keepaliveSeconds);
   }
 

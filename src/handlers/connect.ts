@@ -36,13 +36,13 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   };
   const pending: PendingConnect = { packet, clientId, assignedClientId, will, info };
   const method = packet.properties?.authenticationMethod;
-  conn.authentication = { method, exchange: undefined };
   if (!ctx.hooks.has('authenticate')) {
     // No plugin offers enhanced authentication, so no method is supported [MQTT-4.12.0-1]
     if (method !== undefined) throw new BrokerError('ERR_BAD_AUTH_METHOD', method);
     completeConnect(ctx, conn, pending, undefined);
     return;
   }
+  conn.authentication = { method, exchange: undefined };
   const exchange = { value: { state: undefined, step: 0, reauthentication: false }, resumeAt: 0, connect: pending };
   const data = packet.properties?.authenticationData;
   await runAuthentication(ctx, conn, exchange, { username: packet.username, password: packet.password, method, data, exchange: exchange.value });

@@ -118,11 +118,11 @@ function resolveTopic(ctx: BrokerContext, conn: Connection, packet: PublishPacke
     // [MQTT-3.3.2-8] [MQTT-3.3.2-9] an alias of 0 or above our Topic Alias Maximum
     if (alias === 0 || alias > ctx.options.topicAliasMaximum) throw new BrokerError('ERR_TOPIC_ALIAS_INVALID', `alias ${alias}`);
     if (topic === '') {
-      const known = conn.topicAliases.get(alias);
+      const known = conn.topicAliases?.get(alias);
       if (known === undefined) throw new BrokerError('ERR_PROTOCOL', `unknown topic alias ${alias}`);
       topic = known;
     } else {
-      conn.topicAliases.set(alias, topic);
+      (conn.topicAliases ??= new Map()).set(alias, topic);
     }
   }
   // [MQTT-3.3.2-1] [MQTT-3.3.2-2] [MQTT-4.7.3-1] a valid topic name without wildcards
