@@ -1,10 +1,14 @@
 import type net from 'node:net';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
 import { builtinPlugins } from './auth/builtin.js';
 import { HookRunner, type ClientInfo, type DropReason } from './hooks.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './metrics/metrics.js';
+import { Operations } from './metrics/operations.js';
+import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
 import type { Delivery } from './broker/inflight.js';
@@ -33,6 +37,7 @@ import { listenWs, type WsListener } from './transport/ws.js';
 export interface ListenAddresses {
   readonly tcp: { host: string; port: number } | undefined;
   readonly ws: { host: string; port: number; path: string } | undefined;
+  readonly http: { host: string; port: number } | undefined;
 }
 
 /** A snapshot of one session, from `broker.session(clientId)`. */
@@ -55,6 +60,9 @@ export class Broker {
   readonly options: ResolvedOptions;
   readonly logger: Logger;
   readonly stats = new Stats();
+  /** Prometheus metrics on a registry of this broker's own (served at /metrics). */
+  readonly metrics = new Metrics();
+  readonly version = packageVersion();
   readonly #ctx: BrokerContext;
   readonly #connections = new Set<Connection>();
   readonly #encoder = new PublishEncoder();
@@ -63,21 +71,24 @@ export class Broker {
   #retainedSweep: NodeJS.Timeout | undefined;
   #tcp: net.Server | undefined;
   #ws: WsListener | undefined;
+  readonly #operations = new Operations();
+  #listening = false;
   #started: Promise<void> | undefined;
   #closing = false;
   #ready = false;
 
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
-    this.logger = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'midge' } });
+    this.logger = this.options.logger ?? createLogger(this.options.logLevel, this.options.logFormat);
     this.#connectionHost = {
       logger: this.logger,
       encoder: this.#encoder,
+      stats: this.stats,
       limits: this.options,
       dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
       closed: (c) => this.#connectionClosed(c),
     };
-    const plugins = [...builtinPlugins(this.options), ...this.options.plugins];
+    const plugins = [this.metrics, ...builtinPlugins(this.options), ...this.options.plugins];
     const hooks = new HookRunner(plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
     const store = createStore(this.options, (err) => {
       this.stats.storeErrors++;
@@ -153,13 +164,43 @@ export class Broker {
         const maxPayload = this.options.maxPacketSize + 1024;
         this.#ws = await listenWs(host, wsPort, wsPath, maxPayload, onStream('ws'), onError('ws'));
       }
+      await this.#operations.start(this, () => this.#notReady());
     } catch (err) {
       await this.close();
       throw err;
     }
+    this.#listening = true;
     const addresses = this.addresses();
-    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws }, 'midge listening');
+    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws, http: addresses.http }, 'midge listening');
     return addresses;
+  }
+
+  #notReady(): string | undefined {
+    if (this.#closing) return 'shutting down';
+    if (!this.#ready) return 'store not open';
+    if (!this.#listening) return 'listeners not bound';
+    return undefined;
+  }
+
+  /** Sums over all sessions, for metrics and $SYS (a scan: call it per scrape, not per message). */
+  totals(): { inflight: number; queued: number; subscriptions: number } {
+    let inflight = 0;
+    let queued = 0;
+    let subscriptions = 0;
+    for (const s of this.#ctx.sessions.values()) {
+      inflight += s.inflightCount;
+      queued += s.queuedCount;
+      subscriptions += s.subscriptions.size;
+    }
+    return { inflight, queued, subscriptions };
+  }
+
+  /** Calls `observer` after each store commit with its write count and duration; false when the store does not commit (memory). */
+  observeCommits(observer: (operations: number, ms: number) => void): boolean {
+    const { store } = this.#ctx;
+    if (!(store instanceof LevelStore)) return false;
+    store.onCommit = observer;
+    return true;
   }
 
   /** The bound addresses of the running listeners. */
@@ -169,6 +210,7 @@ export class Broker {
     return {
       tcp: tcp && typeof tcp === 'object' ? { host: tcp.address, port: tcp.port } : undefined,
       ws: ws && typeof ws === 'object' ? { host: ws.address, port: ws.port, path: this.options.wsPath } : undefined,
+      http: this.#operations.httpAddress,
     };
   }
 
@@ -222,6 +264,7 @@ export class Broker {
     if (this.#closing) return;
     this.#closing = true;
     clearInterval(this.#retainedSweep);
+    this.#operations.stopPublishing();
     const servers: Promise<void>[] = [];
     if (this.#tcp) servers.push(closeServer(this.#tcp));
     if (this.#ws) {
@@ -238,6 +281,8 @@ export class Broker {
     await store.flush();
     await store.close();
     for (const plugin of this.#ctx.hooks.plugins) await plugin.close?.();
+    // Last, so that /readyz answers 503 for as long as the shutdown takes
+    await this.#operations.close();
     this.logger.info('midge stopped');
   }
 
@@ -289,7 +334,13 @@ export class Broker {
   #connectionClosed(conn: Connection): void {
     this.#connections.delete(conn);
     const { connections, sessions, store, hooks } = this.#ctx;
-    if (!conn.info) return;
+    const fields = { clientId: conn.clientId || undefined, address: conn.remoteAddress, listener: conn.listener, reason: conn.closeReason, code: conn.closeCode };
+    if (!conn.info) {
+      // A refusal (bad credentials, protocol error) is worth an info line; a bare probe is not
+      if (conn.closeCode) this.logger.info(fields, 'connection refused');
+      else this.logger.debug(fields, 'connection closed before CONNECT');
+      return;
+    }
     if (connections.get(conn.clientId) === conn) {
       connections.delete(conn.clientId);
       const session = conn.session as Session;
@@ -299,7 +350,7 @@ export class Broker {
       if (!this.#closing) sessions.scheduleExpiry(session);
       if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
     }
-    this.logger.debug({ clientId: conn.clientId, listener: conn.listener, reason: conn.closeReason }, 'client disconnected');
+    this.logger.info(fields, 'client disconnected');
     if (!conn.disconnectNotified) hooks.notify('onDisconnected', conn.info, conn.closeReason);
   }
 

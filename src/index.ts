@@ -10,3 +10,5 @@ export type { Message, MessageProperties, PublishInput } from './broker/message.
 export type { Store, StoredState, SessionRecord, WillRecord } from './store/store.js';
 export { MemoryStore } from './store/memory.js';
 export { ReasonCode } from './protocol/reason-codes.js';
+export { loadConfig, type ConfigSources } from './config/load.js';
+export { Metrics } from './metrics/metrics.js';

@@ -8,6 +8,7 @@ import type { PublishEncoder } from '../protocol/publish-encoder.js';
 import { CONNACK_REASONS, ReasonCode, SERVER_DISCONNECT_REASONS } from '../protocol/reason-codes.js';
 import type { Delivery } from '../broker/inflight.js';
 import type { Outlet, Session } from '../broker/session.js';
+import type { Stats } from '../broker/stats.js';
 import type { Authentication } from './authentication.js';
 import { Keepalive } from './keepalive.js';
 import { OutboundAliases } from './outbound-aliases.js';
@@ -16,6 +17,8 @@ import { OutboundAliases } from './outbound-aliases.js';
 export interface ConnectionHost {
   readonly logger: Logger;
   readonly encoder: PublishEncoder;
+  /** Traffic counters (packets, bytes, PUBLISH by QoS). */
+  readonly stats: Stats;
   readonly limits: { maxPacketSize: number; connectTimeout: number; maxWriteBuffer: number; maxPendingPackets: number };
   /** Handles one packet; a returned promise holds back later packets until it settles. */
   dispatch(connection: Connection, packet: Packet): void | Promise<void>;
@@ -54,6 +57,8 @@ export class Connection implements Outlet {
   disconnectNotified = false;
   /** Why the connection closed, for logs and onDisconnected. */
   closeReason = 'socket closed';
+  /** The error code that closed the connection, when an error did. */
+  closeCode: string | undefined;
   /** MQTT 5 Request Problem Information: false limits Reason Strings and User Properties to CONNACK, DISCONNECT and PUBLISH [MQTT-3.1.2-29]. */
   problemInformation = true;
   /** Set while authenticating and, with enhanced authentication, for re-authentication. */
@@ -131,6 +136,7 @@ export class Connection implements Outlet {
   #onData(chunk: Buffer): void {
     if (this.#phase === 'closed') return;
     this.#keepalive.touch();
+    this.#host.stats.bytesReceived += chunk.length;
     this.#decoder.write(chunk);
     // Refuse an oversize packet as soon as its header is read, before it is buffered whole.
     if (this.#decoder.pendingSize > this.#host.limits.maxPacketSize) {
@@ -140,6 +146,7 @@ export class Connection implements Outlet {
 
   #onPacket(packet: Packet): void {
     if (this.#phase === 'closed') return;
+    this.#host.stats.packetsReceived++;
     const size = packetSize(packet.length ?? 0);
     if (size > this.#host.limits.maxPacketSize) {
       this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `${size} bytes`));
@@ -213,6 +220,8 @@ export class Connection implements Outlet {
       process.nextTick(this.#uncork);
     }
     this.stream.write(buf);
+    this.#host.stats.packetsSent++;
+    this.#host.stats.bytesSent += buf.length;
     // The write buffer is bounded: a client that does not read gets no more of its packets read
     if (!this.#outputFull && this.congested) {
       this.#outputFull = true;
@@ -258,6 +267,7 @@ export class Connection implements Outlet {
     if (buf.length > this.maxOutboundPacketSize) return 'packet-too-large';
     if (alias !== undefined) aliases?.commit(topic, alias); // only a mapping the client receives counts
     this.writeBuffer(buf);
+    if (!dup) this.#host.stats.messagesSentByQos[delivery.qos]++;
     return undefined;
   }
 
@@ -281,6 +291,7 @@ export class Connection implements Outlet {
       const code = SERVER_DISCONNECT_REASONS.has(error.reasonCode) ? error.reasonCode : ReasonCode.UnspecifiedError;
       this.send(disconnectPacket(code, this.#problemProperties(error)));
     }
+    this.closeCode = error.code;
     this.end(error.message);
   }
 

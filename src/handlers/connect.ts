@@ -67,6 +67,7 @@ export function completeConnect(ctx: BrokerContext, conn: Connection, pending: P
   conn.useOutboundAliases(ctx.options.topicAliasOutbound ? (packet.properties?.topicAliasMaximum ?? 0) : 0);
   ctx.connections.set(clientId, conn);
   ctx.stats.connectionsTotal++;
+  ctx.stats.connectionsByListener.set(conn.listener, (ctx.stats.connectionsByListener.get(conn.listener) ?? 0) + 1);
 
   const keepalive = version === 5 ? effectiveKeepalive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
   const properties = connackProperties(ctx, packet, pending.assignedClientId, keepalive);
@@ -81,7 +82,7 @@ export function completeConnect(ctx: BrokerContext, conn: Connection, pending: P
   conn.expireAt(auth?.expiresAt);
   session.attach(conn);
   ctx.store.saveSession(session.toRecord()); // after attach, so the record says the client is connected
-  ctx.logger.debug({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
+  ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
   ctx.hooks.notify('onConnected', info);
 }
 

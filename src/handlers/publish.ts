@@ -21,6 +21,7 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
   const { qos } = packet;
   if (qos === 0 && packet.dup) throw new BrokerError('ERR_MALFORMED_PACKET', 'DUP set on QoS 0'); // [MQTT-3.3.1-2]
   ctx.stats.messagesReceived++;
+  ctx.stats.messagesReceivedByQos[qos]++;
   if (qos === 2) {
     const id = packet.messageId as number;
     if (session.hasInbound(id)) {
@@ -38,6 +39,8 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
     refuseInvalidPayload(ctx, conn, message, info, packetId);
     return;
   }
+  // $SYS belongs to the broker: clients may read it (ACLs permitting) but not write it, as in Mosquitto
+  if (topic.startsWith('$SYS/')) return refuseUnauthorized(ctx, conn, message, info, packetId);
   if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId);
   route(ctx, conn, message, info, packetId);
 }
@@ -53,6 +56,10 @@ async function authorizeThenRoute(
     route(ctx, conn, message, info, packetId);
     return;
   }
+  refuseUnauthorized(ctx, conn, message, info, packetId);
+}
+
+function refuseUnauthorized(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
   ctx.stats.dropped['not-authorized']++;
   ctx.hooks.notify('onDropped', { clientId: info.id, message, reason: 'not-authorized' });
   // MQTT 5 answers 0x87; 3.1.1 has no negative acknowledgement, so the message is acknowledged and dropped

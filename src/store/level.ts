@@ -63,6 +63,8 @@ export class LevelStore implements Store {
   #unsynced = false;
   #syncTimer: NodeJS.Timeout | undefined;
   #idFloor = 0;
+  /** Told of each commit (writes in it, milliseconds it took), for metrics. */
+  onCommit: ((operations: number, ms: number) => void) | undefined;
 
   /** `onError` hears of failures no caller waits for (the periodic sync of `batch` durability). */
   constructor(path: string, durability: Durability = 'fsync', onError: (err: Error) => void = () => undefined) {
@@ -289,6 +291,7 @@ export class LevelStore implements Store {
 
   #record(operations: number, ms: number): void {
     if (operations === 0) return;
+    this.onCommit?.(operations, ms);
     this.stats.commits++;
     this.stats.operations += operations;
     this.stats.latencyMs += ms;
