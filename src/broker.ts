@@ -26,6 +26,8 @@ import { LevelStore } from './store/level.js';
 import { createPager } from './store/pager.js';
 import { listenTcp } from './transport/tcp.js';
 import { listenWs, type WsListener } from './transport/ws.js';
+import { Bridge } from './bridge/bridge.js';
+import type { Log } from './bridge/log.js';
 
 /** Where the listeners are bound (undefined when disabled). */
 export interface ListenAddresses {
@@ -77,7 +79,9 @@ export class Broker {
     const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal, pager };
     const sessions = new SessionRegistry(deps, this.#lifecycle());
     const router = new Router(sessions, store, this.options.sharedSubscriptionStrategy);
+    const bridge = new Bridge(this.options.bridge, store, this.logger);
     this.#ctx = {
+      bridge,
       options: this.options,
       logger: this.logger,
       hooks,
@@ -153,11 +157,22 @@ export class Broker {
     };
   }
 
+  /** The embedded log: `read(stream, { from, limit })`, `follow(stream, ...)`, `stat`, `list`, consumer groups. */
+  get log(): Log {
+    return this.#ctx.bridge.log;
+  }
+
+  /** The bridge: `status()` gives per-sink state and lag (records, seconds) for metrics. */
+  get bridge(): Bridge {
+    return this.#ctx.bridge;
+  }
+
   /** Restores state from the store and runs plugin init hooks; idempotent. */
   start(): Promise<void> {
     this.#started ??= (async () => {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
+      await this.#ctx.bridge.open();
       for (const plugin of this.options.plugins) await plugin.init?.(this);
       this.#ready = true;
     })();
@@ -216,6 +231,7 @@ export class Broker {
     await Promise.all([...servers, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;
     sessions.stop();
+    await this.#ctx.bridge.close();
     for (const session of sessions.values()) store.saveSession(session.toRecord());
     if (!store.durable) this.#ctx.journal.snapshot(sessions.values());
     store.saveMessageIdFloor(messageIds.next());
@@ -249,6 +265,7 @@ export class Broker {
       hooks.notify('onDropped', { clientId: client?.id, message: input, reason: 'plugin-error' });
       return 0;
     }
+    this.#ctx.bridge.accept(message); // queued in the same commit as the message [bridge: acknowledged implies in the log]
     if (message.retain) router.retain(message);
     const receivers = router.publish(message);
     hooks.notify('onPublished', message, client);

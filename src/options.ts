@@ -5,6 +5,7 @@ import type { OverflowPolicy } from './broker/queue.js';
 import type { SharedStrategy } from './broker/topic-tree.js';
 import type { Durability } from './store/level.js';
 import type { Store } from './store/store.js';
+import { resolveBridgeOptions, type BridgeConfig, type BridgeOptions } from './bridge/config.js';
 
 /** Options accepted by `createBroker`. Every field is optional; defaults are in DEFAULTS. */
 export interface BrokerOptions {
@@ -65,6 +66,8 @@ export interface BrokerOptions {
   responseInformationPrefix?: string;
   /** Refuse a message whose Payload Format Indicator says UTF-8 when its payload is not (reason code 0x99). */
   validatePayloadFormat?: boolean;
+  /** Bridge to a log store: streams (retention), rules (topic filter → stream) and sinks (NATS, Redis, Kafka). */
+  bridge?: BridgeOptions;
 }
 
 /** Defaults for every option except logger, plugins and store. */
@@ -97,7 +100,7 @@ export const DEFAULTS = {
 
 /** Options after defaults and validation. */
 export type ResolvedOptions = typeof DEFAULTS &
-  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> };
+  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const INTEGER_RANGES: Record<string, [number, number]> = {
@@ -123,11 +126,11 @@ function invalid(key: string, expected: string, found: unknown): BrokerError {
 
 /** Applies defaults and validates; throws ERR_INVALID_OPTION naming the key, what was expected and what was found. */
 export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
-  const known = new Set([...Object.keys(DEFAULTS), 'logger', 'plugins', 'store']);
+  const known = new Set([...Object.keys(DEFAULTS), 'logger', 'plugins', 'store', 'bridge']);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) throw invalid(key, `one of the known options (${[...known].join(', ')})`, key);
   }
-  const merged = { ...DEFAULTS, plugins: [] as Plugin[], store: 'level', ...stripUndefined(input) } as ResolvedOptions;
+  const merged = { ...DEFAULTS, plugins: [] as Plugin[], store: 'level', ...stripUndefined(input), bridge: resolveBridgeOptions(input.bridge) } as ResolvedOptions;
   for (const [key, [min, max]] of Object.entries(INTEGER_RANGES)) {
     const value = (merged as unknown as Record<string, unknown>)[key];
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {

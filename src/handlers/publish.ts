@@ -83,11 +83,12 @@ function route(ctx: BrokerContext, conn: Connection, message: Message, info: Cli
 }
 
 function acknowledge(ctx: BrokerContext, conn: Connection, message: Message, id: number, reasonCode: number): void {
+  const barrier = ctx.bridge.ackBarrier(conn, message);
   if (message.qos === 1) {
-    sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode)); // [MQTT-4.3.2-2]
+    sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode), barrier); // [MQTT-4.3.2-2]
   } else if (message.qos === 2) {
     if (reasonCode < 0x80) conn.session?.addInbound(id); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
-    sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode));
+    sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode), barrier);
   }
 }
 
