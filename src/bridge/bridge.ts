@@ -122,8 +122,8 @@ export class Bridge {
   }
 
   /** One retention pass now (the background one runs every `retentionIntervalMs`). */
-  async enforceRetention(): Promise<void> {
-    await this.#retention.run();
+  async enforceRetention(now = Date.now()): Promise<void> {
+    await this.#retention.run(now);
   }
 
   #lowestCursor(stream: string): number | undefined {
