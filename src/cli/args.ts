@@ -19,7 +19,8 @@ export const USAGE = `Usage: midge [options]
   --config FILE        JSON file with broker options (flags win over the file)
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
   -h, --help           show this help
-  -v, --version        show the version`;
+  -v, --version        show the version
+       midge log list|stat|read ...   read the bridge's log store (midge log --help)`;
 
 /** What the command line asks for. */
 export type Command = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: BrokerOptions };

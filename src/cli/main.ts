@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Broker } from '../broker.js';
 import { isBrokerError } from '../errors.js';
 import { parseCommandLine, USAGE, UsageError } from './args.js';
+import { runLogCommand } from './log.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -15,6 +16,7 @@ function fail(message: string, code: number): never {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'log') return runLogCommand(process.argv.slice(3)); // midge log list|read|stat (src/cli/log.ts)
   const command = parseCommandLine(process.argv.slice(2));
   if (command.kind === 'help') {
     process.stdout.write(`${USAGE}\n`);
