@@ -4,34 +4,15 @@
  * durable. QoS 2 is there exactly once, and each QoS level in publish order. Read back with the
  * `midge log` CLI, through the running broker's admin socket and from the directory after a stop.
  */
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assertBuilt, Lab, MAIN, prng, seedFrom } from './helpers.js';
+import { assertBuilt, Lab, prng, seedFrom } from './helpers.js';
+import { midgeLog } from '../helpers/midge-log.js';
 import { parsePayload, publishThroughCrashes, type PublishRun } from './publisher.js';
 
 const lab = new Lab();
 afterEach(() => lab.cleanup());
-
-/** Runs `midge log ...` to completion; rejects after 15 s. */
-export function midgeLog(cwd: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, 'log', ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`midge log ${args.join(' ')} did not finish; stderr: ${stderr}`));
-    }, 15_000);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 function killPlan(seed: number, count: number): { acks: number; delayMs: number }[] {
   const rand = prng(seed);
