@@ -1,4 +1,4 @@
-import { Kafka, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { KafkaSinkOptions } from '../config.js';
 import type { LogRecord } from '../record.js';
 import { metadataHeaders, type SinkDriver } from './sink.js';
@@ -10,7 +10,7 @@ export type KafkaProducer = Pick<Producer, 'connect' | 'send' | 'disconnect'>;
 export type KafkaProducerFactory = (options: KafkaSinkOptions) => KafkaProducer;
 
 function defaultProducer(options: KafkaSinkOptions): KafkaProducer {
-  const kafka = new Kafka({ clientId: options.clientId ?? 'midge-bridge', brokers: options.brokers, retry: { retries: 2 }, logLevel: 1 });
+  const kafka = new Kafka({ clientId: options.clientId ?? 'midge-bridge', brokers: options.brokers, retry: { retries: 2 }, logLevel: logLevel.NOTHING }); // the sink runner logs failures
   // Idempotence needs acks from all replicas and one request in flight to keep the order
   return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
 }
