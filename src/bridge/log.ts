@@ -57,7 +57,10 @@ export class Log {
   readonly #backend: LogBackend;
   readonly #configs: readonly StreamConfig[];
   readonly #streams = new Map<string, StreamState>();
+  /** Streams appended to since followers were last woken. */
   readonly #dirty = new Set<StreamState>();
+  /** Streams whose meta record is to be queued at the end of this task. */
+  readonly #metaDirty = new Set<StreamState>();
   #wakeScheduled = false;
   #closed = false;
 
@@ -117,8 +120,15 @@ export class Log {
     const value = encodeRecord(timestamp, message);
     state.meta.bytes += key.length + value.length;
     this.#backend.put(key, value);
-    this.#backend.put(LOG_KEY.meta(stream), Buffer.from(JSON.stringify(state.meta)));
     this.#dirty.add(state);
+    if (!this.#metaDirty.has(state)) {
+      this.#metaDirty.add(state);
+      // Once per task, yet in the same commit as the records: commits start in a later event-loop phase
+      queueMicrotask(() => {
+        this.#metaDirty.delete(state);
+        this.#backend.put(LOG_KEY.meta(stream), Buffer.from(JSON.stringify(state.meta)));
+      });
+    }
     if (!this.#wakeScheduled) {
       this.#wakeScheduled = true;
       setImmediate(() => this.#wake());

@@ -1,6 +1,5 @@
 /**
- * Log records and their keys. A record is stored as [u8 version][u32 header length][JSON header][payload];
- * keys sort by stream, then offset (16 hex digits), so a range read is an offset range.
+ * Log records and their keys (the encoding is described at encodeRecord); keys sort by stream, then offset (16 hex digits), so a range read is an offset range.
  */
 import type { MessageProperties } from '../broker/message.js';
 import type { QoS } from '../protocol/codec.js';
@@ -58,48 +57,61 @@ export interface StreamMeta {
   bytes: number;
 }
 
-interface Header {
-  ts: number;
-  topic: string;
-  qos: QoS;
-  retain: boolean;
-  props?: Record<string, unknown>;
-}
-
-function propsToJson(p: MessageProperties | undefined): Record<string, unknown> | undefined {
-  if (!p) return undefined;
+function propsToJson(p: MessageProperties): Record<string, unknown> {
   const { correlationData, ...rest } = p;
   return correlationData === undefined ? rest : { ...rest, correlationData: correlationData.toString('base64') };
 }
 
-function propsFromJson(p: Record<string, unknown> | undefined): MessageProperties | undefined {
-  if (!p) return undefined;
+function propsFromJson(p: Record<string, unknown>): MessageProperties {
   const { correlationData, ...rest } = p;
   return (typeof correlationData === 'string' ? { ...rest, correlationData: Buffer.from(correlationData, 'base64') } : rest) as MessageProperties;
 }
 
-/** Encodes the stored form of a record (the offset and stream are in the key). */
+const FLAG_RETAIN = 4;
+const FLAG_PROPERTIES = 8;
+/** version, timestamp, flags, topic length. */
+const FIXED = 1 + 8 + 1 + 2;
+
+/**
+ * Encodes the stored form of a record (stream and offset are in the key): [u8 version][f64 timestamp]
+ * [u8 flags: qos | retain 4 | properties 8][u16 topic length][topic][u32 length, properties JSON][payload].
+ * Binary, so the common record (no MQTT 5 properties) costs no JSON.
+ */
 export function encodeRecord(timestamp: number, m: { topic: string; payload: Buffer; qos: QoS; retain: boolean; properties: MessageProperties | undefined }): Buffer {
-  const header: Header = { ts: timestamp, topic: m.topic, qos: m.qos, retain: m.retain };
-  if (m.properties) header.props = propsToJson(m.properties);
-  const json = Buffer.from(JSON.stringify(header));
-  const out = Buffer.allocUnsafe(5 + json.length + m.payload.length);
+  const topicLength = Buffer.byteLength(m.topic);
+  const props = m.properties ? Buffer.from(JSON.stringify(propsToJson(m.properties))) : undefined;
+  const out = Buffer.allocUnsafe(FIXED + topicLength + (props ? 4 + props.length : 0) + m.payload.length);
   out.writeUInt8(RECORD_VERSION, 0);
-  out.writeUInt32BE(json.length, 1);
-  json.copy(out, 5);
-  m.payload.copy(out, 5 + json.length);
+  out.writeDoubleBE(timestamp, 1);
+  out.writeUInt8(m.qos | (m.retain ? FLAG_RETAIN : 0) | (props ? FLAG_PROPERTIES : 0), 9);
+  out.writeUInt16BE(topicLength, 10);
+  let at = FIXED + out.write(m.topic, FIXED);
+  if (props) {
+    out.writeUInt32BE(props.length, at);
+    at += 4 + props.copy(out, at + 4);
+  }
+  m.payload.copy(out, at);
   return out;
 }
 
 /** Decodes a stored record; throws on a damaged one or an unknown version. */
 export function decodeRecord(stream: string, offset: number, value: Uint8Array): LogRecord {
   const b = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (b.readUInt8(0) !== RECORD_VERSION) throw new Error(`log record ${stream}:${offset} has version ${b.readUInt8(0)}; this Midge reads ${RECORD_VERSION}`);
-  const length = b.readUInt32BE(1);
-  if (5 + length > b.length) throw new Error(`log record ${stream}:${offset} is shorter than its header`);
-  const h = JSON.parse(b.toString('utf8', 5, 5 + length)) as Header;
-  const payload = Buffer.from(b.subarray(5 + length));
-  return { stream, offset, timestamp: h.ts, topic: h.topic, payload, qos: h.qos, retain: h.retain, properties: propsFromJson(h.props) };
+  const where = `log record ${stream}:${offset}`;
+  if (b.length < FIXED) throw new Error(`${where} is truncated`);
+  if (b.readUInt8(0) !== RECORD_VERSION) throw new Error(`${where} has version ${b.readUInt8(0)}; this Midge reads ${RECORD_VERSION}`);
+  const flags = b.readUInt8(9);
+  let at = FIXED + b.readUInt16BE(10);
+  if (at > b.length) throw new Error(`${where} is shorter than its topic`);
+  const topic = b.toString('utf8', FIXED, at);
+  let properties: MessageProperties | undefined;
+  if (flags & FLAG_PROPERTIES) {
+    const length = b.readUInt32BE(at);
+    properties = propsFromJson(JSON.parse(b.toString('utf8', at + 4, at + 4 + length)) as Record<string, unknown>);
+    at += 4 + length;
+  }
+  if (at > b.length) throw new Error(`${where} is shorter than its header`);
+  return { stream, offset, timestamp: b.readDoubleBE(1), topic, payload: Buffer.from(b.subarray(at)), qos: (flags & 3) as QoS, retain: (flags & FLAG_RETAIN) !== 0, properties };
 }
 
 /** The offset inside a record key. */
