@@ -1,5 +1,5 @@
 /**
- * Bridge benchmarks. Run: npm run bench:bridge [-- --duration 3 --records 20000]
+ * Bridge benchmarks. Run: npm run bench:bridge [-- --duration 3 --records 20000 --only log,fanin,nats,redis]
  * - log-append: appends/s of the embedded log alone (LevelDB store, fsync and none; memory).
  * - fanin-qos1 with and without a bridge rule matching every message, side by side, on the memory
  *   store and on the durable (fsync) store: the cost of a rule in % of throughput (target <= 25%).
@@ -24,7 +24,9 @@ import type { BrokerMode } from './scenario.js';
 import { runThroughput } from './throughput.js';
 
 const HOST = '127.0.0.1';
-const { values } = parseArgs({ options: { duration: { type: 'string' }, records: { type: 'string' }, json: { type: 'string' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string' }, records: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' } } });
+const only = values.only?.split(',');
+const wanted = (part: string) => only === undefined || only.includes(part);
 const durationMs = Number(values.duration ?? 3) * 1000;
 const records = Number(values.records ?? 20_000);
 const results: Record<string, number | string> = {};
@@ -146,9 +148,9 @@ async function sinkRate(kind: 'nats' | 'redis'): Promise<void> {
   }
 }
 
-await logAppend();
-await faninWithRule();
-await sinkRate('nats');
-await sinkRate('redis');
+if (wanted('log')) await logAppend();
+if (wanted('fanin')) await faninWithRule();
+if (wanted('nats')) await sinkRate('nats');
+if (wanted('redis')) await sinkRate('redis');
 for (const [key, value] of Object.entries(results)) console.log(`${key.padEnd(48)} ${value}`);
 if (values.json) writeFileSync(values.json, `${JSON.stringify({ date: new Date().toISOString(), durationMs, records, results }, null, 2)}\n`);
