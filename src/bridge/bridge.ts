@@ -69,7 +69,10 @@ export class Bridge {
     await this.log.open();
     for (const sink of this.#sinks) await sink.start();
     this.#retention.start();
-    await this.#admin?.listen();
+    await this.#admin?.listen().catch((err: unknown) => {
+      // The broker serves MQTT without it; `midge log` then reads only a stopped broker's directory
+      this.#logger.error({ err, path: this.#admin?.path }, 'cannot open the admin socket');
+    });
     this.#open = true;
   }
 
