@@ -155,7 +155,31 @@ describe.skipIf(!hasNats)('NATS JetStream sink (real nats-server)', () => {
   }, 30_000);
 });
 
+describe.skipIf(!hasNats)('NATS JetStream sink: an existing stream', () => {
+  it('refuses, with a clear error in its status, a JetStream stream that does not capture the subject', async () => {
+    const e = await engine('nats');
+    const nc = await connect({ servers: `nats://127.0.0.1:${e.port}` });
+    await (await nc.jetstreamManager()).streams.add({ name: 'MIDGE_m', subjects: ['elsewhere'] });
+    await nc.close();
+    const b = await broker({ type: 'nats', stream: 'm', servers: `nats://127.0.0.1:${e.port}`, subject: 'midge.m' });
+    await until(() => b.bridge.status().sinks[0]?.state === 'retrying', 'the sink to report the mismatch');
+    expect(b.bridge.status().sinks[0]?.lastError).toBe('JetStream stream MIDGE_m exists but does not capture subject midge.m (it has elsewhere)');
+  }, 20_000);
+});
+
 describe.skipIf(!hasRedis)('Redis Streams sink (real redis-server)', () => {
+  it('trims the Redis stream to about maxLen entries', async () => {
+    const e = await engine('redis');
+    const b = await broker({ type: 'redis', stream: 'm', url: `redis://127.0.0.1:${e.port}`, key: 'midge:m', maxLen: 10 });
+    for (let i = 0; i < 600; i++) void b.publish({ topic: 'm/x', payload: `m${i}`, qos: 0 });
+    await b.publish({ topic: 'm/x', payload: 'm600', qos: 1 });
+    await caughtUp(b, 601);
+    const entries = await redisEntries(e.port, 'midge:m');
+    expect(entries.length).toBeLessThan(601);
+    expect(entries.length).toBeGreaterThanOrEqual(10);
+    expect(entries[entries.length - 1]?.id).toBe('600-1');
+  }, 20_000);
+
   it('ships every record exactly once and in order across a kill -9 and restart of redis-server', async () => {
     const e = await engine('redis');
     const b = await broker({ type: 'redis', stream: 'm', url: `redis://127.0.0.1:${e.port}`, key: 'midge:m', batchSize: 16 });
