@@ -1,5 +1,5 @@
 /**
- * Bridge benchmarks. Run: npm run bench:bridge [-- --duration 3 --records 20000 --only log,fanin,nats,redis]
+ * Bridge benchmarks. Run: npm run bench:bridge [-- --duration 3 --repeat 3 --records 20000 --only log,fanin,nats,redis]
  * - log-append: appends/s of the embedded log alone (LevelDB store, fsync and none; memory).
  * - fanin-qos1 with and without a bridge rule matching every message, side by side, on the memory
  *   store and on the durable (fsync) store: the cost of a rule in % of throughput (target <= 25%).
@@ -24,7 +24,8 @@ import type { BrokerMode } from './scenario.js';
 import { runThroughput } from './throughput.js';
 
 const HOST = '127.0.0.1';
-const { values } = parseArgs({ options: { duration: { type: 'string' }, records: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { duration: { type: 'string' }, records: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' }, repeat: { type: 'string' } } });
+const repeat = Number(values.repeat ?? 3);
 const only = values.only?.split(',');
 const wanted = (part: string) => only === undefined || only.includes(part);
 const durationMs = Number(values.duration ?? 3) * 1000;
@@ -89,11 +90,22 @@ async function fanin(spec: BrokerSpec, mode: BrokerMode): Promise<number> {
   }
 }
 
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+/** Alternates runs without and with the rule `repeat` times (load drifts on a shared machine) and keeps the medians. */
 async function faninWithRule(): Promise<void> {
   const rule = { rules: [{ filter: '#', stream: 'all' }] };
   for (const mode of ['memory', 'durable'] as const) {
-    const without = await fanin(midgeWithBridge({}), mode);
-    const withRule = await fanin(midgeWithBridge(rule), mode);
+    const runs: { without: number[]; with: number[] } = { without: [], with: [] };
+    for (let i = 0; i < repeat; i++) {
+      runs.without.push(await fanin(midgeWithBridge({}), mode));
+      runs.with.push(await fanin(midgeWithBridge(rule), mode));
+    }
+    const without = median(runs.without);
+    const withRule = median(runs.with);
     results[`fanin-qos1 ${mode} without rule (msg/s)`] = without;
     results[`fanin-qos1 ${mode} with rule '#' (msg/s)`] = withRule;
     results[`fanin-qos1 ${mode} rule cost (%)`] = Math.round((1 - withRule / without) * 1000) / 10;
