@@ -22,6 +22,9 @@ export interface SinkStatus {
   readonly lastError: string | undefined;
 }
 
+/** How long `stop()` lets a send in progress finish. */
+const STOP_GRACE_MS = 2000;
+
 /** Backoff after a failure: 100 ms doubling to 30 s. */
 export function backoffMs(attempt: number): number {
   return Math.min(30_000, 100 * 2 ** Math.min(attempt, 20));
@@ -146,16 +149,21 @@ export class SinkRunner {
     };
   }
 
-  /** Stops shipping, saves the cursor and closes the engine connection. */
+  /**
+   * Stops shipping and closes the engine connection. A send in progress gets STOP_GRACE_MS to
+   * finish (its cursor is then saved); after that the connection is closed under it, which fails it.
+   */
   async stop(): Promise<void> {
     this.#abort.abort();
-    await this.#loop;
-    this.#state = 'stopped';
+    const loop = this.#loop ?? Promise.resolve();
+    await within(loop, STOP_GRACE_MS);
     try {
       await this.#driver.close();
     } catch (err) {
       this.#logger.warn({ err }, 'sink close failed');
     }
+    await within(loop, STOP_GRACE_MS);
+    this.#state = 'stopped';
   }
 }
 
@@ -169,4 +177,11 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
   });
+}
+
+/** Waits for `promise`, at most `ms`. */
+async function within(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
