@@ -239,7 +239,7 @@ describe.skipIf(!hasRedis)('Redis Streams sink (real redis-server)', () => {
     const sends = Array.from({ length: 40 }, (_, i) => client.publishAsync('m/x', `m${i}`.padEnd(100, '.'), { qos: 1 }).then(() => acked.push(i)));
     sends.forEach((p) => p.catch(() => undefined)); // a failure shows in the checks below
     await until(() => b.bridge.status().blocked > 0, 'acknowledgements to be withheld');
-    await new Promise((r) => setTimeout(r, 100)); // acknowledgements of records appended before the stream filled
+    await new Promise((r) => setTimeout(r, 300)); // acknowledgements of records appended before the stream filled
     const withheldAt = acked.length;
     expect(withheldAt).toBeLessThan(40);
     await new Promise((r) => setTimeout(r, 300));
