@@ -32,6 +32,8 @@ import { LevelStore } from './store/level.js';
 import { createPager } from './store/pager.js';
 import { listenTcp } from './transport/tcp.js';
 import { listenWs, type WsListener } from './transport/ws.js';
+import { Bridge } from './bridge/bridge.js';
+import type { Log } from './bridge/log.js';
 
 /** Where the listeners are bound (undefined when disabled). */
 export interface ListenAddresses {
@@ -107,7 +109,9 @@ export class Broker {
       this.stats.dropped.expired++;
       hooks.notify('onDropped', { clientId: undefined, message, reason: 'expired' });
     });
+    const bridge = new Bridge(this.options.bridge, store, this.logger);
     this.#ctx = {
+      bridge,
       options: this.options,
       logger: this.logger,
       hooks,
@@ -214,11 +218,22 @@ export class Broker {
     };
   }
 
+  /** The embedded log: `read(stream, { from, limit })`, `follow(stream, ...)`, `stat`, `list`, consumer groups. */
+  get log(): Log {
+    return this.#ctx.bridge.log;
+  }
+
+  /** The bridge: `status()` gives per-sink state and lag (records, seconds) for metrics. */
+  get bridge(): Bridge {
+    return this.#ctx.bridge;
+  }
+
   /** Restores state from the store and runs plugin init hooks; idempotent. */
   start(): Promise<void> {
     this.#started ??= (async () => {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
+      await this.#ctx.bridge.open();
       for (const plugin of this.#ctx.hooks.plugins) await plugin.init?.(this);
       // Expired retained messages leave memory and the store even if nobody subscribes [MQTT-3.3.2-5]
       this.#retainedSweep = setInterval(() => this.#ctx.router.sweepRetained(Date.now()), RETAINED_SWEEP_MS).unref();
@@ -275,6 +290,7 @@ export class Broker {
     await Promise.all([...servers, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;
     sessions.stop();
+    await this.#ctx.bridge.close();
     for (const session of sessions.values()) store.saveSession(session.toRecord());
     if (!store.durable) this.#ctx.journal.snapshot(sessions.values());
     store.saveMessageIdFloor(messageIds.next());
@@ -310,6 +326,7 @@ export class Broker {
       hooks.notify('onDropped', { clientId: client?.id, message: input, reason: 'plugin-error' });
       return 0;
     }
+    this.#ctx.bridge.accept(message); // queued in the same commit as the message [bridge: acknowledged implies in the log]
     if (message.retain) router.retain(message);
     const receivers = router.publish(message);
     hooks.notify('onPublished', message, client);

@@ -31,6 +31,11 @@ export const ErrorCode = {
   ERR_LISTEN: { reason: ReasonCode.ImplementationSpecificError, text: 'cannot listen' },
   ERR_INTERNAL: { reason: ReasonCode.UnspecifiedError, text: 'internal error' },
   ERR_NOT_STARTED: { reason: ReasonCode.ServerUnavailable, text: 'broker not started' },
+  // Bridge and log store (src/bridge/)
+  ERR_LOG_STREAM_UNKNOWN: { reason: ReasonCode.ImplementationSpecificError, text: 'unknown log stream' },
+  ERR_LOG_READ: { reason: ReasonCode.UnspecifiedError, text: 'cannot read the log' },
+  ERR_LOG_CLOSED: { reason: ReasonCode.ServerUnavailable, text: 'the log is closed' },
+  ERR_SINK: { reason: ReasonCode.UnspecifiedError, text: 'sink failed' },
 } as const;
 
 /** One of the registered error codes. */

@@ -12,3 +12,8 @@ export { MemoryStore } from './store/memory.js';
 export { ReasonCode } from './protocol/reason-codes.js';
 export { loadConfig, type ConfigSources } from './config/load.js';
 export { Metrics } from './metrics/metrics.js';
+export type { BridgeOptions, StreamOptions, RuleOptions, SinkOptions, NatsSinkOptions, RedisSinkOptions, KafkaSinkOptions, BridgeOverflow } from './bridge/config.js';
+export type { Bridge, BridgeStatus } from './bridge/bridge.js';
+export type { Log, StreamStat, ReadOptions, FollowOptions } from './bridge/log.js';
+export type { LogRecord } from './bridge/record.js';
+export type { SinkStatus } from './bridge/sink-runner.js';

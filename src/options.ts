@@ -6,6 +6,7 @@ import type { OverflowPolicy } from './broker/queue.js';
 import type { SharedStrategy } from './broker/topic-tree.js';
 import type { Durability } from './store/level.js';
 import type { Store } from './store/store.js';
+import { resolveBridgeOptions, type BridgeConfig, type BridgeOptions } from './bridge/config.js';
 
 /** Options accepted by `createBroker`. Every field is optional; defaults are in DEFAULTS. */
 export interface BrokerOptions {
@@ -76,6 +77,8 @@ export interface BrokerOptions {
   shutdownTimeout?: number;
   /** A SCRAM users file (`user:SCRAM-SHA-256$i:salt$StoredKey:ServerKey` lines) enabling SCRAM-SHA-256 enhanced authentication; '' disables it. */
   scramUsersFile?: string;
+  /** Bridge to a log store: streams (retention), rules (topic filter → stream) and sinks (NATS, Redis, Kafka). */
+  bridge?: BridgeOptions;
 }
 
 /** Defaults for every option except logger, plugins and store. */
@@ -113,7 +116,7 @@ export const DEFAULTS = {
 
 /** Options after defaults and validation. */
 export type ResolvedOptions = typeof DEFAULTS &
-  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> };
+  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig };
 
 /** Applies defaults and validates; throws ERR_INVALID_OPTION naming the key, what was expected and what was found. */
 export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
@@ -122,7 +125,8 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
   if (!result.success) {
     throw new BrokerError('ERR_INVALID_OPTION', describeIssues(brokerOptionsSchema, given, result.error.issues).join('; '));
   }
-  return { ...DEFAULTS, plugins: [] as Plugin[], store: 'level', ...given } as ResolvedOptions;
+  // The bridge's nested options are checked by the bridge itself, with messages naming the key path
+  return { ...DEFAULTS, plugins: [] as Plugin[], store: 'level', ...given, bridge: resolveBridgeOptions(input.bridge) } as ResolvedOptions;
 }
 
 function stripUndefined<T extends object>(obj: T): Partial<T> {

@@ -27,7 +27,8 @@ export const USAGE = `Usage: midge [options]
                        page (default 8080; 0 = any free port; -1 = off)
   --sys-interval SECS  seconds between $SYS updates (default 10; 0 = off)
   -h, --help           show this help
-  -v, --version        show the version`;
+  -v, --version        show the version
+       midge log list|stat|read ...   read the bridge's log store (midge log --help)`;
 
 /** What the command line asks for. */
 export type Command =

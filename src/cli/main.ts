@@ -5,6 +5,7 @@ import { isBrokerError } from '../errors.js';
 import { resolveOptions } from '../options.js';
 import { packageVersion } from '../package.js';
 import { parseCommandLine, USAGE, UsageError } from './args.js';
+import { runLogCommand } from './log.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`midge: ${message}\n`);
@@ -12,6 +13,7 @@ function fail(message: string, code: number): never {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'log') return runLogCommand(process.argv.slice(3)); // midge log list|read|stat (src/cli/log.ts)
   const command = parseCommandLine(process.argv.slice(2));
   if (command.kind === 'help') {
     process.stdout.write(`${USAGE}\n`);

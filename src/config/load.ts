@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { bridgeOptionsOf, type BridgeConfig } from '../bridge/config.js';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { BrokerError } from '../errors.js';
 import { DEFAULTS, type BrokerOptions, type ResolvedOptions } from '../options.js';
@@ -45,7 +46,8 @@ export function formatConfig(options: ResolvedOptions): string {
   for (const key of Object.keys({ ...DEFAULTS, ...options })) {
     const value = (options as unknown as Record<string, unknown>)[key];
     if (key === 'logger' || key === 'plugins' || value === undefined) continue;
-    shown[key] = key === 'store' && typeof value === 'object' ? 'custom' : value;
+    if (key === 'bridge') shown[key] = bridgeOptionsOf(value as BridgeConfig);
+    else shown[key] = key === 'store' && typeof value === 'object' ? 'custom' : value;
   }
   return toYaml(shown);
 }

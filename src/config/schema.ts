@@ -53,6 +53,8 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   scramUsersFile: { schema: z.string(), expected: 'a file path' },
   sysInterval: int(0, 86_400),
   shutdownTimeout: int(100, 600_000),
+  // Checked in depth by resolveBridgeOptions (src/bridge/config.ts), which names the nested key
+  bridge: { schema: z.record(z.string(), z.unknown()), expected: 'an object { streams, rules, sinks, overflow } (see README, Bridge)' },
 };
 
 const PROGRAMMATIC_FIELDS: Record<string, Field> = {

@@ -98,11 +98,12 @@ const REFUSALS: Readonly<Record<number, string>> = {
 function acknowledge(ctx: BrokerContext, conn: Connection, message: Message, id: number, reasonCode: number): void {
   const text = REFUSALS[reasonCode];
   const problem = text === undefined ? undefined : conn.problem(text, ACK_SIZE);
+  const barrier = ctx.bridge.ackBarrier(conn, message);
   if (message.qos === 1) {
-    sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode, problem)); // [MQTT-4.3.2-2]
+    sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode, problem), barrier); // [MQTT-4.3.2-2]
   } else if (message.qos === 2) {
     if (reasonCode < 0x80) conn.session?.addInbound(id); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
-    sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode, problem));
+    sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode, problem), barrier);
   }
 }
 

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SinkStatus } from '../bridge/sink-runner.js';
 import type { Broker } from '../broker.js';
 import type { Plugin } from '../hooks.js';
 
@@ -38,6 +39,20 @@ export class Metrics implements Plugin {
     counter(r, 'midge_store_errors_total', 'Store operations that failed.', () => stats.storeErrors);
     gauge(r, 'midge_start_time_seconds', 'When the broker started, in Unix seconds.', () => stats.startedAt / 1000);
     this.#storeHistograms(broker);
+    this.#bridgeGauges(broker);
+  }
+
+  /** Lag, shipped and dropped records of every bridge sink, labelled by sink and stream. */
+  #bridgeGauges(broker: Broker): void {
+    const r = this.registry;
+    const sinks = () => broker.bridge.status().sinks;
+    const lag = (read: (s: SinkStatus) => number) => () => new Map(sinks().map((s) => [s, read(s)]));
+    sinkMetric(r, 'gauge', 'midge_bridge_lag_records', 'Records in the stream the sink has not yet had acknowledged by its engine.', lag((s) => s.lagRecords));
+    sinkMetric(r, 'gauge', 'midge_bridge_lag_seconds', 'Age of the oldest record the sink has not yet had acknowledged (0 when caught up).', lag((s) => s.lagSeconds));
+    sinkMetric(r, 'gauge', 'midge_bridge_up', '1 while the sink is running (shipping or caught up), else 0.', lag((s) => (s.state === 'running' ? 1 : 0)));
+    sinkMetric(r, 'counter', 'midge_bridge_shipped_records_total', 'Records the sink shipped and its engine acknowledged.', lag((s) => s.shipped));
+    sinkMetric(r, 'counter', 'midge_bridge_dropped_records_total', 'Records retention removed before the sink shipped them.', lag((s) => s.dropped));
+    sinkMetric(r, 'counter', 'midge_bridge_failures_total', 'Failed attempts to reach or write to the engine.', lag((s) => s.failures));
   }
 
   #storeHistograms(broker: Broker): void {
@@ -90,6 +105,23 @@ function counter(registry: Registry, name: string, help: string, read: () => num
       this.inc(read());
     },
   });
+}
+
+/** A gauge or counter with one series per bridge sink (labels sink and stream), read at scrape time. */
+function sinkMetric(registry: Registry, kind: 'gauge' | 'counter', name: string, help: string, read: () => ReadonlyMap<SinkStatus, number>): void {
+  const labelNames = ['sink', 'stream'] as const;
+  const labels = (s: SinkStatus) => ({ sink: s.name, stream: s.stream });
+  if (kind === 'gauge') {
+    new Gauge({ name, help, labelNames, registers: [registry], collect() {
+      this.reset();
+      for (const [s, v] of read()) this.set(labels(s), v);
+    } });
+  } else {
+    new Counter({ name, help, labelNames, registers: [registry], collect() {
+      this.reset();
+      for (const [s, v] of read()) this.inc(labels(s), v);
+    } });
+  }
 }
 
 function counterBy(registry: Registry, name: string, help: string, label: string, read: () => ReadonlyMap<string, number>): void {

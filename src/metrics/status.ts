@@ -24,7 +24,10 @@ export function statusOf(broker: Broker): object {
       durability: options.store === 'level' ? options.durability : undefined,
       errors: stats.storeErrors,
     },
-    bridge: { sinks: [] },
+    bridge: {
+      streams: broker.log.list(),
+      sinks: broker.bridge.status().sinks.map((s) => ({ name: s.name, stream: s.stream, state: s.state, lag: s.lagRecords, lagSeconds: s.lagSeconds })),
+    },
     websocket: addresses.ws ? { port: addresses.ws.port, path: addresses.ws.path } : null,
   };
 }

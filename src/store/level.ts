@@ -3,6 +3,7 @@ import { BrokerError } from '../errors.js';
 import type { Message } from '../broker/message.js';
 import { decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession, FORMAT_VERSION } from './records.js';
 import type { BacklogRecord, DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
+import type { KeyRange, LogBackend } from '../bridge/backend.js';
 
 /** How commits reach the disk. */
 export type Durability = 'fsync' | 'batch' | 'none';
@@ -219,6 +220,22 @@ export class LevelStore implements Store {
     if (next <= this.#idFloor) return;
     this.#idFloor = next;
     this.#put(KEY.nextMessageId, Buffer.from(String(next)));
+  }
+
+  /**
+   * The bridge log's view of this database (keys under the `L` prefix, which the session records
+   * never use): its writes join the same group commit as the messages, so a message and its log
+   * record become durable together.
+   */
+  logBackend(): LogBackend {
+    return {
+      durable: this.durable,
+      put: (key, value) => this.#put(key, value),
+      del: (key) => this.#del(key),
+      get: (key) => this.#db.get(key),
+      entries: (range: KeyRange) => this.#db.iterator(range),
+      flush: () => this.flush(),
+    };
   }
 
   #put(key: string, value: Uint8Array, isNew = false): void {

@@ -155,6 +155,24 @@ describe('/metrics', () => {
     expect(value(text, 'midge_store_commit_operations_bucket{le="+Inf"}')).toBe(value(text, 'midge_store_commit_operations_count'));
   });
 
+  it('reports bridge lag per sink, and the status JSON shows the sinks', async () => {
+    // A Redis sink whose engine is not there: every bridged message adds to its lag
+    const bridge = {
+      streams: { readings: {} },
+      rules: [{ filter: 'sensors/#', stream: 'readings' }],
+      sinks: [{ type: 'redis' as const, stream: 'readings', url: 'redis://127.0.0.1:1', key: 'readings' }],
+    };
+    const t = await start({ bridge });
+    const pub = await t.client();
+    for (let i = 0; i < 3; i++) await pub.publishAsync('sensors/t1', `${20 + i}`, { qos: 1 });
+    const text = await (await fetch(`${t.http}/metrics`)).text();
+    expect(value(text, 'midge_bridge_lag_records{sink="redis-readings",stream="readings"}')).toBe(3);
+    expect(value(text, 'midge_bridge_up{sink="redis-readings",stream="readings"}')).toBe(0);
+    expect(value(text, 'midge_bridge_lag_seconds{sink="redis-readings",stream="readings"}')).toBeGreaterThanOrEqual(0);
+    const status = (await (await fetch(`${t.http}/status.json`)).json()) as { bridge: { sinks: { name: string; lag: number }[] } };
+    expect(status.bridge.sinks).toMatchObject([{ name: 'redis-readings', lag: 3 }]);
+  });
+
   it('each broker has its own registry: two in one process report their own figures', async () => {
     const a = await start();
     const b = await start();

@@ -109,7 +109,7 @@ describe('reference and example', () => {
       expect(doc, `docs/configuration.md documents ${key}`).toContain(`\`${key}\``);
       expect(doc, `docs/configuration.md names ${envName(key)}`).toContain(envName(key));
     }
-    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store']);
+    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store', 'bridge']);
     expect(flagName('wsPort')).toBe('--ws-port');
   });
 
@@ -117,7 +117,7 @@ describe('reference and example', () => {
     const file = path.join(ROOT, 'midge.example.yaml');
     const options = loadConfig({ file });
     expect(resolveOptions(options)).toMatchObject(DEFAULTS);
-    expect(Object.keys(options).sort()).toEqual([...Object.keys(DEFAULTS), 'store'].sort());
+    expect(Object.keys(options).sort()).toEqual([...Object.keys(DEFAULTS), 'store', 'bridge'].sort());
   });
 
   it('--print-config shows the effective configuration as YAML', () => {
@@ -125,7 +125,9 @@ describe('reference and example', () => {
     expect(cmd.kind).toBe('print-config');
     if (cmd.kind !== 'print-config') return;
     const printed = parseYaml(formatConfig(resolveOptions(cmd.options))) as Record<string, unknown>;
-    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level' });
+    const bridge = { streams: {}, rules: [], sinks: [], overflow: 'drop-oldest', retentionIntervalMs: 1000, admin: true };
+    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level', bridge });
+    expect(resolveOptions(printed).bridge).toEqual(resolveOptions({}).bridge); // what it prints loads again
   });
 });
 
