@@ -101,7 +101,7 @@ describe('Kafka sink (injected producer)', () => {
   });
 
   it('a broker with a Kafka sink starts, and reports the unreachable engine in its status, without blocking publishers', async () => {
-    const broker = createBroker({ port: -1, wsPort: -1, logLevel: 'silent', store: 'memory', bridge: { rules: [{ filter: '#', stream: 's' }], sinks: [{ ...options, brokers: ['127.0.0.1:1'] }] } });
+    const broker = createBroker({ port: -1, wsPort: -1, httpPort: -1, logLevel: 'silent', store: 'memory', bridge: { rules: [{ filter: '#', stream: 's' }], sinks: [{ ...options, brokers: ['127.0.0.1:1'] }] } });
     await broker.start();
     stops.push(() => broker.close());
     await broker.publish({ topic: 'a', payload: 'x', qos: 1 });
@@ -118,7 +118,7 @@ describe.skipIf(!KAFKA)('Kafka sink (real Kafka at KAFKA_BROKERS)', () => {
     const { Kafka } = await import('kafkajs');
     const brokers = (KAFKA as string).split(',');
     const topic = `midge-test-${Date.now()}`;
-    const broker = createBroker({ port: -1, wsPort: -1, logLevel: 'silent', store: 'memory', bridge: { rules: [{ filter: 'k/#', stream: 'k' }], sinks: [{ type: 'kafka', stream: 'k', brokers, topic }] } });
+    const broker = createBroker({ port: -1, wsPort: -1, httpPort: -1, logLevel: 'silent', store: 'memory', bridge: { rules: [{ filter: 'k/#', stream: 'k' }], sinks: [{ type: 'kafka', stream: 'k', brokers, topic }] } });
     await broker.start();
     stops.push(() => broker.close());
     for (let i = 0; i < 20; i++) await broker.publish({ topic: 'k/a', payload: `m${i}`, qos: 1 });

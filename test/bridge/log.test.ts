@@ -26,7 +26,7 @@ async function start(options: BrokerOptions): Promise<TestBroker> {
 
 /** A LevelDB broker without listeners, for restart tests. */
 async function levelBroker(dataDir: string, bridge: BrokerOptions['bridge']): Promise<Broker> {
-  const broker = createBroker({ port: -1, wsPort: -1, logLevel: 'silent', store: 'level', dataDir, durability: 'fsync', bridge });
+  const broker = createBroker({ port: -1, wsPort: -1, httpPort: -1, logLevel: 'silent', store: 'level', dataDir, durability: 'fsync', bridge });
   await broker.start();
   return broker;
 }
