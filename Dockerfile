@@ -1,20 +1,36 @@
-# Midge MQTT broker: docker build -t midge . && docker run -p 1883:1883 -p 8083:8083 -v midge-data:/app/data midge
-FROM node:20-bookworm-slim AS build
+# Midge MQTT broker.
+#   docker build -t midge .
+#   docker run -p 1883:1883 -p 8083:8083 -p 8080:8080 -v midge-data:/data midge
+# Configure with MIDGE_* environment variables (docker run -e MIDGE_LOG_FORMAT=text ...), or mount
+# a config file and name it:  -v ./midge.yaml:/etc/midge/midge.yaml:ro -e MIDGE_CONFIG=/etc/midge/midge.yaml
+# Flags after the image name are passed to midge (docker run midge --log-level debug).
+
+# Build: compile TypeScript (npm ci runs the prepare script), then keep only runtime dependencies.
+FROM node:22-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+# Runtime: the compiled broker, its runtime dependencies and the status page, run as the non-root node user.
+FROM node:22-slim
+ENV NODE_ENV=production \
+    MIDGE_DATA_DIR=/data
 WORKDIR /app
-ENV NODE_ENV=production
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-RUN mkdir -p /app/data && chown node:node /app/data
+COPY --from=build /app/dist/src ./dist/src
+COPY status ./status
+RUN chmod +x /app/dist/src/cli/main.js \
+ && ln -s /app/dist/src/cli/main.js /usr/local/bin/midge \
+ && mkdir -p /data \
+ && chown node:node /data
 USER node
-VOLUME /app/data
-EXPOSE 1883 8083
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
-CMD ["--host", "0.0.0.0", "--port", "1883", "--ws-port", "8083", "--data-dir", "/app/data"]
+VOLUME /data
+# MQTT/TCP, MQTT/WebSocket, MQTT/TLS, MQTT/secure WebSocket, HTTP (metrics, health, status page)
+EXPOSE 1883 8083 8883 8084 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.MIDGE_HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# midge handles SIGTERM itself (graceful shutdown), so it runs as PID 1 without a shell
+ENTRYPOINT ["midge"]

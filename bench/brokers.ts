@@ -69,7 +69,7 @@ function midgeSpec(): BrokerSpec {
         mode === 'durable'
           ? ['--store', 'level', '--data-dir', dataDir, '--durability', 'fsync']
           : ['--store', 'memory'];
-      return { command: process.execPath, args: [cli, ...listen, '--ws-port', '-1', '--log-level', 'warn', ...store] };
+      return { command: process.execPath, args: [cli, ...listen, '--ws-port', '-1', '--http-port', '-1', '--log-level', 'warn', ...store] };
     },
   };
 }

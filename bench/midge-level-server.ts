@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     },
   });
   const store = new TimedLevelStore(values['data-dir'], 'fsync');
-  const broker = createBroker({ host: values.host, port: Number(values.port), wsPort: -1, store, logLevel: 'silent' });
+  const broker = createBroker({ host: values.host, port: Number(values.port), wsPort: -1, httpPort: -1, store, logLevel: 'silent' });
   await broker.listen();
   process.on('message', (request: unknown) => {
     if (isCountersRequest(request)) process.send?.(store.counters());

@@ -2,10 +2,14 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
 import { builtinPlugins } from './auth/builtin.js';
 import { HookRunner, type ClientInfo, type DropReason, type PeerCertificate } from './hooks.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './metrics/metrics.js';
+import { Operations } from './metrics/operations.js';
+import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
 import type { Delivery } from './broker/inflight.js';
@@ -13,7 +17,7 @@ import { Router } from './broker/router.js';
 import type { Session, SessionEvents } from './broker/session.js';
 import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
 import { Stats } from './broker/stats.js';
-import { Connection } from './connection/connection.js';
+import { Connection, type ConnectionHost } from './connection/connection.js';
 import { dispatch } from './handlers/index.js';
 import type { BrokerContext } from './handlers/context.js';
 import { messagePropertiesOf } from './handlers/publish.js';
@@ -32,6 +36,8 @@ import { listenWs, type WsListener } from './transport/ws.js';
 import { listenTls, loadTls } from './transport/tls.js';
 import { createSecurity, type Security } from './auth/security.js';
 import { Admission } from './connection/admission.js';
+import { Bridge } from './bridge/bridge.js';
+import type { Log } from './bridge/log.js';
 
 /** Where the listeners are bound (undefined when disabled). */
 export interface ListenAddresses {
@@ -41,6 +47,7 @@ export interface ListenAddresses {
   readonly tls?: { host: string; port: number } | undefined;
   /** MQTT over secure WebSocket, when a certificate is configured. */
   readonly wss?: { host: string; port: number; path: string } | undefined;
+  readonly http: { host: string; port: number } | undefined;
 }
 
 /** A snapshot of one session, from `broker.session(clientId)`. */
@@ -55,20 +62,31 @@ export interface SessionInfo {
   readonly queuedInMemory: number;
 }
 
+/** How often expired retained messages are removed, in ms. */
+const RETAINED_SWEEP_MS = 1000;
+
 /** The broker: wires the modules, owns the listeners, and offers programmatic publish. */
 export class Broker {
   readonly options: ResolvedOptions;
   readonly logger: Logger;
   readonly stats = new Stats();
+  /** Prometheus metrics on a registry of this broker's own (served at /metrics). */
+  readonly metrics = new Metrics();
+  readonly version = packageVersion();
   readonly #ctx: BrokerContext;
   readonly #connections = new Set<Connection>();
   readonly #encoder = new PublishEncoder();
+  /** What every Connection shares: one object, so an idle connection costs less. */
+  readonly #connectionHost: ConnectionHost;
+  #retainedSweep: NodeJS.Timeout | undefined;
   #tcp: net.Server | undefined;
   #ws: WsListener | undefined;
   #tls: tls.Server | undefined;
   #wss: WsListener | undefined;
   readonly #security: Security;
   readonly #admission: Admission;
+  readonly #operations = new Operations();
+  #listening = false;
   #started: Promise<void> | undefined;
   #closing = false;
   #ready = false;
@@ -78,12 +96,22 @@ export class Broker {
 
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
-    this.logger = this.options.logger ?? pino({ level: this.options.logLevel, base: { name: 'midge' } });
+    this.logger = this.options.logger ?? createLogger(this.options.logLevel, this.options.logFormat);
     // Built-in security plugins (password file, JWT, ACL) come before the user's; a bad file stops the start here
     this.#security = createSecurity(this.options);
     this.#admission = new Admission(this.options.maxConnections, this.options.maxConnectionsPerIp);
-    const plugins = [...builtinPlugins(this.options), ...this.#security.plugins, ...this.options.plugins];
+    const plugins = [this.metrics, ...builtinPlugins(this.options), ...this.#security.plugins, ...this.options.plugins];
     const hooks = new HookRunner(plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
+    this.#connectionHost = {
+      logger: this.logger,
+      encoder: this.#encoder,
+      stats: this.stats,
+      limits: this.options,
+      readable: hooks.has('authorizeRead') ? (client, message) => hooks.authorizeRead(client, message) : undefined,
+      stalled: () => this.#slowConsumers++,
+      dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
+      closed: (c) => this.#connectionClosed(c),
+    };
     const store = createStore(this.options, (err) => {
       this.stats.storeErrors++;
       this.logger.error({ err }, 'store error');
@@ -97,8 +125,13 @@ export class Broker {
     const pager = createPager(store, this.options.queuePageSize);
     const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal, pager };
     const sessions = new SessionRegistry(deps, this.#lifecycle());
-    const router = new Router(sessions, store, this.options.sharedSubscriptionStrategy);
+    const router = new Router(sessions, store, this.options.sharedSubscriptionStrategy, (message) => {
+      this.stats.dropped.expired++;
+      hooks.notify('onDropped', { clientId: undefined, message, reason: 'expired' });
+    });
+    const bridge = new Bridge(this.options.bridge, store, this.logger);
     this.#ctx = {
+      bridge,
       options: this.options,
       logger: this.logger,
       hooks,
@@ -157,12 +190,14 @@ export class Broker {
         this.#ws = await listenWs(host, wsPort, wsPath, maxPayload, onStream('ws'), onError('ws'));
       }
       await this.#listenSecure(onStream, onError);
+      await this.#operations.start(this, () => this.#notReady());
     } catch (err) {
       await this.close();
       throw err;
     }
+    this.#listening = true;
     const addresses = this.addresses();
-    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws, tls: addresses.tls, wss: addresses.wss }, 'midge listening');
+    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws, tls: addresses.tls, wss: addresses.wss, http: addresses.http }, 'midge listening');
     return addresses;
   }
 
@@ -198,6 +233,34 @@ export class Broker {
     return { open: this.#admission.size, refused: this.#admission.refused, slowConsumersDisconnected: this.#slowConsumers };
   }
 
+  #notReady(): string | undefined {
+    if (this.#closing) return 'shutting down';
+    if (!this.#ready) return 'store not open';
+    if (!this.#listening) return 'listeners not bound';
+    return undefined;
+  }
+
+  /** Sums over all sessions, for metrics and $SYS (a scan: call it per scrape, not per message). */
+  totals(): { inflight: number; queued: number; subscriptions: number } {
+    let inflight = 0;
+    let queued = 0;
+    let subscriptions = 0;
+    for (const s of this.#ctx.sessions.values()) {
+      inflight += s.inflightCount;
+      queued += s.queuedCount;
+      subscriptions += s.subscriptions.size;
+    }
+    return { inflight, queued, subscriptions };
+  }
+
+  /** Calls `observer` after each store commit with its write count and duration; false when the store does not commit (memory). */
+  observeCommits(observer: (operations: number, ms: number) => void): boolean {
+    const { store } = this.#ctx;
+    if (!(store instanceof LevelStore)) return false;
+    store.onCommit = observer;
+    return true;
+  }
+
   /** The bound addresses of the running listeners. */
   addresses(): ListenAddresses {
     const tcp = this.#tcp?.address();
@@ -209,7 +272,18 @@ export class Broker {
       ws: ws && typeof ws === 'object' ? { host: ws.address, port: ws.port, path: this.options.wsPath } : undefined,
       tls: secure && typeof secure === 'object' ? { host: secure.address, port: secure.port } : undefined,
       wss: wss && typeof wss === 'object' ? { host: wss.address, port: wss.port, path: this.options.wsPath } : undefined,
+      http: this.#operations.httpAddress,
     };
+  }
+
+  /** The embedded log: `read(stream, { from, limit })`, `follow(stream, ...)`, `stat`, `list`, consumer groups. */
+  get log(): Log {
+    return this.#ctx.bridge.log;
+  }
+
+  /** The bridge: `status()` gives per-sink state and lag (records, seconds) for metrics. */
+  get bridge(): Bridge {
+    return this.#ctx.bridge;
   }
 
   /** Restores state from the store and runs plugin init hooks; idempotent. */
@@ -217,7 +291,10 @@ export class Broker {
     this.#started ??= (async () => {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
+      await this.#ctx.bridge.open();
       for (const plugin of this.#ctx.hooks.plugins) await plugin.init?.(this);
+      // Expired retained messages leave memory and the store even if nobody subscribes [MQTT-3.3.2-5]
+      this.#retainedSweep = setInterval(() => this.#ctx.router.sweepRetained(Date.now()), RETAINED_SWEEP_MS).unref();
       this.#ready = true;
     })();
     return this.#started;
@@ -237,22 +314,7 @@ export class Broker {
       stream.destroy();
       return;
     }
-    const hooks = this.#ctx.hooks;
-    const conn = new Connection(
-      stream,
-      listener,
-      remoteAddress,
-      {
-        logger: this.logger,
-        encoder: this.#encoder,
-        limits: this.options,
-        readable: hooks.has('authorizeRead') ? (client, message) => hooks.authorizeRead(client, message) : undefined,
-        stalled: () => this.#slowConsumers++,
-        dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
-        closed: (c) => this.#connectionClosed(c),
-      },
-      { certificate, asUsername: this.options.certAsUsername },
-    );
+    const conn = new Connection(stream, listener, remoteAddress, this.#connectionHost, certificate);
     this.#connections.add(conn);
   }
 
@@ -280,6 +342,8 @@ export class Broker {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    clearInterval(this.#retainedSweep);
+    this.#operations.stopPublishing();
     const servers: Promise<void>[] = [];
     if (this.#tcp) servers.push(closeServer(this.#tcp));
     for (const ws of [this.#ws, this.#wss]) {
@@ -292,12 +356,15 @@ export class Broker {
     await Promise.all([...servers, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;
     sessions.stop();
+    await this.#ctx.bridge.close();
     for (const session of sessions.values()) store.saveSession(session.toRecord());
     if (!store.durable) this.#ctx.journal.snapshot(sessions.values());
     store.saveMessageIdFloor(messageIds.next());
     await store.flush();
     await store.close();
     for (const plugin of this.#ctx.hooks.plugins) await plugin.close?.();
+    // Last, so that /readyz answers 503 for as long as the shutdown takes
+    await this.#operations.close();
     this.logger.info('midge stopped');
   }
 
@@ -325,6 +392,7 @@ export class Broker {
       hooks.notify('onDropped', { clientId: client?.id, message: input, reason: 'plugin-error' });
       return 0;
     }
+    this.#ctx.bridge.accept(message); // queued in the same commit as the message [bridge: acknowledged implies in the log]
     if (message.retain) router.retain(message);
     const receivers = router.publish(message);
     hooks.notify('onPublished', message, client);
@@ -376,7 +444,13 @@ export class Broker {
     this.#connections.delete(conn);
     this.#admission.delete(conn.remoteAddress);
     const { connections, sessions, store, hooks } = this.#ctx;
-    if (!conn.info) return;
+    const fields = { clientId: conn.clientId || undefined, address: conn.remoteAddress, listener: conn.listener, reason: conn.closeReason, code: conn.closeCode };
+    if (!conn.info) {
+      // A refusal (bad credentials, protocol error) is worth an info line; a bare probe is not
+      if (conn.closeCode) this.logger.info(fields, 'connection refused');
+      else this.logger.debug(fields, 'connection closed before CONNECT');
+      return;
+    }
     if (connections.get(conn.clientId) === conn) {
       connections.delete(conn.clientId);
       const session = conn.session as Session;
@@ -386,7 +460,7 @@ export class Broker {
       if (!this.#closing) sessions.scheduleExpiry(session);
       if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
     }
-    this.logger.debug({ clientId: conn.clientId, listener: conn.listener, reason: conn.closeReason }, 'client disconnected');
+    this.logger.info(fields, 'client disconnected');
     if (!conn.disconnectNotified) hooks.notify('onDisconnected', conn.info, conn.closeReason);
   }
 

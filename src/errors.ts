@@ -36,6 +36,11 @@ export const ErrorCode = {
   ERR_TOPIC_LIMIT: { reason: ReasonCode.TopicNameInvalid, text: 'topic exceeds the length or level limit' },
   ERR_SLOW_CONSUMER: { reason: ReasonCode.ImplementationSpecificError, text: 'client stopped reading' },
   ERR_NOT_STARTED: { reason: ReasonCode.ServerUnavailable, text: 'broker not started' },
+  // Bridge and log store (src/bridge/)
+  ERR_LOG_STREAM_UNKNOWN: { reason: ReasonCode.ImplementationSpecificError, text: 'unknown log stream' },
+  ERR_LOG_READ: { reason: ReasonCode.UnspecifiedError, text: 'cannot read the log' },
+  ERR_LOG_CLOSED: { reason: ReasonCode.ServerUnavailable, text: 'the log is closed' },
+  ERR_SINK: { reason: ReasonCode.UnspecifiedError, text: 'sink failed' },
 } as const;
 
 /** One of the registered error codes. */

@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
+import { brokerOptionsSchema, describeIssues } from './config/schema.js';
 import type { Plugin } from './hooks.js';
 import type { OverflowPolicy } from './broker/queue.js';
 import type { SharedStrategy } from './broker/topic-tree.js';
 import type { Durability } from './store/level.js';
 import type { Store } from './store/store.js';
+import { resolveBridgeOptions, type BridgeConfig, type BridgeOptions } from './bridge/config.js';
 
 /** Options accepted by `createBroker`. Every field is optional; defaults are in DEFAULTS. */
 export interface BrokerOptions {
@@ -65,8 +67,18 @@ export interface BrokerOptions {
   responseInformationPrefix?: string;
   /** Refuse a message whose Payload Format Indicator says UTF-8 when its payload is not (reason code 0x99). */
   validatePayloadFormat?: boolean;
+  /** HTTP port for /metrics, /healthz, /readyz and the status page; 0 picks a free port, -1 disables it. */
+  httpPort?: number;
+  /** Log format: 'json' (one pino object per line) or 'text' (one readable line per entry). */
+  logFormat?: 'json' | 'text';
+  /** Seconds between $SYS publications; 0 disables $SYS. */
+  sysInterval?: number;
+  /** Milliseconds a graceful shutdown (SIGTERM) may take before the process exits anyway. */
+  shutdownTimeout?: number;
   /** A SCRAM users file (`user:SCRAM-SHA-256$i:salt$StoredKey:ServerKey` lines) enabling SCRAM-SHA-256 enhanced authentication; '' disables it. */
   scramUsersFile?: string;
+  /** Bridge to a log store: streams (retention), rules (topic filter → stream) and sinks (NATS, Redis, Kafka). */
+  bridge?: BridgeOptions;
 
   // Security and limits (see the README's Security section)
   /** TLS port, used when `tlsCert` is set; 0 picks a free port, -1 disables it. */
@@ -147,6 +159,10 @@ export const DEFAULTS = {
   sharedSubscriptionStrategy: 'round-robin' as SharedStrategy,
   responseInformationPrefix: 'response/',
   validatePayloadFormat: true,
+  httpPort: 8080,
+  logFormat: 'json' as 'json' | 'text',
+  sysInterval: 10,
+  shutdownTimeout: 10_000,
   scramUsersFile: '',
   // Security and limits
   tlsPort: 8883,
@@ -178,89 +194,32 @@ export const DEFAULTS = {
 
 /** Options after defaults and validation. */
 export type ResolvedOptions = typeof DEFAULTS &
-  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> };
+  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig };
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
-const INTEGER_RANGES: Record<string, [number, number]> = {
-  port: [-1, 65535],
-  wsPort: [-1, 65535],
-  maxInflight: [1, 65535],
-  maxQueuedMessages: [0, Number.MAX_SAFE_INTEGER],
-  maxQueuedBytes: [0, Number.MAX_SAFE_INTEGER],
-  queuePageSize: [2, 1_000_000],
-  maxPacketSize: [64, 268_435_455],
-  maxKeepAlive: [0, 65535],
-  connectTimeout: [1, 3_600_000],
-  receiveMaximum: [1, 65535],
-  topicAliasMaximum: [0, 65535],
-  maxSessionExpiryInterval: [0, 0xffffffff],
-  maxWriteBuffer: [1024, Number.MAX_SAFE_INTEGER],
-  maxPendingPackets: [1, 1_000_000],
-  tlsPort: [-1, 65535],
-  wssPort: [-1, 65535],
-  maxTopicLength: [1, 65535],
-  maxTopicLevels: [1, 65535],
-  maxClientIdLength: [23, 65535], // [MQTT-3.1.3-5] 1 to 23 bytes must be allowed
-  maxConnections: [0, Number.MAX_SAFE_INTEGER],
-  maxConnectionsPerIp: [0, Number.MAX_SAFE_INTEGER],
-  publishRateMessages: [0, Number.MAX_SAFE_INTEGER],
-  publishRateBytes: [0, Number.MAX_SAFE_INTEGER],
-  maxSubscriptionsPerClient: [0, Number.MAX_SAFE_INTEGER],
-  slowConsumerTimeout: [0, 86_400_000],
-};
-const STRING_OPTIONS = ['tlsCert', 'tlsKey', 'tlsCa', 'passwordFile', 'aclFile', 'jwtSecret', 'jwtJwksFile', 'jwtUsernameClaim', 'jwtTopicsClaim', 'jwtIssuer', 'jwtAudience'] as const;
-const BOOLEAN_OPTIONS = ['requireClientCert', 'certAsUsername', 'allowAnonymous'] as const;
+/** Applies defaults and validates; throws ERR_INVALID_OPTION naming the key, what was expected and what was found. */
+export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
+  const given = stripUndefined(input);
+  const result = brokerOptionsSchema.safeParse(given);
+  if (!result.success) {
+    throw new BrokerError('ERR_INVALID_OPTION', describeIssues(brokerOptionsSchema, given, result.error.issues).join('; '));
+  }
+  // The bridge's nested options are checked by the bridge itself, with messages naming the key path
+  const merged = { ...DEFAULTS, plugins: [] as Plugin[], store: 'level', ...given, bridge: resolveBridgeOptions(input.bridge) } as ResolvedOptions;
+  checkSecurityOptions(merged);
+  return merged;
+}
 
 function invalid(key: string, expected: string, found: unknown): BrokerError {
   return new BrokerError('ERR_INVALID_OPTION', `${key}: expected ${expected}, found ${JSON.stringify(found)}`);
 }
 
-/** Applies defaults and validates; throws ERR_INVALID_OPTION naming the key, what was expected and what was found. */
-export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
-  const known = new Set([...Object.keys(DEFAULTS), 'logger', 'plugins', 'store']);
-  for (const key of Object.keys(input)) {
-    if (!known.has(key)) throw invalid(key, `one of the known options (${[...known].join(', ')})`, key);
-  }
-  const merged = { ...DEFAULTS, plugins: [] as Plugin[], store: 'level', ...stripUndefined(input) } as ResolvedOptions;
-  for (const [key, [min, max]] of Object.entries(INTEGER_RANGES)) {
-    const value = (merged as unknown as Record<string, unknown>)[key];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      throw invalid(key, `an integer from ${min} to ${max}`, value);
-    }
-  }
-  if (typeof merged.host !== 'string' || merged.host === '') throw invalid('host', 'a host name or address', merged.host);
-  if (typeof merged.wsPath !== 'string' || !merged.wsPath.startsWith('/')) throw invalid('wsPath', 'a path starting with /', merged.wsPath);
-  if (!LOG_LEVELS.includes(merged.logLevel)) throw invalid('logLevel', LOG_LEVELS.join('|'), merged.logLevel);
-  if (merged.queueOverflow !== 'drop-oldest' && merged.queueOverflow !== 'drop-new') {
-    throw invalid('queueOverflow', 'drop-oldest|drop-new', merged.queueOverflow);
-  }
-  if (typeof merged.topicAliasOutbound !== 'boolean') throw invalid('topicAliasOutbound', 'true or false', merged.topicAliasOutbound);
-  if (!Array.isArray(merged.plugins)) throw invalid('plugins', 'an array of plugin objects', merged.plugins);
-  const { store } = merged;
-  if (store !== 'level' && store !== 'memory' && (typeof store !== 'object' || typeof store.open !== 'function')) {
-    throw invalid('store', 'level|memory or a Store object', store);
-  }
-  if (typeof merged.dataDir !== 'string' || merged.dataDir === '') throw invalid('dataDir', 'a directory path', merged.dataDir);
-  if (!['fsync', 'batch', 'none'].includes(merged.durability)) throw invalid('durability', 'fsync|batch|none', merged.durability);
-  if (!['round-robin', 'random', 'sticky'].includes(merged.sharedSubscriptionStrategy)) {
-    throw invalid('sharedSubscriptionStrategy', 'round-robin|random|sticky', merged.sharedSubscriptionStrategy);
-  }
-  if (typeof merged.responseInformationPrefix !== 'string') throw invalid('responseInformationPrefix', 'a string', merged.responseInformationPrefix);
-  if (typeof merged.scramUsersFile !== 'string') throw invalid('scramUsersFile', 'a file path', merged.scramUsersFile);
-  if (typeof merged.validatePayloadFormat !== 'boolean') throw invalid('validatePayloadFormat', 'true or false', merged.validatePayloadFormat);
-  checkSecurityOptions(merged);
-  return merged;
-}
-
+/** Rules between security options (each one's type and range is in config/schema.ts). */
 function checkSecurityOptions(merged: ResolvedOptions): void {
-  for (const key of STRING_OPTIONS) if (typeof merged[key] !== 'string') throw invalid(key, 'a string', merged[key]);
-  for (const key of BOOLEAN_OPTIONS) if (typeof merged[key] !== 'boolean') throw invalid(key, 'true or false', merged[key]);
   if ((merged.tlsCert === '') !== (merged.tlsKey === '')) throw invalid('tlsKey', 'tlsCert and tlsKey set together', merged.tlsKey);
   if ((merged.requireClientCert || merged.certAsUsername) && merged.tlsCa === '') {
     throw invalid('tlsCa', 'a CA file when client certificates are required or used as usernames', merged.tlsCa);
   }
   if (merged.jwtSecret !== '' && merged.jwtJwksFile !== '') throw invalid('jwtJwksFile', 'either jwtSecret or jwtJwksFile, not both', merged.jwtJwksFile);
-  if (merged.jwtUsernameClaim === '') throw invalid('jwtUsernameClaim', 'a claim name', merged.jwtUsernameClaim);
 }
 
 function stripUndefined<T extends object>(obj: T): Partial<T> {

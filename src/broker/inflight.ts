@@ -18,52 +18,55 @@ export interface Delivery {
 }
 
 const MAX_PACKET_ID = 0xffff;
+const NO_ENTRIES: ReadonlyMap<number, Delivery> = new Map();
 
 /**
  * A session's outbound in-flight window: QoS 1/2 deliveries awaiting acknowledgement,
  * in send order, keyed by packet id. Allocation and lookup are O(1) amortized.
  */
 export class Inflight {
-  readonly #entries = new Map<number, Delivery>();
+  /** Created with the first delivery: most idle sessions never have one. */
+  #entries: Map<number, Delivery> | undefined;
   #nextId = 1;
 
   /** Assigns a free packet id to `delivery` and records it. */
   add(delivery: Delivery): number {
-    if (this.#entries.size >= MAX_PACKET_ID) throw new RangeError('no free packet identifier');
+    const entries = (this.#entries ??= new Map());
+    if (entries.size >= MAX_PACKET_ID) throw new RangeError('no free packet identifier');
     let id = this.#nextId;
-    while (this.#entries.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
+    while (entries.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
     this.#nextId = id === MAX_PACKET_ID ? 1 : id + 1;
     delivery.packetId = id;
-    this.#entries.set(id, delivery);
+    entries.set(id, delivery);
     return id;
   }
 
   /** Re-records a delivery that already has its packet id (restore). */
   restore(delivery: Delivery): void {
-    this.#entries.set(delivery.packetId, delivery);
+    (this.#entries ??= new Map()).set(delivery.packetId, delivery);
   }
 
   get(packetId: number): Delivery | undefined {
-    return this.#entries.get(packetId);
+    return this.#entries?.get(packetId);
   }
 
   delete(packetId: number): boolean {
-    return this.#entries.delete(packetId);
+    return this.#entries?.delete(packetId) ?? false;
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#entries?.size ?? 0;
   }
 
   /** Deliveries in their original send order [MQTT-4.4.0-1]. */
   values(): IterableIterator<Delivery> {
-    return this.#entries.values();
+    return (this.#entries ?? NO_ENTRIES).values();
   }
 
   /** Removes everything, returning what was in flight. */
   clear(): Delivery[] {
-    const all = [...this.#entries.values()];
-    this.#entries.clear();
+    const all = [...(this.#entries?.values() ?? [])];
+    this.#entries = undefined;
     return all;
   }
 }

@@ -12,6 +12,8 @@ class Node {
 export class RetainedIndex {
   readonly #root = new Node();
   #size = 0;
+  /** Retained messages that have an expiry, by topic, so expired ones are found without a full walk. */
+  readonly #expiring = new Map<string, Message>();
 
   /** Stores `message` as the retained message of its topic. */
   add(message: Message): void {
@@ -26,6 +28,15 @@ export class RetainedIndex {
     }
     if (!node.message) this.#size++;
     node.message = message;
+    if (message.expiresAt !== undefined) this.#expiring.set(message.topic, message);
+    else this.#expiring.delete(message.topic);
+  }
+
+  /** Retained messages whose expiry has passed at `now` [MQTT-3.3.2-5]. */
+  expired(now: number): Message[] {
+    const out: Message[] = [];
+    for (const message of this.#expiring.values()) if ((message.expiresAt as number) <= now) out.push(message);
+    return out;
   }
 
   /** The retained message of `topic`, if any. */
@@ -51,6 +62,7 @@ export class RetainedIndex {
     if (!node.message) return false;
     node.message = undefined;
     this.#size--;
+    this.#expiring.delete(topic);
     for (let i = levels.length; i > 0; i--) {
       const current = path[i] as Node;
       if (current.message || current.children.size > 0) break;

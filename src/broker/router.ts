@@ -27,11 +27,14 @@ export class Router {
   readonly #sessions: SessionRegistry;
   readonly #store: Store;
   readonly #sharedStrategy: SharedStrategy;
+  readonly #onExpired: (message: Message) => void;
 
-  constructor(sessions: SessionRegistry, store: Store, sharedStrategy: SharedStrategy = 'round-robin') {
+  /** `onExpired` hears of each retained message removed because its expiry passed. */
+  constructor(sessions: SessionRegistry, store: Store, sharedStrategy: SharedStrategy = 'round-robin', onExpired: (message: Message) => void = () => {}) {
     this.#sessions = sessions;
     this.#store = store;
     this.#sharedStrategy = sharedStrategy;
+    this.#onExpired = onExpired;
   }
 
   /** Number of retained messages. */
@@ -80,9 +83,20 @@ export class Router {
     const live: Message[] = [];
     for (const message of this.#retained.match(filter)) {
       if (!isExpired(message, now)) live.push(message);
-      else if (this.#retained.delete(message.topic)) this.#store.deleteRetained(message.topic);
+      else this.#expire(message);
     }
     return live;
+  }
+
+  /** Removes the retained messages whose expiry has passed (the broker calls this periodically). */
+  sweepRetained(now: number): void {
+    for (const message of this.#retained.expired(now)) this.#expire(message);
+  }
+
+  #expire(message: Message): void {
+    if (!this.#retained.delete(message.topic)) return;
+    this.#store.deleteRetained(message.topic);
+    this.#onExpired(message);
   }
 
   /** Delivers `message` to every matching session. Returns the number of sessions it went to. */

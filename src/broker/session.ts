@@ -66,7 +66,8 @@ export class Session {
   /** When a delayed will is due (ms since epoch), while its timer runs. */
   willDueAt: number | undefined;
   disconnectedAt: number | undefined;
-  readonly #inboundQos2 = new Set<number>();
+  /** Inbound QoS 2 packet ids awaiting PUBREL; created with the first one. */
+  #inboundQos2: Set<number> | undefined;
   readonly #inflight = new Inflight();
   readonly #queue: MessageQueue;
   readonly #deps: SessionDeps;
@@ -274,28 +275,28 @@ export class Session {
 
   /** Inbound QoS 2 packet ids awaiting PUBREL (for a snapshot). */
   inboundIds(): number[] {
-    return [...this.#inboundQos2];
+    return [...(this.#inboundQos2 ?? [])];
   }
 
   /** True while an inbound QoS 2 packet id awaits PUBREL. */
   hasInbound(packetId: number): boolean {
-    return this.#inboundQos2.has(packetId);
+    return this.#inboundQos2?.has(packetId) ?? false;
   }
 
   /** Number of inbound QoS 2 packet ids awaiting PUBREL. */
   get inboundCount(): number {
-    return this.#inboundQos2.size;
+    return this.#inboundQos2?.size ?? 0;
   }
 
   /** Records an inbound QoS 2 packet id until PUBREL, so a resend is not delivered twice [MQTT-4.3.3-9]. */
   addInbound(packetId: number): void {
-    this.#inboundQos2.add(packetId);
+    (this.#inboundQos2 ??= new Set()).add(packetId);
     this.#deps.journal.inboundAdded(this, packetId);
   }
 
   /** PUBREL: releases an inbound QoS 2 packet id. Returns false if it was unknown. */
   releaseInbound(packetId: number): boolean {
-    if (!this.#inboundQos2.delete(packetId)) return false;
+    if (!this.#inboundQos2?.delete(packetId)) return false;
     this.#deps.journal.inboundReleased(this, packetId);
     return true;
   }
@@ -315,7 +316,7 @@ export class Session {
 
   /** Puts back an inbound QoS 2 packet id read from the store at start. */
   restoreInbound(packetId: number): void {
-    this.#inboundQos2.add(packetId);
+    (this.#inboundQos2 ??= new Set()).add(packetId);
   }
 
   /**
@@ -327,8 +328,8 @@ export class Session {
     if (this.#queue.backlog > 0) {
       this.#queue.drainBacklog((d) => this.#handOver(d)).catch((err: unknown) => this.#deps.events.pageFailed(this, err));
     }
-    for (const id of this.#inboundQos2) this.#deps.journal.inboundReleased(this, id);
-    this.#inboundQos2.clear();
+    for (const id of this.#inboundQos2 ?? []) this.#deps.journal.inboundReleased(this, id);
+    this.#inboundQos2 = undefined;
   }
 
   /**

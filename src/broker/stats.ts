@@ -6,6 +6,17 @@ export class Stats {
   connectionsTotal = 0;
   messagesReceived = 0;
   messagesSent = 0;
+  /** PUBLISH packets received from clients, by their QoS. */
+  readonly messagesReceivedByQos: [number, number, number] = [0, 0, 0];
+  /** PUBLISH packets sent to clients (retransmissions not counted), by the QoS they were sent at. */
+  readonly messagesSentByQos: [number, number, number] = [0, 0, 0];
+  /** Control packets of every type, and the bytes that carried them (MQTT bytes, before TLS or WebSocket framing). */
+  packetsReceived = 0;
+  packetsSent = 0;
+  bytesReceived = 0;
+  bytesSent = 0;
+  /** Accepted connections, by listener name. */
+  readonly connectionsByListener = new Map<string, number>();
   /** Store commits that failed (their acknowledgements were withheld). */
   storeErrors = 0;
   readonly dropped: Record<DropReason, number> = {

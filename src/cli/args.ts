@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { CONFIG_ENV, loadConfig } from '../config/load.js';
 import type { BrokerOptions } from '../options.js';
 
 /** Thrown for a bad command line or config file; the CLI prints its message on one line. */
@@ -17,8 +18,15 @@ export const USAGE = `Usage: midge [options]
   --durability MODE    fsync (default): acknowledge after a synced commit;
                        batch: synced every few ms; none: never synced
   --scram-users FILE   SCRAM-SHA-256 users file (enables MQTT 5 enhanced authentication)
-  --config FILE        JSON file with broker options (flags win over the file)
+  --config FILE        YAML or JSON file of options (or MIDGE_CONFIG); every option
+                       can also be set as MIDGE_<NAME> (e.g. MIDGE_WS_PORT);
+                       flags win over the environment, which wins over the file
+  --print-config       print the effective configuration (YAML) and exit
   --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
+  --log-format FORMAT  json (default) or text (one readable line per entry)
+  --http-port N        HTTP port for /metrics, /healthz, /readyz and the status
+                       page (default 8080; 0 = any free port; -1 = off)
+  --sys-interval SECS  seconds between $SYS updates (default 10; 0 = off)
  Security (see README, Security):
   --cert FILE --key FILE   PEM certificate and key: enables the TLS and WSS listeners
   --tls-port N         MQTT over TLS port (default 8883; -1 = off)
@@ -44,17 +52,20 @@ export const USAGE = `Usage: midge [options]
   --slow-consumer-timeout MS  disconnect a client that stopped reading (default 30000; 0 = never)
   midge passwd FILE USER [--stdin] | -D FILE USER   manage a password file
   -h, --help           show this help
-  -v, --version        show the version`;
+  -v, --version        show the version
+       midge log list|stat|read ...   read the bridge's log store (midge log --help)`;
 
 /** What the command line asks for. */
-export type Command = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; options: BrokerOptions };
+export type Command =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'run'; options: BrokerOptions }
+  | { kind: 'print-config'; options: BrokerOptions };
 
 function integer(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!/^-?\d+$/.test(value)) throw new UsageError(`${flag} expects an integer, got "${value}"`);
-  const n = Number(value);
-  if (n < -1 || n > 65535) throw new UsageError(`${flag} must be from -1 to 65535, got ${n}`);
-  return n;
+  return Number(value); // the range is checked with the other options (config/schema.ts)
 }
 
 function count(flag: string, value: string | undefined): number | undefined {
@@ -78,25 +89,6 @@ function choice<T extends string>(flag: string, value: string | undefined, allow
   return value as T;
 }
 
-function readConfig(file: string): BrokerOptions {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (err) {
-    throw new UsageError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new UsageError(`config file ${file} must contain a JSON object of broker options`);
-  }
-  return parsed as BrokerOptions;
-}
-
 /** Joins `--flag -1` into `--flag=-1`: node's parseArgs takes a lone negative number for an option. */
 function joinNegativeValues(argv: string[]): string[] {
   const out: string[] = [];
@@ -113,8 +105,8 @@ function joinNegativeValues(argv: string[]): string[] {
   return out;
 }
 
-/** Parses argv (without node and script) into a command. */
-export function parseCommandLine(argv: string[]): Command {
+/** Parses argv (without node and script) into a command; options come from flags, `MIDGE_*` env and the config file. */
+export function parseCommandLine(argv: string[], env: Record<string, string | undefined> = process.env): Command {
   let parsed;
   try {
     parsed = parseArgs({
@@ -131,6 +123,10 @@ export function parseCommandLine(argv: string[]): Command {
         store: { type: 'string' },
         durability: { type: 'string' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
+        'http-port': { type: 'string' },
+        'sys-interval': { type: 'string' },
+        'print-config': { type: 'boolean' },
         'scram-users': { type: 'string' },
         'tls-port': { type: 'string' },
         'wss-port': { type: 'string' },
@@ -172,7 +168,6 @@ export function parseCommandLine(argv: string[]): Command {
   const v = parsed.values;
   if (v.help) return { kind: 'help' };
   if (v.version) return { kind: 'version' };
-  const fromFile = v.config ? readConfig(v.config) : {};
   const fromFlags: BrokerOptions = {
     host: v.host,
     port: integer('--port', v.port),
@@ -182,6 +177,9 @@ export function parseCommandLine(argv: string[]): Command {
     dataDir: v['data-dir'],
     store: choice('--store', v.store, ['level', 'memory'] as const),
     durability: choice('--durability', v.durability, ['fsync', 'batch', 'none'] as const),
+    logFormat: choice('--log-format', v['log-format'], ['json', 'text'] as const),
+    httpPort: integer('--http-port', v['http-port']),
+    sysInterval: integer('--sys-interval', v['sys-interval']),
     scramUsersFile: v['scram-users'],
     tlsPort: integer('--tls-port', v['tls-port']),
     wssPort: integer('--wss-port', v['wss-port']),
@@ -214,9 +212,6 @@ export function parseCommandLine(argv: string[]): Command {
     maxQueuedBytes: count('--max-queued-bytes', v['max-queued-bytes']),
     slowConsumerTimeout: count('--slow-consumer-timeout', v['slow-consumer-timeout']),
   };
-  const options = { ...fromFile };
-  for (const [key, value] of Object.entries(fromFlags)) {
-    if (value !== undefined) (options as Record<string, unknown>)[key] = value;
-  }
-  return { kind: 'run', options };
+  const options = loadConfig({ file: v.config ?? env[CONFIG_ENV], env, flags: fromFlags });
+  return { kind: v['print-config'] ? 'print-config' : 'run', options };
 }

@@ -1,14 +1,12 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
 import { Broker } from '../broker.js';
+import { formatConfig } from '../config/load.js';
 import { isBrokerError } from '../errors.js';
+import { resolveOptions } from '../options.js';
+import { packageVersion } from '../package.js';
 import { parseCommandLine, USAGE, UsageError } from './args.js';
 import { runPasswd } from './passwd.js';
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { runLogCommand } from './log.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`midge: ${message}\n`);
@@ -17,22 +15,44 @@ function fail(message: string, code: number): never {
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'passwd') return void process.stdout.write(`${await runPasswd(process.argv.slice(3))}\n`);
+  if (process.argv[2] === 'log') return runLogCommand(process.argv.slice(3)); // midge log list|read|stat (src/cli/log.ts)
   const command = parseCommandLine(process.argv.slice(2));
   if (command.kind === 'help') {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
   if (command.kind === 'version') {
-    process.stdout.write(`midge ${version()}\n`);
+    process.stdout.write(`midge ${packageVersion()}\n`);
+    return;
+  }
+  if (command.kind === 'print-config') {
+    process.stdout.write(formatConfig(resolveOptions(command.options)));
     return;
   }
   const broker = new Broker(command.options);
   await broker.listen();
+  handleSignals(broker);
+}
+
+/**
+ * Graceful shutdown on SIGTERM/SIGINT: broker.close() stops accepting, sends MQTT 5 clients
+ * DISCONNECT 0x8B, saves sessions and flushes and closes the store; the process then exits 0.
+ * If that takes longer than shutdownTimeout, or a second signal arrives, it exits 1 at once.
+ */
+function handleSignals(broker: Broker): void {
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      broker.logger.warn({ signal }, 'second signal: forced exit');
+      process.exit(1);
+    }
     stopping = true;
-    broker.logger.info({ signal }, 'stopping');
+    const timeout = broker.options.shutdownTimeout;
+    broker.logger.info({ signal, timeoutMs: timeout }, 'stopping');
+    setTimeout(() => {
+      broker.logger.error({ timeoutMs: timeout }, 'shutdown took too long: forced exit');
+      process.exit(1);
+    }, timeout).unref();
     broker.close().then(
       () => process.exit(0),
       (err: unknown) => fail(`error while stopping: ${String(err)}`, 1),

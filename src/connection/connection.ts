@@ -9,6 +9,7 @@ import type { PublishEncoder } from '../protocol/publish-encoder.js';
 import { CONNACK_REASONS, ReasonCode, SERVER_DISCONNECT_REASONS } from '../protocol/reason-codes.js';
 import type { Delivery } from '../broker/inflight.js';
 import type { Outlet, Session } from '../broker/session.js';
+import type { Stats } from '../broker/stats.js';
 import type { Authentication } from './authentication.js';
 import { Keepalive } from './keepalive.js';
 import { OutboundAliases } from './outbound-aliases.js';
@@ -18,6 +19,8 @@ import { RateLimit } from './rate-limit.js';
 export interface ConnectionHost {
   readonly logger: Logger;
   readonly encoder: PublishEncoder;
+  /** Traffic counters (packets, bytes, PUBLISH by QoS). */
+  readonly stats: Stats;
   readonly limits: {
     maxPacketSize: number;
     connectTimeout: number;
@@ -26,6 +29,7 @@ export interface ConnectionHost {
     slowConsumerTimeout: number;
     publishRateMessages: number;
     publishRateBytes: number;
+    certAsUsername: boolean;
   };
   /** Per-delivery read check (authorizeRead plugins); undefined when no plugin has one. */
   readonly readable?: ((client: ClientInfo, message: Message) => boolean) | undefined;
@@ -62,8 +66,8 @@ export class Connection implements Outlet {
   /** The client's Receive Maximum and Maximum Packet Size (MQTT 5). */
   receiveMaximum = 65535;
   maxOutboundPacketSize = Number.POSITIVE_INFINITY;
-  /** Inbound topic aliases (MQTT 5). */
-  readonly topicAliases = new Map<number, string>();
+  /** Inbound topic aliases (MQTT 5), created with the first alias. */
+  topicAliases: Map<number, string> | undefined;
   /** Outbound topic aliases (MQTT 5), when the client accepts them and the broker sends them. */
   outboundAliases: OutboundAliases | undefined;
   /** False once a normal DISCONNECT removed the will [MQTT-3.1.2-10]. */
@@ -72,6 +76,8 @@ export class Connection implements Outlet {
   disconnectNotified = false;
   /** Why the connection closed, for logs and onDisconnected. */
   closeReason = 'socket closed';
+  /** The error code that closed the connection, when an error did. */
+  closeCode: string | undefined;
   /** MQTT 5 Request Problem Information: false limits Reason Strings and User Properties to CONNACK, DISCONNECT and PUBLISH [MQTT-3.1.2-29]. */
   problemInformation = true;
   /** Set while authenticating and, with enhanced authentication, for re-authentication. */
@@ -98,13 +104,13 @@ export class Connection implements Outlet {
     listener: string,
     remoteAddress: string | undefined,
     host: ConnectionHost,
-    certificate?: { certificate: PeerCertificate | undefined; asUsername: boolean },
+    certificate?: PeerCertificate,
   ) {
     this.stream = stream;
     this.listener = listener;
     this.remoteAddress = remoteAddress;
-    this.certificate = certificate?.certificate;
-    this.certificateUsername = certificate?.asUsername ? certificate.certificate?.commonName || undefined : undefined;
+    this.certificate = certificate;
+    this.certificateUsername = host.limits.certAsUsername ? certificate?.commonName || undefined : undefined;
     this.#host = host;
     const { publishRateMessages, publishRateBytes } = host.limits;
     this.#rate = publishRateMessages > 0 || publishRateBytes > 0 ? new RateLimit(publishRateMessages, publishRateBytes) : undefined;
@@ -140,6 +146,7 @@ export class Connection implements Outlet {
   accept(keepaliveSeconds: number): void {
     this.#phase = 'connected';
     clearTimeout(this.#connectTimer); // the deadline covers authentication too
+    this.#connectTimer = undefined;
     this.#keepalive.start(keepaliveSeconds);
   }
 
@@ -162,6 +169,7 @@ export class Connection implements Outlet {
   #onData(chunk: Buffer): void {
     if (this.#phase === 'closed') return;
     this.#keepalive.touch();
+    this.#host.stats.bytesReceived += chunk.length;
     this.#decoder.write(chunk);
     // Refuse an oversize packet as soon as its header is read, before it is buffered whole.
     if (this.#decoder.pendingSize > this.#host.limits.maxPacketSize) {
@@ -171,6 +179,7 @@ export class Connection implements Outlet {
 
   #onPacket(packet: Packet): void {
     if (this.#phase === 'closed') return;
+    this.#host.stats.packetsReceived++;
     const size = packetSize(packet.length ?? 0);
     if (size > this.#host.limits.maxPacketSize) {
       this.abort(new BrokerError('ERR_PACKET_TOO_LARGE', `${size} bytes`));
@@ -266,6 +275,8 @@ export class Connection implements Outlet {
       process.nextTick(this.#uncork);
     }
     this.stream.write(buf);
+    this.#host.stats.packetsSent++;
+    this.#host.stats.bytesSent += buf.length;
     // The write buffer is bounded: a client that does not read gets no more of its packets read
     if (!this.#outputFull && this.congested) {
       this.#outputFull = true;
@@ -328,6 +339,7 @@ export class Connection implements Outlet {
     if (buf.length > this.maxOutboundPacketSize) return 'packet-too-large';
     if (alias !== undefined) aliases?.commit(topic, alias); // only a mapping the client receives counts
     this.writeBuffer(buf);
+    if (!dup) this.#host.stats.messagesSentByQos[delivery.qos]++;
     return undefined;
   }
 
@@ -351,6 +363,7 @@ export class Connection implements Outlet {
       const code = SERVER_DISCONNECT_REASONS.has(error.reasonCode) ? error.reasonCode : ReasonCode.UnspecifiedError;
       this.send(disconnectPacket(code, this.#problemProperties(error)));
     }
+    this.closeCode = error.code;
     this.end(error.message);
   }
 

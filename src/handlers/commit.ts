@@ -11,12 +11,14 @@ import type { BrokerContext } from './context.js';
  * the release is. Commits complete in order, so acknowledgements keep the order of the packets
  * they answer [MQTT-4.6.0-2] [MQTT-4.6.0-3].
  */
-export function sendAfterCommit(ctx: BrokerContext, conn: Connection, ack: PubackPacket | PubrecPacket | PubcompPacket): void {
-  if (!ctx.store.durable) {
+export function sendAfterCommit(ctx: BrokerContext, conn: Connection, ack: PubackPacket | PubrecPacket | PubcompPacket, barrier?: Promise<void>): void {
+  if (!ctx.store.durable && !barrier) {
     conn.send(ack);
     return;
   }
-  ctx.store.flush().then(
+  // A bridge barrier ('block' overflow policy) withholds the acknowledgement until its log stream has space
+  const committed = barrier ? Promise.all([ctx.store.flush(), barrier]) : ctx.store.flush();
+  committed.then(
     () => conn.send(ack),
     (err: unknown) => refuseUnstored(ctx, conn, ack, err),
   );

@@ -39,13 +39,13 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   };
   const pending: PendingConnect = { packet, clientId, assignedClientId, will, info };
   const method = packet.properties?.authenticationMethod;
-  conn.authentication = { method, exchange: undefined };
   if (!ctx.hooks.has('authenticate')) {
     // No plugin offers enhanced authentication, so no method is supported [MQTT-4.12.0-1]
     if (method !== undefined) throw new BrokerError('ERR_BAD_AUTH_METHOD', method);
     completeConnect(ctx, conn, pending, undefined);
     return;
   }
+  conn.authentication = { method, exchange: undefined };
   const exchange = { value: { state: undefined, step: 0, reauthentication: false }, resumeAt: 0, connect: pending };
   const data = packet.properties?.authenticationData;
   await runAuthentication(ctx, conn, exchange, { username: packet.username, password: packet.password, method, data, exchange: exchange.value });
@@ -70,6 +70,7 @@ export function completeConnect(ctx: BrokerContext, conn: Connection, pending: P
   conn.useOutboundAliases(ctx.options.topicAliasOutbound ? (packet.properties?.topicAliasMaximum ?? 0) : 0);
   ctx.connections.set(clientId, conn);
   ctx.stats.connectionsTotal++;
+  ctx.stats.connectionsByListener.set(conn.listener, (ctx.stats.connectionsByListener.get(conn.listener) ?? 0) + 1);
 
   const keepalive = version === 5 ? effectiveKeepalive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
   const properties = connackProperties(ctx, packet, pending.assignedClientId, keepalive);
@@ -84,7 +85,7 @@ export function completeConnect(ctx: BrokerContext, conn: Connection, pending: P
   conn.expireAt(auth?.expiresAt);
   session.attach(conn);
   ctx.store.saveSession(session.toRecord()); // after attach, so the record says the client is connected
-  ctx.logger.debug({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
+  ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
   ctx.hooks.notify('onConnected', info);
 }
 

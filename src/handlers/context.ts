@@ -10,6 +10,7 @@ import type { Journal } from '../store/journal.js';
 import type { Connection } from '../connection/connection.js';
 import type { ClientInfo } from '../hooks.js';
 import type { WillRecord } from '../store/store.js';
+import type { Bridge } from '../bridge/bridge.js';
 
 /** What handlers share: built once by createBroker and passed to every handler. */
 export interface BrokerContext {
@@ -23,6 +24,8 @@ export interface BrokerContext {
   readonly journal: Journal;
   readonly stats: Stats;
   readonly messageIds: MessageIds;
+  /** Log streams fed by bridge rules; gates acknowledgements under the 'block' overflow policy. */
+  readonly bridge: Bridge;
   /** Open connections by client id (one per client id). */
   readonly connections: Map<string, Connection>;
   /** Runs onPublish transforms, routes the message and tells observers; returns the number of receivers. */

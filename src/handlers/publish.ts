@@ -21,6 +21,7 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
   const { qos } = packet;
   if (qos === 0 && packet.dup) throw new BrokerError('ERR_MALFORMED_PACKET', 'DUP set on QoS 0'); // [MQTT-3.3.1-2]
   ctx.stats.messagesReceived++;
+  ctx.stats.messagesReceivedByQos[qos]++;
   if (qos === 2) {
     const id = packet.messageId as number;
     if (session.hasInbound(id)) {
@@ -38,6 +39,8 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
     refuseInvalidPayload(ctx, conn, message, info, packetId);
     return;
   }
+  // $SYS belongs to the broker: clients may read it (ACLs permitting) but not write it, as in Mosquitto
+  if (topic.startsWith('$SYS/')) return refuseUnauthorized(ctx, conn, message, info, packetId);
   if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId);
   route(ctx, conn, message, info, packetId);
 }
@@ -53,6 +56,10 @@ async function authorizeThenRoute(
     route(ctx, conn, message, info, packetId);
     return;
   }
+  refuseUnauthorized(ctx, conn, message, info, packetId);
+}
+
+function refuseUnauthorized(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
   ctx.stats.dropped['not-authorized']++;
   ctx.hooks.notify('onDropped', { clientId: info.id, message, reason: 'not-authorized' });
   // MQTT 5 answers 0x87; 3.1.1 has no negative acknowledgement, so the message is acknowledged and dropped
@@ -91,11 +98,12 @@ const REFUSALS: Readonly<Record<number, string>> = {
 function acknowledge(ctx: BrokerContext, conn: Connection, message: Message, id: number, reasonCode: number): void {
   const text = REFUSALS[reasonCode];
   const problem = text === undefined ? undefined : conn.problem(text, ACK_SIZE);
+  const barrier = ctx.bridge.ackBarrier(conn, message);
   if (message.qos === 1) {
-    sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode, problem)); // [MQTT-4.3.2-2]
+    sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode, problem), barrier); // [MQTT-4.3.2-2]
   } else if (message.qos === 2) {
     if (reasonCode < 0x80) conn.session?.addInbound(id); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
-    sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode, problem));
+    sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode, problem), barrier);
   }
 }
 
@@ -111,11 +119,11 @@ function resolveTopic(ctx: BrokerContext, conn: Connection, packet: PublishPacke
     // [MQTT-3.3.2-8] [MQTT-3.3.2-9] an alias of 0 or above our Topic Alias Maximum
     if (alias === 0 || alias > ctx.options.topicAliasMaximum) throw new BrokerError('ERR_TOPIC_ALIAS_INVALID', `alias ${alias}`);
     if (topic === '') {
-      const known = conn.topicAliases.get(alias);
+      const known = conn.topicAliases?.get(alias);
       if (known === undefined) throw new BrokerError('ERR_PROTOCOL', `unknown topic alias ${alias}`);
       topic = known;
     } else {
-      conn.topicAliases.set(alias, topic);
+      (conn.topicAliases ??= new Map()).set(alias, topic);
     }
   }
   // [MQTT-3.3.2-1] [MQTT-3.3.2-2] [MQTT-4.7.3-1] a valid topic name without wildcards

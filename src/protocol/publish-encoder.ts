@@ -1,7 +1,7 @@
 import type { Delivery } from '../broker/inflight.js';
 import { remainingExpiry } from '../broker/message.js';
 import { BrokerError } from '../errors.js';
-import { encode, type ProtocolVersion, type PublishPacket } from './codec.js';
+import { encode, withPacketId, type ProtocolVersion, type PublishPacket } from './codec.js';
 
 /** An outbound Topic Alias for one PUBLISH; `known` sends a zero-length Topic Name (section 3.3.2.3.4). */
 export interface TopicAliasUse {
@@ -10,10 +10,11 @@ export interface TopicAliasUse {
 }
 
 /**
- * Encodes outgoing PUBLISH packets. A QoS 0 message fanned out to many subscribers is encoded
- * once per protocol level and RETAIN flag: fan-out is synchronous, so caching the variants of
- * the last message seen is enough and holds no memory beyond one message. A PUBLISH with a
- * Topic Alias belongs to one connection, so it is encoded for that connection alone.
+ * Encodes outgoing PUBLISH packets. A message fanned out to many subscribers is encoded once per
+ * protocol level, QoS and RETAIN flag; at QoS 1/2 each subscriber gets a copy with its own packet
+ * id and DUP flag. Fan-out is synchronous, so caching the variants of the last message seen is
+ * enough and holds no memory beyond one message. A PUBLISH with a Topic Alias belongs to one
+ * connection, so it is encoded for that connection alone.
  */
 export class PublishEncoder {
   #lastMessage: Delivery['message'] | undefined;
@@ -23,19 +24,19 @@ export class PublishEncoder {
   encode(delivery: Delivery, dup: boolean, version: ProtocolVersion, alias?: TopicAliasUse): Buffer {
     if (alias !== undefined) return encode(this.#aliased(this.#packet(delivery, dup, version), alias), version);
     // Messages with an expiry are not shared: their remaining interval changes with time [MQTT-3.3.2-6]
-    const shareable = delivery.qos === 0 && delivery.subscriptionIds === undefined && delivery.message.expiresAt === undefined;
+    const shareable = delivery.subscriptionIds === undefined && delivery.message.expiresAt === undefined;
     if (!shareable) return encode(this.#packet(delivery, dup, version), version);
     if (this.#lastMessage !== delivery.message) {
       this.#lastMessage = delivery.message;
       this.#variants.clear();
     }
-    const key = version * 2 + (delivery.retain ? 1 : 0);
+    const key = (version * 2 + (delivery.retain ? 1 : 0)) * 3 + delivery.qos;
     let buf = this.#variants.get(key);
     if (!buf) {
       buf = encode(this.#packet(delivery, false, version), version);
       this.#variants.set(key, buf);
     }
-    return buf;
+    return delivery.qos === 0 ? buf : withPacketId(buf, delivery.packetId, dup);
   }
 
   /** Throws ERR_INVALID_MESSAGE when `message` cannot be encoded (e.g. bad properties from the API). */

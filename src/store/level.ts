@@ -3,6 +3,7 @@ import { BrokerError } from '../errors.js';
 import type { Message } from '../broker/message.js';
 import { decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession, FORMAT_VERSION } from './records.js';
 import type { BacklogRecord, DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
+import type { KeyRange, LogBackend } from '../bridge/backend.js';
 
 /** How commits reach the disk. */
 export type Durability = 'fsync' | 'batch' | 'none';
@@ -63,6 +64,8 @@ export class LevelStore implements Store {
   #unsynced = false;
   #syncTimer: NodeJS.Timeout | undefined;
   #idFloor = 0;
+  /** Told of each commit (writes in it, milliseconds it took), for metrics. */
+  onCommit: ((operations: number, ms: number) => void) | undefined;
 
   /** `onError` hears of failures no caller waits for (the periodic sync of `batch` durability). */
   constructor(path: string, durability: Durability = 'fsync', onError: (err: Error) => void = () => undefined) {
@@ -219,6 +222,22 @@ export class LevelStore implements Store {
     this.#put(KEY.nextMessageId, Buffer.from(String(next)));
   }
 
+  /**
+   * The bridge log's view of this database (keys under the `L` prefix, which the session records
+   * never use): its writes join the same group commit as the messages, so a message and its log
+   * record become durable together.
+   */
+  logBackend(): LogBackend {
+    return {
+      durable: this.durable,
+      put: (key, value) => this.#put(key, value),
+      del: (key) => this.#del(key),
+      get: (key) => this.#db.get(key),
+      entries: (range: KeyRange) => this.#db.iterator(range),
+      flush: () => this.flush(),
+    };
+  }
+
   #put(key: string, value: Uint8Array, isNew = false): void {
     const pending = this.#ops.get(key);
     // Still fresh only if no earlier write said the key is on disk (a pending delete means it is)
@@ -289,6 +308,7 @@ export class LevelStore implements Store {
 
   #record(operations: number, ms: number): void {
     if (operations === 0) return;
+    this.onCommit?.(operations, ms);
     this.stats.commits++;
     this.stats.operations += operations;
     this.stats.latencyMs += ms;

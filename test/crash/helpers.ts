@@ -141,7 +141,7 @@ export interface RunOptions {
 
 /** The command line every crash test uses (loopback only, no WebSocket, JSON logs at info). */
 export function brokerArgs(dataDir: string, options: RunOptions = {}): string[] {
-  const args = ['--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--data-dir', dataDir, '--log-level', 'info'];
+  const args = ['--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--http-port', '-1', '--data-dir', dataDir, '--log-level', 'info'];
   if (options.durability) args.push('--durability', options.durability);
   return [...args, ...(options.extra ?? [])];
 }

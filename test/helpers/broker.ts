@@ -20,9 +20,10 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-/** Starts a broker on port 0 (TCP and WebSocket) bound to 127.0.0.1. */
+/** Starts a broker on port 0 (TCP and WebSocket) bound to 127.0.0.1; no HTTP listener and no $SYS unless asked. */
 export async function startBroker(options: BrokerOptions = {}): Promise<TestBroker> {
-  const broker = createBroker({ host: '127.0.0.1', port: 0, wsPort: 0, logLevel: 'silent', store: 'memory', ...options });
+  const defaults: BrokerOptions = { host: '127.0.0.1', port: 0, wsPort: 0, httpPort: -1, sysInterval: 0, logLevel: 'silent', store: 'memory' };
+  const broker = createBroker({ ...defaults, ...options });
   const addresses = await broker.listen();
   const port = addresses.tcp?.port ?? -1;
   const wsPort = addresses.ws?.port ?? -1;

@@ -74,7 +74,7 @@ function expectOneLineError(run: Run): void {
 
 describe('midge CLI', () => {
   it('--port 0 --ws-port -1 logs the bound port as JSON and serves MQTT there', async () => {
-    const run = midge('--host', '127.0.0.1', '--port', '0', '--ws-port', '-1');
+    const run = midge('--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--http-port', '-1');
     const entry = await listening(run);
     expect(entry.tcp?.port).toBeGreaterThan(0);
     expect(entry.ws).toBeUndefined();
@@ -89,7 +89,7 @@ describe('midge CLI', () => {
   });
 
   it('SIGTERM: a connected 5.0 client gets DISCONNECT 0x8B and the process exits 0', async () => {
-    const run = midge('--host', '127.0.0.1', '--port', '0', '--ws-port', '-1');
+    const run = midge('--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--http-port', '-1');
     const entry = await listening(run);
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${entry.tcp?.port}`, { protocolVersion: 5, reconnectPeriod: 0 });
     clients.push(client);
@@ -121,7 +121,7 @@ describe('midge CLI', () => {
     servers.push(blocker);
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as net.AddressInfo).port;
-    const run = midge('--host', '127.0.0.1', '--port', String(port), '--ws-port', '-1');
+    const run = midge('--host', '127.0.0.1', '--port', String(port), '--ws-port', '-1', '--http-port', '-1');
     const { code } = await run.exited;
     expect(code).not.toBe(0);
     expectOneLineError(run);
@@ -129,7 +129,7 @@ describe('midge CLI', () => {
   });
 
   it('--scram-users with a file that cannot be read prints one line naming it and exits non-zero', async () => {
-    const run = midge('--scram-users', '/nonexistent/scram-users', '--port', '0', '--ws-port', '-1', '--store', 'memory');
+    const run = midge('--scram-users', '/nonexistent/scram-users', '--port', '0', '--ws-port', '-1', '--http-port', '-1', '--store', 'memory');
     const { code } = await run.exited;
     expect(code).not.toBe(0);
     expectOneLineError(run);

@@ -128,7 +128,7 @@ describe('review fix 2: listener errors', () => {
   it('createBroker({ wsPort: <port in use> }).listen() rejects with ERR_LISTEN (no crash, no unhandled error)', async () => {
     const busy = await occupyPort();
     const tcpPort = await freePort();
-    const b = createBroker({ host: '127.0.0.1', port: tcpPort, wsPort: busy, store: 'memory', logLevel: 'silent' });
+    const b = createBroker({ host: '127.0.0.1', port: tcpPort, wsPort: busy, store: 'memory', logLevel: 'silent', httpPort: -1 });
     const err = await within(b.listen().then(() => undefined, (e: unknown) => e), 3000, 'listen()');
     expect(isBrokerError(err, 'ERR_LISTEN')).toBe(true);
     expect((err as Error).message).toMatch(/WebSocket.*address already in use/);
@@ -139,7 +139,7 @@ describe('review fix 2: listener errors', () => {
 
   it('createBroker({ port: <port in use> }).listen() rejects with ERR_LISTEN', async () => {
     const busy = await occupyPort();
-    const b = createBroker({ host: '127.0.0.1', port: busy, wsPort: 0, store: 'memory', logLevel: 'silent' });
+    const b = createBroker({ host: '127.0.0.1', port: busy, wsPort: 0, store: 'memory', logLevel: 'silent', httpPort: -1 });
     const err = await within(b.listen().then(() => undefined, (e: unknown) => e), 3000, 'listen()');
     expect(isBrokerError(err, 'ERR_LISTEN')).toBe(true);
     expect((err as Error).message).toMatch(/TCP.*address already in use/);
@@ -350,7 +350,7 @@ describe('review fix 9: maxSessionExpiryInterval caps 3.1 / 3.1.1 persistent ses
 
 describe('review fix 10: handle() before start()', () => {
   it('broker.handle(stream) before start()/listen() throws BrokerError ERR_NOT_STARTED; after start() it serves', async () => {
-    const b = createBroker({ host: '127.0.0.1', port: -1, wsPort: -1, store: 'memory', logLevel: 'silent' });
+    const b = createBroker({ host: '127.0.0.1', port: -1, wsPort: -1, store: 'memory', logLevel: 'silent', httpPort: -1 });
     const early = new PassThrough();
     let err: unknown;
     try {

@@ -1,0 +1,174 @@
+import type { Logger } from 'pino';
+import type { Message } from '../broker/message.js';
+import { LevelStore } from '../store/level.js';
+import type { Store } from '../store/store.js';
+import { AdminServer, adminSocketPath } from './admin.js';
+import { MemoryBackend } from './backend.js';
+import type { BridgeConfig, SinkOptions } from './config.js';
+import { Log } from './log.js';
+import { Retention } from './retention.js';
+import { Rules } from './rules.js';
+import { SinkRunner, type SinkStatus } from './sink-runner.js';
+import { KafkaSink, type KafkaProducerFactory } from './sinks/kafka.js';
+import { NatsSink } from './sinks/nats.js';
+import { RedisSink } from './sinks/redis.js';
+import type { SinkDriver } from './sinks/sink.js';
+
+/** What `broker.bridge.status()` returns. */
+export interface BridgeStatus {
+  readonly streams: ReturnType<Log['list']>;
+  readonly sinks: SinkStatus[];
+  /** Messages whose QoS 1/2 acknowledgement is withheld by the 'block' policy right now. */
+  readonly blocked: number;
+}
+
+/** Test seams: drivers to use instead of the real clients. */
+export interface BridgeSeams {
+  kafkaProducer?: KafkaProducerFactory;
+}
+
+/**
+ * The bridge: rules put accepted messages into log streams, retention trims them, sinks ship them.
+ * With the LevelDB store the log lives in the store's database and its appends join the store's
+ * group commit; with any other store it is kept in memory.
+ */
+export class Bridge {
+  readonly log: Log;
+  readonly #config: BridgeConfig;
+  readonly #rules: Rules;
+  readonly #logger: Logger;
+  readonly #sinks: SinkRunner[];
+  readonly #retention: Retention;
+  readonly #admin: AdminServer | undefined;
+  /** Per blocked stream, acknowledgements waiting for space. */
+  readonly #blocked = new Map<string, (() => void)[]>();
+  /** Per client, the last withheld acknowledgement. */
+  readonly #barriers = new WeakMap<object, Promise<void>>();
+  #open = false;
+
+  constructor(config: BridgeConfig, store: Store, logger: Logger, seams: BridgeSeams = {}) {
+    this.#config = config;
+    this.#logger = logger.child({ component: 'bridge' });
+    const backend = store instanceof LevelStore ? store.logBackend() : new MemoryBackend();
+    this.log = new Log(backend, config.streams);
+    this.#rules = new Rules(config.rules);
+    this.#sinks = config.sinks.map((s) => new SinkRunner(s, this.log, driverFor(s, seams), this.#logger));
+    const policy = {
+      block: config.overflow === 'block',
+      protectedFrom: (stream: string) => this.#lowestCursor(stream),
+      dropped: (stream: string, from: number, upTo: number) => this.#dropped(stream, from, upTo),
+      passed: () => this.#release(),
+    };
+    this.#retention = new Retention(this.log, config.streams, policy, this.#logger, config.retentionIntervalMs);
+    const useAdmin = config.admin && store instanceof LevelStore && config.streams.length > 0;
+    this.#admin = useAdmin ? new AdminServer(adminSocketPath(store.path), this.log, () => this.status(), this.#logger) : undefined;
+  }
+
+  /** Opens the log, starts sinks, retention and the admin socket (after the store has opened). */
+  async open(): Promise<void> {
+    await this.log.open();
+    for (const sink of this.#sinks) await sink.start();
+    this.#retention.start();
+    await this.#admin?.listen().catch((err: unknown) => {
+      // The broker serves MQTT without it; `midge log` then reads only a stopped broker's directory
+      this.#logger.error({ err, path: this.#admin?.path }, 'cannot open the admin socket');
+    });
+    this.#open = true;
+  }
+
+  /** Appends an accepted message to every stream a rule sends it to. Synchronous: same commit as the message. */
+  accept(message: Message): void {
+    if (this.#rules.size === 0 || !this.#open) return;
+    const streams = this.#rules.match(message.topic, message.qos);
+    if (!streams) return;
+    const now = Date.now();
+    for (const stream of streams) this.log.append(stream, message, now);
+  }
+
+  /**
+   * With the 'block' policy: a promise the QoS 1/2 acknowledgement of `message` waits on, until
+   * every stream it went to is back within retention; undefined when nothing is withheld. Later
+   * acknowledgements to the same client wait too, so they keep their order [MQTT-4.6.0-2].
+   */
+  ackBarrier(client: object, message: Message): Promise<void> | undefined {
+    if (this.#config.overflow !== 'block' || message.qos === 0) return undefined;
+    const previous = this.#barriers.get(client);
+    const full = this.#rules.match(message.topic, message.qos)?.filter((name) => this.#isFull(name)) ?? [];
+    if (full.length === 0) return previous;
+    const waits = full.map((name) => new Promise<void>((resolve) => this.#waitForSpace(name, resolve)));
+    const barrier: Promise<void> = Promise.all([previous, ...waits]).then(() => {
+      if (this.#barriers.get(client) === barrier) this.#barriers.delete(client);
+    });
+    this.#barriers.set(client, barrier);
+    return barrier;
+  }
+
+  #isFull(name: string): boolean {
+    const config = this.#config.streams.find((s) => s.name === name);
+    return config !== undefined && this.log.stat(name).bytes > config.maxBytes;
+  }
+
+  #waitForSpace(name: string, resolve: () => void): void {
+    const waiting = this.#blocked.get(name) ?? [];
+    waiting.push(resolve);
+    this.#blocked.set(name, waiting);
+    this.#logger.debug({ stream: name, waiting: waiting.length }, 'acknowledgement withheld: stream full');
+  }
+
+  /** Releases withheld acknowledgements of streams back within retention (after a retention pass). */
+  #release(): void {
+    for (const [name, waiting] of this.#blocked) {
+      if (this.#isFull(name)) continue;
+      this.#blocked.delete(name);
+      for (const resolve of waiting) resolve();
+    }
+  }
+
+  /** One retention pass now (the background one runs every `retentionIntervalMs`). */
+  async enforceRetention(now = Date.now()): Promise<void> {
+    await this.#retention.run(now);
+  }
+
+  #lowestCursor(stream: string): number | undefined {
+    let lowest: number | undefined;
+    for (const sink of this.#sinks) {
+      if (sink.stream === stream && (lowest === undefined || sink.cursor < lowest)) lowest = sink.cursor;
+    }
+    return lowest;
+  }
+
+  #dropped(stream: string, from: number, upTo: number): void {
+    for (const sink of this.#sinks) {
+      if (sink.stream !== stream || sink.cursor >= upTo) continue;
+      const count = upTo - Math.max(from, sink.cursor);
+      sink.dropped(count);
+      this.#logger.warn({ stream, sink: sink.name, count }, 'retention removed records the sink had not shipped');
+    }
+  }
+
+  /** Streams, and per sink its state and lag in records and seconds (for metrics). */
+  status(now = Date.now()): BridgeStatus {
+    let blocked = 0;
+    for (const waiting of this.#blocked.values()) blocked += waiting.length;
+    return { streams: this.#open ? this.log.list() : [], sinks: this.#sinks.map((s) => s.status(now)), blocked };
+  }
+
+  /** Stops the admin socket, sinks and retention, and releases followers (before the store closes). */
+  async close(): Promise<void> {
+    if (!this.#open) return;
+    this.#open = false;
+    await this.#admin?.close();
+    await Promise.all(this.#sinks.map((s) => s.stop()));
+    await this.#retention.stop();
+    for (const waiting of this.#blocked.values()) for (const resolve of waiting) resolve();
+    this.#blocked.clear();
+    await this.log.flush();
+    this.log.close();
+  }
+}
+
+function driverFor(sink: SinkOptions, seams: BridgeSeams): SinkDriver {
+  if (sink.type === 'nats') return new NatsSink(sink);
+  if (sink.type === 'redis') return new RedisSink(sink);
+  return new KafkaSink(sink, seams.kafkaProducer);
+}

@@ -1,0 +1,138 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SinkStatus } from '../bridge/sink-runner.js';
+import type { Broker } from '../broker.js';
+import type { Plugin } from '../hooks.js';
+
+const QOS = ['0', '1', '2'] as const;
+
+/**
+ * Prometheus metrics, as an ordinary plugin: `init` registers collectors on a registry of this
+ * broker's own (never prom-client's global one). Values are read from the broker's counters when
+ * scraped, so counting costs the hot path nothing beyond the increments Stats already does.
+ */
+export class Metrics implements Plugin {
+  readonly name = 'metrics';
+  readonly registry = new Registry();
+
+  init(broker: Broker): void {
+    const r = this.registry;
+    const stats = broker.stats;
+    // Process metrics (CPU, memory, event loop lag, GC) start monitors that live as long as the
+    // process, so only a broker that serves /metrics turns them on
+    if (broker.options.httpPort >= 0) collectDefaultMetrics({ register: r });
+    gauge(r, 'midge_connections', 'Clients connected now.', () => broker.clientCount);
+    counterBy(r, 'midge_connections_total', 'Accepted connections (CONNACK sent), by listener.', 'listener', () => stats.connectionsByListener);
+    gauge(r, 'midge_sessions', 'Sessions, connected or not.', () => broker.sessionCount);
+    const byQos = (counts: readonly number[]) => new Map(QOS.map((q, i) => [q, counts[i] ?? 0]));
+    counterBy(r, 'midge_messages_received_total', 'PUBLISH packets received from clients, by QoS.', 'qos', () => byQos(stats.messagesReceivedByQos));
+    counterBy(r, 'midge_messages_sent_total', 'PUBLISH packets sent to clients (retransmissions excluded), by QoS.', 'qos', () => byQos(stats.messagesSentByQos));
+    counter(r, 'midge_messages_delivered_total', 'Messages whose delivery completed (QoS 0 sent, QoS 1/2 acknowledged).', () => stats.messagesSent);
+    counter(r, 'midge_received_bytes_total', 'MQTT bytes received from clients.', () => stats.bytesReceived);
+    counter(r, 'midge_sent_bytes_total', 'MQTT bytes sent to clients.', () => stats.bytesSent);
+    counter(r, 'midge_packets_received_total', 'MQTT control packets received.', () => stats.packetsReceived);
+    counter(r, 'midge_packets_sent_total', 'MQTT control packets sent.', () => stats.packetsSent);
+    counterBy(r, 'midge_messages_dropped_total', 'Messages dropped or refused, by reason.', 'reason', () => new Map(Object.entries(stats.dropped)));
+    gauge(r, 'midge_inflight_messages', 'QoS 1/2 messages sent and not yet acknowledged.', () => broker.totals().inflight);
+    gauge(r, 'midge_queued_messages', 'Messages waiting in session queues (memory and disk).', () => broker.totals().queued);
+    gauge(r, 'midge_subscriptions', 'Subscriptions over all sessions.', () => broker.totals().subscriptions);
+    gauge(r, 'midge_retained_messages', 'Retained messages.', () => broker.retainedCount);
+    counter(r, 'midge_store_errors_total', 'Store operations that failed.', () => stats.storeErrors);
+    gauge(r, 'midge_start_time_seconds', 'When the broker started, in Unix seconds.', () => stats.startedAt / 1000);
+    this.#storeHistograms(broker);
+    this.#bridgeGauges(broker);
+  }
+
+  /** Lag, shipped and dropped records of every bridge sink, labelled by sink and stream. */
+  #bridgeGauges(broker: Broker): void {
+    const r = this.registry;
+    const sinks = () => broker.bridge.status().sinks;
+    const lag = (read: (s: SinkStatus) => number) => () => new Map(sinks().map((s) => [s, read(s)]));
+    sinkMetric(r, 'gauge', 'midge_bridge_lag_records', 'Records in the stream the sink has not yet had acknowledged by its engine.', lag((s) => s.lagRecords));
+    sinkMetric(r, 'gauge', 'midge_bridge_lag_seconds', 'Age of the oldest record the sink has not yet had acknowledged (0 when caught up).', lag((s) => s.lagSeconds));
+    sinkMetric(r, 'gauge', 'midge_bridge_up', '1 while the sink is running (shipping or caught up), else 0.', lag((s) => (s.state === 'running' ? 1 : 0)));
+    sinkMetric(r, 'counter', 'midge_bridge_shipped_records_total', 'Records the sink shipped and its engine acknowledged.', lag((s) => s.shipped));
+    sinkMetric(r, 'counter', 'midge_bridge_dropped_records_total', 'Records retention removed before the sink shipped them.', lag((s) => s.dropped));
+    sinkMetric(r, 'counter', 'midge_bridge_failures_total', 'Failed attempts to reach or write to the engine.', lag((s) => s.failures));
+  }
+
+  #storeHistograms(broker: Broker): void {
+    const latency = new Histogram({
+      name: 'midge_store_commit_duration_seconds',
+      help: 'Time one store commit (a group of writes, synced per the durability setting) took.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [this.registry],
+    });
+    const batch = new Histogram({
+      name: 'midge_store_commit_operations',
+      help: 'Writes per store commit (group commit batch size).',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+      registers: [this.registry],
+    });
+    broker.observeCommits((operations, ms) => {
+      latency.observe(ms / 1000);
+      batch.observe(operations);
+    });
+  }
+
+  /** The metrics in Prometheus text format. */
+  async text(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  close(): void {
+    this.registry.clear();
+  }
+}
+
+function gauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+function counter(registry: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+/** A gauge or counter with one series per bridge sink (labels sink and stream), read at scrape time. */
+function sinkMetric(registry: Registry, kind: 'gauge' | 'counter', name: string, help: string, read: () => ReadonlyMap<SinkStatus, number>): void {
+  const labelNames = ['sink', 'stream'] as const;
+  const labels = (s: SinkStatus) => ({ sink: s.name, stream: s.stream });
+  if (kind === 'gauge') {
+    new Gauge({ name, help, labelNames, registers: [registry], collect() {
+      this.reset();
+      for (const [s, v] of read()) this.set(labels(s), v);
+    } });
+  } else {
+    new Counter({ name, help, labelNames, registers: [registry], collect() {
+      this.reset();
+      for (const [s, v] of read()) this.inc(labels(s), v);
+    } });
+  }
+}
+
+function counterBy(registry: Registry, name: string, help: string, label: string, read: () => ReadonlyMap<string, number>): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [value, count] of read()) this.inc({ [label]: value }, count);
+    },
+  });
+}

@@ -1,0 +1,129 @@
+import type { Logger } from 'pino';
+import type { PublishInput } from '../broker/message.js';
+import type { Stats } from '../broker/stats.js';
+
+/** What the $SYS publisher reads and how it publishes (through the broker's normal routing, so ACLs apply). */
+export interface SysSource {
+  readonly stats: Stats;
+  readonly version: string;
+  readonly clientCount: number;
+  readonly sessionCount: number;
+  readonly retainedCount: number;
+  totals(): { inflight: number; queued: number; subscriptions: number };
+  publish(input: PublishInput): Promise<void>;
+}
+
+/** A load average in the manner of Mosquitto: an exponentially weighted per-minute rate over a window. */
+class Load {
+  #value = 0;
+  #primed = false;
+  constructor(readonly windowSeconds: number) {}
+
+  update(perMinute: number, elapsedSeconds: number): number {
+    if (!this.#primed) {
+      this.#primed = true;
+      this.#value = perMinute;
+    } else {
+      this.#value += (perMinute - this.#value) * (1 - Math.exp(-elapsedSeconds / this.windowSeconds));
+    }
+    return this.#value;
+  }
+}
+
+const WINDOWS = [
+  ['1min', 60],
+  ['5min', 300],
+  ['15min', 900],
+] as const;
+type Counted = 'messages/received' | 'messages/sent' | 'publish/messages/received' | 'publish/messages/sent' | 'bytes/received' | 'bytes/sent' | 'connections';
+
+/**
+ * Publishes `$SYS/broker/...` every `intervalSeconds`, retained, with Mosquitto's topic names
+ * where Mosquitto has one. Timer-driven; `stop()` ends it.
+ */
+export class SysTopics {
+  readonly #source: SysSource;
+  readonly #logger: Logger;
+  readonly #timer: NodeJS.Timeout;
+  readonly #loads = new Map<string, Load>();
+  #last: { at: number; counts: Record<Counted, number> };
+  #maxConnected = 0;
+
+  constructor(source: SysSource, intervalSeconds: number, logger: Logger) {
+    this.#source = source;
+    this.#logger = logger;
+    this.#last = { at: Date.now(), counts: this.#counts() };
+    this.#timer = setInterval(() => this.publishNow(), intervalSeconds * 1000);
+    this.#timer.unref();
+    this.publishNow();
+  }
+
+  /** Publishes every $SYS topic now (also what the timer does). */
+  publishNow(): void {
+    const now = Date.now();
+    const values = this.#values(now);
+    const publishes = Object.entries(values).map(([topic, value]) =>
+      this.#source.publish({ topic: `$SYS/broker/${topic}`, payload: String(value), qos: 0, retain: true }),
+    );
+    Promise.all(publishes).catch((err: unknown) => this.#logger.warn({ err }, 'cannot publish $SYS topics'));
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  #counts(): Record<Counted, number> {
+    const s = this.#source.stats;
+    const sum = (a: readonly number[]) => a.reduce((x, y) => x + y, 0);
+    return {
+      'messages/received': s.packetsReceived,
+      'messages/sent': s.packetsSent,
+      'publish/messages/received': sum(s.messagesReceivedByQos),
+      'publish/messages/sent': sum(s.messagesSentByQos),
+      'bytes/received': s.bytesReceived,
+      'bytes/sent': s.bytesSent,
+      connections: s.connectionsTotal,
+    };
+  }
+
+  #values(now: number): Record<string, string | number> {
+    const src = this.#source;
+    const counts = this.#counts();
+    const totals = src.totals();
+    this.#maxConnected = Math.max(this.#maxConnected, src.clientCount);
+    const dropped = Object.values(src.stats.dropped).reduce((x, y) => x + y, 0);
+    const values: Record<string, string | number> = {
+      version: `midge version ${src.version}`,
+      uptime: `${Math.floor((now - src.stats.startedAt) / 1000)} seconds`,
+      'clients/connected': src.clientCount,
+      'clients/active': src.clientCount,
+      'clients/disconnected': src.sessionCount - src.clientCount,
+      'clients/total': src.sessionCount,
+      'clients/maximum': this.#maxConnected,
+      'subscriptions/count': totals.subscriptions,
+      'retained messages/count': src.retainedCount,
+      'messages/inflight': totals.inflight,
+      'messages/queued': totals.queued,
+      'publish/messages/dropped': dropped,
+      'store/errors': src.stats.storeErrors,
+    };
+    for (const [name, value] of Object.entries(counts)) if (name !== 'connections') values[name] = value;
+    this.#addLoads(values, counts, now);
+    this.#last = { at: now, counts };
+    return values;
+  }
+
+  #addLoads(values: Record<string, string | number>, counts: Record<Counted, number>, now: number): void {
+    const elapsed = (now - this.#last.at) / 1000;
+    if (elapsed <= 0) return;
+    for (const [name, count] of Object.entries(counts) as [Counted, number][]) {
+      const perMinute = ((count - this.#last.counts[name]) / elapsed) * 60;
+      for (const [label, seconds] of WINDOWS) {
+        const key = `load/${name.replace('/messages', '')}/${label}`; // Mosquitto: load/publish/received/1min
+        let load = this.#loads.get(key);
+        if (!load) this.#loads.set(key, (load = new Load(seconds)));
+        values[key] = load.update(perMinute, elapsed).toFixed(2);
+      }
+    }
+  }
+}
