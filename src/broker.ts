@@ -33,8 +33,9 @@ import { LevelStore } from './store/level.js';
 import { createPager } from './store/pager.js';
 import { listenTcp } from './transport/tcp.js';
 import { listenWs, type WsListener } from './transport/ws.js';
-import { listenTls, loadTls } from './transport/tls.js';
+import { listenSecure } from './transport/secure.js';
 import { createSecurity, type Security } from './auth/security.js';
+import { authorizeWill } from './auth/will.js';
 import { Admission } from './connection/admission.js';
 import { Bridge } from './bridge/bridge.js';
 import type { Log } from './bridge/log.js';
@@ -189,7 +190,7 @@ export class Broker {
         const maxPayload = this.options.maxPacketSize + 1024;
         this.#ws = await listenWs(host, wsPort, wsPath, maxPayload, onStream('ws'), onError('ws'));
       }
-      await this.#listenSecure(onStream, onError);
+      if (!this.#tls && !this.#wss) ({ tls: this.#tls, wss: this.#wss } = await listenSecure(this.options, this.logger, onStream, onError));
       await this.#operations.start(this, () => this.#notReady());
     } catch (err) {
       await this.close();
@@ -199,24 +200,6 @@ export class Broker {
     const addresses = this.addresses();
     this.logger.info({ tcp: addresses.tcp, ws: addresses.ws, tls: addresses.tls, wss: addresses.wss, http: addresses.http }, 'midge listening');
     return addresses;
-  }
-
-  /** The TLS and WSS listeners, when a certificate is configured (ERR_TLS_CONFIG for unreadable or mismatched files). */
-  async #listenSecure(
-    onStream: (listener: string) => (stream: Duplex, address: string | undefined, certificate?: PeerCertificate) => void,
-    onError: (listener: string) => (err: Error) => void,
-  ): Promise<void> {
-    const { host, tlsCert, tlsKey, tlsCa, requireClientCert, tlsPort, wssPort, wsPath, connectTimeout } = this.options;
-    if (tlsCert === '' || (tlsPort < 0 && wssPort < 0)) return;
-    const secure = loadTls({ cert: tlsCert, key: tlsKey, ca: tlsCa, requireClientCert }, connectTimeout);
-    const onClientError = (listener: string) => (err: Error) => this.logger.debug({ err, listener }, 'TLS handshake failed');
-    if (tlsPort >= 0 && !this.#tls) this.#tls = await listenTls(host, tlsPort, secure, onStream('tls'), onError('tls'), onClientError('tls'));
-    if (wssPort >= 0 && !this.#wss) {
-      this.#wss = await listenWs(host, wssPort, wsPath, this.options.maxPacketSize + 1024, onStream('wss'), onError('wss'), secure);
-      this.#wss.http.on('tlsClientError', onClientError('wss'));
-    }
-    // Sockets still in the TLS handshake are not admitted yet: the listeners bound them too
-    if (this.options.maxConnections > 0) for (const server of [this.#tls, this.#wss?.http]) if (server) server.maxConnections = this.options.maxConnections;
   }
 
   /**
@@ -399,10 +382,7 @@ export class Broker {
     return receivers;
   }
 
-  /**
-   * Publishes a will. Like any PUBLISH it needs the authorizePublish gates (e.g. ACL write access),
-   * checked when it goes out, as the client it belonged to; a refused will is dropped ('not-authorized').
-   */
+  /** Publishes a will, once the authorizePublish gates allow it (src/auth/will.ts); a refused will is dropped ('not-authorized'). */
   #publishWill(clientId: string, will: WillRecord, client?: ClientInfo): void {
     const message: Message = {
       id: this.#ctx.messageIds.next(),
@@ -415,29 +395,14 @@ export class Broker {
       origin: clientId,
     };
     const hooks = this.#ctx.hooks;
-    if (!hooks.has('authorizePublish')) {
+    const publish = () => {
       this.logger.debug({ clientId, topic: will.topic }, 'publishing will');
       this.#dispatchMessage(message, undefined);
-      return;
-    }
-    // A will restored from the store, whose client has not connected since the restart, is checked without a username
-    const info = client ?? { id: clientId, username: undefined, protocolVersion: 4, remoteAddress: undefined, listener: 'restored' };
-    hooks.authorizePublish(info, message).then(
-      (allowed) => {
-        if (allowed) {
-          this.logger.debug({ clientId, topic: will.topic }, 'publishing will');
-          this.#dispatchMessage(message, undefined);
-          return;
-        }
-        this.stats.dropped['not-authorized']++;
-        hooks.notify('onDropped', { clientId, message, reason: 'not-authorized' });
-      },
-      (err: unknown) => {
-        this.logger.error({ err, clientId }, 'authorizePublish failed for a will; not published');
-        this.stats.dropped['plugin-error']++;
-        hooks.notify('onDropped', { clientId, message, reason: 'plugin-error' });
-      },
-    );
+    };
+    authorizeWill(hooks, this.logger, client, message, publish, (reason) => {
+      this.stats.dropped[reason]++;
+      hooks.notify('onDropped', { clientId, message, reason });
+    });
   }
 
   #connectionClosed(conn: Connection): void {
