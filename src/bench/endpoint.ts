@@ -1,0 +1,114 @@
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import { WebSocket } from 'ws';
+
+/** Where the load generator connects: MQTT over TCP, or MQTT over WebSocket at `url`. */
+export type Endpoint =
+  | { kind: 'tcp'; host: string; port: number }
+  | { kind: 'ws'; host: string; port: number; url: string };
+
+/** Default ports of the URL schemes `midge bench` accepts. */
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'mqtt:': 1883, 'tcp:': 1883, 'ws:': 80 };
+
+/** Parses `mqtt://host[:port]`, `tcp://host[:port]` or `ws://host[:port][/path]`; throws a one-line message otherwise. */
+export function parseEndpoint(text: string): Endpoint {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`--url: "${text}" is not a URL (e.g. mqtt://127.0.0.1:1883 or ws://127.0.0.1:8083/mqtt)`);
+  }
+  const defaultPort = DEFAULT_PORTS[url.protocol];
+  if (defaultPort === undefined) {
+    throw new Error(`--url: scheme "${url.protocol}" is not supported (use mqtt://, tcp:// or ws://)`);
+  }
+  if (url.hostname === '') throw new Error(`--url: "${text}" has no host`);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = url.port === '' ? defaultPort : Number(url.port);
+  if (url.protocol === 'ws:') return { kind: 'ws', host, port, url: url.href };
+  return { kind: 'tcp', host, port };
+}
+
+/** The endpoint as a URL, for reports. */
+export function endpointUrl(endpoint: Endpoint): string {
+  if (endpoint.kind === 'ws') return endpoint.url;
+  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+  return `mqtt://${host}:${endpoint.port}`;
+}
+
+/** Opens a byte stream to the broker; rejects when it is not open within `timeoutMs`. */
+export function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Duplex> {
+  return endpoint.kind === 'tcp' ? openTcp(endpoint.host, endpoint.port, timeoutMs) : openWs(endpoint.url, timeoutMs);
+}
+
+/** A TCP connection with Nagle off, resolved once connected. */
+function openTcp(host: string, port: number, timeoutMs: number): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`TCP connect to ${host}:${port} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** A WebSocket with the `mqtt` subprotocol, resolved once open. */
+function openWs(url: string, timeoutMs: number): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, 'mqtt', { handshakeTimeout: timeoutMs, perMessageDeflate: false });
+    const fail = (err: Error): void => reject(err);
+    ws.once('error', fail);
+    ws.once('open', () => {
+      ws.off('error', fail);
+      resolve(new WebSocketDuplex(ws));
+    });
+  });
+}
+
+/**
+ * An open WebSocket as a byte stream. Unlike ws's createWebSocketStream, writes buffered by
+ * cork() go out as one WebSocket message (`_writev`), so a corked burst of MQTT packets costs one
+ * frame rather than one frame per packet; MQTT over WebSocket lets packets span and share frames.
+ */
+class WebSocketDuplex extends Duplex {
+  readonly #ws: WebSocket;
+
+  constructor(ws: WebSocket) {
+    super();
+    this.#ws = ws;
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
+      this.push(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer));
+    });
+    ws.on('close', () => {
+      this.push(null);
+      this.destroy();
+    });
+    ws.on('error', (err) => this.destroy(err));
+  }
+
+  override _read(): void {
+    // Messages are pushed as they arrive; a benchmark subscriber never pauses its input.
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.#ws.send(chunk, { binary: true }, callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (err?: Error | null) => void): void {
+    this.#ws.send(Buffer.concat(chunks.map((c) => c.chunk)), { binary: true }, callback);
+  }
+
+  override _destroy(err: Error | null, callback: (err: Error | null) => void): void {
+    this.#ws.terminate();
+    callback(err);
+  }
+}
