@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseOptions, USAGE } from './args.js';
@@ -8,6 +9,7 @@ import type { BrokerSpec } from './brokers.js';
 import { clockTicksPerSecond, ProcProbe } from '../src/bench/proc.js';
 import { Progress } from '../src/bench/progress.js';
 import { writeJson } from './report.js';
+import { chartSubtitle, renderChart } from './svg.js';
 import type { BenchResult } from './report.js';
 import type { RunContext, Scenario, ScenarioMetrics } from './scenario.js';
 import { findScenario } from './scenarios.js';
@@ -43,7 +45,9 @@ async function main(): Promise<number> {
   const files = [path.join(repoRoot(), 'bench/results/latest.json')];
   if (options.jsonFile !== undefined) files.push(path.resolve(options.jsonFile));
   for (const file of files) writeJson(file, document);
-  console.log(`\nresults written to ${files.join(' and ')}`);
+  const chart = path.join(repoRoot(), 'bench/results/latest.svg');
+  writeFileSync(chart, renderChart(results, chartSubtitle(document)));
+  console.log(`\nresults written to ${files.join(' and ')}, chart to ${chart}`);
   return results.some((r) => r.error !== undefined) ? 1 : 0;
 }
 

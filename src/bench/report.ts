@@ -47,7 +47,7 @@ export function reportText(report: BenchReport): string {
   const rows: string[][] = [
     ['broker', report.url],
     ['scenario', `${report.scenario}: ${report.load}`],
-    ['measured', `${fmt(report.settings.durationMs / 1000, 1)} s after ${fmt(report.settings.warmupMs / 1000, 1)} s warm-up, ${report.settings.payloadSize}-byte payloads`],
+    ['measured', measuredText(report)],
   ];
   const add = (label: string, value: string | undefined): void => {
     if (value !== undefined) rows.push([label, value]);
@@ -56,6 +56,7 @@ export function reportText(report: BenchReport): string {
   add(m.unit === 'connections/s' ? 'CONNACK time' : 'latency', latencyText(m));
   add('opened', m.extra?.['opened'] === undefined ? undefined : `${fmt(m.extra['opened'], 0)} of ${fmt(m.extra['connections'], 0)}, ${fmt(m.extra['stillOpen'], 0)} still open at the end`);
   add('sent', m.sent === undefined ? undefined : fmt(m.sent, 0));
+  add('stalls', (m.stalls ?? 0) === 0 ? undefined : `${fmt(m.stalls, 0)} (a publisher's window written off after 1 s without a delivery)`);
   if (m.counts !== undefined) rows.push(...countRows(m.counts));
   add('broker cpu', m.cpuUsPerMsg === undefined ? undefined : `${fmt(m.cpuUsPerMsg, 2)} µs per ${m.unit === 'connections/s' ? 'connection' : 'message'}`);
   add('broker rss', m.brokerRssMb === undefined ? undefined : `${fmt(m.brokerRssMb, 1)} MB`);
@@ -67,6 +68,14 @@ export function reportText(report: BenchReport): string {
   if (publishers !== undefined && !report.passed) sections.push(publishers);
   sections.push(report.passed ? 'PASSED' : `FAILED: ${report.problems.join('; ')}`);
   return sections.join('\n\n');
+}
+
+/** How long and with what the run measured. */
+function measuredText(report: BenchReport): string {
+  const { durationMs, warmupMs, payloadSize } = report.settings;
+  const seconds = (ms: number): string => `${fmt(ms / 1000, 1)} s`;
+  if (report.metrics.unit === 'connections/s') return `connections held ${seconds(durationMs)} after opening`;
+  return `${seconds(durationMs)} after ${seconds(warmupMs)} warm-up, ${payloadSize}-byte payloads`;
 }
 
 /** "p50 / p99 / max" in ms, if measured. */

@@ -67,14 +67,19 @@ export function defaultShape(scenario: LoadScenario): LoadShape {
 
 const UNUSED = { rate: 1000, connections: 1000, concurrency: 100 };
 
+/** "1 publisher", "10 publishers". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
 /** A publishers → subscribers scenario at `qos`. */
 function flow(name: string, qos: QoS, publishers: number, subscribers: number): LoadScenario {
+  const arrow = (p: number, s: number): string => `${count(p, 'publisher')} → ${count(s, 'subscriber')}, QoS ${qos}`;
   return {
     name,
-    summary: `${publishers} publisher(s) → ${subscribers} subscriber(s), QoS ${qos}, as fast as the broker sustains`,
+    summary: `${arrow(publishers, subscribers)}, as fast as the broker sustains`,
     defaults: { ...UNUSED, publishers, subscribers },
-    describe: (s) =>
-      `${s.publishers} publisher(s) → ${s.subscribers} subscriber(s), QoS ${qos}, window ${s.window} per publisher`,
+    describe: (s) => `${arrow(s.publishers, s.subscribers)}, window ${s.window} per publisher`,
     run: (shape, context) => runThroughput(throughputSpec(qos, shape), context),
   };
 }
