@@ -7,9 +7,11 @@ import { Progress } from './progress.js';
 import { buildReport, reportJson, reportText } from './report.js';
 import { problems } from './verdict.js';
 
-/** Exit status of `midge bench`: passed, found a problem (or could not run), bad command line. */
+/** Exit status of `midge bench` when the run passed. */
 export const EXIT_PASSED = 0;
+/** Exit status when the run found a problem (see verdict.ts) or could not run. */
 export const EXIT_FAILED = 1;
+/** Exit status for a bad command line. */
 export const EXIT_USAGE = 2;
 
 /** Slack on top of warm-up + duration before a run is declared hung (connecting, draining). */

@@ -65,6 +65,7 @@ export function defaultShape(scenario: LoadScenario): LoadShape {
   return { ...scenario.defaults, window: defaultWindow(scenario.defaults.publishers) };
 }
 
+/** Defaults of the flags that only some scenarios read (`--rate`, `--connections`, `--concurrency`). */
 const UNUSED = { rate: 1000, connections: 1000, concurrency: 100 };
 
 /** "1 publisher", "10 publishers". */

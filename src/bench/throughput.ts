@@ -63,11 +63,7 @@ export async function runThroughput(
     context.progress?.track('draining', () => tally.delivered, unit, STRAGGLER_MS);
     await waitUntil(() => tally.delivered >= expected(), STRAGGLER_MS);
     const perPublisher = countPerPublisher(checkers, publishers);
-    const notes = pool.lost.length > 0 ? [`${pool.lost.length} connection(s) lost: ${pool.lost[0]}`] : [];
-    const loadCpu = window.extra?.['loadCpuPercent'] ?? 0;
-    if (loadCpu > SATURATED_PERCENT) {
-      notes.push(`load generator at ${Math.round(loadCpu)}% CPU: rate may be generator-bound`);
-    }
+    const notes = runNotes(pool.lost, window.extra?.['loadCpuPercent'] ?? 0);
     return {
       ...window,
       unit,
@@ -83,6 +79,15 @@ export async function runThroughput(
   } finally {
     pool.closeAll();
   }
+}
+
+/** Notes on lost connections and on a load generator that may have been the bottleneck. */
+function runNotes(lost: readonly string[], loadCpuPercent: number): string[] {
+  const notes = lost.length > 0 ? [`${lost.length} connection(s) lost: ${lost[0]}`] : [];
+  if (loadCpuPercent > SATURATED_PERCENT) {
+    notes.push(`load generator at ${Math.round(loadCpuPercent)}% CPU: rate may be generator-bound`);
+  }
+  return notes;
 }
 
 /** Subscribes every client to all benchmark topics; returns one sequence checker per subscriber. */

@@ -133,7 +133,9 @@ describe('midge bench command line', () => {
   });
 });
 
-const hasMosquitto = spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined;
+/** Mosquitto from PATH, or where Debian puts it (/usr/sbin is not on every user's PATH). */
+const MOSQUITTO = ['mosquitto', '/usr/sbin/mosquitto'].find((bin) => spawnSync(bin, ['-h'], { stdio: 'ignore' }).error === undefined);
+const hasMosquitto = MOSQUITTO !== undefined;
 if (!hasMosquitto) console.warn('SKIPPED: midge bench against Mosquitto: mosquitto is not installed (apt-get install mosquitto)');
 
 describe.skipIf(!hasMosquitto)('midge bench against Mosquitto', () => {
@@ -147,7 +149,7 @@ describe.skipIf(!hasMosquitto)('midge bench against Mosquitto', () => {
     // max_inflight_messages 0: mosquitto 2.0.11 stops draining its queue once its default window
     // of 20 fills, and then drops QoS 1/2 messages (midge bench reports them as lost).
     writeFileSync(config, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_inflight_messages 0\n`);
-    mosquitto = spawn('mosquitto', ['-c', config], { stdio: 'ignore' });
+    mosquitto = spawn(MOSQUITTO ?? 'mosquitto', ['-c', config], { stdio: 'ignore' });
     await waitForPort(port);
   });
   afterAll(() => {
