@@ -45,18 +45,19 @@ export function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Duple
 function openTcp(host: string, port: number, timeoutMs: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host, port, noDelay: true });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`TCP connect to ${host}:${port} timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      socket.off('error', reject);
-      resolve(socket);
-    });
-    socket.once('error', (err) => {
+    const fail = (err: Error): void => {
       clearTimeout(timer);
       reject(err);
+    };
+    const timer = setTimeout(() => {
+      socket.destroy();
+      fail(new Error(`TCP connect to ${host}:${port} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', fail);
+      resolve(socket);
     });
   });
 }
