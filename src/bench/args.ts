@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parseEndpoint } from './endpoint.js';
 import type { Endpoint } from './endpoint.js';
@@ -33,10 +34,10 @@ export interface BenchRun {
 
 const STRING_FLAGS = [
   'url', 'scenario', 'duration', 'warmup', 'payload', 'publishers', 'subscribers', 'window', 'rate',
-  'connections', 'concurrency', 'topic', 'client-id', 'username', 'password', 'pid',
+  'connections', 'concurrency', 'topic', 'client-id', 'username', 'password', 'pid', 'ca',
 ] as const;
 type StringFlag = (typeof STRING_FLAGS)[number];
-type FlagValues = Partial<Record<StringFlag, string>> & { json?: boolean; help?: boolean };
+type FlagValues = Partial<Record<StringFlag, string>> & { json?: boolean; help?: boolean; insecure?: boolean };
 
 /** Usage text of `midge bench --help`. */
 export const BENCH_USAGE = `Usage: midge bench [--url mqtt://127.0.0.1:1883] [--scenario fanin-qos1] [options]
@@ -44,7 +45,8 @@ Load and loss checker for any MQTT 3.1.1 broker. Every payload carries its publi
 number; subscribers report lost, duplicated and reordered messages. Exit status: 0 when the run
 passed, 1 when it found a problem (see README), 2 for a bad command line.
 
-  --url URL            mqtt://host[:port] (or tcp://) or ws://host[:port]/path (default mqtt://127.0.0.1:1883)
+  --url URL            mqtt://host[:port] (or tcp://), mqtts://, ws://host[:port]/path or wss://
+                       (default mqtt://127.0.0.1:1883)
   --scenario NAME      default fanin-qos1; one of:
 ${LOAD_SCENARIOS.map((s) => `                         ${s.name.padEnd(12)} ${s.summary}`).join('\n')}
   --duration S         measured seconds (default 10)
@@ -60,6 +62,8 @@ ${LOAD_SCENARIOS.map((s) => `                         ${s.name.padEnd(12)} ${s.s
   --client-id PREFIX   client id prefix (default mb-<random>-)
   --username U         CONNECT user name
   --password P         CONNECT password (needs --username)
+  --ca FILE            mqtts/wss: trust the CA certificates in this PEM file (default: the system's)
+  --insecure           mqtts/wss: accept any server certificate
   --pid PID            a broker process on this machine: adds its CPU µs per message and RSS
   --json               print the result as JSON instead of a table
   -h, --help           show this help`;
@@ -79,7 +83,7 @@ export function parseBenchArgs(argv: string[]): BenchCommand {
   const run = randomBytes(4).toString('hex');
   return {
     kind: 'run',
-    endpoint: endpoint(values.url ?? 'mqtt://127.0.0.1:1883'),
+    endpoint: endpoint(values.url ?? 'mqtt://127.0.0.1:1883', values.ca, values.insecure === true),
     scenario,
     shape: shapeOf(scenario, values),
     durationMs: seconds('duration', values.duration ?? '10', 0.1, 86_400) * 1000,
@@ -104,6 +108,7 @@ function parseFlags(argv: string[]): FlagValues {
       options: {
         ...Object.fromEntries(STRING_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
         json: { type: 'boolean' },
+        insecure: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -131,12 +136,27 @@ function shapeOf(scenario: LoadScenario, values: FlagValues): LoadShape {
   };
 }
 
-/** The --url value as an endpoint. */
-function endpoint(text: string): Endpoint {
+/** The --url value as an endpoint, with --ca and --insecure for a TLS URL. */
+function endpoint(text: string, caFile: string | undefined, insecure: boolean): Endpoint {
+  let parsed: Endpoint;
   try {
-    return parseEndpoint(text);
+    parsed = parseEndpoint(text);
   } catch (err) {
     throw new BenchUsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (parsed.tls === undefined) {
+    if (caFile !== undefined || insecure) throw new BenchUsageError('--ca and --insecure need an mqtts:// or wss:// URL');
+    return parsed;
+  }
+  return { ...parsed, tls: { rejectUnauthorized: !insecure, ...(caFile === undefined ? {} : { ca: readCa(caFile) }) } };
+}
+
+/** The contents of a --ca file. */
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new BenchUsageError(`--ca: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
 }
 

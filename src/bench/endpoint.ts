@@ -1,16 +1,33 @@
 import net from 'node:net';
 import { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { WebSocket } from 'ws';
 
-/** Where the load generator connects: MQTT over TCP, or MQTT over WebSocket at `url`. */
+/** How a TLS connection checks the broker's certificate. */
+export interface TlsSettings {
+  /** Trusted CA certificates (PEM); the system's when absent. */
+  ca?: Buffer;
+  /** false accepts any certificate (--insecure). */
+  rejectUnauthorized: boolean;
+}
+
+/**
+ * Where the load generator connects: MQTT over TCP, or MQTT over WebSocket at `url`; either over
+ * TLS when `tls` is set (mqtts://, wss://).
+ */
 export type Endpoint =
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'ws'; host: string; port: number; url: string };
+  | { kind: 'tcp'; host: string; port: number; tls?: TlsSettings }
+  | { kind: 'ws'; host: string; port: number; url: string; tls?: TlsSettings };
 
 /** Default ports of the URL schemes `midge bench` accepts. */
-const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'mqtt:': 1883, 'tcp:': 1883, 'ws:': 80 };
+const DEFAULT_PORTS: Readonly<Record<string, number>> = {
+  'mqtt:': 1883, 'tcp:': 1883, 'mqtts:': 8883, 'ws:': 80, 'wss:': 443,
+};
 
-/** Parses `mqtt://host[:port]`, `tcp://host[:port]` or `ws://host[:port][/path]`; throws a one-line message otherwise. */
+/**
+ * Parses `mqtt[s]://host[:port]`, `tcp://host[:port]` or `ws[s]://host[:port][/path]`; throws a
+ * one-line message otherwise. TLS URLs verify the certificate against the system's CAs.
+ */
 export function parseEndpoint(text: string): Endpoint {
   let url: URL;
   try {
@@ -20,31 +37,42 @@ export function parseEndpoint(text: string): Endpoint {
   }
   const defaultPort = DEFAULT_PORTS[url.protocol];
   if (defaultPort === undefined) {
-    throw new Error(`--url: scheme "${url.protocol}" is not supported (use mqtt://, tcp:// or ws://)`);
+    throw new Error(`--url: scheme "${url.protocol}" is not supported (use mqtt://, mqtts://, tcp://, ws:// or wss://)`);
   }
   if (url.hostname === '') throw new Error(`--url: "${text}" has no host`);
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = url.port === '' ? defaultPort : Number(url.port);
-  if (url.protocol === 'ws:') return { kind: 'ws', host, port, url: url.href };
-  return { kind: 'tcp', host, port };
+  const secure = url.protocol === 'mqtts:' || url.protocol === 'wss:' ? { tls: { rejectUnauthorized: true } } : {};
+  if (url.protocol === 'ws:' || url.protocol === 'wss:') return { kind: 'ws', host, port, url: url.href, ...secure };
+  return { kind: 'tcp', host, port, ...secure };
 }
 
 /** The endpoint as a URL, for reports. */
 export function endpointUrl(endpoint: Endpoint): string {
   if (endpoint.kind === 'ws') return endpoint.url;
   const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
-  return `mqtt://${host}:${endpoint.port}`;
+  return `${endpoint.tls === undefined ? 'mqtt' : 'mqtts'}://${host}:${endpoint.port}`;
 }
 
 /** Opens a byte stream to the broker; rejects when it is not open within `timeoutMs`. */
 export function openStream(endpoint: Endpoint, timeoutMs: number): Promise<Duplex> {
-  return endpoint.kind === 'tcp' ? openTcp(endpoint.host, endpoint.port, timeoutMs) : openWs(endpoint.url, timeoutMs);
+  return endpoint.kind === 'tcp' ? openTcp(endpoint, timeoutMs) : openWs(endpoint.url, endpoint.tls, timeoutMs);
 }
 
-/** A TCP connection with Nagle off, resolved once connected. */
-function openTcp(host: string, port: number, timeoutMs: number): Promise<Duplex> {
+/** The socket of a TCP connection (TLS over it for mqtts), with Nagle off. */
+function connectSocket(host: string, port: number, settings: TlsSettings | undefined): net.Socket {
+  if (settings === undefined) return net.connect({ host, port, noDelay: true });
+  const servername = net.isIP(host) === 0 ? host : undefined;
+  const socket = tls.connect({ host, port, servername, ca: settings.ca, rejectUnauthorized: settings.rejectUnauthorized });
+  socket.setNoDelay(true);
+  return socket;
+}
+
+/** A TCP (or TLS) connection, resolved once connected (after the TLS handshake). */
+function openTcp(endpoint: Extract<Endpoint, { kind: 'tcp' }>, timeoutMs: number): Promise<Duplex> {
+  const { host, port } = endpoint;
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port, noDelay: true });
+    const socket = connectSocket(host, port, endpoint.tls);
     const fail = (err: Error): void => {
       clearTimeout(timer);
       reject(err);
@@ -54,7 +82,7 @@ function openTcp(host: string, port: number, timeoutMs: number): Promise<Duplex>
       fail(new Error(`TCP connect to ${host}:${port} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
     socket.once('error', fail);
-    socket.once('connect', () => {
+    socket.once(endpoint.tls === undefined ? 'connect' : 'secureConnect', () => {
       clearTimeout(timer);
       socket.off('error', fail);
       resolve(socket);
@@ -63,9 +91,9 @@ function openTcp(host: string, port: number, timeoutMs: number): Promise<Duplex>
 }
 
 /** A WebSocket with the `mqtt` subprotocol, resolved once open. */
-function openWs(url: string, timeoutMs: number): Promise<Duplex> {
+function openWs(url: string, settings: TlsSettings | undefined, timeoutMs: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, 'mqtt', { handshakeTimeout: timeoutMs, perMessageDeflate: false });
+    const ws = new WebSocket(url, 'mqtt', { handshakeTimeout: timeoutMs, perMessageDeflate: false, ...settings });
     const fail = (err: Error): void => reject(err);
     ws.once('error', fail);
     ws.once('open', () => {

@@ -1,10 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { BenchReport } from '../../src/bench/report.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 
@@ -136,6 +139,57 @@ describe('midge bench command line', () => {
 /** Mosquitto from PATH, or where Debian puts it (/usr/sbin is not on every user's PATH). */
 const MOSQUITTO = ['mosquitto', '/usr/sbin/mosquitto'].find((bin) => spawnSync(bin, ['-h'], { stdio: 'ignore' }).error === undefined);
 const hasMosquitto = MOSQUITTO !== undefined;
+const hasOpenssl = spawnSync('openssl', ['version'], { stdio: 'ignore' }).error === undefined;
+if (!hasOpenssl) console.warn('SKIPPED: midge bench over TLS: openssl is not installed to make test certificates');
+
+describe.skipIf(!hasOpenssl)('midge bench over TLS (mqtts://, wss://)', () => {
+  let t: TestBroker;
+  let dir: string;
+  let tlsServer: tls.Server;
+  let httpsServer: https.Server;
+  beforeAll(async () => {
+    t = await startBroker();
+    dir = mkdtempSync(path.join(tmpdir(), 'midge-bench-tls-'));
+    const script = fileURLToPath(new URL('../../certs/gen-dev-certs.sh', import.meta.url));
+    const made = spawnSync('bash', [script, dir], { stdio: 'ignore', timeout: 15_000 });
+    if (made.status !== 0) throw new Error('certs/gen-dev-certs.sh failed');
+    const credentials = { key: readFileSync(path.join(dir, 'server.key')), cert: readFileSync(path.join(dir, 'server.crt')) };
+    // TLS terminated in front of the broker, which takes any Duplex (Broker.handle).
+    tlsServer = tls.createServer(credentials, (socket) => t.broker.handle(socket, 'tls'));
+    httpsServer = https.createServer(credentials);
+    const wss = new WebSocketServer({ server: httpsServer, handleProtocols: () => 'mqtt' });
+    wss.on('connection', (ws) => t.broker.handle(createWebSocketStream(ws), 'wss'));
+    await new Promise<void>((resolve) => tlsServer.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => httpsServer.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    httpsServer.closeAllConnections();
+    await Promise.all([tlsServer, httpsServer].map((s) => new Promise((resolve) => s.close(resolve))));
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const portOf = (server: net.Server): number => (server.address() as net.AddressInfo).port;
+
+  it('mqtts:// with --ca trusting the broker’s CA', async () => {
+    const url = `mqtts://127.0.0.1:${portOf(tlsServer)}`;
+    const { code, report } = await benchJson(url, 'fanin-qos1', '--publishers', '2', '--ca', path.join(dir, 'ca.crt'));
+    expectClean(report);
+    expect(report.url).toBe(url);
+    expect(code).toBe(0);
+  });
+
+  it('mqtts:// refuses a certificate it cannot verify, with a one-line message and exit 1', async () => {
+    const outcome = await bench('--url', `mqtts://127.0.0.1:${portOf(tlsServer)}`, '--duration', '0.5');
+    expect(outcome.code).toBe(1);
+    expect(outcome.stderr).toMatch(/^midge bench: fanin-qos1 against mqtts:.* failed: .*certificate/);
+  });
+
+  it('wss:// with --insecure', async () => {
+    const { code, report } = await benchJson(`wss://127.0.0.1:${portOf(httpsServer)}/mqtt`, 'fanin-qos0', '--publishers', '2', '--insecure');
+    expectClean(report);
+    expect(code).toBe(0);
+  });
+});
 if (!hasMosquitto) console.warn('SKIPPED: midge bench against Mosquitto: mosquitto is not installed (apt-get install mosquitto)');
 
 describe.skipIf(!hasMosquitto)('midge bench against Mosquitto', () => {

@@ -49,6 +49,13 @@ describe('midge bench arguments', () => {
     expect(run(['--url', 'mqtt://[::1]:1884']).endpoint).toEqual({ kind: 'tcp', host: '::1', port: 1884 });
   });
 
+  it('accepts mqtts:// and wss:// URLs, verifying certificates unless --insecure, with --ca', () => {
+    expect(run(['--url', 'mqtts://h']).endpoint).toEqual({ kind: 'tcp', host: 'h', port: 8883, tls: { rejectUnauthorized: true } });
+    expect(run(['--url', 'wss://h/mqtt', '--insecure']).endpoint).toMatchObject({ kind: 'ws', port: 443, tls: { rejectUnauthorized: false } });
+    const ca = run(['--url', 'mqtts://h:1', '--ca', 'package.json']).endpoint;
+    expect(ca.tls?.ca?.toString('utf8')).toContain('"name": "midge"');
+  });
+
   it('returns help for -h and --help, even with other flags', () => {
     expect(parseBenchArgs(['--help'])).toEqual({ kind: 'help' });
     expect(parseBenchArgs(['--scenario', 'fanin-qos0', '-h'])).toEqual({ kind: 'help' });
@@ -68,6 +75,8 @@ describe('midge bench arguments', () => {
     [['--topic', 'a/+/b'], /--topic must be a topic name/],
     [['--scenario', 'latency', '--publishers', '3'], /do not apply to the latency scenario/],
     [['--bogus'], /Unknown option '--bogus'/],
+    [['--insecure'], /--ca and --insecure need an mqtts:\/\/ or wss:\/\/ URL/],
+    [['--url', 'mqtts://h', '--ca', '/nonexistent/ca.pem'], /--ca: cannot read \/nonexistent\/ca.pem: ENOENT/],
     [['extra'], /Unexpected argument 'extra'|positional/],
   ])('rejects %j with a one-line message', (argv, message) => {
     expect(() => parseBenchArgs(argv)).toThrow(BenchUsageError);
