@@ -19,9 +19,9 @@ import { LevelStore } from '../src/store/level.js';
 import type { Message } from '../src/broker/message.js';
 import { BrokerProcess } from './broker-process.js';
 import { brokerSpec, type BrokerSpec } from './brokers.js';
-import { clockTicksPerSecond, ProcProbe } from './proc.js';
+import { clockTicksPerSecond, ProcProbe } from '../src/bench/proc.js';
 import type { BrokerMode } from './scenario.js';
-import { runThroughput } from './throughput.js';
+import { runThroughput } from '../src/bench/throughput.js';
 
 const HOST = '127.0.0.1';
 const { values } = parseArgs({ options: { duration: { type: 'string' }, records: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' }, repeat: { type: 'string' } } });
@@ -82,7 +82,15 @@ function midgeWithBridge(bridge: unknown): BrokerSpec {
 async function fanin(spec: BrokerSpec, mode: BrokerMode): Promise<number> {
   const broker = await BrokerProcess.start(spec, HOST, mode);
   try {
-    const context = { host: HOST, port: broker.port, probe: new ProcProbe(broker.pid, clockTicksPerSecond()), warmupMs: 1000, durationMs, payloadSize: 64 };
+    const context = {
+      endpoint: { kind: 'tcp' as const, host: HOST, port: broker.port },
+      topicRoot: 'bench',
+      clientIdPrefix: '',
+      probe: new ProcProbe(broker.pid, clockTicksPerSecond()),
+      warmupMs: 1000,
+      durationMs,
+      payloadSize: 64,
+    };
     const metrics = await runThroughput({ publishers: 10, subscribers: 1, qos: 1, ackWindow: 100, deliveryWindow: 100 }, context);
     return Math.round(metrics.rate ?? 0);
   } finally {
@@ -142,7 +150,7 @@ async function sinkRate(kind: 'nats' | 'redis'): Promise<void> {
   const args = kind === 'nats' ? ['-js', '-a', HOST, '-p', String(port), '-sd', dir] : ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'yes', '--dir', dir];
   const engine: ChildProcess = spawn(binary, args, { stdio: 'ignore' });
   const sink = kind === 'nats' ? { type: 'nats', stream: 's', servers: `nats://${HOST}:${port}`, subject: 'bench.s' } : { type: 'redis', stream: 's', url: `redis://${HOST}:${port}`, key: 'bench:s' };
-  const broker = createBroker({ port: -1, wsPort: -1, logLevel: 'silent', store: 'level', durability: 'none', dataDir: path.join(dir, 'midge'), bridge: { rules: [{ filter: '#', stream: 's' }], sinks: [sink as never] } });
+  const broker = createBroker({ port: -1, wsPort: -1, httpPort: -1, logLevel: 'silent', store: 'level', durability: 'none', dataDir: path.join(dir, 'midge'), bridge: { rules: [{ filter: '#', stream: 's' }], sinks: [sink as never] } });
   try {
     await waitForPort(port);
     await broker.start();

@@ -1,6 +1,7 @@
-import type { ScenarioContext, ScenarioMetrics } from './scenario.js';
-import { runThroughput } from './throughput.js';
-import type { ThroughputSpec, WindowProbe } from './throughput.js';
+import type { ScenarioMetrics } from '../src/bench/metrics.js';
+import type { RunContext } from './scenario.js';
+import { runThroughput } from '../src/bench/throughput.js';
+import type { ThroughputSpec, WindowProbe } from '../src/bench/throughput.js';
 import type { CommitCounters } from './timed-store.js';
 
 /**
@@ -8,7 +9,7 @@ import type { CommitCounters } from './timed-store.js';
  * group-commit figures for the measured window to `extra`: commits, commits/s, operations per
  * commit (the batch size), mean commit latency and the flush waits of held acknowledgements.
  */
-export async function runCommit(spec: ThroughputSpec, context: ScenarioContext): Promise<ScenarioMetrics> {
+export async function runCommit(spec: ThroughputSpec, context: RunContext): Promise<ScenarioMetrics> {
   const read = context.readCounters;
   if (read === undefined) throw new Error('this scenario needs a broker that answers counter queries');
   const metrics = await runThroughput({ ...spec, window: commitProbe(read) }, context);

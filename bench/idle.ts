@@ -1,6 +1,7 @@
-import { ClientPool } from './pool.js';
-import type { ScenarioContext, ScenarioMetrics } from './scenario.js';
-import { pause } from './wait.js';
+import type { ScenarioMetrics } from '../src/bench/metrics.js';
+import { poolFor } from '../src/bench/pool.js';
+import { pause } from '../src/bench/wait.js';
+import type { RunContext } from './scenario.js';
 
 /** Connections opened first and kept, so one-time start-up allocations are not charged to the measured ones. */
 const WARM_CONNECTIONS = 10;
@@ -8,8 +9,8 @@ const WARM_CONNECTIONS = 10;
 const SETTLE_MS = 2000;
 
 /** Opens `connections` idle MQTT connections (keepalive 60) and reports the broker's RSS growth per 1000. */
-export async function runIdle(connections: number, context: ScenarioContext): Promise<ScenarioMetrics> {
-  const pool = new ClientPool({ host: context.host, port: context.port, timeoutMs: 10_000 });
+export async function runIdle(connections: number, context: RunContext): Promise<ScenarioMetrics> {
+  const pool = poolFor(context, 10_000);
   try {
     await pool.connectMany('warm', WARM_CONNECTIONS);
     await pause(SETTLE_MS / 2);

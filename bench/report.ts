@@ -1,7 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ScenarioMetrics } from './scenario.js';
-import { ratio } from './stats.js';
+import type { ScenarioMetrics } from '../src/bench/metrics.js';
+import { ratio } from '../src/bench/stats.js';
+import { fmt, renderTable } from '../src/bench/table.js';
+
+export { fmt, renderTable };
 
 /** Outcome of one scenario against one broker. */
 export interface BenchResult {
@@ -88,12 +91,6 @@ export function writeJson(file: string, document: unknown): void {
   writeFileSync(file, `${JSON.stringify(document, finite, 2)}\n`);
 }
 
-/** A number with thousands separators and `digits` decimals, or "-" when missing. */
-export function fmt(value: number | undefined, digits: number): string {
-  if (value === undefined || !Number.isFinite(value)) return '-';
-  return value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
-
 /** A metric value as a number, if it is one. */
 function numeric(value: unknown): number | undefined {
   return typeof value === 'number' ? value : undefined;
@@ -102,18 +99,4 @@ function numeric(value: unknown): number | undefined {
 /** A note when publishers had to write off stalled deliveries. */
 function stallNote(metrics: ScenarioMetrics): string {
   return metrics.stalls !== undefined && metrics.stalls > 0 ? `${metrics.stalls} stall(s)` : '';
-}
-
-/** Left-aligns text columns and right-aligns numeric ones. */
-export function renderTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const numericColumn = header.map(
-    (_, i) => rows.length > 0 && rows.every((row) => /^[-\d.,]*$/.test(row[i] ?? '')),
-  );
-  const line = (cells: readonly string[]): string =>
-    cells
-      .map((cell, i) => (numericColumn[i] === true ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }

@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseOptions, USAGE } from './args.js';
@@ -5,10 +6,12 @@ import type { BenchOptions } from './args.js';
 import { BrokerProcess } from './broker-process.js';
 import { brokerSpec, repoRoot } from './brokers.js';
 import type { BrokerSpec } from './brokers.js';
-import { clockTicksPerSecond, ProcProbe } from './proc.js';
+import { clockTicksPerSecond, ProcProbe } from '../src/bench/proc.js';
+import { Progress } from '../src/bench/progress.js';
 import { writeJson } from './report.js';
+import { chartSubtitle, renderChart } from './svg.js';
 import type { BenchResult } from './report.js';
-import type { Scenario, ScenarioContext, ScenarioMetrics } from './scenario.js';
+import type { RunContext, Scenario, ScenarioMetrics } from './scenario.js';
 import { findScenario } from './scenarios.js';
 import { formatSummary, summarize } from './summary.js';
 
@@ -42,7 +45,9 @@ async function main(): Promise<number> {
   const files = [path.join(repoRoot(), 'bench/results/latest.json')];
   if (options.jsonFile !== undefined) files.push(path.resolve(options.jsonFile));
   for (const file of files) writeJson(file, document);
-  console.log(`\nresults written to ${files.join(' and ')}`);
+  const chart = path.join(repoRoot(), 'bench/results/latest.svg');
+  writeFileSync(chart, renderChart(results, chartSubtitle(document)));
+  console.log(`\nresults written to ${files.join(' and ')}, chart to ${chart}`);
   return results.some((r) => r.error !== undefined) ? 1 : 0;
 }
 
@@ -78,10 +83,11 @@ async function runOne(
   ticks: number,
 ): Promise<BenchResult> {
   let broker: BrokerProcess | undefined;
+  const progress = new Progress(process.stderr);
   try {
     broker = await BrokerProcess.start(spec, HOST, scenario.mode);
     running.add(broker);
-    const context = scenarioContext(broker, options, ticks);
+    const context = { ...scenarioContext(broker, options, ticks), progress };
     const limitMs = options.warmupMs + options.durationMs + SCENARIO_SLACK_MS;
     const metrics = await withTimeout(scenario.run(context), limitMs);
     if (broker.exitReason !== undefined) throw new Error(`broker ${broker.exitReason}\n${broker.outputTail}`);
@@ -91,6 +97,7 @@ async function runOne(
     const message = err instanceof Error ? err.message : String(err);
     return { scenario: scenario.name, broker: spec.name, error: `${message}${tail}` };
   } finally {
+    progress.stop();
     if (broker !== undefined) {
       await broker.stop();
       running.delete(broker);
@@ -99,10 +106,11 @@ async function runOne(
 }
 
 /** What a scenario gets to know about its broker and the run. */
-function scenarioContext(broker: BrokerProcess, options: BenchOptions, ticks: number): ScenarioContext {
+function scenarioContext(broker: BrokerProcess, options: BenchOptions, ticks: number): RunContext {
   return {
-    host: HOST,
-    port: broker.port,
+    endpoint: { kind: 'tcp', host: HOST, port: broker.port },
+    topicRoot: 'bench',
+    clientIdPrefix: '',
     probe: new ProcProbe(broker.pid, ticks),
     readCounters: broker.queryable ? () => broker.query({ type: 'counters' }) : undefined,
     warmupMs: options.warmupMs,

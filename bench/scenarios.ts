@@ -1,42 +1,34 @@
-import type { QoS } from './client.js';
+import type { QoS } from '../src/bench/client.js';
+import { runConnections } from '../src/bench/connections.js';
+import { runLatency } from '../src/bench/latency.js';
+import { defaultShape, findLoadScenario, throughputSpec } from '../src/bench/scenarios.js';
+import type { LoadShape } from '../src/bench/scenarios.js';
+import { runThroughput } from '../src/bench/throughput.js';
 import { runCommit } from './commit.js';
 import { runIdle } from './idle.js';
-import { runLatency } from './latency.js';
-import type { Scenario, ScenarioContext, ScenarioMetrics } from './scenario.js';
-import { runThroughput } from './throughput.js';
-import type { ThroughputSpec } from './throughput.js';
+import type { RunContext, Scenario, ScenarioMetrics } from './scenario.js';
 
-/**
- * Messages a publisher may have on their way to the subscriber in the fan-in scenarios. Ten
- * publishers keep at most 1000 messages in flight to the one subscriber: enough to keep any broker
- * busy, yet within the default per-session queue bounds (midge: 100 in flight + 1000 queued), so
- * the scenario measures sustained throughput rather than queue overflow.
- */
-const FANIN_WINDOW = 100;
-/** Messages the fan-out publisher may have on their way to its 50 subscribers (each gets all). */
-const FANOUT_WINDOW = 200;
-/** QoS 1/2 publishes a publisher may have awaiting PUBACK/PUBCOMP. */
-const ACK_WINDOW = 100;
-
-/** 10 publishers → 1 subscriber at `qos`; a `persistent` subscriber keeps its session (clean session false). */
-function faninSpec(qos: QoS, persistent = false): ThroughputSpec {
-  return {
-    publishers: 10,
-    subscribers: 1,
-    qos,
-    ackWindow: ACK_WINDOW,
-    deliveryWindow: FANIN_WINDOW,
-    persistentSubscribers: persistent,
-  };
+/** The default shape of `midge bench`'s scenario `name` (10 → 1 for fan-in, 1 → 50 for fan-out). */
+function shape(name: string): LoadShape {
+  const scenario = findLoadScenario(name);
+  if (scenario === undefined) throw new Error(`no midge bench scenario ${name}`);
+  return defaultShape(scenario);
 }
 
-/** The fan-in scenario at `qos`. */
-function fanin(qos: QoS, persistent = false): (context: ScenarioContext) => Promise<ScenarioMetrics> {
-  const spec = faninSpec(qos, persistent);
+/** Connections the `connections` scenario opens in the side-by-side run. */
+const CONNECTIONS = 15_000;
+
+/** `midge bench`'s fan-in scenario at `qos`; a `persistent` subscriber keeps its session (clean session false). */
+function fanin(qos: QoS, persistent = false): (context: RunContext) => Promise<ScenarioMetrics> {
+  const spec = throughputSpec(qos, shape('fanin-qos1'), persistent);
   return (context) => runThroughput(spec, context);
 }
 
-/** Every scenario, in the order a full run executes them. */
+/**
+ * Every scenario, in the order a full run executes them. The load shapes are those of `midge
+ * bench` (src/bench/scenarios.ts), so a comparison row can be reproduced against any broker with
+ * `midge bench --scenario <name>`.
+ */
 export const SCENARIOS: readonly Scenario[] = Object.freeze([
   { name: 'fanin-qos0', mode: 'memory', description: '10 publishers → 1 subscriber, QoS 0', run: fanin(0) },
   { name: 'fanin-qos1', mode: 'memory', description: '10 publishers → 1 subscriber, QoS 1', run: fanin(1) },
@@ -57,17 +49,13 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
     name: 'durable-commit',
     mode: 'instrumented',
     description: 'durable-fanin-qos1 against Midge with its LevelStore group-commit figures (Midge only)',
-    run: (context) => runCommit(faninSpec(1, true), context),
+    run: (context) => runCommit(throughputSpec(1, shape('fanin-qos1'), true), context),
   },
   {
     name: 'fanout-qos0',
     mode: 'memory',
     description: '1 publisher → 50 subscribers, QoS 0 (deliveries/s)',
-    run: (context) =>
-      runThroughput(
-        { publishers: 1, subscribers: 50, qos: 0, ackWindow: ACK_WINDOW, deliveryWindow: FANOUT_WINDOW },
-        context,
-      ),
+    run: (context) => runThroughput(throughputSpec(0, shape('fanout-qos0')), context),
   },
   {
     name: 'latency',
@@ -80,6 +68,12 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
     mode: 'memory',
     description: '1000 idle connections (keepalive 60), broker RSS growth per 1k',
     run: (context) => runIdle(1000, context),
+  },
+  {
+    name: 'connections',
+    mode: 'memory',
+    description: `${CONNECTIONS} connections opened (100 handshakes at a time) and held; connect rate, failures`,
+    run: (context) => runConnections({ connections: CONNECTIONS, concurrency: 100, keepalive: 60 }, context),
   },
 ]);
 

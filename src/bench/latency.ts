@@ -1,14 +1,13 @@
 import type { BenchClient } from './client.js';
 import { ageNs, encodePayload, readPublisher, readSeq } from './payload.js';
-import { ClientPool } from './pool.js';
-import type { ScenarioContext, ScenarioMetrics } from './scenario.js';
+import type { ScenarioContext, ScenarioMetrics } from './metrics.js';
+import { poolFor } from './pool.js';
 import { SequenceChecker } from './sequence.js';
 import { summarizeLatencyNs } from './stats.js';
 import { pause, waitUntil } from './wait.js';
 
 /** Most messages sent in one timer turn when the pacer has fallen behind. */
 const MAX_CATCH_UP = 50;
-const TOPIC = 'bench/latency';
 
 /** Latency samples taken while `recording` is on. */
 interface Recorder {
@@ -19,7 +18,8 @@ interface Recorder {
 
 /** One QoS 0 publisher paced at `ratePerSecond`, one subscriber in this process; reports p50/p99 one-way latency. */
 export async function runLatency(ratePerSecond: number, context: ScenarioContext): Promise<ScenarioMetrics> {
-  const pool = new ClientPool({ host: context.host, port: context.port, timeoutMs: 5000 });
+  const pool = poolFor(context, 5000);
+  const topic = `${context.topicRoot}/latency`;
   try {
     const [subscriber] = await pool.connectMany('lat-sub', 1);
     const [publisher] = await pool.connectMany('lat-pub', 1);
@@ -35,8 +35,9 @@ export async function runLatency(ratePerSecond: number, context: ScenarioContext
         if (recorder.recording && recorder.count < capacity) recorder.samplesNs[recorder.count++] = ageNs(payload);
       },
     });
-    await subscriber.subscribe(TOPIC, 0, 5000);
-    const { sent, cpuMs } = await pace(publisher, ratePerSecond, recorder, context);
+    await subscriber.subscribe(topic, 0, 5000);
+    const { sent, cpuMs } = await pace(publisher, topic, ratePerSecond, recorder, context);
+    context.progress?.track('draining', () => received, 'msg/s', 2000);
     await waitUntil(() => received >= sent, 2000);
     const latency = summarizeLatencyNs(recorder.samplesNs.subarray(0, recorder.count));
     const counts = checker.countsFor(0, sent);
@@ -45,8 +46,10 @@ export async function runLatency(ratePerSecond: number, context: ScenarioContext
       p50Ms: latency.p50Ms,
       p99Ms: latency.p99Ms,
       maxMs: latency.maxMs,
-      cpuUsPerMsg: recorder.count > 0 ? (cpuMs * 1000) / recorder.count : Number.NaN,
-      brokerRssMb: context.probe.rssKb() / 1024,
+      cpuUsPerMsg: recorder.count > 0 && Number.isFinite(cpuMs) ? (cpuMs * 1000) / recorder.count : undefined,
+      brokerRssMb: context.probe === undefined ? undefined : context.probe.rssKb() / 1024,
+      qos: 0,
+      connectionsLost: pool.lost.length,
       sent,
       counts,
       perPublisher: [counts],
@@ -61,11 +64,12 @@ export async function runLatency(ratePerSecond: number, context: ScenarioContext
 /** Publishes at a steady rate through warm-up (not recorded) and the measured window (recorded). */
 async function pace(
   publisher: BenchClient,
+  topicName: string,
   ratePerSecond: number,
   recorder: Recorder,
   context: ScenarioContext,
 ): Promise<{ sent: number; cpuMs: number }> {
-  const topic = Buffer.from(TOPIC);
+  const topic = Buffer.from(topicName);
   const startNs = process.hrtime.bigint();
   let sent = 0;
   const timer = setInterval(() => {
@@ -76,12 +80,14 @@ async function pace(
     }
   }, 1);
   try {
+    if (context.warmupMs > 0) context.progress?.track('warm-up', () => sent, 'msg/s', context.warmupMs);
     await pause(context.warmupMs);
     recorder.recording = true;
-    const startCpuMs = context.probe.cpuMs();
+    context.progress?.track('measuring', () => recorder.count, 'msg/s', context.durationMs);
+    const startCpuMs = context.probe?.cpuMs() ?? Number.NaN;
     await pause(context.durationMs);
     recorder.recording = false;
-    return { sent, cpuMs: context.probe.cpuMs() - startCpuMs };
+    return { sent, cpuMs: (context.probe?.cpuMs() ?? Number.NaN) - startCpuMs };
   } finally {
     clearInterval(timer);
   }

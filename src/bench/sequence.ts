@@ -8,16 +8,23 @@ export interface SequenceCounts {
   duplicated: number;
   /** First arrivals of a sequence number lower than one that arrived before it. */
   reordered: number;
-  /** Arrivals with a publisher index or sequence number that was never sent. */
+  /** Arrivals with a publisher index or sequence number that was never sent, or too far out of order to check (SEQUENCE_WINDOW). */
   unexpected: number;
 }
 
-/** Highest sequence number the checker will track per publisher; anything above counts as unexpected. */
-export const MAX_TRACKED_SEQ = 1 << 26;
+/**
+ * Sequence numbers tracked per publisher: arrivals are checked against a sliding window of this
+ * many numbers below the highest one seen (1 MiB of bits per publisher and subscriber at most), so
+ * a run of any length stays bounded. A message further out of order than that cannot be told from
+ * a duplicate and counts as unexpected; so does one that jumps this far ahead of the highest.
+ */
+export const SEQUENCE_WINDOW = 1 << 23;
 
 /** What one subscriber has seen from one publisher. */
 class Stream {
-  #seen = new Uint8Array(1024);
+  readonly #window: number;
+  /** Bit `seq % window` is set when `seq` (within the window) has arrived; grows up to window / 8 bytes. */
+  #seen = new Uint8Array(128);
   #highest = -1;
   received = 0;
   distinct = 0;
@@ -25,16 +32,23 @@ class Stream {
   reordered = 0;
   outOfRange = 0;
 
+  /** `window` is a power of two of at least 1024. */
+  constructor(window: number) {
+    this.#window = window;
+  }
+
   /** Records one arrival of `seq`. */
   record(seq: number): void {
     this.received++;
-    if (!Number.isInteger(seq) || seq < 0 || seq >= MAX_TRACKED_SEQ) {
+    const low = this.#highest - this.#window + 1;
+    if (!Number.isInteger(seq) || seq < 0 || seq < low || seq >= this.#highest + this.#window) {
       this.outOfRange++;
       return;
     }
-    this.#grow(seq);
-    const byte = seq >>> 3;
-    const bit = 1 << (seq & 7);
+    if (seq > this.#highest) this.#advance(seq);
+    const index = seq % this.#window;
+    const byte = index >>> 3;
+    const bit = 1 << (index & 7);
     const current = this.#seen[byte] ?? 0;
     if ((current & bit) !== 0) {
       this.duplicated++;
@@ -46,23 +60,31 @@ class Stream {
     else this.#highest = seq;
   }
 
-  /** Distinct arrivals with a sequence number of `sent` or more, i.e. never sent. */
+  /** Distinct arrivals with a sequence number of `sent` or more, i.e. never sent (within the window). */
   beyond(sent: number): number {
     let count = 0;
-    for (let seq = Math.max(0, sent); seq <= this.#highest; seq++) {
-      if (((this.#seen[seq >>> 3] ?? 0) & (1 << (seq & 7))) !== 0) count++;
+    for (let seq = Math.max(0, sent, this.#highest - this.#window + 1); seq <= this.#highest; seq++) {
+      const index = seq % this.#window;
+      if (((this.#seen[index >>> 3] ?? 0) & (1 << (index & 7))) !== 0) count++;
     }
     return count;
   }
 
-  #grow(seq: number): void {
-    const needed = (seq >>> 3) + 1;
-    if (needed <= this.#seen.length) return;
-    let size = this.#seen.length;
-    while (size < needed) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.#seen);
-    this.#seen = next;
+  /** Makes room for `seq`: grows the bitmap, or clears the bits of the numbers that leave the window. */
+  #advance(seq: number): void {
+    const needed = (Math.min(seq, this.#window - 1) >>> 3) + 1;
+    if (needed > this.#seen.length) {
+      let size = this.#seen.length;
+      while (size < needed) size *= 2;
+      const next = new Uint8Array(size);
+      next.set(this.#seen);
+      this.#seen = next;
+    }
+    // Numbers highest-window+1 … seq-window leave the window; their bits are reused by highest+1 … seq.
+    for (let gone = Math.max(0, this.#highest - this.#window + 1); gone <= seq - this.#window; gone++) {
+      const index = gone % this.#window;
+      this.#seen[index >>> 3] = (this.#seen[index >>> 3] ?? 0) & ~(1 << (index & 7));
+    }
   }
 }
 
@@ -72,12 +94,19 @@ class Stream {
  */
 export class SequenceChecker {
   readonly #streams = new Map<number, Stream>();
+  readonly #window: number;
+
+  /** `window`: see SEQUENCE_WINDOW (smaller in tests); a power of two of at least 1024. */
+  constructor(window = SEQUENCE_WINDOW) {
+    if (!Number.isInteger(Math.log2(window)) || window < 1024) throw new Error(`bad sequence window ${window}`);
+    this.#window = window;
+  }
 
   /** Records that message `seq` of publisher `publisher` arrived. */
   record(publisher: number, seq: number): void {
     let stream = this.#streams.get(publisher);
     if (stream === undefined) {
-      stream = new Stream();
+      stream = new Stream(this.#window);
       this.#streams.set(publisher, stream);
     }
     stream.record(seq);

@@ -1,4 +1,6 @@
-import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Endpoint } from './endpoint.js';
+import { openStream } from './endpoint.js';
 import { FrameReader } from './frames.js';
 
 /** MQTT quality of service level. */
@@ -6,13 +8,14 @@ export type QoS = 0 | 1 | 2;
 
 /** Where and as whom a BenchClient connects. */
 export interface ClientOptions {
-  host: string;
-  port: number;
+  endpoint: Endpoint;
   clientId: string;
+  username?: string;
+  password?: string;
   keepalive: number;
   /** false asks the broker to keep the session (and its queued messages) across connections; default true. */
   cleanSession?: boolean;
-  /** Milliseconds to wait for the TCP connection plus CONNACK. */
+  /** Milliseconds to wait for the connection, and again for the CONNACK. */
   timeoutMs: number;
 }
 
@@ -47,6 +50,8 @@ const ACK_PUBACK = 0x40;
 const ACK_PUBREC = 0x50;
 const ACK_PUBREL = 0x62;
 const ACK_PUBCOMP = 0x70;
+/** PINGREQ: a whole packet. */
+const PINGREQ = Buffer.from([0xc0, 0]);
 
 /**
  * A lean MQTT 3.1.1 client for load generation. Every packet is encoded and decoded by hand, so
@@ -54,7 +59,7 @@ const ACK_PUBCOMP = 0x70;
  * with it; acks for one read are corked into one write. It never reconnects or retransmits.
  */
 export class BenchClient {
-  readonly #socket: net.Socket;
+  readonly #socket: Duplex;
   readonly #reader: FrameReader;
   readonly #handlers: ClientHandlers = {};
   readonly #waiters = new Map<number, Waiter>();
@@ -62,7 +67,7 @@ export class BenchClient {
   #outstanding = 0;
   #closing = false;
 
-  private constructor(socket: net.Socket) {
+  private constructor(socket: Duplex) {
     this.#socket = socket;
     this.#reader = new FrameReader((header, body) => this.#onFrame(header, body));
     socket.on('data', (chunk: Buffer) => {
@@ -80,12 +85,12 @@ export class BenchClient {
     socket.on('close', () => this.#lose('socket closed'));
   }
 
-  /** Opens a TCP connection, sends CONNECT and resolves on a successful CONNACK. */
+  /** Opens a connection (TCP or WebSocket), sends CONNECT and resolves on a successful CONNACK. */
   static async connect(options: ClientOptions): Promise<BenchClient> {
-    const socket = net.connect({ host: options.host, port: options.port, noDelay: true });
+    const socket = await openStream(options.endpoint, options.timeoutMs);
     const client = new BenchClient(socket);
     const connack = client.#await(TYPE_CONNACK, options.timeoutMs);
-    socket.write(encodeConnect(options.clientId, options.keepalive, options.cleanSession ?? true));
+    socket.write(encodeConnect(options));
     const returnCode = await connack.catch((err: unknown) => {
       client.close();
       throw err;
@@ -127,6 +132,11 @@ export class BenchClient {
     }
     payload.copy(packet, offset);
     return this.#socket.write(packet);
+  }
+
+  /** Sends a PINGREQ, so the broker's keepalive timer does not close an idle connection. */
+  ping(): void {
+    if (this.connected) this.#socket.write(PINGREQ);
   }
 
   /** QoS 1/2 publishes written but not yet completed. */
@@ -257,12 +267,21 @@ function writeVarint(buffer: Buffer, offset: number, value: number): number {
   return at;
 }
 
-/** CONNECT for MQTT 3.1.1 without credentials or will; the session is clean unless `cleanSession` is false. */
-function encodeConnect(clientId: string, keepalive: number, cleanSession: boolean): Buffer {
-  const id = Buffer.from(clientId, 'utf8');
-  const flags = cleanSession ? 0x02 : 0x00;
+/** CONNECT for MQTT 3.1.1 without will; the session is clean unless `cleanSession` is false. */
+function encodeConnect(options: ClientOptions): Buffer {
+  const { clientId, keepalive, cleanSession = true, username, password } = options;
+  const fields = [clientId, username, password].flatMap((text) => (text === undefined ? [] : [utf8(text)]));
+  let flags = cleanSession ? 0x02 : 0x00;
+  if (username !== undefined) flags |= 0x80;
+  if (password !== undefined) flags |= 0x40;
   const variable = Buffer.from([0, 4, 0x4d, 0x51, 0x54, 0x54, 4, flags, keepalive >> 8, keepalive & 0xff]);
-  return framed(0x10, [variable, u16(id.length), id]);
+  return framed(0x10, [variable, ...fields.flat()]);
+}
+
+/** A length-prefixed UTF-8 string field. */
+function utf8(text: string): Buffer[] {
+  const bytes = Buffer.from(text, 'utf8');
+  return [u16(bytes.length), bytes];
 }
 
 /** SUBSCRIBE for one filter. */

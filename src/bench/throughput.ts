@@ -1,8 +1,8 @@
 import type { BenchClient, QoS } from './client.js';
 import { readPublisher, readSeq } from './payload.js';
-import { ClientPool } from './pool.js';
+import type { ScenarioContext, ScenarioMetrics } from './metrics.js';
+import { poolFor } from './pool.js';
 import { FlowPublisher } from './publisher.js';
-import type { ScenarioContext, ScenarioMetrics } from './scenario.js';
 import { SequenceChecker, sumCounts } from './sequence.js';
 import type { SequenceCounts } from './sequence.js';
 import { perSecond } from './stats.js';
@@ -29,6 +29,8 @@ export interface WindowProbe {
   end: () => Promise<Record<string, number>>;
 }
 
+/** Longest wait for a connection and its CONNACK, and for a SUBACK. */
+const CONNECT_TIMEOUT_MS = 5000;
 /** Longest wait for in-flight messages after publishing stops. */
 const STRAGGLER_MS = 3000;
 /** Load-generator CPU above which its own speed may cap the measured rate. */
@@ -46,28 +48,28 @@ export async function runThroughput(
   spec: ThroughputSpec,
   context: ScenarioContext,
 ): Promise<ScenarioMetrics> {
-  const pool = new ClientPool({ host: context.host, port: context.port, timeoutMs: 5000 });
+  const pool = poolFor(context, CONNECT_TIMEOUT_MS);
   try {
     const publishers: FlowPublisher[] = [];
     const tally: Tally = { delivered: 0 };
     const cleanSession = spec.persistentSubscribers !== true;
     const subscribers = await pool.connectMany('sub', spec.subscribers, { cleanSession });
-    const checkers = await subscribeAll(subscribers, spec.qos, publishers, tally);
+    const checkers = await subscribeAll(subscribers, `${context.topicRoot}/#`, spec.qos, publishers, tally);
     const clients = await pool.connectMany('pub', spec.publishers);
     clients.forEach((client, index) => publishers.push(createPublisher(client, index, spec, context)));
-    const window = await measure(publishers, tally, context, spec.window);
+    const unit = spec.subscribers > 1 ? 'deliveries/s' : 'msg/s';
+    const window = await measure(publishers, tally, context, spec.window, unit);
     const expected = (): number => sentTotal(publishers) * spec.subscribers;
+    context.progress?.track('draining', () => tally.delivered, unit, STRAGGLER_MS);
     await waitUntil(() => tally.delivered >= expected(), STRAGGLER_MS);
     const perPublisher = countPerPublisher(checkers, publishers);
-    const notes = pool.lost.length > 0 ? [`${pool.lost.length} connection(s) lost: ${pool.lost[0]}`] : [];
-    const loadCpu = window.extra?.['loadCpuPercent'] ?? 0;
-    if (loadCpu > SATURATED_PERCENT) {
-      notes.push(`load generator at ${Math.round(loadCpu)}% CPU: rate may be generator-bound`);
-    }
+    const notes = runNotes(pool.lost, window.extra?.['loadCpuPercent'] ?? 0);
     return {
       ...window,
-      unit: spec.subscribers > 1 ? 'deliveries/s' : 'msg/s',
-      brokerRssMb: context.probe.rssKb() / 1024,
+      unit,
+      qos: spec.qos,
+      brokerRssMb: context.probe === undefined ? undefined : context.probe.rssKb() / 1024,
+      connectionsLost: pool.lost.length,
       sent: sentTotal(publishers),
       counts: sumCounts(perPublisher),
       perPublisher,
@@ -79,9 +81,19 @@ export async function runThroughput(
   }
 }
 
+/** Notes on lost connections and on a load generator that may have been the bottleneck. */
+function runNotes(lost: readonly string[], loadCpuPercent: number): string[] {
+  const notes = lost.length > 0 ? [`${lost.length} connection(s) lost: ${lost[0]}`] : [];
+  if (loadCpuPercent > SATURATED_PERCENT) {
+    notes.push(`load generator at ${Math.round(loadCpuPercent)}% CPU: rate may be generator-bound`);
+  }
+  return notes;
+}
+
 /** Subscribes every client to all benchmark topics; returns one sequence checker per subscriber. */
 async function subscribeAll(
   subscribers: readonly BenchClient[],
+  filter: string,
   qos: QoS,
   publishers: readonly FlowPublisher[],
   tally: Tally,
@@ -98,7 +110,7 @@ async function subscribeAll(
         publishers[publisher]?.noteDelivery();
       },
     });
-    await subscriber.subscribe('bench/#', qos, 5000);
+    await subscriber.subscribe(filter, qos, CONNECT_TIMEOUT_MS);
   }
   return checkers;
 }
@@ -113,7 +125,7 @@ function createPublisher(
   return new FlowPublisher(client, {
     index,
     qos: spec.qos,
-    topic: `bench/p${index}`,
+    topic: `${context.topicRoot}/p${index}`,
     payloadSize: context.payloadSize,
     ackWindow: spec.ackWindow,
     deliveryWindow: spec.deliveryWindow,
@@ -127,28 +139,33 @@ async function measure(
   tally: Tally,
   context: ScenarioContext,
   probe: WindowProbe | undefined,
+  unit: string,
 ): Promise<Pick<ScenarioMetrics, 'rate' | 'cpuUsPerMsg' | 'extra'>> {
   const ticker = setInterval(() => publishers.forEach((p) => p.tick()), TICK_MS);
+  const delivered = (): number => tally.delivered;
   try {
     publishers.forEach((p) => p.start());
+    if (context.warmupMs > 0) context.progress?.track('warm-up', delivered, unit, context.warmupMs);
     await pause(context.warmupMs);
     await probe?.begin();
+    context.progress?.track('measuring', delivered, unit, context.durationMs);
     const startDelivered = tally.delivered;
-    const startCpuMs = context.probe.cpuMs();
+    const startCpuMs = context.probe?.cpuMs() ?? Number.NaN;
     const startLoadCpu = process.cpuUsage();
     const startNs = process.hrtime.bigint();
     await pause(context.durationMs);
     const deliveries = tally.delivered - startDelivered;
-    const cpuMs = context.probe.cpuMs() - startCpuMs;
+    const cpuMs = (context.probe?.cpuMs() ?? Number.NaN) - startCpuMs;
     const loadCpu = process.cpuUsage(startLoadCpu);
     const elapsedNs = process.hrtime.bigint() - startNs;
     const elapsedMs = Number(elapsedNs) / 1e6;
     const probed = (await probe?.end()) ?? {};
+    const brokerCpu: Record<string, number> = Number.isFinite(cpuMs) ? { brokerCpuPercent: (cpuMs / elapsedMs) * 100 } : {};
     return {
       rate: perSecond(deliveries, elapsedNs),
-      cpuUsPerMsg: deliveries > 0 ? (cpuMs * 1000) / deliveries : Number.NaN,
+      cpuUsPerMsg: deliveries > 0 && Number.isFinite(cpuMs) ? (cpuMs * 1000) / deliveries : undefined,
       extra: {
-        brokerCpuPercent: (cpuMs / elapsedMs) * 100,
+        ...brokerCpu,
         loadCpuPercent: ((loadCpu.user + loadCpu.system) / 1000 / elapsedMs) * 100,
         deliveriesMeasured: deliveries,
         ...probed,
