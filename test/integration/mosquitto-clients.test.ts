@@ -31,7 +31,8 @@ function subscribe(port: number, args: string[]): { output: Promise<string>; rea
   });
   const output = new Promise<string>((resolve) => {
     const timer = setTimeout(() => child.kill(), 8000);
-    child.on('exit', () => {
+    // 'close', not 'exit': the last lines of stdout may arrive after the process has exited
+    child.on('close', () => {
       clearTimeout(timer);
       resolve(stdout);
     });
