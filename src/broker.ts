@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
-import { builtinPlugins } from './auth/builtin.js';
 import { HookRunner, type ClientInfo, type DropReason, type PeerCertificate } from './hooks.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics/metrics.js';
@@ -101,7 +100,7 @@ export class Broker {
     // Built-in security plugins (password file, JWT, ACL) come before the user's; a bad file stops the start here
     this.#security = createSecurity(this.options);
     this.#admission = new Admission(this.options.maxConnections, this.options.maxConnectionsPerIp);
-    const plugins = [this.metrics, ...builtinPlugins(this.options), ...this.#security.plugins, ...this.options.plugins];
+    const plugins = [this.metrics, ...this.#security.plugins, ...this.options.plugins];
     const hooks = new HookRunner(plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
     this.#connectionHost = {
       logger: this.logger,

@@ -52,7 +52,7 @@ export function parseScramFile(text: string, file: string): Map<string, ScramCre
     const m = LINE.exec(line);
     const [, user, iter, salt, stored, server] = m ?? [];
     if (!user || !iter || !salt || !stored || !server || Number(iter) < 1) {
-      throw new BrokerError('ERR_INVALID_OPTION', `${file}:${i + 1}: expected user:SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey`);
+      throw new BrokerError('ERR_SECURITY_FILE', `${file}:${i + 1}: expected user:SCRAM-SHA-256$iterations:salt$StoredKey:ServerKey`);
     }
     const credential = {
       iterations: Number(iter),
@@ -61,27 +61,35 @@ export function parseScramFile(text: string, file: string): Map<string, ScramCre
       serverKey: Buffer.from(server, 'base64'),
     };
     if (credential.storedKey.length !== 32 || credential.serverKey.length !== 32) {
-      throw new BrokerError('ERR_INVALID_OPTION', `${file}:${i + 1}: StoredKey and ServerKey must be 32 bytes (SHA-256)`);
+      throw new BrokerError('ERR_SECURITY_FILE', `${file}:${i + 1}: StoredKey and ServerKey must be 32 bytes (SHA-256)`);
     }
     users.set(user, credential);
   }
   return users;
 }
 
-/** Reads a SCRAM users file into a lookup; `reload()` reads it again. */
-export function scramUsersFile(file: string): ScramUserLookup & { reload(): void } {
+/**
+ * Reads a SCRAM users file into a lookup. `prepareReload()` reads it again and returns the commit
+ * that switches to the new users (so a reload of several files can be all or nothing).
+ */
+export function scramUsersFile(file: string): ScramUserLookup & { prepareReload(): () => void } {
   const read = () => {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new BrokerError('ERR_INVALID_OPTION', `cannot read SCRAM users file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new BrokerError('ERR_SECURITY_FILE', `cannot read SCRAM users file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
     return parseScramFile(text, file);
   };
   let users = read();
   const lookup = (username: string) => users.get(username);
-  return Object.assign(lookup, { reload: () => void (users = read()) });
+  return Object.assign(lookup, {
+    prepareReload: () => {
+      const next = read();
+      return () => void (users = next);
+    },
+  });
 }
 
 /** Per-exchange state between the server-first and the client-final message. */

@@ -128,6 +128,15 @@ describe('SCRAM-SHA-256 (built in, users from a file)', () => {
     await raw.waitClosed();
   });
 
+  it('reloadSecurity() (SIGHUP) rereads the users file: a new user can connect, a removed one cannot', async () => {
+    const file = usersFile({ alice: 'wonderland' });
+    tb = await startBroker({ scramUsersFile: file });
+    writeFileSync(file, `${formatScramLine('bob', scramCredential('builder'))}\n`);
+    tb.broker.reloadSecurity();
+    await scramConnect(tb, 'bob', 'builder').done;
+    await expect(scramConnect(tb, 'alice', 'wonderland').done).rejects.toMatchObject({ code: 0x87 });
+  });
+
   it('a bad users file stops the start with the file name and line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'midge-scram-'));
     const file = join(dir, 'bad');
