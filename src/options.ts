@@ -184,7 +184,7 @@ export const DEFAULTS = {
   maxTopicLength: 4096,
   maxTopicLevels: 128,
   maxClientIdLength: 256,
-  maxConnections: 10_000,
+  maxConnections: 50_000,
   maxConnectionsPerIp: 0,
   publishRateMessages: 0,
   publishRateBytes: 0,
