@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { verdictBeforeChecking } from './credentials.js';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import { BrokerError } from '../errors.js';
 import type { AuthVerdict, ClientInfo, Credentials, Plugin, SubscriptionRequestInfo } from '../hooks.js';
@@ -77,11 +78,9 @@ export class JwtPlugin implements Plugin {
   }
 
   async authenticate(client: ClientInfo, credentials: Credentials): Promise<AuthVerdict> {
-    if (credentials.method !== undefined || credentials.exchange.step > 0) return true;
-    if (this.#options.certAsUsername && client.certificate?.commonName) return true; // the CN is the username
-    if (this.#options.skip?.(credentials)) return true;
+    const early = verdictBeforeChecking(client, credentials, this.#options);
+    if (early !== undefined) return early;
     const { username, password } = credentials;
-    if (username === undefined && password === undefined) return this.#options.allowAnonymous;
     if (!looksLikeJwt(password)) return false;
     let payload: JWTPayload;
     try {

@@ -1,4 +1,5 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { verdictBeforeChecking } from './credentials.js';
 import { readFileSync } from 'node:fs';
 import { BrokerError } from '../errors.js';
 import type { AuthVerdict, ClientInfo, Credentials, Plugin } from '../hooks.js';
@@ -99,12 +100,9 @@ export class PasswordFilePlugin implements Plugin {
   }
 
   async authenticate(client: ClientInfo, credentials: Credentials): Promise<AuthVerdict> {
-    // Enhanced authentication (an Authentication Method) is answered by the plugin that knows the method
-    if (credentials.method !== undefined || credentials.exchange.step > 0) return true;
-    if (this.#options.certAsUsername && client.certificate?.commonName) return true; // the CN is the username
-    if (this.#options.skip?.(credentials)) return true;
+    const early = verdictBeforeChecking(client, credentials, this.#options);
+    if (early !== undefined) return early;
     const { username, password } = credentials;
-    if (username === undefined && password === undefined) return this.#options.allowAnonymous;
     if (username === undefined || password === undefined) return false;
     const entry = this.#users.get(username);
     const actual = await derive(password, (entry ?? this.#dummy).salt, (entry ?? this.#dummy).cost);
