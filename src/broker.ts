@@ -1,5 +1,3 @@
-import type net from 'node:net';
-import type tls from 'node:tls';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -30,9 +28,7 @@ import { restoreState } from './store/restore.js';
 import { Journal } from './store/journal.js';
 import { LevelStore } from './store/level.js';
 import { createPager } from './store/pager.js';
-import { listenTcp } from './transport/tcp.js';
-import { listenWs, type WsListener } from './transport/ws.js';
-import { listenSecure } from './transport/secure.js';
+import { MqttListeners } from './transport/listeners.js';
 import { createSecurity, type Security } from './auth/security.js';
 import { authorizeWill } from './auth/will.js';
 import { Admission } from './connection/admission.js';
@@ -79,10 +75,7 @@ export class Broker {
   /** What every Connection shares: one object, so an idle connection costs less. */
   readonly #connectionHost: ConnectionHost;
   #retainedSweep: NodeJS.Timeout | undefined;
-  #tcp: net.Server | undefined;
-  #ws: WsListener | undefined;
-  #tls: tls.Server | undefined;
-  #wss: WsListener | undefined;
+  readonly #listeners: MqttListeners;
   readonly #security: Security;
   readonly #admission: Admission;
   readonly #operations = new Operations();
@@ -97,6 +90,7 @@ export class Broker {
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
     this.logger = this.options.logger ?? createLogger(this.options.logLevel, this.options.logFormat);
+    this.#listeners = new MqttListeners(this.options, this.logger);
     // Built-in security plugins (password file, JWT, ACL) come before the user's; a bad file stops the start here
     this.#security = createSecurity(this.options);
     this.#admission = new Admission(this.options.maxConnections, this.options.maxConnectionsPerIp);
@@ -178,18 +172,10 @@ export class Broker {
   /** Restores from the store (once) and starts the configured listeners. */
   async listen(): Promise<ListenAddresses> {
     await this.start();
-    const { host, port, wsPort, wsPath } = this.options;
     const onStream = (listener: string) => (stream: Duplex, address: string | undefined, certificate?: PeerCertificate) =>
       this.handle(stream, listener, address, certificate);
     try {
-      const onError = (listener: string) => (err: Error) => this.logger.error({ err, listener }, 'listener error');
-      if (port >= 0 && !this.#tcp) this.#tcp = await listenTcp(host, port, onStream('tcp'), onError('tcp'));
-      if (wsPort >= 0 && !this.#ws) {
-        // A WebSocket message may carry one MQTT packet, or parts of several: allow a little framing slack
-        const maxPayload = this.options.maxPacketSize + 1024;
-        this.#ws = await listenWs(host, wsPort, wsPath, maxPayload, onStream('ws'), onError('ws'));
-      }
-      if (!this.#tls && !this.#wss) ({ tls: this.#tls, wss: this.#wss } = await listenSecure(this.options, this.logger, onStream, onError));
+      await this.#listeners.start(onStream);
       await this.#operations.start(this, () => this.#notReady());
     } catch (err) {
       await this.close();
@@ -245,17 +231,7 @@ export class Broker {
 
   /** The bound addresses of the running listeners. */
   addresses(): ListenAddresses {
-    const tcp = this.#tcp?.address();
-    const ws = this.#ws?.http.address();
-    const secure = this.#tls?.address();
-    const wss = this.#wss?.http.address();
-    return {
-      tcp: tcp && typeof tcp === 'object' ? { host: tcp.address, port: tcp.port } : undefined,
-      ws: ws && typeof ws === 'object' ? { host: ws.address, port: ws.port, path: this.options.wsPath } : undefined,
-      tls: secure && typeof secure === 'object' ? { host: secure.address, port: secure.port } : undefined,
-      wss: wss && typeof wss === 'object' ? { host: wss.address, port: wss.port, path: this.options.wsPath } : undefined,
-      http: this.#operations.httpAddress,
-    };
+    return { ...this.#listeners.addresses(), http: this.#operations.httpAddress };
   }
 
   /** The embedded log: `read(stream, { from, limit })`, `follow(stream, ...)`, `stat`, `list`, consumer groups. */
@@ -326,16 +302,9 @@ export class Broker {
     this.#closing = true;
     clearInterval(this.#retainedSweep);
     this.#operations.stopPublishing();
-    const servers: Promise<void>[] = [];
-    if (this.#tcp) servers.push(closeServer(this.#tcp));
-    for (const ws of [this.#ws, this.#wss]) {
-      if (!ws) continue;
-      ws.wss.close();
-      servers.push(closeServer(ws.http));
-    }
-    if (this.#tls) servers.push(closeServer(this.#tls));
+    const listeners = this.#listeners.close(); // stops accepting; done once every connection has ended
     const closed = [...this.#connections].map((conn) => this.#disconnectForShutdown(conn));
-    await Promise.all([...servers, ...closed]);
+    await Promise.all([listeners, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;
     sessions.stop();
     await this.#ctx.bridge.close();
@@ -487,10 +456,6 @@ function createStore(options: ResolvedOptions, onError: (err: Error) => void): S
   if (options.store === 'memory') return new MemoryStore();
   if (options.store === 'level') return new LevelStore(path.resolve(options.dataDir), options.durability, onError);
   return options.store;
-}
-
-function closeServer(server: net.Server): Promise<void> {
-  return new Promise((resolve) => server.close(() => resolve()));
 }
 
 /** Creates a broker; call `listen()` to start it. */
