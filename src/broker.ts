@@ -11,6 +11,7 @@ import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './opti
 import { expiresAtOf, MessageIds, type Message, type PublishInput } from './broker/message.js';
 import type { Delivery } from './broker/inflight.js';
 import { Router } from './broker/router.js';
+import { Wills } from './broker/wills.js';
 import type { Session, SessionEvents } from './broker/session.js';
 import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
 import { Stats } from './broker/stats.js';
@@ -23,14 +24,13 @@ import { disconnectPacket } from './protocol/packets.js';
 import { ReasonCode } from './protocol/reason-codes.js';
 import { isValidTopicName } from './protocol/topic.js';
 import { MemoryStore } from './store/memory.js';
-import type { Store, WillRecord } from './store/store.js';
+import type { Store } from './store/store.js';
 import { restoreState } from './store/restore.js';
 import { Journal } from './store/journal.js';
 import { LevelStore } from './store/level.js';
 import { createPager } from './store/pager.js';
 import { MqttListeners } from './transport/listeners.js';
 import { createSecurity, type Security } from './auth/security.js';
-import { authorizeWill } from './auth/will.js';
 import { Admission } from './connection/admission.js';
 import { Bridge } from './bridge/bridge.js';
 import type { Log } from './bridge/log.js';
@@ -85,7 +85,7 @@ export class Broker {
   #ready = false;
   #slowConsumers = 0;
   /** Who left a delayed will, so that it is authorized as that client when it goes out (bounded by sessions). */
-  readonly #willClients = new Map<string, ClientInfo>();
+  readonly #wills: Wills;
 
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
@@ -137,8 +137,16 @@ export class Broker {
       messageIds: new MessageIds(),
       connections: new Map(),
       dispatchMessage: (message, client) => this.#dispatchMessage(message, client),
-      publishWill: (clientId, will, client) => this.#publishWill(clientId, will, client),
+      publishWill: (clientId, will, client) => this.#wills.publish(clientId, will, client),
     };
+    this.#wills = new Wills({
+      ...this.#ctx,
+      dispatch: (message) => this.#dispatchMessage(message, undefined),
+      dropped: (clientId, message, reason) => {
+        this.stats.dropped[reason]++;
+        hooks.notify('onDropped', { clientId, message, reason });
+      },
+    });
   }
 
   /** Number of connected clients. */
@@ -350,29 +358,6 @@ export class Broker {
     return receivers;
   }
 
-  /** Publishes a will, once the authorizePublish gates allow it (src/auth/will.ts); a refused will is dropped ('not-authorized'). */
-  #publishWill(clientId: string, will: WillRecord, client?: ClientInfo): void {
-    const message: Message = {
-      id: this.#ctx.messageIds.next(),
-      topic: will.topic,
-      payload: will.payload,
-      qos: will.qos,
-      retain: will.retain, // the will keeps its RETAIN flag and QoS
-      properties: will.properties,
-      expiresAt: expiresAtOf(will.messageExpiryInterval),
-      origin: clientId,
-    };
-    const hooks = this.#ctx.hooks;
-    const publish = () => {
-      this.logger.debug({ clientId, topic: will.topic }, 'publishing will');
-      this.#dispatchMessage(message, undefined);
-    };
-    authorizeWill(hooks, this.logger, client, message, publish, (reason) => {
-      this.stats.dropped[reason]++;
-      hooks.notify('onDropped', { clientId, message, reason });
-    });
-  }
-
   #connectionClosed(conn: Connection): void {
     this.#connections.delete(conn);
     this.#admission.delete(conn.remoteAddress);
@@ -389,25 +374,12 @@ export class Broker {
       const session = conn.session as Session;
       session.detach();
       // A close by the server, shutdown included, is not a DISCONNECT: the will applies [MQTT-3.1.2-8]
-      this.#handleWill(conn, session);
+      this.#wills.connectionEnded(session, conn.willOnClose, conn.info);
       if (!this.#closing) sessions.scheduleExpiry(session);
       if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
     }
     this.logger.info(fields, 'client disconnected');
     if (!conn.disconnectNotified) hooks.notify('onDisconnected', conn.info, conn.closeReason);
-  }
-
-  #handleWill(conn: Connection, session: Session): void {
-    const will = session.will;
-    if (!will || !conn.willOnClose) return;
-    // [MQTT-3.1.3-9] the will waits for its delay, but not beyond the end of the session
-    if (will.delayInterval === 0 || session.expiryInterval === 0) {
-      session.will = undefined;
-      this.#publishWill(session.clientId, will, conn.info);
-    } else {
-      if (conn.info) this.#willClients.set(session.clientId, conn.info);
-      this.#ctx.sessions.scheduleWill(session, Math.min(will.delayInterval, session.expiryInterval));
-    }
   }
 
   #sessionEvents(hooks: HookRunner): SessionEvents {
@@ -432,21 +404,13 @@ export class Broker {
   #lifecycle(): SessionLifecycle {
     return {
       ended: (session, reason) => {
-        this.#willClients.delete(session.clientId);
+        this.#wills.forget(session.clientId);
         this.#ctx.router.unsubscribeAll(session);
         session.end();
         this.#ctx.store.deleteSession(session.clientId);
         if (reason === 'expired') this.#ctx.hooks.notify('onSessionExpired', session.clientId);
       },
-      willDue: (session) => {
-        const will = session.will;
-        session.will = undefined;
-        const client = this.#willClients.get(session.clientId);
-        this.#willClients.delete(session.clientId);
-        if (will && !session.connected) this.#publishWill(session.clientId, will, client);
-        // The store must not keep a will that went out, or a restart would publish it again
-        if (this.#ctx.sessions.get(session.clientId) === session) this.#ctx.store.saveSession(session.toRecord());
-      },
+      willDue: (session) => this.#wills.due(session),
     };
   }
 }

@@ -80,7 +80,7 @@ export class JwtPlugin implements Plugin {
   async authenticate(client: ClientInfo, credentials: Credentials): Promise<AuthVerdict> {
     const early = verdictBeforeChecking(client, credentials, this.#options);
     if (early !== undefined) return early;
-    const { username, password } = credentials;
+    const { password } = credentials;
     if (!looksLikeJwt(password)) return false;
     let payload: JWTPayload;
     try {
