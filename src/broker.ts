@@ -30,6 +30,7 @@ import { Journal } from './store/journal.js';
 import { LevelStore } from './store/level.js';
 import { createPager } from './store/pager.js';
 import { MqttListeners } from './transport/listeners.js';
+import { KeepaliveSweep } from './connection/keepalive.js';
 import { createSecurity, type Security } from './auth/security.js';
 import { Admission } from './connection/admission.js';
 import { Bridge } from './bridge/bridge.js';
@@ -71,6 +72,7 @@ export class Broker {
   readonly version = packageVersion();
   readonly #ctx: BrokerContext;
   readonly #connections = new Set<Connection>();
+  readonly #keepalive = new KeepaliveSweep(this.#connections);
   readonly #encoder = new PublishEncoder();
   /** What every Connection shares: one object, so an idle connection costs less. */
   readonly #connectionHost: ConnectionHost;
@@ -261,6 +263,7 @@ export class Broker {
       for (const plugin of this.#ctx.hooks.plugins) await plugin.init?.(this);
       // Expired retained messages leave memory and the store even if nobody subscribes [MQTT-3.3.2-5]
       this.#retainedSweep = setInterval(() => this.#ctx.router.sweepRetained(Date.now()), RETAINED_SWEEP_MS).unref();
+      this.#keepalive.start();
       this.#ready = true;
     })();
     return this.#started;
@@ -309,6 +312,7 @@ export class Broker {
     if (this.#closing) return;
     this.#closing = true;
     clearInterval(this.#retainedSweep);
+    this.#keepalive.stop();
     this.#operations.stopPublishing();
     const listeners = this.#listeners.close(); // stops accepting; done once every connection has ended
     const closed = [...this.#connections].map((conn) => this.#disconnectForShutdown(conn));

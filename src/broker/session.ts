@@ -69,7 +69,8 @@ export class Session {
   /** Inbound QoS 2 packet ids awaiting PUBREL; created with the first one. */
   #inboundQos2: Set<number> | undefined;
   readonly #inflight = new Inflight();
-  readonly #queue: MessageQueue;
+  /** Messages waiting for the window or for the client; created with the first one (most sessions never queue). */
+  #queue: MessageQueue | undefined;
   readonly #deps: SessionDeps;
   #outlet: Outlet | null = null;
   #nextSeq = 1;
@@ -77,16 +78,22 @@ export class Session {
   constructor(clientId: string, deps: SessionDeps) {
     this.clientId = clientId;
     this.#deps = deps;
-    const pager = deps.pager;
+  }
+
+  #queued(): MessageQueue {
+    if (this.#queue !== undefined) return this.#queue;
+    const { pager, limits, events } = this.#deps;
+    const clientId = this.clientId;
     this.#queue = new MessageQueue(
-      deps.limits,
+      limits,
       pager && {
         pageSize: pager.pageSize,
         load: (afterSeq, limit) => pager.load(clientId, afterSeq, limit),
         loaded: () => this.#pump(),
-        failed: (err) => deps.events.pageFailed(this, err),
+        failed: (err) => events.pageFailed(this, err),
       },
     );
+    return this.#queue;
   }
 
   get connected(): boolean {
@@ -98,11 +105,11 @@ export class Session {
   }
 
   get queuedCount(): number {
-    return this.#queue.size;
+    return this.#queue?.size ?? 0;
   }
 
   get queuedInMemoryCount(): number {
-    return this.#queue.memorySize;
+    return this.#queue?.memorySize ?? 0;
   }
 
   /** Connects the session to a client and resends what was unacknowledged, in order [MQTT-4.4.0-1]. */
@@ -127,7 +134,7 @@ export class Session {
       }
       sent++;
     }
-    if (overflow.length > 0) this.#queue.prepend(overflow);
+    if (overflow.length > 0) this.#queued().prepend(overflow);
     this.#pump();
   }
 
@@ -151,7 +158,7 @@ export class Session {
       else this.#deps.events.dropped(this, message, 'offline');
       return;
     }
-    if (this.#queue.size > 0) {
+    if (this.#queue !== undefined && this.#queue.size > 0) {
       this.#enqueue(delivery); // keep per-topic order behind what is already waiting [MQTT-4.6.0-6]
       return;
     }
@@ -195,7 +202,7 @@ export class Session {
   }
 
   #queueAdd(delivery: Delivery): void {
-    for (const dropped of this.#queue.add(delivery)) this.#drop(dropped, 'queue-full');
+    for (const dropped of this.#queued().add(delivery)) this.#drop(dropped, 'queue-full');
   }
 
   /** Reports a delivery that will not happen, and forgets it in the store. */
@@ -207,13 +214,14 @@ export class Session {
   /** Moves queued messages into the window while there is room. */
   #pump(): void {
     const outlet = this.#outlet;
-    if (outlet === null) return;
-    if (this.#queue.memorySize === 0) this.#queue.fill();
+    const queue = this.#queue;
+    if (outlet === null || queue === undefined) return;
+    if (queue.memorySize === 0) queue.fill();
     const now = Date.now();
     const window = this.#window(outlet);
-    for (let next = this.#queue.peek(); next !== undefined; next = this.#queue.peek()) {
+    for (let next = queue.peek(); next !== undefined; next = queue.peek()) {
       if (next.qos > 0 && this.#inflight.size >= window) return;
-      this.#queue.shift();
+      queue.shift();
       if (isExpired(next.message, now)) {
         this.#drop(next, 'expired'); // [MQTT-3.3.2-5]
       } else if (next.qos === 0) {
@@ -270,7 +278,7 @@ export class Session {
 
   /** QoS 1/2 deliveries in flight, then those queued in memory, in order (for a snapshot). */
   pendingDeliveries(): Delivery[] {
-    return [...this.#inflight.values(), ...this.#queue.values()].filter((d) => d.qos > 0);
+    return [...this.#inflight.values(), ...(this.#queue?.values() ?? [])].filter((d) => d.qos > 0);
   }
 
   /** Inbound QoS 2 packet ids awaiting PUBREL (for a snapshot). */
@@ -303,7 +311,7 @@ export class Session {
 
   /** Deliveries this session has on disk beyond its first page (restore). */
   restoreBacklog(backlog: Backlog & { readonly lastSeq: number }): void {
-    this.#queue.setBacklog(backlog);
+    this.#queued().setBacklog(backlog);
     if (backlog.lastSeq >= this.#nextSeq) this.#nextSeq = backlog.lastSeq + 1;
   }
 
@@ -324,9 +332,10 @@ export class Session {
    * everything else undelivered is dropped and reported.
    */
   end(): void {
-    for (const d of [...this.#inflight.clear(), ...this.#queue.clear()]) this.#handOver(d);
-    if (this.#queue.backlog > 0) {
-      this.#queue.drainBacklog((d) => this.#handOver(d)).catch((err: unknown) => this.#deps.events.pageFailed(this, err));
+    const queue = this.#queue;
+    for (const d of [...this.#inflight.clear(), ...(queue?.clear() ?? [])]) this.#handOver(d);
+    if (queue !== undefined && queue.backlog > 0) {
+      queue.drainBacklog((d) => this.#handOver(d)).catch((err: unknown) => this.#deps.events.pageFailed(this, err));
     }
     for (const id of this.#inboundQos2 ?? []) this.#deps.journal.inboundReleased(this, id);
     this.#inboundQos2 = undefined;

@@ -11,7 +11,6 @@ import type { Delivery } from '../broker/inflight.js';
 import type { Outlet, Session } from '../broker/session.js';
 import type { Stats } from '../broker/stats.js';
 import type { Authentication } from './authentication.js';
-import { Keepalive } from './keepalive.js';
 import { OutboundAliases } from './outbound-aliases.js';
 import { RateLimit } from './rate-limit.js';
 
@@ -84,8 +83,11 @@ export class Connection implements Outlet {
   authentication: Authentication | undefined;
   readonly #host: ConnectionHost;
   readonly #decoder: Decoder;
-  readonly #pending: Packet[] = [];
-  readonly #keepalive: Keepalive;
+  /** Packets parsed while a handler runs or the publish rate is exceeded; created when first needed. */
+  #pending: Packet[] | undefined;
+  /** 1.5× the keepalive in ms (0: not enforced) and when data last arrived; see KeepaliveSweep. */
+  #keepaliveMs = 0;
+  #lastSeen = 0;
   #phase: Phase = 'new';
   #busy = false;
   #inputFull = false;
@@ -115,7 +117,6 @@ export class Connection implements Outlet {
     const { publishRateMessages, publishRateBytes } = host.limits;
     this.#rate = publishRateMessages > 0 || publishRateBytes > 0 ? new RateLimit(publishRateMessages, publishRateBytes) : undefined;
     this.#decoder = new Decoder({ packet: (p) => this.#onPacket(p), error: (e) => this.#onDecodeError(e) });
-    this.#keepalive = new Keepalive(() => this.abort(new BrokerError('ERR_KEEPALIVE_TIMEOUT')));
     this.#connectTimer = setTimeout(() => this.abort(new BrokerError('ERR_CONNECT_TIMEOUT')), host.limits.connectTimeout);
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', (err) => this.#onStreamError(err));
@@ -147,7 +148,15 @@ export class Connection implements Outlet {
     this.#phase = 'connected';
     clearTimeout(this.#connectTimer); // the deadline covers authentication too
     this.#connectTimer = undefined;
-    this.#keepalive.start(keepaliveSeconds);
+    this.#keepaliveMs = keepaliveSeconds * 1500;
+    this.#lastSeen = Date.now();
+  }
+
+  /** Called by the broker's KeepaliveSweep: silence for 1.5× the keepalive closes the connection [MQTT-3.1.2-24]. */
+  checkKeepalive(now: number): void {
+    if (this.#keepaliveMs > 0 && this.#phase === 'connected' && now - this.#lastSeen >= this.#keepaliveMs) {
+      this.abort(new BrokerError('ERR_KEEPALIVE_TIMEOUT'));
+    }
   }
 
   /**
@@ -168,7 +177,7 @@ export class Connection implements Outlet {
 
   #onData(chunk: Buffer): void {
     if (this.#phase === 'closed') return;
-    this.#keepalive.touch();
+    this.#lastSeen = Date.now();
     this.#host.stats.bytesReceived += chunk.length;
     this.#decoder.write(chunk);
     // Refuse an oversize packet as soon as its header is read, before it is buffered whole.
@@ -187,8 +196,9 @@ export class Connection implements Outlet {
     }
     // Packets parsed while a handler runs, or while the publish rate is exceeded, wait in order
     if (this.#busy || this.#throttled) {
-      this.#pending.push(packet);
-      if (this.#pending.length >= this.#host.limits.maxPendingPackets && !this.#inputFull) {
+      const pending = (this.#pending ??= []);
+      pending.push(packet);
+      if (pending.length >= this.#host.limits.maxPendingPackets && !this.#inputFull) {
         this.#inputFull = true;
         this.#updateReading();
       }
@@ -212,18 +222,20 @@ export class Connection implements Outlet {
     }
     if (result) {
       this.#busy = true;
-      result.then(this.#drain, (err: unknown) => this.abort(err));
+      result.then(
+        () => {
+          this.#busy = false;
+          this.#processPending();
+        },
+        (err: unknown) => this.abort(err),
+      );
     }
   }
 
-  readonly #drain = (): void => {
-    this.#busy = false;
-    this.#processPending();
-  };
-
   #processPending(): void {
-    while (!this.#busy && !this.#throttled && this.#pending.length > 0 && this.#phase !== 'closed') {
-      this.#admit(this.#pending.shift() as Packet);
+    const pending = this.#pending;
+    while (pending !== undefined && !this.#busy && !this.#throttled && pending.length > 0 && this.#phase !== 'closed') {
+      this.#admit(pending.shift() as Packet);
     }
     if (!this.#busy && !this.#throttled && this.#inputFull && this.#phase !== 'closed') {
       this.#inputFull = false;
@@ -272,7 +284,7 @@ export class Connection implements Outlet {
     if (!this.#corked) {
       this.#corked = true;
       this.stream.cork();
-      process.nextTick(this.#uncork);
+      process.nextTick(Connection.#uncork, this); // a static function: no closure per connection
     }
     this.stream.write(buf);
     this.#host.stats.packetsSent++;
@@ -307,10 +319,10 @@ export class Connection implements Outlet {
     }, timeout);
   }
 
-  readonly #uncork = (): void => {
-    this.#corked = false;
-    this.stream.uncork();
-  };
+  static #uncork(connection: Connection): void {
+    connection.#corked = false;
+    connection.stream.uncork();
+  }
 
   /**
    * Sends with outbound topic aliases up to the client's Topic Alias Maximum [MQTT-3.1.2-26], and
@@ -405,7 +417,7 @@ export class Connection implements Outlet {
     if (this.#phase === 'closed') return;
     this.closeReason = reason;
     this.#phase = 'closed';
-    this.#pending.length = 0;
+    this.#pending = undefined;
     this.stream.end();
     this.#destroyTimer = setTimeout(() => this.stream.destroy(), 1000);
     this.#destroyTimer.unref();
@@ -425,7 +437,6 @@ export class Connection implements Outlet {
     clearTimeout(this.#stallTimer);
     clearTimeout(this.#throttleTimer);
     clearTimeout(this.#expiryTimer);
-    this.#keepalive.stop();
     if (!wasClosed && this.closeReason === 'socket closed') this.closeReason = 'connection lost';
     this.#host.closed(this);
   }

@@ -1,45 +1,40 @@
+/** What the keepalive sweep checks: one connection. */
+export interface KeepaliveSubject {
+  /** Closes the connection if nothing arrived for 1.5× its keepalive before `now` (ms since epoch). */
+  checkKeepalive(now: number): void;
+}
+
+/** How often the sweep runs: a silent client is closed at most this long after its deadline, never before. */
+export const KEEPALIVE_SWEEP_MS = 500;
+
 /**
- * Keepalive enforcement: the connection is closed when nothing arrives for 1.5× the keepalive
- * [MQTT-3.1.2-24]. Activity is recorded with a timestamp per data chunk; one timer per connection
- * checks it, so the hot path never touches timers.
+ * Keepalive enforcement for all of a broker's connections [MQTT-3.1.2-24]: each connection keeps
+ * the time data last arrived (a number, set on the hot path without touching timers), and one
+ * timer checks them all. A Timeout per connection, its closure and a holder object were about
+ * 250 bytes of every idle connection's heap (bench 'idle'); iterating 50,000 connections twice a
+ * second costs well under a millisecond each time.
  */
-export class Keepalive {
-  readonly #onTimeout: () => void;
-  #limitMs = 0;
-  #lastSeen = Date.now();
+export class KeepaliveSweep {
+  readonly #subjects: Iterable<KeepaliveSubject>;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(onTimeout: () => void) {
-    this.#onTimeout = onTimeout;
+  /** Checks `subjects` (a live collection, read at each sweep). */
+  constructor(subjects: Iterable<KeepaliveSubject>) {
+    this.#subjects = subjects;
   }
 
-  /** Starts checking for a keepalive of `seconds` (0 disables the check). */
-  start(seconds: number): void {
-    this.stop();
-    if (seconds <= 0) return;
-    this.#limitMs = seconds * 1500;
-    this.#lastSeen = Date.now();
-    this.#schedule(this.#limitMs);
-  }
-
-  /** Records activity from the client. */
-  touch(): void {
-    this.#lastSeen = Date.now();
+  /** Starts sweeping; idempotent. The timer does not keep the process alive. */
+  start(): void {
+    this.#timer ??= setInterval(() => this.sweep(Date.now()), KEEPALIVE_SWEEP_MS).unref();
   }
 
   stop(): void {
-    clearTimeout(this.#timer);
+    clearInterval(this.#timer);
     this.#timer = undefined;
   }
 
-  #schedule(ms: number): void {
-    this.#timer = setTimeout(() => this.#check(), ms);
-    this.#timer.unref();
-  }
-
-  #check(): void {
-    const idle = Date.now() - this.#lastSeen;
-    if (idle >= this.#limitMs) this.#onTimeout();
-    else this.#schedule(this.#limitMs - idle);
+  /** Checks every subject against `now`. */
+  sweep(now: number): void {
+    for (const subject of this.#subjects) subject.checkKeepalive(now);
   }
 }
