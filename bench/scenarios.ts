@@ -66,8 +66,8 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
   {
     name: 'idle',
     mode: 'memory',
-    description: '1000 idle connections (keepalive 60), broker RSS growth per 1k',
-    run: (context) => runIdle(1000, context),
+    description: '5000 idle connections (keepalive 60), broker RSS growth per 1k',
+    run: (context) => runIdle(5000, context),
   },
   {
     name: 'connections',

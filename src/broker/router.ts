@@ -44,7 +44,7 @@ export class Router {
 
   /** Adds (or replaces) a session's subscription. Returns true when it did not exist before. */
   subscribe(session: Session, sub: Subscription): boolean {
-    session.subscriptions.set(sub.filter, sub);
+    session.addSubscription(sub);
     return this.#tree.add(matchFilterOf(sub), sub);
   }
 
@@ -52,7 +52,7 @@ export class Router {
   unsubscribe(session: Session, filter: string): boolean {
     const sub = session.subscriptions.get(filter);
     if (!sub) return false;
-    session.subscriptions.delete(filter);
+    session.deleteSubscription(filter);
     return this.#tree.delete(matchFilterOf(sub), session.clientId, sub.group);
   }
 

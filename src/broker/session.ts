@@ -6,6 +6,9 @@ import { isExpired, type Message } from './message.js';
 import { MessageQueue, type Backlog, type QueueLimits } from './queue.js';
 import type { Subscription } from './subscription.js';
 
+/** What a session without subscriptions reports; never written. */
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map();
+
 /** The connection side of a session: what a session needs to send to its client. */
 export interface Outlet {
   readonly protocolVersion: ProtocolVersion;
@@ -60,7 +63,8 @@ export interface SessionDeps {
  */
 export class Session {
   readonly clientId: string;
-  readonly subscriptions = new Map<string, Subscription>();
+  /** Created with the first subscription: many sessions (publishers) never subscribe. */
+  #subscriptions: Map<string, Subscription> | undefined;
   expiryInterval = 0;
   will: WillRecord | undefined;
   /** When a delayed will is due (ms since epoch), while its timer runs. */
@@ -94,6 +98,21 @@ export class Session {
       },
     );
     return this.#queue;
+  }
+
+  /** This session's subscriptions by filter. */
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.#subscriptions ?? NO_SUBSCRIPTIONS;
+  }
+
+  /** Adds or replaces a subscription (the router's to call: it also updates the topic tree). */
+  addSubscription(sub: Subscription): void {
+    (this.#subscriptions ??= new Map()).set(sub.filter, sub);
+  }
+
+  /** Removes a subscription (the router's to call); returns whether it existed. */
+  deleteSubscription(filter: string): boolean {
+    return this.#subscriptions?.delete(filter) ?? false;
   }
 
   get connected(): boolean {

@@ -121,7 +121,8 @@ export class Connection implements Outlet {
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', (err) => this.#onStreamError(err));
     stream.on('close', () => this.#onClose());
-    stream.on('end', () => stream.end());
+    // A TCP socket ends its side by itself (allowHalfOpen false); a WebSocket stream does not
+    if (stream.allowHalfOpen) stream.on('end', () => stream.end());
   }
 
   get phase(): Phase {
