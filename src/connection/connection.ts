@@ -12,7 +12,8 @@ import type { Outlet, Session } from '../broker/session.js';
 import type { Stats } from '../broker/stats.js';
 import type { Authentication } from './authentication.js';
 import { OutboundAliases } from './outbound-aliases.js';
-import { RateLimit } from './rate-limit.js';
+import { PublishThrottle, RateLimit } from './rate-limit.js';
+import { ackProblem, answersConnect, refusalProperties } from './problems.js';
 
 /** What a Connection needs from the broker. */
 export interface ConnectionHost {
@@ -96,9 +97,8 @@ export class Connection implements Outlet {
   #corked = false;
   #connectTimer: NodeJS.Timeout | undefined;
   #stallTimer: NodeJS.Timeout | undefined;
-  readonly #rate: RateLimit | undefined;
-  #throttled = false;
-  #throttleTimer: NodeJS.Timeout | undefined;
+  /** The publish rate limit, when one is configured. */
+  readonly #throttle: PublishThrottle | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -115,7 +115,12 @@ export class Connection implements Outlet {
     this.certificateUsername = host.limits.certAsUsername ? certificate?.commonName || undefined : undefined;
     this.#host = host;
     const { publishRateMessages, publishRateBytes } = host.limits;
-    this.#rate = publishRateMessages > 0 || publishRateBytes > 0 ? new RateLimit(publishRateMessages, publishRateBytes) : undefined;
+    if (publishRateMessages > 0 || publishRateBytes > 0) {
+      this.#throttle = new PublishThrottle(new RateLimit(publishRateMessages, publishRateBytes), () => {
+        this.#processPending();
+        this.#updateReading();
+      });
+    }
     this.#decoder = new Decoder({ packet: (p) => this.#onPacket(p), error: (e) => this.#onDecodeError(e) });
     this.#connectTimer = setTimeout(() => this.abort(new BrokerError('ERR_CONNECT_TIMEOUT')), host.limits.connectTimeout);
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -209,7 +214,8 @@ export class Connection implements Outlet {
   }
 
   #admit(packet: Packet): void {
-    if (this.#rate && packet.cmd === 'publish') this.#throttle(this.#rate.take(packetSize(packet.length ?? 0)));
+    // Above the publish rate limit reading pauses for a while; nothing is dropped
+    if (packet.cmd === 'publish' && this.#throttle?.take(packetSize(packet.length ?? 0))) this.#updateReading();
     this.#run(packet);
   }
 
@@ -244,16 +250,8 @@ export class Connection implements Outlet {
     }
   }
 
-  /** Publish rate limit: above it the broker stops reading this socket for a while; nothing is dropped. */
-  #throttle(waitMs: number): void {
-    if (waitMs <= 0 || this.#throttled) return;
-    this.#throttled = true;
-    this.#updateReading();
-    this.#throttleTimer = setTimeout(() => {
-      this.#throttled = false;
-      this.#processPending();
-      this.#updateReading();
-    }, waitMs);
+  get #throttled(): boolean {
+    return this.#throttle?.paused ?? false;
   }
 
   /** Reads pause while the input queue is full, the client is not reading what we write, or it publishes too fast. */
@@ -369,48 +367,20 @@ export class Connection implements Outlet {
     const error = isBrokerError(err) ? err : new BrokerError('ERR_INTERNAL', undefined, { cause: err });
     if (!isBrokerError(err)) this.#host.logger.error({ err, clientId: this.clientId }, 'unexpected error in handler');
     else this.#host.logger.debug({ clientId: this.clientId, code: error.code }, error.message);
-    if (this.#phase === 'connecting' && this.#answersConnect(error)) {
+    if (this.#phase === 'connecting' && answersConnect(this.protocolVersion, error)) {
       const code = CONNACK_REASONS.has(error.reasonCode) ? error.reasonCode : ReasonCode.UnspecifiedError;
-      this.send(connackPacket(this.protocolVersion, code, false, this.#problemProperties(error)));
+      this.send(connackPacket(this.protocolVersion, code, false, refusalProperties(this.protocolVersion, this.maxOutboundPacketSize, error)));
     } else if (this.#phase === 'connected' && this.protocolVersion === 5) {
       const code = SERVER_DISCONNECT_REASONS.has(error.reasonCode) ? error.reasonCode : ReasonCode.UnspecifiedError;
-      this.send(disconnectPacket(code, this.#problemProperties(error)));
+      this.send(disconnectPacket(code, refusalProperties(this.protocolVersion, this.maxOutboundPacketSize, error)));
     }
     this.closeCode = error.code;
     this.end(error.message);
   }
 
-  /** [MQTT-3.1.4-1] a 3.1.1 CONNECT that does not conform is closed without CONNACK. */
-  #answersConnect(error: BrokerError): boolean {
-    if (this.protocolVersion === 5) return true;
-    return !['ERR_PROTOCOL', 'ERR_MALFORMED_PACKET', 'ERR_TOPIC_NAME_INVALID'].includes(error.code);
-  }
-
-  /**
-   * The Reason String (allowed on CONNACK and DISCONNECT whatever Request Problem Information says
-   * [MQTT-3.1.2-29]), kept well under the client's limit, and a Server Reference for a redirection [MQTT-4.11].
-   */
-  #problemProperties(error: BrokerError): { reasonString?: string; serverReference?: string } | undefined {
-    if (this.protocolVersion !== 5) return undefined;
-    const properties: { reasonString?: string; serverReference?: string } = {};
-    if (error.serverReference !== undefined) properties.serverReference = error.serverReference;
-    if (this.maxOutboundPacketSize >= 512) {
-      const text = error.reasonString ?? error.message;
-      properties.reasonString = text.length > 100 ? `${text.slice(0, 100)}…` : text;
-    }
-    return properties;
-  }
-
-  /**
-   * A Reason String for an acknowledgement (PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK): only
-   * to an MQTT 5 client that did not turn off problem information [MQTT-3.1.2-29], and only when the
-   * packet stays within the client's Maximum Packet Size [MQTT-3.4.2-2] (`size` is the packet without it).
-   */
+  /** A Reason String for an acknowledgement, where the client allows it (see ackProblem). */
   problem(text: string, size: number): { reasonString: string } | undefined {
-    if (this.protocolVersion !== 5 || !this.problemInformation) return undefined;
-    // property id (1) + length (2) + text, and up to 3 more bytes of Remaining Length / Property Length
-    if (size + 6 + Buffer.byteLength(text) > this.maxOutboundPacketSize) return undefined;
-    return { reasonString: text };
+    return ackProblem(this, text, size);
   }
 
   /** Closes after flushing what was written; destroys the socket if the peer does not finish. */
@@ -436,7 +406,7 @@ export class Connection implements Outlet {
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#destroyTimer);
     clearTimeout(this.#stallTimer);
-    clearTimeout(this.#throttleTimer);
+    this.#throttle?.stop();
     clearTimeout(this.#expiryTimer);
     if (!wasClosed && this.closeReason === 'socket closed') this.closeReason = 'connection lost';
     this.#host.closed(this);

@@ -33,3 +33,39 @@ export class RateLimit {
     return Math.ceil(wait);
   }
 }
+
+/**
+ * A connection's publish rate limit in effect: a PUBLISH over the RateLimit pauses reading for the
+ * wait it asks for, then `resume` runs. Nothing is dropped; the client is only read more slowly.
+ */
+export class PublishThrottle {
+  readonly #limit: RateLimit;
+  readonly #resume: () => void;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(limit: RateLimit, resume: () => void) {
+    this.#limit = limit;
+    this.#resume = resume;
+  }
+
+  /** True while reading is paused. */
+  get paused(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  /** Counts a PUBLISH of `bytes`; returns true when it starts a pause. */
+  take(bytes: number): boolean {
+    const waitMs = this.#limit.take(bytes);
+    if (waitMs <= 0 || this.paused) return false;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#resume();
+    }, waitMs);
+    return true;
+  }
+
+  stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
