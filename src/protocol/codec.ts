@@ -2,11 +2,11 @@
  * The codec: the only module that imports mqtt-packet.
  * It parses bytes into packets and encodes packets into bytes for one protocol level.
  */
-import bl from 'bl';
 import mqttPacket from 'mqtt-packet';
 import type * as P from 'mqtt-packet';
 import { isUtf8 } from 'node:buffer';
 import { BrokerError } from '../errors.js';
+import { ByteList } from './byte-list.js';
 
 export type {
   Packet,
@@ -37,18 +37,16 @@ export interface DecoderEvents {
   error(err: Error): void;
 }
 
-const { BufferList } = bl;
-
 // mqtt-packet pre-allocates a 2-byte Buffer for each of the 65,536 packet identifiers on first
 // use (6 MB of heap) to save an allocation per acknowledgement; the broker encodes a packet once
 // for all subscribers who can share it, so the cache buys little and costs a lot of memory.
 mqttPacket.writeToStream.cacheNumbers = false;
 
-/** mqtt-packet's Parser._resetState (after an error), with a plain BufferList as in the constructor. */
+/** mqtt-packet's Parser._resetState (after an error), with a ByteList as in the constructor. */
 function resetState(this: RawParser): void {
   this.packet = new (this.packet.constructor as new () => RawParser['packet'])();
   this.error = null;
-  this._list = new BufferList();
+  this._list = new ByteList();
   this._stateCounter = 0;
 }
 
@@ -63,7 +61,7 @@ interface RawParser {
   _parseString(): string | null;
   _parseNum(): number;
   _pos: number;
-  _list: ReturnType<typeof BufferList>;
+  _list: ByteList;
 }
 
 /**
@@ -178,8 +176,9 @@ export class Decoder {
     this.#parser._parseString = strictParseString;
     // mqtt-packet buffers input in a BufferListStream, a full Duplex stream per connection that is
     // never piped; the plain BufferList it extends has the same reading methods and costs a fraction
-    // of the memory (an idle connection's footprint, see bench 'idle').
-    this.#parser._list = new BufferList();
+    // of the memory (an idle connection's footprint, see bench 'idle'). ByteList is that BufferList
+    // with fast reads (see byte-list.ts).
+    this.#parser._list = new ByteList();
     this.#parser._resetState = resetState;
     this.#parser.on('packet', (packet) => {
       const problem = violation(packet, this.#parser._pos);
