@@ -7,6 +7,7 @@ import type * as P from 'mqtt-packet';
 import { isUtf8 } from 'node:buffer';
 import { BrokerError } from '../errors.js';
 import { ByteList } from './byte-list.js';
+import { encodePlainPublish } from './publish-frame.js';
 
 export type {
   Packet,
@@ -230,6 +231,7 @@ export function packetSize(remainingLength: number): number {
 /** Encodes a packet for the given protocol level. */
 export function encode(packet: P.Packet, protocolVersion: ProtocolVersion): Buffer {
   if (isPlainAck(packet)) return withPacketId(ACK_TEMPLATES[packet.cmd], packet.messageId as number, false);
+  if (packet.cmd === 'publish') return encodePlainPublish(packet, protocolVersion) ?? mqttPacket.generate(packet, { protocolVersion });
   return mqttPacket.generate(packet, { protocolVersion });
 }
 

@@ -1,0 +1,47 @@
+import mqttPacket from 'mqtt-packet';
+import { describe, expect, it } from 'vitest';
+import { encode, type PublishPacket } from '../../src/protocol/codec.js';
+import { encodePlainPublish } from '../../src/protocol/publish-frame.js';
+
+const reference = (packet: PublishPacket, version: number) => mqttPacket.generate(packet, { protocolVersion: version });
+
+/** Payload sizes that put the Remaining Length on each side of the 1/2/3-byte Variable Byte Integer limits. */
+const SIZES = [0, 1, 64, 120, 121, 122, 126, 127, 128, 16_370, 16_377, 16_383, 16_384, 2_097_140, 2_097_151];
+
+describe('a PUBLISH without properties is written as mqtt-packet writes it', () => {
+  it.each([3, 4, 5] as const)('every QoS, DUP and RETAIN, topic and payload size, byte for byte (MQTT level %i)', (version) => {
+    let compared = 0;
+    for (const topic of ['a', 'sensors/é/温度', '', 'x'.repeat(300)]) {
+      for (const size of SIZES) {
+        const payload = Buffer.alloc(size, size % 251);
+        for (const qos of [0, 1, 2] as const) {
+          for (const flags of [0, 1, 2, 3]) {
+            const packet: PublishPacket = { cmd: 'publish', topic, payload, qos, dup: (flags & 1) === 1, retain: (flags & 2) === 2 };
+            if (qos > 0) packet.messageId = size % 2 === 0 ? 1 : 65_535;
+            const ours = encodePlainPublish(packet, version);
+            expect(ours).toBeDefined();
+            expect((ours as Buffer).equals(reference(packet, version))).toBe(true);
+            compared++;
+          }
+        }
+      }
+    }
+    expect(compared).toBe(4 * SIZES.length * 3 * 4);
+  });
+
+  it('leaves to mqtt-packet what it does not write: properties, a string payload, a bad QoS or packet id, an oversize topic', () => {
+    const base: PublishPacket = { cmd: 'publish', topic: 't', payload: Buffer.from('p'), qos: 1, messageId: 7, dup: false, retain: false };
+    const others: PublishPacket[] = [
+      { ...base, properties: {} },
+      { ...base, properties: { contentType: 'text/plain' } },
+      { ...base, payload: 'text' },
+      { ...base, qos: 3 as 0 },
+      { ...base, messageId: undefined },
+      { ...base, messageId: 70_000 },
+      { ...base, topic: 'é'.repeat(40_000) },
+    ];
+    for (const packet of others) expect(encodePlainPublish(packet, 5)).toBeUndefined();
+    // encode() gives them to mqtt-packet, so they come out (or fail) as before
+    for (const packet of others.slice(0, 3)) expect(encode(packet, 5)).toEqual(reference(packet, 5));
+  });
+});
