@@ -82,6 +82,9 @@ interface RawParser {
   _parseNum(): number;
   _pos: number;
   _list: ByteList;
+  /** The Topic Name of the last PUBLISH and its bytes (see strictParseString). */
+  _lastTopic: string | undefined;
+  _lastTopicBytes: Buffer;
 }
 
 /**
@@ -94,9 +97,22 @@ function strictParseString(this: RawParser): string | null {
   const start = this._pos;
   const end = start + length;
   if (length === -1 || end > this._list.length || end > this.packet.length) return null;
+  // A client publishes to the same topics again and again. When a PUBLISH's Topic Name (its first
+  // field, at offset 2) has the bytes of the previous one, the string decoded and checked then is
+  // reused: decoding alone costs about 1.8 µs at 1000 msg/s with cold caches, a comparison in JS
+  // next to nothing, and the same string object needs no new hash in the topic tree's maps.
+  const isTopic = this.packet.cmd === 'publish' && start === 2;
+  if (isTopic && this._lastTopic !== undefined && this._list.matches(start, end, this._lastTopicBytes)) {
+    this._pos = end;
+    return this._lastTopic;
+  }
   const result = this._list.toString('utf8', start, end);
   if (result.includes('\uFFFD') && !isUtf8(this._list.slice(start, end))) return null;
   if (result.includes('\u0000')) return null;
+  if (isTopic) {
+    this._lastTopic = result;
+    this._lastTopicBytes = Buffer.from(this._list.slice(start, end)); // a copy: a view would keep the whole chunk
+  }
   this._pos = end;
   return result;
 }
@@ -194,6 +210,8 @@ export class Decoder {
   constructor(events: DecoderEvents) {
     this.#parser = mqttPacket.parser({}) as unknown as RawParser;
     this.#parser._parseString = strictParseString;
+    this.#parser._lastTopic = undefined;
+    this.#parser._lastTopicBytes = Buffer.alloc(0);
     // mqtt-packet buffers input in a BufferListStream, a full Duplex stream per connection that is
     // never piped; the plain BufferList it extends has the same reading methods and costs a fraction
     // of the memory (an idle connection's footprint, see bench 'idle'). ByteList is that BufferList

@@ -93,7 +93,9 @@ function session(version: 4 | 5, random: (n: number) => number): Buffer {
     const kind = random(6);
     if (kind <= 2) {
       const properties = version === 5 && random(2) === 0 ? { properties: PROPERTIES } : {};
-      packets.push({ cmd: 'publish', topic: `t/${'é'.repeat(random(3))}/${i}`, payload, qos, retain: random(2) === 1, dup: false, ...(qos > 0 ? { messageId: 1 + i } : {}), ...properties });
+      // Repeated topics (reused by the decoder) and new ones, of equal and different lengths
+      const topic = random(2) === 0 ? `t/${'é'.repeat(random(3))}/${random(3)}` : `t/${i}`;
+      packets.push({ cmd: 'publish', topic, payload, qos, retain: random(2) === 1, dup: false, ...(qos > 0 ? { messageId: 1 + i } : {}), ...properties });
     } else if (kind === 3) {
       packets.push({ cmd: 'puback', messageId: 1 + i });
     } else if (kind === 4) {
@@ -126,5 +128,29 @@ describe('the Decoder reads what mqtt-packet reads', () => {
     }
     expect(ours.length).toBe(301);
     expect(ours).toEqual(theirs);
+  });
+
+  const publish = (topic: Buffer) => {
+    const frame = mqttPacket.generate({ cmd: 'publish', topic: 'x'.repeat(topic.length), payload: Buffer.from('p'), qos: 0, dup: false, retain: false });
+    topic.copy(frame, 4); // the Topic Name starts after the type byte, the length byte and its own length
+    return frame;
+  };
+
+  it('[MQTT-1.5.4-1] a Topic Name the length of the previous one but ill-formed is still refused', () => {
+    const seen: unknown[] = [];
+    const decoder = new Decoder({ packet: (p) => seen.push((p as { topic: string }).topic), error: (e) => seen.push({ error: e.message }) });
+    decoder.write(mqttPacket.generate({ cmd: 'connect', protocolVersion: 4, clientId: 'c', clean: true, keepalive: 0 }));
+    seen.length = 0;
+    decoder.write(publish(Buffer.from('a/é')));
+    decoder.write(publish(Buffer.from('a/é')));
+    decoder.write(publish(Buffer.from([0x61, 0x2f, 0xc3, 0x28])));
+    expect(seen).toEqual(['a/é', 'a/é', { error: 'Cannot parse topic' }]);
+  });
+
+  it('a repeated Topic Name is the same string, and a different one of the same length is decoded anew', () => {
+    const topics: string[] = [];
+    const decoder = new Decoder({ packet: (p) => topics.push((p as { topic: string }).topic), error: (e) => { throw e; } });
+    for (const topic of ['s/1', 's/1', 's/2', 's/2', 's/1']) decoder.write(publish(Buffer.from(topic)));
+    expect(topics).toEqual(['s/1', 's/1', 's/2', 's/2', 's/1']);
   });
 });
