@@ -16,13 +16,15 @@ const PUBLISH_TYPE = 0x30;
 /**
  * `packet` encoded for `version`, or undefined when it is not a plain PUBLISH this function
  * writes (one with properties, a non-Buffer payload, a bad QoS or packet id, an oversize topic).
+ * `utf8`, when given, is the Topic Name already encoded (a caller that sends one topic again and
+ * again keeps it: encoding a string is a call into C++, about 1.2 µs with cold caches).
  */
-export function encodePlainPublish(packet: PublishPacket, version: number): Buffer | undefined {
+export function encodePlainPublish(packet: PublishPacket, version: number, utf8?: Uint8Array): Buffer | undefined {
   const { topic, payload, qos, messageId } = packet;
   if (packet.properties !== undefined || typeof topic !== 'string' || !Buffer.isBuffer(payload)) return undefined;
   if (qos !== 0 && qos !== 1 && qos !== 2) return undefined;
   if (qos > 0 && !(Number.isInteger(messageId) && (messageId as number) >= 0 && (messageId as number) <= 0xffff)) return undefined;
-  const topicBytes = Buffer.byteLength(topic);
+  const topicBytes = utf8 === undefined ? Buffer.byteLength(topic) : utf8.length;
   if (topicBytes > 0xffff) return undefined;
   // Topic Name, Packet Identifier (QoS 1/2), Property Length 0 (MQTT 5) and payload
   const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length;
@@ -31,10 +33,12 @@ export function encodePlainPublish(packet: PublishPacket, version: number): Buff
   out[0] = PUBLISH_TYPE | (packet.dup ? 0x08 : 0) | (qos << 1) | (packet.retain ? 0x01 : 0);
   let at = writeVarInt(out, 1, remaining);
   at = out.writeUInt16BE(topicBytes, at);
-  at += out.write(topic, at, topicBytes, 'utf8');
+  if (utf8 === undefined) out.write(topic, at, topicBytes, 'utf8');
+  else out.set(utf8, at);
+  at += topicBytes;
   if (qos > 0) at = out.writeUInt16BE(messageId as number, at);
   if (version === 5) out[at++] = 0;
-  payload.copy(out, at);
+  out.set(payload, at); // TypedArray set rather than Buffer.copy, which calls into C++
   return out;
 }
 

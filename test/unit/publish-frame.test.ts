@@ -2,6 +2,9 @@ import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
 import { encode, type PublishPacket } from '../../src/protocol/codec.js';
 import { encodePlainPublish } from '../../src/protocol/publish-frame.js';
+import { PublishEncoder } from '../../src/protocol/publish-encoder.js';
+import type { Delivery } from '../../src/broker/inflight.js';
+import type { Message } from '../../src/broker/message.js';
 
 const reference = (packet: PublishPacket, version: number) => mqttPacket.generate(packet, { protocolVersion: version });
 
@@ -21,6 +24,7 @@ describe('a PUBLISH without properties is written as mqtt-packet writes it', () 
             const ours = encodePlainPublish(packet, version);
             expect(ours).toBeDefined();
             expect((ours as Buffer).equals(reference(packet, version))).toBe(true);
+            expect((encodePlainPublish(packet, version, Buffer.from(topic)) as Buffer).equals(ours as Buffer)).toBe(true);
             compared++;
           }
         }
@@ -43,5 +47,25 @@ describe('a PUBLISH without properties is written as mqtt-packet writes it', () 
     for (const packet of others) expect(encodePlainPublish(packet, 5)).toBeUndefined();
     // encode() gives them to mqtt-packet, so they come out (or fail) as before
     for (const packet of others.slice(0, 3)) expect(encode(packet, 5)).toEqual(reference(packet, 5));
+  });
+});
+
+describe('PublishEncoder keeps the last Topic Name encoded', () => {
+  it('messages to alternating topics, plain and with properties, come out as mqtt-packet writes them', () => {
+    const encoder = new PublishEncoder();
+    const topics = ['a/b', 'a/b', 'a/é', 'a/b', 'c', 'c', 'a/é'];
+    topics.forEach((topic, id) => {
+      const properties = id % 3 === 2 ? { contentType: 'text/plain' } : undefined;
+      const message: Message = { id, topic, payload: Buffer.from(`m${id}`), qos: 1, retain: false, properties, expiresAt: undefined, origin: undefined };
+      for (const version of [4, 5] as const) {
+        for (const qos of [0, 1] as const) {
+          const delivery: Delivery = { message, qos, retain: false, subscriptionIds: undefined, packetId: 9, state: 'publish', seq: 0 };
+          const packet: PublishPacket = { cmd: 'publish', topic, payload: message.payload, qos, retain: false, dup: false };
+          if (qos > 0) packet.messageId = 9;
+          if (version === 5 && properties) packet.properties = properties;
+          expect(encoder.encode(delivery, false, version)).toEqual(reference(packet, version));
+        }
+      }
+    });
   });
 });
