@@ -84,7 +84,7 @@ interface RawParser {
   _list: ByteList;
   /** The Topic Name of the last PUBLISH and its bytes (see strictParseString). */
   _lastTopic: string | undefined;
-  _lastTopicBytes: Buffer;
+  _lastTopicBytes: Uint8Array;
 }
 
 /**
@@ -111,7 +111,9 @@ function strictParseString(this: RawParser): string | null {
   if (result.includes('\u0000')) return null;
   if (isTopic) {
     this._lastTopic = result;
-    this._lastTopicBytes = Buffer.from(this._list.slice(start, end)); // a copy: a view would keep the whole chunk
+    // A copy in memory of its own: a view would keep the whole chunk alive, a pooled Buffer a whole
+    // 8 KB pool slab (one per connection, idle ones included)
+    this._lastTopicBytes = new Uint8Array(this._list.slice(start, end));
   }
   this._pos = end;
   return result;
@@ -216,7 +218,7 @@ export class Decoder {
     this.#parser = mqttPacket.parser({}) as unknown as RawParser;
     this.#parser._parseString = strictParseString;
     this.#parser._lastTopic = undefined;
-    this.#parser._lastTopicBytes = Buffer.alloc(0);
+    this.#parser._lastTopicBytes = new Uint8Array(0);
     // mqtt-packet buffers input in a BufferListStream, a full Duplex stream per connection that is
     // never piped; the plain BufferList it extends has the same reading methods and costs a fraction
     // of the memory (an idle connection's footprint, see bench 'idle'). ByteList is that BufferList
