@@ -2,6 +2,7 @@ import type { Delivery } from '../broker/inflight.js';
 import { remainingExpiry } from '../broker/message.js';
 import { BrokerError } from '../errors.js';
 import { encode, withPacketId, type ProtocolVersion, type PublishPacket } from './codec.js';
+import { encodePlainPublish } from './publish-frame.js';
 
 /** An outbound Topic Alias for one PUBLISH; `known` sends a zero-length Topic Name (section 3.3.2.3.4). */
 export interface TopicAliasUse {
@@ -19,6 +20,9 @@ export interface TopicAliasUse {
 export class PublishEncoder {
   #lastMessage: Delivery['message'] | undefined;
   readonly #variants = new Map<number, Buffer>();
+  /** The last Topic Name encoded and its UTF-8: messages to one topic follow each other. */
+  #topic: string | undefined;
+  #topicUtf8: Buffer = Buffer.alloc(0);
 
   /** The bytes of `delivery` for a client at `version`, with `alias` (MQTT 5 only) if given. */
   encode(delivery: Delivery, dup: boolean, version: ProtocolVersion, alias?: TopicAliasUse): Buffer {
@@ -33,7 +37,7 @@ export class PublishEncoder {
     const key = (version * 2 + (delivery.retain ? 1 : 0)) * 3 + delivery.qos;
     let buf = this.#variants.get(key);
     if (!buf) {
-      buf = encode(this.#packet(delivery, false, version), version);
+      buf = this.#encodeShared(this.#packet(delivery, false, version), version);
       this.#variants.set(key, buf);
     }
     return delivery.qos === 0 ? buf : withPacketId(buf, delivery.packetId, dup);
@@ -47,6 +51,16 @@ export class PublishEncoder {
     } catch (err) {
       throw new BrokerError('ERR_INVALID_MESSAGE', (err as Error).message, { cause: err });
     }
+  }
+
+  /** `encode`, with the Topic Name's UTF-8 kept from the last message when a plain PUBLISH repeats it. */
+  #encodeShared(packet: PublishPacket, version: ProtocolVersion): Buffer {
+    if (packet.properties !== undefined) return encode(packet, version);
+    if (packet.topic !== this.#topic) {
+      this.#topic = packet.topic;
+      this.#topicUtf8 = Buffer.from(packet.topic);
+    }
+    return encodePlainPublish(packet, version, this.#topicUtf8) ?? encode(packet, version);
   }
 
   #packet(delivery: Delivery, dup: boolean, version: ProtocolVersion): PublishPacket {

@@ -24,6 +24,20 @@ describe('TopicTree', () => {
     expect(matches(tree, 'a/b')).toEqual(['c:#', 'c:a/#', 'c:a/b']);
   });
 
+  it('a topic matched again, after others and after subscription changes, matches as the first time', () => {
+    const tree = new TopicTree();
+    tree.add('a/+', sub('c', 'a/+'));
+    const topic = 'a/b';
+    expect(matches(tree, topic)).toEqual(['c:a/+']);
+    expect(matches(tree, topic)).toEqual(['c:a/+']);
+    expect(matches(tree, 'a/b/c')).toEqual([]);
+    tree.add('a/b', sub('d', 'a/b'));
+    expect(matches(tree, topic)).toEqual(['c:a/+', 'd:a/b']);
+    tree.delete('a/+', 'c');
+    expect(matches(tree, 'a/b')).toEqual(['d:a/b']);
+    expect(matches(tree, '$a/b')).toEqual([]);
+  });
+
   it('[MQTT-4.7.1-2] "sport/#" also matches the parent level "sport"', () => {
     const tree = new TopicTree();
     tree.add('sport/#', sub('c', 'sport/#'));
