@@ -75,7 +75,9 @@ interface RawParser {
   parse(buf: Buffer): number;
   packet: { length: number; cmd?: string };
   error: Error | null;
-  _states: string[];
+  _states: readonly string[];
+  /** What the parser reads to parse later packets: the protocol level and bridge mode of the CONNECT. */
+  settings: { readonly protocolVersion?: number; readonly bridgeMode?: boolean };
   _stateCounter: number;
   _resetState(): void;
   _parseString(): string | null;
@@ -210,6 +212,27 @@ function repeatedProperty(properties: object | undefined): string | undefined {
   return undefined;
 }
 
+/**
+ * The parser's steps, shared: mqtt-packet gives every parser an array of its own with the same
+ * four names, and the parse loop only reads it.
+ */
+const PARSER_STATES: readonly string[] = Object.freeze(['_parseHeader', '_parseLength', '_parsePayload', '_newPacket']);
+
+/** The last Topic Name's bytes before the first PUBLISH (see strictParseString); empty, so never written. */
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * mqtt-packet keeps the whole CONNECT packet (client id, credentials, will) as its parser's
+ * settings for the life of the connection, but reads only these two fields from it afterwards;
+ * one frozen object per combination is shared by all connections.
+ */
+const PARSER_SETTINGS = [3, 4, 5].flatMap((protocolVersion) => [false, true].map((bridgeMode) => Object.freeze({ protocolVersion, bridgeMode })));
+
+function parserSettings(packet: P.IConnectPacket): RawParser['settings'] {
+  const bridgeMode = (packet as { bridgeMode?: boolean }).bridgeMode === true; // set by the parser, not in its types
+  return PARSER_SETTINGS.find((s) => s.protocolVersion === packet.protocolVersion && s.bridgeMode === bridgeMode) ?? { protocolVersion: packet.protocolVersion, bridgeMode };
+}
+
 /** Streaming decoder for one connection. */
 export class Decoder {
   readonly #parser: RawParser;
@@ -218,7 +241,8 @@ export class Decoder {
     this.#parser = mqttPacket.parser({}) as unknown as RawParser;
     this.#parser._parseString = strictParseString;
     this.#parser._lastTopic = undefined;
-    this.#parser._lastTopicBytes = new Uint8Array(0);
+    this.#parser._lastTopicBytes = NO_BYTES;
+    this.#parser._states = PARSER_STATES;
     // mqtt-packet buffers input in a BufferListStream, a full Duplex stream per connection that is
     // never piped; the plain BufferList it extends has the same reading methods and costs a fraction
     // of the memory (an idle connection's footprint, see bench 'idle'). ByteList is that BufferList
@@ -227,6 +251,7 @@ export class Decoder {
     this.#parser._resetState = resetState;
     this.#parser.parse = parse;
     this.#parser.on('packet', (packet) => {
+      if (packet.cmd === 'connect') this.#parser.settings = parserSettings(packet);
       const problem = violation(packet, this.#parser._pos);
       if (problem === undefined) events.packet(packet);
       else events.error(problem);

@@ -1,6 +1,6 @@
 import mqttPacket from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { encode, withPacketId } from '../../src/protocol/codec.js';
+import { Decoder, encode, withPacketId } from '../../src/protocol/codec.js';
 
 const reference = (packet: Record<string, unknown>, version: number) => mqttPacket.generate(packet as unknown as mqttPacket.Packet, { protocolVersion: version });
 
@@ -33,5 +33,31 @@ describe('shared encodings with a per-subscriber packet id', () => {
   it('an acknowledgement with a reason code or properties is encoded by mqtt-packet', () => {
     const withReason = { cmd: 'puback', messageId: 9, reasonCode: 0x87, properties: { reasonString: 'no' } };
     expect(encode(withReason as mqttPacket.Packet, 5)).toEqual(reference(withReason, 5));
+  });
+});
+
+describe('Decoder after CONNECT', () => {
+  /** Decodes `frames` in order through one Decoder; returns the packets (an error is thrown). */
+  function decodeAll(frames: Buffer[]): mqttPacket.Packet[] {
+    const packets: mqttPacket.Packet[] = [];
+    const decoder = new Decoder({ packet: (p) => packets.push(p), error: (e) => { throw e; } });
+    for (const frame of frames) decoder.write(frame);
+    return packets;
+  }
+
+  it('keeps parsing at the CONNECT protocol level (MQTT 5 properties on later packets)', () => {
+    const connect = reference({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'c', clean: true, keepalive: 0, password: Buffer.from('secret'), username: 'u' }, 5);
+    const subscribe = { cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'a/#', qos: 1, nl: true, rap: true, rh: 2 }], properties: { subscriptionIdentifier: 7 } };
+    const [, sub] = decodeAll([connect, reference(subscribe, 5)]);
+    expect(sub).toMatchObject(subscribe);
+  });
+
+  it('keeps bridge mode from a 3.1.1 bridge CONNECT (protocol level 0x84): its subscriptions are No Local and Retain As Published', () => {
+    const connect = reference({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'bridge', clean: true, keepalive: 0 }, 4);
+    connect[8] = 0x84; // the protocol level byte: 4 with the bridge bit
+    const subscribe = reference({ cmd: 'subscribe', messageId: 4, subscriptions: [{ topic: 't', qos: 0 }] }, 4);
+    const [conn, sub] = decodeAll([connect, subscribe]);
+    expect(conn).toMatchObject({ cmd: 'connect', bridgeMode: true });
+    expect(sub).toMatchObject({ cmd: 'subscribe', subscriptions: [{ topic: 't', qos: 0, nl: true, rap: true }] });
   });
 });
