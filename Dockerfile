@@ -15,7 +15,9 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 # Runtime: the compiled broker, its runtime dependencies and the status page, run as the non-root node user.
 FROM node:22-slim
+# NODE_OPTIONS: the flags of src/cli/node-flags.ts (a smaller young generation: less idle memory)
 ENV NODE_ENV=production \
+    NODE_OPTIONS=--max-semi-space-size=8 \
     MIDGE_DATA_DIR=/data
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -1,6 +1,7 @@
-import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import type { BrokerMode } from './scenario.js';
 
 /** Executable and arguments that start one broker. */
@@ -63,25 +64,15 @@ function midgeSpec(): BrokerSpec {
       const listen = ['--host', host, '--port', String(port)];
       const dataDir = path.join(workDir, 'data');
       if (mode === 'instrumented') {
-        return { command: process.execPath, args: [...shebangFlags(cli), instrumented, ...listen, '--data-dir', dataDir], ipc: true };
+        return { command: process.execPath, args: [...NODE_FLAGS, instrumented, ...listen, '--data-dir', dataDir], ipc: true };
       }
       const store =
         mode === 'durable'
           ? ['--store', 'level', '--data-dir', dataDir, '--durability', 'fsync']
           : ['--store', 'memory'];
-      return { command: process.execPath, args: [...shebangFlags(cli), cli, ...listen, '--ws-port', '-1', '--http-port', '-1', '--log-level', 'warn', ...store] };
+      return { command: process.execPath, args: [...NODE_FLAGS, cli, ...listen, '--ws-port', '-1', '--http-port', '-1', '--log-level', 'warn', ...store] };
     },
   };
-}
-
-/**
- * The Node.js flags in the `#!/usr/bin/env -S node …` line of `file`, so the benchmark runs Midge
- * with the same V8 settings as the `midge` command and `npm start` do.
- */
-export function shebangFlags(file: string): string[] {
-  const first = readFileSync(file, 'utf8').split('\n', 1)[0] ?? '';
-  const match = /^#!\S*env(?: -S)? node(.*)$/.exec(first);
-  return match?.[1]?.trim().split(/\s+/).filter((flag) => flag !== '') ?? [];
 }
 
 /** aedes 1.2.0 on a plain net server (bench/aedes-server.ts): default in-memory persistence, or LevelDB. */

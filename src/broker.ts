@@ -72,7 +72,7 @@ export class Broker {
   readonly version = packageVersion();
   readonly #ctx: BrokerContext;
   readonly #connections = new Set<Connection>();
-  readonly #keepalive = new KeepaliveSweep(this.#connections);
+  readonly #keepalive = new KeepaliveSweep(this.#connections, (err) => this.logger.error({ err }, 'keepalive check failed'));
   readonly #encoder = new PublishEncoder();
   /** What every Connection shares: one object, so an idle connection costs less. */
   readonly #connectionHost: ConnectionHost;
@@ -167,7 +167,7 @@ export class Broker {
     if (!s) return undefined;
     return {
       connected: s.connected,
-      subscriptions: s.subscriptions.size,
+      subscriptions: s.subscriptionCount,
       inflight: s.inflightCount,
       queued: s.queuedCount,
       queuedInMemory: s.queuedInMemoryCount,
@@ -226,7 +226,7 @@ export class Broker {
     for (const s of this.#ctx.sessions.values()) {
       inflight += s.inflightCount;
       queued += s.queuedCount;
-      subscriptions += s.subscriptions.size;
+      subscriptions += s.subscriptionCount;
     }
     return { inflight, queued, subscriptions };
   }

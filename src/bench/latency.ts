@@ -53,13 +53,14 @@ export async function runLatency(ratePerSecond: number, context: ScenarioContext
       },
     });
     await subscriber.subscribe(topic, 0, 5000);
-    await prime(publisher, topic, () => primed, context);
+    const primingNote = await prime(publisher, topic, () => primed, context);
     const { sent, cpuMs } = await pace(publisher, topic, ratePerSecond, recorder, context);
     context.progress?.track('draining', () => received, 'msg/s', 2000);
     await waitUntil(() => received >= sent, 2000);
     const latency = summarizeLatencyNs(recorder.samplesNs.subarray(0, recorder.count));
     const counts = checker.countsFor(0, sent);
     const notes = pool.lost.length > 0 ? [`${pool.lost.length} connection(s) lost: ${pool.lost[0]}`] : [];
+    if (primingNote !== undefined) notes.push(primingNote);
     return {
       p50Ms: latency.p50Ms,
       p99Ms: latency.p99Ms,
@@ -79,8 +80,12 @@ export async function runLatency(ratePerSecond: number, context: ScenarioContext
   }
 }
 
-/** Sends PRIMING_MESSAGES in bursts, each once the previous one arrived (QoS 0 may drop: bounded wait). */
-async function prime(publisher: BenchClient, topicName: string, primed: () => number, context: ScenarioContext): Promise<void> {
+/**
+ * Sends PRIMING_MESSAGES in bursts, each once the previous one arrived. A broker may drop QoS 0
+ * messages: priming then stops at the first burst that does not all arrive within 2 s, and the
+ * returned note says how many did.
+ */
+async function prime(publisher: BenchClient, topicName: string, primed: () => number, context: ScenarioContext): Promise<string | undefined> {
   const topic = Buffer.from(topicName);
   context.progress?.track('priming', primed, 'msg/s');
   for (let sent = 0; sent < PRIMING_MESSAGES; ) {
@@ -88,8 +93,9 @@ async function prime(publisher: BenchClient, topicName: string, primed: () => nu
     for (let i = 0; i < PRIMING_BURST; i++, sent++) publisher.publish(topic, encodePayload(context.payloadSize, PRIMING_PUBLISHER, sent), 0);
     publisher.uncork();
     const target = sent;
-    await waitUntil(() => primed() >= target, 2000, 1);
+    if (!(await waitUntil(() => primed() >= target, 2000, 1))) return `priming stopped: ${primed()} of ${sent} priming messages arrived`;
   }
+  return undefined;
 }
 
 /** Publishes at a steady rate through warm-up (not recorded) and the measured window (recorded). */

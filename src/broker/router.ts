@@ -50,7 +50,7 @@ export class Router {
 
   /** Removes a session's subscription. Returns true if it existed. */
   unsubscribe(session: Session, filter: string): boolean {
-    const sub = session.subscriptions.get(filter);
+    const sub = session.getSubscription(filter);
     if (!sub) return false;
     session.deleteSubscription(filter);
     return this.#tree.delete(matchFilterOf(sub), session.clientId, sub.group);
@@ -58,7 +58,7 @@ export class Router {
 
   /** Removes every subscription of a session that ended. */
   unsubscribeAll(session: Session): void {
-    for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
+    for (const sub of session.subscriptionList()) this.unsubscribe(session, sub.filter);
   }
 
   /** Updates the retained index for a message published with RETAIN=1 [MQTT-3.3.1-5]. */

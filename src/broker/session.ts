@@ -6,9 +6,6 @@ import { isExpired, type Message } from './message.js';
 import { MessageQueue, type Backlog, type QueueLimits } from './queue.js';
 import type { Subscription } from './subscription.js';
 
-/** What a session without subscriptions reports; never written. */
-const NO_SUBSCRIPTIONS: ReadonlyMap<string, Subscription> = new Map();
-
 /** The connection side of a session: what a session needs to send to its client. */
 export interface Outlet {
   readonly protocolVersion: ProtocolVersion;
@@ -100,9 +97,19 @@ export class Session {
     return this.#queue;
   }
 
-  /** This session's subscriptions by filter. */
-  get subscriptions(): ReadonlyMap<string, Subscription> {
-    return this.#subscriptions ?? NO_SUBSCRIPTIONS;
+  /** Number of subscriptions. */
+  get subscriptionCount(): number {
+    return this.#subscriptions?.size ?? 0;
+  }
+
+  /** The subscription with this filter, if any. */
+  getSubscription(filter: string): Subscription | undefined {
+    return this.#subscriptions?.get(filter);
+  }
+
+  /** Every subscription, in the order they were made. */
+  subscriptionList(): Subscription[] {
+    return [...(this.#subscriptions?.values() ?? [])];
   }
 
   /** Adds or replaces a subscription (the router's to call: it also updates the topic tree). */
@@ -379,7 +386,7 @@ export class Session {
     return {
       clientId: this.clientId,
       expiryInterval: this.expiryInterval,
-      subscriptions: [...this.subscriptions.values()],
+      subscriptions: this.subscriptionList(),
       will: this.will,
       willDueAt: this.willDueAt,
       disconnectedAt: this.disconnectedAt,

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env node
 import { Broker } from '../broker.js';
 import { formatConfig } from '../config/load.js';
 import { isBrokerError } from '../errors.js';

@@ -127,7 +127,7 @@ export class Connection implements Outlet {
     stream.on('error', (err) => this.#onStreamError(err));
     stream.on('close', () => this.#onClose());
     // A TCP socket ends its side by itself (allowHalfOpen false); a WebSocket stream does not
-    if (stream.allowHalfOpen) stream.on('end', () => stream.end());
+    if (stream.allowHalfOpen !== false) stream.on('end', () => stream.end());
   }
 
   get phase(): Phase {
@@ -155,7 +155,7 @@ export class Connection implements Outlet {
     clearTimeout(this.#connectTimer); // the deadline covers authentication too
     this.#connectTimer = undefined;
     this.#keepaliveMs = keepaliveSeconds * 1500;
-    this.#lastSeen = Date.now();
+    this.#lastSeen = performance.now();
   }
 
   /** Called by the broker's KeepaliveSweep: silence for 1.5× the keepalive closes the connection [MQTT-3.1.2-24]. */
@@ -183,7 +183,7 @@ export class Connection implements Outlet {
 
   #onData(chunk: Buffer): void {
     if (this.#phase === 'closed') return;
-    this.#lastSeen = Date.now();
+    this.#lastSeen = performance.now();
     this.#host.stats.bytesReceived += chunk.length;
     this.#decoder.write(chunk);
     // Refuse an oversize packet as soon as its header is read, before it is buffered whole.

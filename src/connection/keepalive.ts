@@ -1,6 +1,6 @@
 /** What the keepalive sweep checks: one connection. */
 export interface KeepaliveSubject {
-  /** Closes the connection if nothing arrived for 1.5× its keepalive before `now` (ms since epoch). */
+  /** Closes the connection if nothing arrived for 1.5× its keepalive before `now` (performance.now()). */
   checkKeepalive(now: number): void;
 }
 
@@ -16,16 +16,19 @@ export const KEEPALIVE_SWEEP_MS = 500;
  */
 export class KeepaliveSweep {
   readonly #subjects: Iterable<KeepaliveSubject>;
+  readonly #failed: (err: unknown) => void;
   #timer: NodeJS.Timeout | undefined;
 
-  /** Checks `subjects` (a live collection, read at each sweep). */
-  constructor(subjects: Iterable<KeepaliveSubject>) {
+  /** Checks `subjects` (a live collection, read at each sweep); `failed` hears of a check that threw. */
+  constructor(subjects: Iterable<KeepaliveSubject>, failed: (err: unknown) => void) {
     this.#subjects = subjects;
+    this.#failed = failed;
   }
 
   /** Starts sweeping; idempotent. The timer does not keep the process alive. */
   start(): void {
-    this.#timer ??= setInterval(() => this.sweep(Date.now()), KEEPALIVE_SWEEP_MS).unref();
+    // A monotonic clock: a step of the wall clock (NTP, a resumed VM) must not close every client at once
+    this.#timer ??= setInterval(() => this.sweep(performance.now()), KEEPALIVE_SWEEP_MS).unref();
   }
 
   stop(): void {
@@ -33,8 +36,14 @@ export class KeepaliveSweep {
     this.#timer = undefined;
   }
 
-  /** Checks every subject against `now`. */
+  /** Checks every subject against `now`; one that throws does not stop the others. */
   sweep(now: number): void {
-    for (const subject of this.#subjects) subject.checkKeepalive(now);
+    for (const subject of this.#subjects) {
+      try {
+        subject.checkKeepalive(now);
+      } catch (err) {
+        this.#failed(err);
+      }
+    }
   }
 }

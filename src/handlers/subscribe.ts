@@ -73,7 +73,7 @@ function finish(ctx: BrokerContext, conn: Connection, session: Session, messageI
       continue;
     }
     const limit = ctx.options.maxSubscriptionsPerClient;
-    if (limit > 0 && session.subscriptions.size >= limit && !session.subscriptions.has(req.sub.filter)) {
+    if (limit > 0 && session.subscriptionCount >= limit && session.getSubscription(req.sub.filter) === undefined) {
       codes.push(ReasonCode.QuotaExceeded); // 3.1.1 SUBACK: 0x80
       continue;
     }

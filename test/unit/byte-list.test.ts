@@ -147,7 +147,7 @@ describe('the Decoder reads what mqtt-packet reads', () => {
     expect(seen).toEqual(['a/é', 'a/é', { error: 'Cannot parse topic' }]);
   });
 
-  it('a repeated Topic Name is the same string, and a different one of the same length is decoded anew', () => {
+  it('a repeated Topic Name decodes to the same text, and a different one of the same length is decoded anew', () => {
     const topics: string[] = [];
     const decoder = new Decoder({ packet: (p) => topics.push((p as { topic: string }).topic), error: (e) => { throw e; } });
     for (const topic of ['s/1', 's/1', 's/2', 's/2', 's/1']) decoder.write(publish(Buffer.from(topic)));

@@ -10,7 +10,9 @@ describe('KeepaliveSweep', () => {
     vi.useFakeTimers();
     const checked: number[][] = [[], []];
     const subjects = new Set<KeepaliveSubject>([{ checkKeepalive: (now) => checked[0]?.push(now) }]);
-    const sweep = new KeepaliveSweep(subjects);
+    const sweep = new KeepaliveSweep(subjects, (err) => {
+      throw err;
+    });
     sweep.start();
     sweep.start(); // idempotent: still one timer
     vi.advanceTimersByTime(KEEPALIVE_SWEEP_MS);
@@ -28,8 +30,22 @@ describe('KeepaliveSweep', () => {
     const subjects = new Set<KeepaliveSubject>();
     const first: KeepaliveSubject = { checkKeepalive: () => { seen.push('first'); subjects.delete(first); } };
     subjects.add(first).add({ checkKeepalive: () => seen.push('second') });
-    new KeepaliveSweep(subjects).sweep(Date.now());
+    new KeepaliveSweep(subjects, (err) => {
+      throw err;
+    }).sweep(performance.now());
     expect(seen).toEqual(['first', 'second']);
     expect(subjects.size).toBe(1);
+  });
+
+  it('a check that throws is reported and the others are still checked', () => {
+    const failures: unknown[] = [];
+    let checked = 0;
+    const subjects = [
+      { checkKeepalive: () => { throw new Error('boom'); } },
+      { checkKeepalive: () => { checked++; } },
+    ];
+    new KeepaliveSweep(subjects, (err) => failures.push(err)).sweep(performance.now());
+    expect(checked).toBe(1);
+    expect(failures).toHaveLength(1);
   });
 });

@@ -1,0 +1,78 @@
+import { PassThrough } from 'node:stream';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Stats } from '../../src/broker/stats.js';
+import { Connection, type ConnectionHost } from '../../src/connection/connection.js';
+import { DEFAULTS } from '../../src/options.js';
+import { PublishEncoder } from '../../src/protocol/publish-encoder.js';
+
+/** A Connection on an in-memory stream, with a host that records dispatched packets. */
+function connection(): { conn: Connection; stream: PassThrough; dispatched: string[] } {
+  const stream = new PassThrough();
+  const dispatched: string[] = [];
+  const host: ConnectionHost = {
+    logger: pino({ level: 'silent' }),
+    encoder: new PublishEncoder(),
+    stats: new Stats(),
+    limits: DEFAULTS,
+    dispatch: (_c, packet) => {
+      dispatched.push(packet.cmd);
+    },
+    closed: () => {},
+  };
+  return { conn: new Connection(stream, 'test', '127.0.0.1', host), stream, dispatched };
+}
+
+const opened: PassThrough[] = [];
+afterEach(() => {
+  for (const stream of opened.splice(0)) stream.destroy();
+});
+
+describe('Connection.checkKeepalive [MQTT-3.1.2-24]', () => {
+  it('closes after 1.5× the keepalive of silence, not before', () => {
+    const { conn, stream } = connection();
+    opened.push(stream);
+    conn.beginConnect(4);
+    const before = performance.now();
+    conn.accept(2);
+    const after = performance.now();
+    conn.checkKeepalive(before + 2999);
+    expect(conn.closed).toBe(false);
+    conn.checkKeepalive(after + 3000);
+    expect(conn.closed).toBe(true);
+    expect(conn.closeCode).toBe('ERR_KEEPALIVE_TIMEOUT');
+  });
+
+  it('data from the client restarts the count', async () => {
+    const { conn, stream, dispatched } = connection();
+    opened.push(stream);
+    conn.beginConnect(4);
+    conn.accept(1);
+    const accepted = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const beforeData = performance.now();
+    stream.write(Buffer.from([0xc0, 0x00])); // PINGREQ, read synchronously by the 'data' listener
+    const afterData = performance.now();
+    expect(dispatched).toEqual(['pingreq']);
+    expect(beforeData + 1499).toBeGreaterThan(accepted + 1500); // without the PINGREQ this would close
+    conn.checkKeepalive(beforeData + 1499);
+    expect(conn.closed).toBe(false);
+    conn.checkKeepalive(afterData + 1500);
+    expect(conn.closed).toBe(true);
+  });
+
+  it('a keepalive of 0 is never enforced, nor is one before CONNACK', () => {
+    const idle = connection();
+    opened.push(idle.stream);
+    idle.conn.beginConnect(5);
+    idle.conn.accept(0);
+    idle.conn.checkKeepalive(performance.now() + 1e9);
+    expect(idle.conn.closed).toBe(false);
+
+    const connecting = connection();
+    opened.push(connecting.stream);
+    connecting.conn.beginConnect(4);
+    connecting.conn.checkKeepalive(performance.now() + 1e9); // the CONNECT timeout covers this phase
+    expect(connecting.conn.closed).toBe(false);
+  });
+});
