@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { BrokerError, isBrokerError } from '../errors.js';
 import type { ClientInfo, DropReason, PeerCertificate } from '../hooks.js';
 import type { Message } from '../broker/message.js';
-import { Decoder, encode, packetSize, type Packet, type ProtocolVersion } from '../protocol/codec.js';
+import { Decoder, encode, packetSize, type DecoderEvents, type Packet, type ProtocolVersion } from '../protocol/codec.js';
 import { connackPacket, disconnectPacket, pubrelPacket } from '../protocol/packets.js';
 import type { PublishEncoder } from '../protocol/publish-encoder.js';
 import { CONNACK_REASONS, ReasonCode, SERVER_DISCONNECT_REASONS } from '../protocol/reason-codes.js';
@@ -50,7 +50,7 @@ const MAX_TIMER = 2 ** 31 - 1;
  * Packets are handled strictly in arrival order; while an async handler runs, later packets
  * wait in a bounded queue and reads pause when it is full.
  */
-export class Connection implements Outlet {
+export class Connection implements Outlet, DecoderEvents {
   readonly stream: Duplex;
   readonly listener: string;
   readonly remoteAddress: string | undefined;
@@ -121,7 +121,7 @@ export class Connection implements Outlet {
         this.#updateReading();
       });
     }
-    this.#decoder = new Decoder({ packet: (p) => this.#onPacket(p), error: (e) => this.#onDecodeError(e) });
+    this.#decoder = new Decoder(this);
     this.#connectTimer = setTimeout(() => this.abort(new BrokerError('ERR_CONNECT_TIMEOUT')), host.limits.connectTimeout);
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', (err) => this.#onStreamError(err));
@@ -192,7 +192,8 @@ export class Connection implements Outlet {
     }
   }
 
-  #onPacket(packet: Packet): void {
+  /** From the Decoder: the next packet, handled in order. */
+  packetDecoded(packet: Packet): void {
     if (this.#phase === 'closed') return;
     this.#host.stats.packetsReceived++;
     const size = packetSize(packet.length ?? 0);
@@ -261,7 +262,8 @@ export class Connection implements Outlet {
     else if (!pause && this.stream.isPaused() && this.#phase !== 'closed') this.stream.resume();
   }
 
-  #onDecodeError(err: Error): void {
+  /** From the Decoder: the client sent something that is not a valid packet. */
+  decodeFailed(err: Error): void {
     if (this.#phase === 'new' && /protocol version/i.test(err.message)) {
       // [MQTT-3.1.2-2] unsupported protocol level: CONNACK 0x01 and close (connackPacket takes the MQTT 5 code)
       this.writeBuffer(encode(connackPacket(4, ReasonCode.UnsupportedProtocolVersion, false), 4));

@@ -118,7 +118,7 @@ describe('the Decoder reads what mqtt-packet reads', () => {
     const random = prng(seed);
     const ours: unknown[] = [];
     const theirs: unknown[] = [];
-    const decoder = new Decoder({ packet: (p) => ours.push(p), error: (e) => ours.push(e) });
+    const decoder = new Decoder({ packetDecoded: (p) => ours.push(p), decodeFailed: (e) => ours.push(e) });
     const reference = mqttPacket.parser();
     reference.on('packet', (p) => theirs.push(p));
     reference.on('error', (e) => theirs.push(e));
@@ -138,7 +138,7 @@ describe('the Decoder reads what mqtt-packet reads', () => {
 
   it('[MQTT-1.5.4-1] a Topic Name the length of the previous one but ill-formed is still refused', () => {
     const seen: unknown[] = [];
-    const decoder = new Decoder({ packet: (p) => seen.push((p as { topic: string }).topic), error: (e) => seen.push({ error: e.message }) });
+    const decoder = new Decoder({ packetDecoded: (p) => seen.push((p as { topic: string }).topic), decodeFailed: (e) => seen.push({ error: e.message }) });
     decoder.write(mqttPacket.generate({ cmd: 'connect', protocolVersion: 4, clientId: 'c', clean: true, keepalive: 0 }));
     seen.length = 0;
     decoder.write(publish(Buffer.from('a/é')));
@@ -149,7 +149,7 @@ describe('the Decoder reads what mqtt-packet reads', () => {
 
   it('a repeated Topic Name decodes to the same text, and a different one of the same length is decoded anew', () => {
     const topics: string[] = [];
-    const decoder = new Decoder({ packet: (p) => topics.push((p as { topic: string }).topic), error: (e) => { throw e; } });
+    const decoder = new Decoder({ packetDecoded: (p) => topics.push((p as { topic: string }).topic), decodeFailed: (e) => { throw e; } });
     for (const topic of ['s/1', 's/1', 's/2', 's/2', 's/1']) decoder.write(publish(Buffer.from(topic)));
     expect(topics).toEqual(['s/1', 's/1', 's/2', 's/2', 's/1']);
   });

@@ -40,7 +40,7 @@ describe('Decoder after CONNECT', () => {
   /** Decodes `frames` in order through one Decoder; returns the packets (an error is thrown). */
   function decodeAll(frames: Buffer[]): mqttPacket.Packet[] {
     const packets: mqttPacket.Packet[] = [];
-    const decoder = new Decoder({ packet: (p) => packets.push(p), error: (e) => { throw e; } });
+    const decoder = new Decoder({ packetDecoded: (p) => packets.push(p), decodeFailed: (e) => { throw e; } });
     for (const frame of frames) decoder.write(frame);
     return packets;
   }
