@@ -320,7 +320,7 @@ export class Broker {
     const { sessions, store, messageIds } = this.#ctx;
     sessions.stop();
     await this.#ctx.bridge.close();
-    for (const session of sessions.values()) store.saveSession(session.toRecord());
+    for (const session of sessions.values()) this.#ctx.journal.saveSession(session);
     if (!store.durable) this.#ctx.journal.snapshot(sessions.values());
     store.saveMessageIdFloor(messageIds.next());
     await store.flush();
@@ -380,7 +380,7 @@ export class Broker {
       // A close by the server, shutdown included, is not a DISCONNECT: the will applies [MQTT-3.1.2-8]
       this.#wills.connectionEnded(session, conn.willOnClose, conn.info);
       if (!this.#closing) sessions.scheduleExpiry(session);
-      if (sessions.get(session.clientId) === session) store.saveSession(session.toRecord());
+      if (sessions.get(session.clientId) === session) this.#ctx.journal.saveSession(session);
     }
     this.logger.info(fields, 'client disconnected');
     if (!conn.disconnectNotified) hooks.notify('onDisconnected', conn.info, conn.closeReason);

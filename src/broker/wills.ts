@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { authorizeWill } from '../auth/will.js';
 import type { ClientInfo, DropReason, HookRunner } from '../hooks.js';
-import type { Store, WillRecord } from '../store/store.js';
+import type { Journal } from '../store/journal.js';
+import type { WillRecord } from '../store/store.js';
 import { expiresAtOf, type Message, type MessageIds } from './message.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -12,7 +13,8 @@ export interface WillHost {
   readonly logger: Logger;
   readonly messageIds: MessageIds;
   readonly sessions: SessionRegistry;
-  readonly store: Store;
+  /** Mirrors session records into the store. */
+  readonly journal: Journal;
   /** Routes a will like any published message. */
   dispatch(message: Message): void;
   /** Counts and reports a will that was not published. */
@@ -73,7 +75,7 @@ export class Wills {
     this.#clients.delete(session.clientId);
     if (will && !session.connected) this.publish(session.clientId, will, client);
     // The store must not keep a will that went out, or a restart would publish it again
-    if (this.#host.sessions.get(session.clientId) === session) this.#host.store.saveSession(session.toRecord());
+    if (this.#host.sessions.get(session.clientId) === session) this.#host.journal.saveSession(session);
   }
 
   /** The session ended: nothing is remembered for it. */

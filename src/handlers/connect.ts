@@ -84,7 +84,7 @@ export function completeConnect(ctx: BrokerContext, conn: Connection, pending: P
   conn.accept(keepalive);
   conn.expireAt(auth?.expiresAt);
   session.attach(conn);
-  ctx.store.saveSession(session.toRecord()); // after attach, so the record says the client is connected
+  ctx.journal.saveSession(session); // after attach, so the record says the client is connected
   ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
   ctx.hooks.notify('onConnected', info);
 }

@@ -85,7 +85,7 @@ function finish(ctx: BrokerContext, conn: Connection, session: Session, messageI
     if (group === undefined && (retainHandling === 0 || (retainHandling === 1 && isNew))) retainedFor.push(req.sub);
   }
   conn.send(subackPacket(conn.protocolVersion, messageId, codes, refusals(conn, codes))); // [MQTT-3.8.4-1]
-  ctx.store.saveSession(session.toRecord());
+  ctx.journal.saveSession(session);
   for (const sub of retainedFor) sendRetained(ctx, session, sub);
 }
 
@@ -107,7 +107,7 @@ export function handleUnsubscribe(ctx: BrokerContext, conn: Connection, packet: 
     return ctx.router.unsubscribe(session, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
   });
   conn.send(unsubackPacket(conn.protocolVersion, packet.messageId as number, codes, refusals(conn, codes)));
-  ctx.store.saveSession(session.toRecord());
+  ctx.journal.saveSession(session);
 }
 
 const FILTER_REFUSALS: Readonly<Record<number, string>> = {

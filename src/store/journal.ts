@@ -18,6 +18,18 @@ export class Journal implements SessionJournal {
     this.#active = store.durable;
   }
 
+  /**
+   * Mirrors a session's own record (expiry, will, subscriptions, connected or not). A session that
+   * ends with its connection and leaves no will (expiry 0, no will) has nothing a restart could use
+   * (store/restore.ts ends it), so its record is deleted instead: no stale record of an earlier
+   * persistent session survives, and the memory store keeps nothing per idle clean-session client
+   * (about 170 bytes each).
+   */
+  saveSession(session: Session): void {
+    if (session.expiryInterval === 0 && session.will === undefined) this.#store.deleteSession(session.clientId);
+    else this.#store.saveSession(session.toRecord());
+  }
+
   /** Writes every session's pending deliveries and inbound ids (for a store that is not durable, at close). */
   snapshot(sessions: Iterable<Session>): void {
     const saved = new Set<number>();
