@@ -54,7 +54,8 @@ export function brokerSpec(name: string): BrokerSpec {
  * broker from bench/midge-level-server.ts, which reports the store's commit figures over IPC.
  */
 function midgeSpec(): BrokerSpec {
-  const cli = path.join(repoRoot(), 'dist/src/cli/main.js');
+  // MIDGE_BENCH_CLI runs another build's CLI under the same load generator (comparing branches)
+  const cli = process.env.MIDGE_BENCH_CLI ?? path.join(repoRoot(), 'dist/src/cli/main.js');
   const instrumented = fileURLToPath(new URL('./midge-level-server.js', import.meta.url));
   return {
     name: 'midge',

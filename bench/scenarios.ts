@@ -64,6 +64,12 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
     run: (context) => runLatency(1000, context),
   },
   {
+    name: 'durable-latency-qos1',
+    mode: 'durable',
+    description: '1000 msg/s QoS 1, 1 publisher → 1 persistent-session subscriber, durable store, one-way p50/p99',
+    run: (context) => runLatency(1000, context, { qos: 1, persistent: true }),
+  },
+  {
     name: 'idle',
     mode: 'memory',
     description: '5000 idle connections (keepalive 60), broker RSS growth per 1k',

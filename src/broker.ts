@@ -12,7 +12,9 @@ import { expiresAtOf, MessageIds, type Message, type PublishInput } from './brok
 import type { Delivery } from './broker/inflight.js';
 import { Router } from './broker/router.js';
 import { Wills } from './broker/wills.js';
-import type { Session, SessionEvents } from './broker/session.js';
+import type { HeldSend, Session, SessionEvents } from './broker/session.js';
+import { CommitGate } from './broker/persistence/commit-gate.js';
+import { refuseUnstored, type CommitAck } from './handlers/commit.js';
 import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
 import { Stats } from './broker/stats.js';
 import { Connection, type ConnectionHost } from './connection/connection.js';
@@ -113,13 +115,19 @@ export class Broker {
       this.logger.error({ err }, 'store error');
     });
     const journal = new Journal(store);
+    const gate = store.durable
+      ? new CommitGate<Connection, CommitAck, HeldSend>(store, {
+          send: (conn, ack) => conn.send(ack),
+          refuse: (conn, ack, err) => refuseUnstored(this.#ctx, conn, ack, err),
+        })
+      : undefined;
     const limits = {
       maxMessages: this.options.maxQueuedMessages,
       maxBytes: this.options.maxQueuedBytes,
       policy: this.options.queueOverflow,
     };
     const pager = createPager(store, this.options.queuePageSize);
-    const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal, pager };
+    const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal, pager, gate };
     const sessions = new SessionRegistry(deps, this.#lifecycle());
     const router = new Router(sessions, store, this.options.sharedSubscriptionStrategy, (message) => {
       this.stats.dropped.expired++;
@@ -135,6 +143,7 @@ export class Broker {
       router,
       store,
       journal,
+      gate,
       stats: this.stats,
       messageIds: new MessageIds(),
       connections: new Map(),
@@ -319,6 +328,7 @@ export class Broker {
     await Promise.all([listeners, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;
     sessions.stop();
+    this.#ctx.gate?.stop();
     await this.#ctx.bridge.close();
     for (const session of sessions.values()) this.#ctx.journal.saveSession(session);
     if (!store.durable) this.#ctx.journal.snapshot(sessions.values());

@@ -1,4 +1,4 @@
-import type { BenchClient } from './client.js';
+import type { BenchClient, QoS } from './client.js';
 import { ageNs, encodePayload, readPublisher, readSeq } from './payload.js';
 import type { ScenarioContext, ScenarioMetrics } from './metrics.js';
 import { poolFor } from './pool.js';
@@ -28,12 +28,21 @@ interface Recorder {
   count: number;
 }
 
-/** One QoS 0 publisher paced at `ratePerSecond`, one subscriber in this process; reports p50/p99 one-way latency. */
-export async function runLatency(ratePerSecond: number, context: ScenarioContext): Promise<ScenarioMetrics> {
+/** How the latency run publishes and subscribes. */
+export interface LatencyShape {
+  /** QoS of the publisher and the subscription (0 unless given). */
+  readonly qos?: QoS;
+  /** The subscriber keeps a persistent session (clean session false), so a durable broker stores its deliveries. */
+  readonly persistent?: boolean;
+}
+
+/** One publisher paced at `ratePerSecond`, one subscriber in this process; reports p50/p99 one-way latency. */
+export async function runLatency(ratePerSecond: number, context: ScenarioContext, shape: LatencyShape = {}): Promise<ScenarioMetrics> {
   const pool = poolFor(context, 5000);
   const topic = `${context.topicRoot}/latency`;
+  const qos = shape.qos ?? 0;
   try {
-    const [subscriber] = await pool.connectMany('lat-sub', 1);
+    const [subscriber] = await pool.connectMany('lat-sub', 1, { cleanSession: shape.persistent !== true });
     const [publisher] = await pool.connectMany('lat-pub', 1);
     if (subscriber === undefined || publisher === undefined) throw new Error('latency clients missing');
     const capacity = Math.ceil((ratePerSecond * (context.durationMs + context.warmupMs)) / 1000) + MAX_CATCH_UP;
@@ -52,9 +61,9 @@ export async function runLatency(ratePerSecond: number, context: ScenarioContext
         if (recorder.recording && recorder.count < capacity) recorder.samplesNs[recorder.count++] = ageNs(payload);
       },
     });
-    await subscriber.subscribe(topic, 0, 5000);
-    const primingNote = await prime(publisher, topic, () => primed, context);
-    const { sent, cpuMs } = await pace(publisher, topic, ratePerSecond, recorder, context);
+    await subscriber.subscribe(topic, qos, 5000);
+    const primingNote = await prime(publisher, topic, qos, () => primed, context);
+    const { sent, cpuMs } = await pace(publisher, topic, qos, ratePerSecond, recorder, context);
     context.progress?.track('draining', () => received, 'msg/s', 2000);
     await waitUntil(() => received >= sent, 2000);
     const latency = summarizeLatencyNs(recorder.samplesNs.subarray(0, recorder.count));
@@ -67,7 +76,7 @@ export async function runLatency(ratePerSecond: number, context: ScenarioContext
       maxMs: latency.maxMs,
       cpuUsPerMsg: recorder.count > 0 && Number.isFinite(cpuMs) ? (cpuMs * 1000) / recorder.count : undefined,
       brokerRssMb: context.probe === undefined ? undefined : context.probe.rssKb() / 1024,
-      qos: 0,
+      qos,
       connectionsLost: pool.lost.length,
       sent,
       counts,
@@ -85,12 +94,12 @@ export async function runLatency(ratePerSecond: number, context: ScenarioContext
  * messages: priming then stops at the first burst that does not all arrive within 2 s, and the
  * returned note says how many did.
  */
-async function prime(publisher: BenchClient, topicName: string, primed: () => number, context: ScenarioContext): Promise<string | undefined> {
+async function prime(publisher: BenchClient, topicName: string, qos: QoS, primed: () => number, context: ScenarioContext): Promise<string | undefined> {
   const topic = Buffer.from(topicName);
   context.progress?.track('priming', primed, 'msg/s');
   for (let sent = 0; sent < PRIMING_MESSAGES; ) {
     publisher.cork();
-    for (let i = 0; i < PRIMING_BURST; i++, sent++) publisher.publish(topic, encodePayload(context.payloadSize, PRIMING_PUBLISHER, sent), 0);
+    for (let i = 0; i < PRIMING_BURST; i++, sent++) publisher.publish(topic, encodePayload(context.payloadSize, PRIMING_PUBLISHER, sent), qos);
     publisher.uncork();
     const target = sent;
     if (!(await waitUntil(() => primed() >= target, 2000, 1))) return `priming stopped: ${primed()} of ${sent} priming messages arrived`;
@@ -102,6 +111,7 @@ async function prime(publisher: BenchClient, topicName: string, primed: () => nu
 async function pace(
   publisher: BenchClient,
   topicName: string,
+  qos: QoS,
   ratePerSecond: number,
   recorder: Recorder,
   context: ScenarioContext,
@@ -112,7 +122,7 @@ async function pace(
   const timer = setInterval(() => {
     const due = Math.floor((Number(process.hrtime.bigint() - startNs) / 1e9) * ratePerSecond);
     for (let i = 0; i < MAX_CATCH_UP && sent < due; i++) {
-      publisher.publish(topic, encodePayload(context.payloadSize, 0, sent), 0);
+      publisher.publish(topic, encodePayload(context.payloadSize, 0, sent), qos);
       sent++;
     }
   }, 1);

@@ -1,11 +1,11 @@
 import type { BenchClient, QoS } from './client.js';
-import { readPublisher, readSeq } from './payload.js';
+import { ageNs, readPublisher, readSeq } from './payload.js';
 import type { ScenarioContext, ScenarioMetrics } from './metrics.js';
 import { poolFor } from './pool.js';
 import { FlowPublisher } from './publisher.js';
 import { SequenceChecker, sumCounts } from './sequence.js';
 import type { SequenceCounts } from './sequence.js';
-import { perSecond } from './stats.js';
+import { perSecond, summarizeLatencyNs } from './stats.js';
 import { pause, waitUntil } from './wait.js';
 
 /** Shape of a throughput scenario. */
@@ -38,9 +38,15 @@ const SATURATED_PERCENT = 90;
 /** How often publishers check for a stalled delivery window. */
 const TICK_MS = 100;
 
-/** Counters shared by the subscribers' message handlers. */
+/** Most one-way latency samples kept per run (the first ones of the measured window). */
+const MAX_SAMPLES = 500_000;
+
+/** Counters shared by the subscribers' message handlers, and the latency samples of the measured window. */
 interface Tally {
   delivered: number;
+  recording: boolean;
+  readonly samplesNs: Float64Array;
+  samples: number;
 }
 
 /** Runs publishers → subscribers at full sustained speed and counts what arrives. */
@@ -51,7 +57,7 @@ export async function runThroughput(
   const pool = poolFor(context, CONNECT_TIMEOUT_MS);
   try {
     const publishers: FlowPublisher[] = [];
-    const tally: Tally = { delivered: 0 };
+    const tally: Tally = { delivered: 0, recording: false, samplesNs: new Float64Array(MAX_SAMPLES), samples: 0 };
     const cleanSession = spec.persistentSubscribers !== true;
     const subscribers = await pool.connectMany('sub', spec.subscribers, { cleanSession });
     const checkers = await subscribeAll(subscribers, `${context.topicRoot}/#`, spec.qos, publishers, tally);
@@ -64,8 +70,12 @@ export async function runThroughput(
     await waitUntil(() => tally.delivered >= expected(), STRAGGLER_MS);
     const perPublisher = countPerPublisher(checkers, publishers);
     const notes = runNotes(pool.lost, window.extra?.['loadCpuPercent'] ?? 0);
+    const latency = summarizeLatencyNs(tally.samplesNs.subarray(0, tally.samples));
     return {
       ...window,
+      // One-way delivery latency under full load: mostly time spent waiting in windows and queues
+      p50Ms: latency.p50Ms,
+      p99Ms: latency.p99Ms,
       unit,
       qos: spec.qos,
       brokerRssMb: context.probe === undefined ? undefined : context.probe.rssKb() / 1024,
@@ -105,6 +115,7 @@ async function subscribeAll(
     subscriber.setHandlers({
       onMessage: (payload) => {
         tally.delivered++;
+        if (tally.recording && tally.samples < MAX_SAMPLES) tally.samplesNs[tally.samples++] = ageNs(payload);
         const publisher = readPublisher(payload);
         checker.record(publisher, readSeq(payload));
         publishers[publisher]?.noteDelivery();
@@ -153,7 +164,9 @@ async function measure(
     const startCpuMs = context.probe?.cpuMs() ?? Number.NaN;
     const startLoadCpu = process.cpuUsage();
     const startNs = process.hrtime.bigint();
+    tally.recording = true;
     await pause(context.durationMs);
+    tally.recording = false;
     const deliveries = tally.delivered - startDelivered;
     const cpuMs = (context.probe?.cpuMs() ?? Number.NaN) - startCpuMs;
     const loadCpu = process.cpuUsage(startLoadCpu);

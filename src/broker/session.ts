@@ -5,6 +5,7 @@ import { Inflight, type Delivery } from './inflight.js';
 import { isExpired, type Message } from './message.js';
 import { MessageQueue, type Backlog, type QueueLimits } from './queue.js';
 import type { Subscription } from './subscription.js';
+import type { HoldTarget } from './persistence/commit-gate.js';
 
 /** The connection side of a session: what a session needs to send to its client. */
 export interface Outlet {
@@ -39,8 +40,27 @@ export interface SessionJournal {
   added(session: Session, delivery: Delivery): void;
   updated(session: Session, delivery: Delivery): void;
   removed(session: Session, delivery: Delivery): void;
-  inboundAdded(session: Session, packetId: number): void;
+  /** Writes a delivery (and its message) again after a failed commit. */
+  rewritten(session: Session, delivery: Delivery): void;
+  inboundAdded(session: Session, packetId: number, reasonCode: number): void;
   inboundReleased(session: Session, packetId: number): void;
+}
+
+/** The part of the CommitGate a session uses. */
+export interface SessionGate {
+  hold(target: HoldTarget<HeldSend>, held: HeldSend): void;
+}
+
+/**
+ * A PUBLISH or PUBREL held back until the commit that holds its delivery's packet id and state
+ * (see CommitGate); it goes out only if it still applies then.
+ */
+export interface HeldSend {
+  readonly outlet: Outlet;
+  readonly delivery: Delivery;
+  readonly packetId: number;
+  readonly pubrel: boolean;
+  readonly dup: boolean;
 }
 
 /** What every session of a broker shares. */
@@ -51,6 +71,8 @@ export interface SessionDeps {
   readonly journal: SessionJournal;
   /** With a paging store, queues keep about one page in memory and the rest on disk. */
   readonly pager: DeliveryPager | undefined;
+  /** With a durable store: QoS 1/2 PUBLISH and PUBREL wait for the commit of their records. */
+  readonly gate: SessionGate | undefined;
 }
 
 /**
@@ -58,7 +80,7 @@ export interface SessionDeps {
  * sockets. Only the session changes its own in-flight window and queue, and it reports each
  * change of a QoS 1/2 delivery to the journal, so the store mirrors memory.
  */
-export class Session {
+export class Session implements HoldTarget<HeldSend> {
   readonly clientId: string;
   /** Created with the first subscription: many sessions (publishers) never subscribe. */
   #subscriptions: Map<string, Subscription> | undefined;
@@ -67,9 +89,11 @@ export class Session {
   /** When a delayed will is due (ms since epoch), while its timer runs. */
   willDueAt: number | undefined;
   disconnectedAt: number | undefined;
-  /** Inbound QoS 2 packet ids awaiting PUBREL; created with the first one. */
-  #inboundQos2: Set<number> | undefined;
+  /** Inbound QoS 2 packet ids awaiting PUBREL, with the reason code of their PUBREC; created with the first one. */
+  #inboundQos2: Map<number, number> | undefined;
   readonly #inflight = new Inflight();
+  /** In-flight deliveries still to be resent on this connection, held back by a smaller Receive Maximum [MQTT-3.3.4-9]. */
+  #resend: Delivery[] | undefined;
   /** Messages waiting for the window or for the client; created with the first one (most sessions never queue). */
   #queue: MessageQueue | undefined;
   readonly #deps: SessionDeps;
@@ -138,35 +162,37 @@ export class Session {
     return this.#queue?.memorySize ?? 0;
   }
 
-  /** Connects the session to a client and resends what was unacknowledged, in order [MQTT-4.4.0-1]. */
+  /**
+   * Connects the session to a client and resends what was unacknowledged, in order and with the
+   * original packet ids [MQTT-4.4.0-1]: PUBLISH with DUP=1 [MQTT-3.3.1-1], PUBREL for what the
+   * client already PUBREC'd. What the client's Receive Maximum does not allow yet is resent as
+   * acknowledgements make room.
+   */
   attach(outlet: Outlet): void {
     this.#outlet = outlet;
     this.disconnectedAt = undefined;
     const window = this.#window(outlet);
     let sent = 0;
-    const overflow: Delivery[] = [];
-    for (const delivery of [...this.#inflight.values()]) {
-      if (delivery.state === 'pubrel') {
-        outlet.sendPubrel(delivery.packetId);
-      } else if (sent < window) {
-        this.#send(outlet, delivery, true); // [MQTT-3.3.1-1] DUP=1 on redelivery
+    let resend: Delivery[] | undefined;
+    for (const delivery of this.#inflight.values()) {
+      if (sent >= window) {
+        (resend ??= []).push(delivery);
+      } else if (delivery.state === 'pubrel') {
+        this.#sendPubrel(outlet, delivery);
+        sent++;
       } else {
-        // The client's new Receive Maximum is smaller [MQTT-3.3.4-9]: the rest wait at the head of the queue
-        this.#inflight.delete(delivery.packetId);
-        delivery.packetId = 0;
-        this.#deps.journal.updated(this, delivery);
-        overflow.push(delivery);
-        continue;
+        this.#send(outlet, delivery, true);
+        sent++;
       }
-      sent++;
     }
-    if (overflow.length > 0) this.#queued().prepend(overflow);
+    this.#resend = resend;
     this.#pump();
   }
 
   /** Disconnects the session from its client; in-flight and queued messages stay. */
   detach(): void {
     this.#outlet = null;
+    this.#resend = undefined;
     this.disconnectedAt = Date.now();
   }
 
@@ -213,13 +239,50 @@ export class Session {
     else this.#deps.events.dropped(this, delivery.message, failure); // [MQTT-3.1.2-25] discarded, but counted
   }
 
+  /** Sends a QoS 1/2 PUBLISH now, or with a durable store once its records are committed. */
   #send(outlet: Outlet, delivery: Delivery, dup = false): void {
+    const gate = this.#deps.gate;
+    if (gate === undefined) this.#transmit(outlet, delivery, dup);
+    else gate.hold(this, { outlet, delivery, packetId: delivery.packetId, pubrel: false, dup });
+  }
+
+  #sendPubrel(outlet: Outlet, delivery: Delivery): void {
+    const gate = this.#deps.gate;
+    if (gate === undefined) outlet.sendPubrel(delivery.packetId);
+    else gate.hold(this, { outlet, delivery, packetId: delivery.packetId, pubrel: true, dup: false });
+  }
+
+  /** Writes the PUBLISH; false when it could not be sent and the delivery was dropped. */
+  #transmit(outlet: Outlet, delivery: Delivery, dup: boolean): boolean {
     const failure = outlet.sendPublish(delivery, dup);
-    if (failure !== undefined) {
-      // Too large for this client [MQTT-3.1.2-25]: discard as if it had been delivered
-      this.#inflight.delete(delivery.packetId);
-      this.#drop(delivery, failure);
+    if (failure === undefined) return true;
+    // Too large for this client [MQTT-3.1.2-25]: discard as if it had been delivered
+    this.#inflight.delete(delivery.packetId);
+    this.#drop(delivery, failure);
+    return false;
+  }
+
+  /**
+   * From the CommitGate: the records of `held` are committed. It goes out unless it no longer
+   * applies: the client went away (it is resent on the next attach), the delivery ended, or a
+   * PUBREC overtook a resent PUBLISH.
+   */
+  release(held: HeldSend): void {
+    const { outlet, delivery, packetId } = held;
+    if (this.#outlet !== outlet || this.#inflight.get(packetId) !== delivery) return;
+    if (held.pubrel) {
+      if (delivery.state === 'pubrel') outlet.sendPubrel(packetId);
+    } else if (delivery.state === 'publish' && !this.#transmit(outlet, delivery, held.dup)) {
+      this.#pump(); // its place in the window is free again
     }
+  }
+
+  /** From the CommitGate: the commit failed, so the delivery is written again and waits for the next one. */
+  retry(held: HeldSend): void {
+    const { delivery, packetId } = held;
+    if (this.#inflight.get(packetId) !== delivery) return;
+    this.#deps.journal.rewritten(this, delivery);
+    if (this.#outlet === held.outlet) this.#deps.gate?.hold(this, held);
   }
 
   #enqueue(delivery: Delivery): void {
@@ -240,8 +303,10 @@ export class Session {
   /** Moves queued messages into the window while there is room. */
   #pump(): void {
     const outlet = this.#outlet;
+    if (outlet === null) return;
+    if (this.#resend !== undefined && !this.#resendNext(outlet)) return;
     const queue = this.#queue;
-    if (outlet === null || queue === undefined) return;
+    if (queue === undefined) return;
     if (queue.memorySize === 0) queue.fill();
     const now = Date.now();
     const window = this.#window(outlet);
@@ -258,6 +323,21 @@ export class Session {
         this.#send(outlet, next);
       }
     }
+  }
+
+  /** Resends held-back in-flight deliveries while the window has room; true once none is left. */
+  #resendNext(outlet: Outlet): boolean {
+    const resend = this.#resend as Delivery[];
+    const window = this.#window(outlet);
+    while (resend.length > 0 && this.#inflight.size - resend.length < window) {
+      const delivery = resend.shift() as Delivery;
+      if (this.#inflight.get(delivery.packetId) !== delivery) continue;
+      if (delivery.state === 'pubrel') this.#sendPubrel(outlet, delivery);
+      else this.#send(outlet, delivery, true);
+    }
+    if (resend.length > 0) return false;
+    this.#resend = undefined;
+    return true;
   }
 
   /** PUBACK from the client: a QoS 1 delivery is complete. Returns false for an unknown packet id. */
@@ -278,7 +358,8 @@ export class Session {
     }
     delivery.state = 'pubrel';
     this.#deps.journal.updated(this, delivery);
-    this.#outlet?.sendPubrel(packetId);
+    // [MQTT-4.3.3-4] PUBREL, once the 'pubrel' state is committed: after a crash the PUBLISH is never resent
+    if (this.#outlet !== null) this.#sendPubrel(this.#outlet, delivery);
     return true;
   }
 
@@ -307,14 +388,14 @@ export class Session {
     return [...this.#inflight.values(), ...(this.#queue?.values() ?? [])].filter((d) => d.qos > 0);
   }
 
-  /** Inbound QoS 2 packet ids awaiting PUBREL (for a snapshot). */
-  inboundIds(): number[] {
+  /** Inbound QoS 2 packet ids awaiting PUBREL, with their PUBREC reason codes (for a snapshot). */
+  inboundEntries(): [number, number][] {
     return [...(this.#inboundQos2 ?? [])];
   }
 
-  /** True while an inbound QoS 2 packet id awaits PUBREL. */
-  hasInbound(packetId: number): boolean {
-    return this.#inboundQos2?.has(packetId) ?? false;
+  /** The PUBREC reason code of an inbound QoS 2 packet id awaiting PUBREL, or undefined. */
+  inboundReason(packetId: number): number | undefined {
+    return this.#inboundQos2?.get(packetId);
   }
 
   /** Number of inbound QoS 2 packet ids awaiting PUBREL. */
@@ -322,10 +403,13 @@ export class Session {
     return this.#inboundQos2?.size ?? 0;
   }
 
-  /** Records an inbound QoS 2 packet id until PUBREL, so a resend is not delivered twice [MQTT-4.3.3-9]. */
-  addInbound(packetId: number): void {
-    (this.#inboundQos2 ??= new Set()).add(packetId);
-    this.#deps.journal.inboundAdded(this, packetId);
+  /**
+   * Records an inbound QoS 2 packet id until PUBREL, so a resend is not delivered twice
+   * [MQTT-4.3.3-9] and is answered with the same PUBREC reason code as the first.
+   */
+  addInbound(packetId: number, reasonCode: number): void {
+    (this.#inboundQos2 ??= new Map()).set(packetId, reasonCode);
+    this.#deps.journal.inboundAdded(this, packetId, reasonCode);
   }
 
   /** PUBREL: releases an inbound QoS 2 packet id. Returns false if it was unknown. */
@@ -349,8 +433,8 @@ export class Session {
   }
 
   /** Puts back an inbound QoS 2 packet id read from the store at start. */
-  restoreInbound(packetId: number): void {
-    (this.#inboundQos2 ??= new Set()).add(packetId);
+  restoreInbound(packetId: number, reasonCode: number): void {
+    (this.#inboundQos2 ??= new Map()).set(packetId, reasonCode);
   }
 
   /**
@@ -363,7 +447,8 @@ export class Session {
     if (queue !== undefined && queue.backlog > 0) {
       queue.drainBacklog((d) => this.#handOver(d)).catch((err: unknown) => this.#deps.events.pageFailed(this, err));
     }
-    for (const id of this.#inboundQos2 ?? []) this.#deps.journal.inboundReleased(this, id);
+    this.#resend = undefined;
+    for (const id of this.#inboundQos2?.keys() ?? []) this.#deps.journal.inboundReleased(this, id);
     this.#inboundQos2 = undefined;
   }
 

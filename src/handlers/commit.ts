@@ -5,27 +5,31 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
 
+/** An acknowledgement that waits for a commit. */
+export type CommitAck = PubackPacket | PubrecPacket | PubcompPacket;
+
 /**
  * Sends an acknowledgement once the store has committed everything written for it: with a durable
- * store, PUBACK/PUBREC go out after the message and its deliveries are committed, PUBCOMP after
- * the release is. Commits complete in order, so acknowledgements keep the order of the packets
- * they answer [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+ * store, PUBACK/PUBREC go out after the message, its deliveries and the inbound QoS 2 id are
+ * committed, PUBCOMP after the release is (see CommitGate). Commits complete in order, so
+ * acknowledgements keep the order of the packets they answer [MQTT-4.6.0-2] [MQTT-4.6.0-3].
  */
-export function sendAfterCommit(ctx: BrokerContext, conn: Connection, ack: PubackPacket | PubrecPacket | PubcompPacket, barrier?: Promise<void>): void {
-  if (!ctx.store.durable && !barrier) {
+export function sendAfterCommit(ctx: BrokerContext, conn: Connection, ack: CommitAck, barrier?: Promise<void>): void {
+  if (barrier) {
+    // A bridge barrier ('block' overflow policy) withholds the acknowledgement until its log stream has space
+    Promise.all([ctx.store.flush(), barrier]).then(
+      () => conn.send(ack),
+      (err: unknown) => refuseUnstored(ctx, conn, ack, err),
+    );
+  } else if (ctx.gate === undefined) {
     conn.send(ack);
-    return;
+  } else {
+    ctx.gate.ack(conn, ack);
   }
-  // A bridge barrier ('block' overflow policy) withholds the acknowledgement until its log stream has space
-  const committed = barrier ? Promise.all([ctx.store.flush(), barrier]) : ctx.store.flush();
-  committed.then(
-    () => conn.send(ack),
-    (err: unknown) => refuseUnstored(ctx, conn, ack, err),
-  );
 }
 
 /** What could not be stored is never acknowledged: MQTT 5 gets 0x80, 3.1.1 is disconnected. */
-function refuseUnstored(ctx: BrokerContext, conn: Connection, ack: PubackPacket | PubrecPacket | PubcompPacket, err: unknown): void {
+export function refuseUnstored(ctx: BrokerContext, conn: Connection, ack: CommitAck, err: unknown): void {
   ctx.stats.storeErrors++;
   ctx.logger.error({ err, clientId: conn.clientId, packet: ack.cmd, packetId: ack.messageId }, 'store commit failed; not acknowledged');
   if (ack.cmd === 'pubrec') conn.session?.releaseInbound(ack.messageId as number); // a failed PUBREC ends the exchange

@@ -11,6 +11,9 @@ import type { Connection } from '../connection/connection.js';
 import type { ClientInfo } from '../hooks.js';
 import type { WillRecord } from '../store/store.js';
 import type { Bridge } from '../bridge/bridge.js';
+import type { CommitGate } from '../broker/persistence/commit-gate.js';
+import type { HeldSend } from '../broker/session.js';
+import type { CommitAck } from './commit.js';
 
 /** What handlers share: built once by createBroker and passed to every handler. */
 export interface BrokerContext {
@@ -22,6 +25,8 @@ export interface BrokerContext {
   readonly store: Store;
   /** Mirrors session deliveries into the store; restore counts message references through it. */
   readonly journal: Journal;
+  /** With a durable store: holds acknowledgements and QoS 1/2 sends until their records are committed. */
+  readonly gate: CommitGate<Connection, CommitAck, HeldSend> | undefined;
   readonly stats: Stats;
   readonly messageIds: MessageIds;
   /** Log streams fed by bridge rules; gates acknowledgements under the 'block' overflow policy. */

@@ -24,9 +24,10 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
   ctx.stats.messagesReceivedByQos[qos]++;
   if (qos === 2) {
     const id = packet.messageId as number;
-    if (session.hasInbound(id)) {
-      // A resend before PUBREL is acknowledged again but not delivered again [MQTT-4.3.3-9]
-      sendAfterCommit(ctx, conn, pubrecPacket(id, ReasonCode.Success));
+    const answered = session.inboundReason(id);
+    if (answered !== undefined) {
+      // A resend before PUBREL is acknowledged again, with the same reason code, but not delivered again [MQTT-4.3.3-9]
+      sendAfterCommit(ctx, conn, pubrecPacket(id, answered));
       return;
     }
     // [MQTT-3.3.4-7] more unacknowledged QoS 2 publishes than our Receive Maximum
@@ -102,7 +103,7 @@ function acknowledge(ctx: BrokerContext, conn: Connection, message: Message, id:
   if (message.qos === 1) {
     sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode, problem), barrier); // [MQTT-4.3.2-2]
   } else if (message.qos === 2) {
-    if (reasonCode < 0x80) conn.session?.addInbound(id); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
+    if (reasonCode < 0x80) conn.session?.addInbound(id, reasonCode); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
     sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode, problem), barrier);
   }
 }

@@ -1,6 +1,6 @@
 import type { Delivery } from '../broker/inflight.js';
 import type { Session, SessionJournal } from '../broker/session.js';
-import type { DeliveryRecord, Store } from './store.js';
+import type { DeliveryRecord, InboundRecord, Store } from './store.js';
 
 /**
  * Mirrors sessions' QoS 1/2 deliveries into a durable store. Each message is stored once, however
@@ -39,7 +39,7 @@ export class Journal implements SessionJournal {
         saved.add(d.message.id);
         this.#store.saveDelivery(toRecord(session.clientId, d), true);
       }
-      for (const packetId of session.inboundIds()) this.#store.saveInbound({ clientId: session.clientId, packetId });
+      for (const [packetId, reasonCode] of session.inboundEntries()) this.#store.saveInbound(inboundRecord(session.clientId, packetId, reasonCode));
     }
   }
 
@@ -57,6 +57,12 @@ export class Journal implements SessionJournal {
     this.#store.saveDelivery(toRecord(session.clientId, delivery));
   }
 
+  rewritten(session: Session, delivery: Delivery): void {
+    if (!this.#active) return;
+    this.#store.saveMessage(delivery.message);
+    this.#store.saveDelivery(toRecord(session.clientId, delivery));
+  }
+
   removed(session: Session, delivery: Delivery): void {
     if (!this.#active) return;
     this.#store.deleteDelivery(session.clientId, delivery.seq);
@@ -70,9 +76,9 @@ export class Journal implements SessionJournal {
     }
   }
 
-  inboundAdded(session: Session, packetId: number): void {
+  inboundAdded(session: Session, packetId: number, reasonCode: number): void {
     if (!this.#active) return;
-    this.#store.saveInbound({ clientId: session.clientId, packetId });
+    this.#store.saveInbound(inboundRecord(session.clientId, packetId, reasonCode));
   }
 
   inboundReleased(session: Session, packetId: number): void {
@@ -84,6 +90,11 @@ export class Journal implements SessionJournal {
   restoreReference(messageId: number): void {
     this.#refs.set(messageId, (this.#refs.get(messageId) ?? 0) + 1);
   }
+}
+
+/** The reason code is stored only when it is not 0x00 (records written before it existed have none). */
+function inboundRecord(clientId: string, packetId: number, reasonCode: number): InboundRecord {
+  return reasonCode === 0 ? { clientId, packetId } : { clientId, packetId, reasonCode };
 }
 
 function toRecord(clientId: string, d: Delivery): DeliveryRecord {

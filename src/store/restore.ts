@@ -22,7 +22,7 @@ export function restoreState(ctx: BrokerContext, state: StoredState): void {
   if (!ctx.store.durable) forgetSnapshot(ctx, state);
   restoreDeliveries(ctx, state, orphan);
   for (const backlog of state.backlogs) orphan(backlog.clientId).restoreBacklog(backlog);
-  for (const { clientId, packetId } of state.inbound) orphan(clientId).restoreInbound(packetId);
+  for (const { clientId, packetId, reasonCode } of state.inbound) orphan(clientId).restoreInbound(packetId, reasonCode ?? 0);
   const records = new Map(state.sessions.map((r) => [r.clientId, r]));
   for (const session of [...sessions.values()]) {
     const record = records.get(session.clientId);

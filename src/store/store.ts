@@ -60,6 +60,8 @@ export interface BacklogRecord {
 export interface InboundRecord {
   readonly clientId: string;
   readonly packetId: number;
+  /** The reason code of the PUBREC sent for it (0x10 when nobody subscribed), answered again to a resend; 0 when absent. */
+  readonly reasonCode?: number;
 }
 
 /** Everything restored at start. */

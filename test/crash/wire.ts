@@ -46,6 +46,12 @@ export class Wire {
     });
   }
 
+  /** Hands every packet to `handler` from now on, those already queued first (e.g. right behind CONNACK). */
+  listen(handler: (packet: Packet) => void): void {
+    this.onPacket = handler;
+    for (const packet of this.#queue.splice(0)) handler(packet);
+  }
+
   get isClosed(): boolean {
     return this.#isClosed;
   }

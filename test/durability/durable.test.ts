@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { LevelStore, MemoryStore, type Drop, type Store } from '../../src/index.js';
 import { collect, connected, startBroker, until, type TestBroker } from '../helpers/broker.js';
+import { GatedStore } from '../helpers/gated-store.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'midge-durable-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -15,27 +16,6 @@ afterEach(async () => {
   await t?.close();
   t = undefined;
 });
-
-/** A durable Store whose commits complete only when the test says so. */
-class GatedStore extends MemoryStore {
-  override readonly durable = true as unknown as false;
-  readonly #gates: { resolve: () => void; reject: (e: Error) => void }[] = [];
-  /** Set when the test is over, so broker.close() can flush. */
-  gated = true;
-  override flush(): Promise<void> {
-    if (!this.gated) return Promise.resolve();
-    return new Promise((resolve, reject) => this.#gates.push({ resolve, reject }));
-  }
-  get pending(): number {
-    return this.#gates.length;
-  }
-  release(): void {
-    for (const g of this.#gates.splice(0)) g.resolve();
-  }
-  fail(): void {
-    for (const g of this.#gates.splice(0)) g.reject(new Error('disk full'));
-  }
-}
 
 describe('acknowledge after commit', () => {
   it('PUBACK and PUBREC wait for the commit; PUBCOMP waits for the release commit', async () => {

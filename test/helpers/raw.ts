@@ -5,6 +5,8 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 export class RawClient {
   readonly socket: net.Socket;
   readonly packets: Packet[] = [];
+  /** Every packet received, in arrival order (`next()` consumes from `packets`, not from here). */
+  readonly received: Packet[] = [];
   readonly #version: number;
   #closed = false;
   readonly #closedPromise: Promise<void>;
@@ -16,6 +18,7 @@ export class RawClient {
     const parser = mqttPacket.parser({ protocolVersion: version });
     parser.on('packet', (p: Packet) => {
       this.packets.push(p);
+      this.received.push(p);
       for (const w of this.#waiters.splice(0)) w();
     });
     socket.on('data', (d) => parser.parse(d));
