@@ -12,7 +12,7 @@ import { expiresAtOf, MessageIds, type Message, type PublishInput } from './brok
 import type { Delivery } from './broker/inflight.js';
 import { Router } from './broker/router.js';
 import { Wills } from './broker/wills.js';
-import type { HeldSend, Session, SessionEvents } from './broker/session.js';
+import type { Session, SessionEvents } from './broker/session.js';
 import { CommitGate } from './broker/persistence/commit-gate.js';
 import { refuseUnstored, type CommitAck } from './handlers/commit.js';
 import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
@@ -116,7 +116,7 @@ export class Broker {
     });
     const journal = new Journal(store);
     const gate = store.durable
-      ? new CommitGate<Connection, CommitAck, HeldSend>(store, {
+      ? new CommitGate<Connection, CommitAck>(store, {
           send: (conn, ack) => conn.send(ack),
           refuse: (conn, ack, err) => refuseUnstored(this.#ctx, conn, ack, err),
         })
@@ -328,7 +328,6 @@ export class Broker {
     await Promise.all([listeners, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;
     sessions.stop();
-    this.#ctx.gate?.stop();
     await this.#ctx.bridge.close();
     for (const session of sessions.values()) this.#ctx.journal.saveSession(session);
     if (!store.durable) this.#ctx.journal.snapshot(sessions.values());

@@ -21,6 +21,15 @@ const MAX_PACKET_ID = 0xffff;
 const NO_ENTRIES: ReadonlyMap<number, Delivery> = new Map();
 
 /**
+ * The packet id a QoS 1/2 delivery uses unless it is taken: derived from the delivery's seq, so a
+ * stored delivery record already names the packet id it will be sent with, and moving it from the
+ * queue into the in-flight window needs no new write before it is sent (see Session).
+ */
+export function derivedPacketId(seq: number): number {
+  return ((seq - 1) % MAX_PACKET_ID) + 1;
+}
+
+/**
  * A session's outbound in-flight window: QoS 1/2 deliveries awaiting acknowledgement,
  * in send order, keyed by packet id. Allocation and lookup are O(1) amortized.
  */
@@ -29,10 +38,19 @@ export class Inflight {
   #entries: Map<number, Delivery> | undefined;
   #nextId = 1;
 
-  /** Assigns a free packet id to `delivery` and records it. */
+  /**
+   * Assigns `delivery` its derived packet id, or another free one when that one is still in use
+   * (a delivery 65,535 seqs older is unacknowledged), and records it.
+   */
   add(delivery: Delivery): number {
     const entries = (this.#entries ??= new Map());
     if (entries.size >= MAX_PACKET_ID) throw new RangeError('no free packet identifier');
+    const derived = delivery.seq > 0 ? derivedPacketId(delivery.seq) : 0;
+    if (derived > 0 && !entries.has(derived)) {
+      delivery.packetId = derived;
+      entries.set(derived, delivery);
+      return derived;
+    }
     let id = this.#nextId;
     while (entries.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
     this.#nextId = id === MAX_PACKET_ID ? 1 : id + 1;

@@ -1,11 +1,12 @@
 import type { ProtocolVersion, QoS } from '../protocol/codec.js';
 import type { DropReason } from '../hooks.js';
 import type { WillRecord, SessionRecord } from '../store/store.js';
-import { Inflight, type Delivery } from './inflight.js';
+import { derivedPacketId, Inflight, type Delivery } from './inflight.js';
 import { isExpired, type Message } from './message.js';
 import { MessageQueue, type Backlog, type QueueLimits } from './queue.js';
 import type { Subscription } from './subscription.js';
-import type { HoldTarget } from './persistence/commit-gate.js';
+import type { CommitObserver } from './persistence/commit-gate.js';
+import { Outbox, type PendingSend } from './outbox.js';
 
 /** The connection side of a session: what a session needs to send to its client. */
 export interface Outlet {
@@ -42,25 +43,15 @@ export interface SessionJournal {
   removed(session: Session, delivery: Delivery): void;
   /** Writes a delivery (and its message) again after a failed commit. */
   rewritten(session: Session, delivery: Delivery): void;
+  /** Writes the session's send frontier: the highest seq whose PUBLISH may have been sent. */
+  frontier(session: Session, seq: number): void;
   inboundAdded(session: Session, packetId: number, reasonCode: number): void;
   inboundReleased(session: Session, packetId: number): void;
 }
 
 /** The part of the CommitGate a session uses. */
 export interface SessionGate {
-  hold(target: HoldTarget<HeldSend>, held: HeldSend): void;
-}
-
-/**
- * A PUBLISH or PUBREL held back until the commit that holds its delivery's packet id and state
- * (see CommitGate); it goes out only if it still applies then.
- */
-export interface HeldSend {
-  readonly outlet: Outlet;
-  readonly delivery: Delivery;
-  readonly packetId: number;
-  readonly pubrel: boolean;
-  readonly dup: boolean;
+  note(observer: CommitObserver): number;
 }
 
 /** What every session of a broker shares. */
@@ -80,7 +71,7 @@ export interface SessionDeps {
  * sockets. Only the session changes its own in-flight window and queue, and it reports each
  * change of a QoS 1/2 delivery to the journal, so the store mirrors memory.
  */
-export class Session implements HoldTarget<HeldSend> {
+export class Session {
   readonly clientId: string;
   /** Created with the first subscription: many sessions (publishers) never subscribe. */
   #subscriptions: Map<string, Subscription> | undefined;
@@ -99,6 +90,8 @@ export class Session implements HoldTarget<HeldSend> {
   readonly #deps: SessionDeps;
   #outlet: Outlet | null = null;
   #nextSeq = 1;
+  /** Write-ahead of QoS 1/2 sends with a durable store; created with the first one. */
+  #outbox: Outbox | undefined;
 
   constructor(clientId: string, deps: SessionDeps) {
     this.clientId = clientId;
@@ -193,6 +186,7 @@ export class Session implements HoldTarget<HeldSend> {
   detach(): void {
     this.#outlet = null;
     this.#resend = undefined;
+    this.#outbox?.clear();
     this.disconnectedAt = Date.now();
   }
 
@@ -218,7 +212,7 @@ export class Session implements HoldTarget<HeldSend> {
       this.#sendQos0(outlet, delivery);
     } else if (this.#inflight.size < this.#window(outlet)) {
       this.#inflight.add(delivery);
-      this.#deps.journal.added(this, delivery);
+      this.#record(delivery);
       this.#send(outlet, delivery);
     } else {
       this.#enqueue(delivery);
@@ -239,17 +233,58 @@ export class Session implements HoldTarget<HeldSend> {
     else this.#deps.events.dropped(this, delivery.message, failure); // [MQTT-3.1.2-25] discarded, but counted
   }
 
-  /** Sends a QoS 1/2 PUBLISH now, or with a durable store once its records are committed. */
-  #send(outlet: Outlet, delivery: Delivery, dup = false): void {
-    const gate = this.#deps.gate;
-    if (gate === undefined) this.#transmit(outlet, delivery, dup);
-    else gate.hold(this, { outlet, delivery, packetId: delivery.packetId, pubrel: false, dup });
+  /** The session's Outbox, when the store is durable (created on first use). */
+  #outboxed(): Outbox | undefined {
+    if (this.#outbox !== undefined) return this.#outbox;
+    const { gate, journal, maxInflight } = this.#deps;
+    if (gate === undefined) return undefined;
+    this.#outbox = new Outbox({
+      note: (observer) => gate.note(observer),
+      writeFrontier: (seq) => journal.frontier(this, seq),
+      rewrite: (delivery) => journal.rewritten(this, delivery),
+      transmit: (send) => this.#release(send),
+      window: maxInflight,
+    });
+    return this.#outbox;
   }
 
+  /**
+   * The Outbox a send of `delivery` goes through, or undefined when it can go at once: without a
+   * durable store, or in a session that ends with its connection (expiry 0), which a restart
+   * discards, so nothing is ever resent from it. A delivery of a shared subscription still goes
+   * through it: after a restart it may go to another member, which is only allowed if it was
+   * never sent [MQTT-4.8.2-5].
+   */
+  #writeAhead(delivery: Delivery): Outbox | undefined {
+    if (this.expiryInterval === 0 && delivery.shared === undefined) return undefined;
+    return this.#outboxed();
+  }
+
+  /** Writes a new delivery's record (the store mirrors it; the Outbox learns which commit holds it). */
+  #record(delivery: Delivery): void {
+    this.#deps.journal.added(this, delivery);
+    this.#outboxed()?.recordWritten(delivery.seq);
+  }
+
+  /**
+   * Sends a QoS 1/2 PUBLISH; with a durable store through the Outbox, which lets it go once the
+   * records identifying it are committed. A packet id other than the derived one must be committed too.
+   */
+  #send(outlet: Outlet, delivery: Delivery, dup = false): void {
+    const outbox = this.#writeAhead(delivery);
+    if (outbox === undefined) {
+      this.#transmit(outlet, delivery, dup);
+      return;
+    }
+    const after = delivery.packetId === derivedPacketId(delivery.seq) ? 0 : outbox.stateWritten();
+    outbox.publish(delivery, dup, after);
+  }
+
+  /** Sends a PUBREL; with a durable store once the delivery's 'pubrel' state is committed. */
   #sendPubrel(outlet: Outlet, delivery: Delivery): void {
-    const gate = this.#deps.gate;
-    if (gate === undefined) outlet.sendPubrel(delivery.packetId);
-    else gate.hold(this, { outlet, delivery, packetId: delivery.packetId, pubrel: true, dup: false });
+    const outbox = this.#writeAhead(delivery);
+    if (outbox === undefined) outlet.sendPubrel(delivery.packetId);
+    else outbox.pubrel(delivery, outbox.stateWritten());
   }
 
   /** Writes the PUBLISH; false when it could not be sent and the delivery was dropped. */
@@ -263,30 +298,23 @@ export class Session implements HoldTarget<HeldSend> {
   }
 
   /**
-   * From the CommitGate: the records of `held` are committed. It goes out unless it no longer
-   * applies: the client went away (it is resent on the next attach), the delivery ended, or a
-   * PUBREC overtook a resent PUBLISH.
+   * From the Outbox: what identifies `send` is committed. It goes out unless it no longer applies:
+   * the delivery ended, or a PUBREC overtook a resent PUBLISH. (The Outbox forgets what was decided
+   * for a connection that went away: the next attach resends what is in flight.)
    */
-  release(held: HeldSend): void {
-    const { outlet, delivery, packetId } = held;
-    if (this.#outlet !== outlet || this.#inflight.get(packetId) !== delivery) return;
-    if (held.pubrel) {
+  #release(send: PendingSend): void {
+    const outlet = this.#outlet;
+    const { delivery, packetId } = send;
+    if (outlet === null || this.#inflight.get(packetId) !== delivery) return;
+    if (send.pubrel) {
       if (delivery.state === 'pubrel') outlet.sendPubrel(packetId);
-    } else if (delivery.state === 'publish' && !this.#transmit(outlet, delivery, held.dup)) {
-      this.#pump(); // its place in the window is free again
+    } else if (delivery.state === 'publish' && !this.#transmit(outlet, delivery, send.dup)) {
+      queueMicrotask(() => this.#pump()); // its place in the window is free again (not from inside a pump)
     }
   }
 
-  /** From the CommitGate: the commit failed, so the delivery is written again and waits for the next one. */
-  retry(held: HeldSend): void {
-    const { delivery, packetId } = held;
-    if (this.#inflight.get(packetId) !== delivery) return;
-    this.#deps.journal.rewritten(this, delivery);
-    if (this.#outlet === held.outlet) this.#deps.gate?.hold(this, held);
-  }
-
   #enqueue(delivery: Delivery): void {
-    if (delivery.qos > 0) this.#deps.journal.added(this, delivery);
+    if (delivery.qos > 0) this.#record(delivery);
     this.#queueAdd(delivery);
   }
 
@@ -319,8 +347,10 @@ export class Session implements HoldTarget<HeldSend> {
         this.#sendQos0(outlet, next);
       } else {
         this.#inflight.add(next);
-        this.#deps.journal.updated(this, next);
-        this.#send(outlet, next);
+        // The stored record names the derived packet id already; only another id must be written first
+        if (next.packetId !== derivedPacketId(next.seq)) this.#deps.journal.updated(this, next);
+        // [MQTT-3.3.1-1] it may have been sent before a restart: DUP=1 (with the same derived packet id)
+        this.#send(outlet, next, this.#outbox?.sentBeforeRestart(next.seq) ?? false);
       }
     }
   }
@@ -374,6 +404,7 @@ export class Session implements HoldTarget<HeldSend> {
   /** Ends an exchange; a client that answered with a reason code >= 0x80 refused the message. */
   #complete(delivery: Delivery, refused = false): void {
     this.#inflight.delete(delivery.packetId);
+    this.#outbox?.completed();
     if (refused) {
       this.#drop(delivery, 'refused');
     } else {
@@ -423,13 +454,28 @@ export class Session implements HoldTarget<HeldSend> {
   restoreBacklog(backlog: Backlog & { readonly lastSeq: number }): void {
     this.#queued().setBacklog(backlog);
     if (backlog.lastSeq >= this.#nextSeq) this.#nextSeq = backlog.lastSeq + 1;
+    this.#outboxed()?.restore(backlog.lastSeq, 0);
+  }
+
+  /** Puts back the send frontier read from the store at start (before the deliveries). */
+  restoreFrontier(seq: number): void {
+    this.#outboxed()?.restore(0, seq);
   }
 
   /** Puts back a delivery read from the store at start (no journal write: it is already stored). */
   restoreDelivery(delivery: Delivery): void {
     if (delivery.seq >= this.#nextSeq) this.#nextSeq = delivery.seq + 1;
-    if (delivery.packetId > 0) this.#inflight.restore(delivery);
-    else this.#queueAdd(delivery);
+    const outbox = this.#outboxed();
+    outbox?.restore(delivery.seq, 0);
+    if (delivery.packetId > 0) {
+      this.#inflight.restore(delivery);
+    } else if (outbox?.sentBeforeRestart(delivery.seq) && this.#inflight.get(derivedPacketId(delivery.seq)) === undefined) {
+      // Within the send frontier it may have been sent, with its derived packet id: back in flight, in seq order
+      delivery.packetId = derivedPacketId(delivery.seq);
+      this.#inflight.restore(delivery);
+    } else {
+      this.#queueAdd(delivery);
+    }
   }
 
   /** Puts back an inbound QoS 2 packet id read from the store at start. */
@@ -448,6 +494,7 @@ export class Session implements HoldTarget<HeldSend> {
       queue.drainBacklog((d) => this.#handOver(d)).catch((err: unknown) => this.#deps.events.pageFailed(this, err));
     }
     this.#resend = undefined;
+    this.#outbox?.stop();
     for (const id of this.#inboundQos2?.keys() ?? []) this.#deps.journal.inboundReleased(this, id);
     this.#inboundQos2 = undefined;
   }

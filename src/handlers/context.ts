@@ -12,7 +12,6 @@ import type { ClientInfo } from '../hooks.js';
 import type { WillRecord } from '../store/store.js';
 import type { Bridge } from '../bridge/bridge.js';
 import type { CommitGate } from '../broker/persistence/commit-gate.js';
-import type { HeldSend } from '../broker/session.js';
 import type { CommitAck } from './commit.js';
 
 /** What handlers share: built once by createBroker and passed to every handler. */
@@ -26,7 +25,7 @@ export interface BrokerContext {
   /** Mirrors session deliveries into the store; restore counts message references through it. */
   readonly journal: Journal;
   /** With a durable store: holds acknowledgements and QoS 1/2 sends until their records are committed. */
-  readonly gate: CommitGate<Connection, CommitAck, HeldSend> | undefined;
+  readonly gate: CommitGate<Connection, CommitAck> | undefined;
   readonly stats: Stats;
   readonly messageIds: MessageIds;
   /** Log streams fed by bridge rules; gates acknowledgements under the 'block' overflow policy. */

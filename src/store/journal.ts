@@ -1,4 +1,4 @@
-import type { Delivery } from '../broker/inflight.js';
+import { derivedPacketId, type Delivery } from '../broker/inflight.js';
 import type { Session, SessionJournal } from '../broker/session.js';
 import type { DeliveryRecord, InboundRecord, Store } from './store.js';
 
@@ -37,7 +37,8 @@ export class Journal implements SessionJournal {
       for (const d of session.pendingDeliveries()) {
         if (!saved.has(d.message.id)) this.#store.saveMessage(d.message, true);
         saved.add(d.message.id);
-        this.#store.saveDelivery(toRecord(session.clientId, d), true);
+        // No send frontier is kept without a durable store: in-flight deliveries keep their packet ids explicitly
+        this.#store.saveDelivery(toRecord(session.clientId, d, true), true);
       }
       for (const [packetId, reasonCode] of session.inboundEntries()) this.#store.saveInbound(inboundRecord(session.clientId, packetId, reasonCode));
     }
@@ -61,6 +62,11 @@ export class Journal implements SessionJournal {
     if (!this.#active) return;
     this.#store.saveMessage(delivery.message);
     this.#store.saveDelivery(toRecord(session.clientId, delivery));
+  }
+
+  frontier(session: Session, seq: number): void {
+    if (!this.#active) return;
+    this.#store.saveSendFrontier(session.clientId, seq);
   }
 
   removed(session: Session, delivery: Delivery): void {
@@ -97,7 +103,7 @@ function inboundRecord(clientId: string, packetId: number, reasonCode: number): 
   return reasonCode === 0 ? { clientId, packetId } : { clientId, packetId, reasonCode };
 }
 
-function toRecord(clientId: string, d: Delivery): DeliveryRecord {
+function toRecord(clientId: string, d: Delivery, explicit = false): DeliveryRecord {
   return {
     clientId,
     seq: d.seq,
@@ -105,7 +111,8 @@ function toRecord(clientId: string, d: Delivery): DeliveryRecord {
     qos: d.qos as 1 | 2,
     retain: d.retain,
     subscriptionIds: d.subscriptionIds,
-    packetId: d.packetId,
+    // A packet id derived from the seq is not stored: 0 means "queued, or sent with the derived id"
+    packetId: !explicit && d.state === 'publish' && d.packetId === derivedPacketId(d.seq) ? 0 : d.packetId,
     state: d.state,
     size: d.message.payload.length,
     shared: d.shared,

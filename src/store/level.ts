@@ -27,6 +27,7 @@ const KEY = {
   format: `meta${SEP}format`,
   nextMessageId: `meta${SEP}nextMessageId`,
   session: (clientId: string) => `s${SEP}${clientId}`,
+  frontier: (clientId: string) => `f${SEP}${clientId}`,
   retained: (topic: string) => `r${SEP}${topic}`,
   message: (id: number) => `m${SEP}${id.toString(16).padStart(14, '0')}`,
   delivery: (clientId: string, seq: number) => `d${SEP}${clientId}${SEP}${seq.toString(16).padStart(14, '0')}`,
@@ -121,10 +122,12 @@ export class LevelStore implements Store {
     for await (const value of this.#db.values(prefixRange('i'))) inbound.push(JSON.parse(Buffer.from(value).toString()) as InboundRecord);
     for await (const value of this.#db.values(prefixRange('r'))) retained.push(decodeMessage(value));
     for await (const value of this.#db.values(prefixRange('s'))) sessions.push(decodeSession(value));
+    const frontiers = new Map<string, number>();
+    for await (const [key, value] of this.#db.iterator(prefixRange('f'))) frontiers.set(key.slice(2), Buffer.from(value).readDoubleBE(0));
     const queues = await this.#readDeliveryIndex(queuePage);
     const messages = await this.#readMessages(new Set(queues.deliveries.map((d) => d.messageId)));
     this.#idFloor = nextMessageId;
-    return { sessions, retained, inbound, nextMessageId, messages, ...queues };
+    return { sessions, retained, inbound, frontiers, nextMessageId, messages, ...queues };
   }
 
   /** Delivery records in key order (client, then seq): in-flight ones and the first page of each queue are kept. */
@@ -182,6 +185,13 @@ export class LevelStore implements Store {
 
   deleteSession(clientId: string): void {
     this.#del(KEY.session(clientId));
+    this.#del(KEY.frontier(clientId));
+  }
+
+  saveSendFrontier(clientId: string, seq: number): void {
+    const value = Buffer.allocUnsafe(8);
+    value.writeDoubleBE(seq, 0);
+    this.#put(KEY.frontier(clientId), value);
   }
 
   saveMessage(message: Message, isNew = false): void {

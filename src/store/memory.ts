@@ -13,6 +13,7 @@ export class MemoryStore implements Store {
   readonly #messages = new Map<number, Message>();
   readonly #deliveries = new Map<string, DeliveryRecord>();
   readonly #inbound = new Map<string, InboundRecord>();
+  readonly #frontiers = new Map<string, number>();
   #nextMessageId = 1;
 
   async open(): Promise<StoredState> {
@@ -24,6 +25,7 @@ export class MemoryStore implements Store {
       backlogs: [],
       references: countReferences(this.#deliveries.values()),
       inbound: [...this.#inbound.values()],
+      frontiers: new Map(this.#frontiers),
       nextMessageId: this.#nextMessageId,
     };
   }
@@ -34,6 +36,11 @@ export class MemoryStore implements Store {
 
   deleteSession(clientId: string): void {
     this.#sessions.delete(clientId);
+    this.#frontiers.delete(clientId);
+  }
+
+  saveSendFrontier(clientId: string, seq: number): void {
+    this.#frontiers.set(clientId, seq);
   }
 
   saveMessage(message: Message): void {

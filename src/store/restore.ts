@@ -18,6 +18,8 @@ export function restoreState(ctx: BrokerContext, state: StoredState): void {
   const now = Date.now();
   for (const record of state.sessions) restoreSession(ctx, record, now);
   const orphan = (clientId: string): Session => sessions.get(clientId) ?? sessions.create(clientId);
+  // Frontiers first: a restored delivery within its session's frontier goes back in flight
+  for (const [clientId, seq] of state.frontiers) sessions.get(clientId)?.restoreFrontier(seq);
   restoreReferences(ctx, state);
   if (!ctx.store.durable) forgetSnapshot(ctx, state);
   restoreDeliveries(ctx, state, orphan);

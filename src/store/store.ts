@@ -28,7 +28,11 @@ export interface SessionRecord {
   readonly disconnectedAt: number | undefined;
 }
 
-/** One QoS 1/2 message on its way to one session: queued (packetId 0) or in flight. */
+/**
+ * One QoS 1/2 message on its way to one session. packetId 0: queued, or in flight with the packet
+ * id derived from its seq (which one is told by the session's send frontier); otherwise in flight
+ * with that packet id.
+ */
 export interface DeliveryRecord {
   readonly clientId: string;
   /** Order within the session; increases across restarts. */
@@ -37,7 +41,7 @@ export interface DeliveryRecord {
   readonly qos: 1 | 2;
   readonly retain: boolean;
   readonly subscriptionIds: readonly number[] | undefined;
-  /** 0 while queued; the packet id once sent. */
+  /** 0 while queued or sent with the packet id derived from `seq`; otherwise the packet id it was sent with. */
   readonly packetId: number;
   /** QoS 2: waiting for PUBREC ('publish') or PUBCOMP ('pubrel'). */
   readonly state: 'publish' | 'pubrel';
@@ -80,6 +84,8 @@ export interface StoredState {
   /** How many stored deliveries reference each message id (all of them, returned or not). */
   readonly references: ReadonlyMap<number, number>;
   readonly inbound: readonly InboundRecord[];
+  /** Per session, its send frontier: no delivery with a higher seq was ever sent. */
+  readonly frontiers: ReadonlyMap<string, number>;
   /** Lowest message id that was never used. */
   readonly nextMessageId: number;
 }
@@ -103,8 +109,13 @@ export interface Store {
    */
   readDeliveries?(clientId: string, afterSeq: number, limit: number): Promise<{ deliveries: DeliveryRecord[]; messages: Message[] }>;
   saveSession(record: SessionRecord): void;
-  /** Deletes the session record (its deliveries and inbound ids are deleted one by one by the caller). */
+  /** Deletes the session record and its send frontier (its deliveries and inbound ids are deleted one by one by the caller). */
   deleteSession(clientId: string): void;
+  /**
+   * Records a session's send frontier: a PUBLISH with a higher seq has never been sent, one up to
+   * it may have been (so after a restart it is resent with DUP=1).
+   */
+  saveSendFrontier(clientId: string, seq: number): void;
   /** `isNew`: the message is not stored yet (lets a store skip a write that a delete soon cancels). */
   saveMessage(message: Message, isNew?: boolean): void;
   deleteMessage(id: number): void;

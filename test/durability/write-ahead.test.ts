@@ -46,7 +46,7 @@ describe('write-ahead of outbound QoS 1/2', () => {
   it('a QoS 1/2 PUBLISH reaches a subscriber only after its commit; QoS 0 does not wait', async () => {
     const store = new GatedStore();
     t = await startBroker({ store: store as Store });
-    const sub = await raw(t.port, 5, { clientId: 'wa-sub' });
+    const sub = await raw(t.port, 5, { clientId: 'wa-sub', clean: false, properties: { sessionExpiryInterval: 60 } });
     await subscribed(sub, 'wa/#', 2);
     const pub = await raw(t.port, 5, { clientId: 'wa-pub' });
     pub.send(publish('wa/0', 'zero', 0));
@@ -69,7 +69,7 @@ describe('write-ahead of outbound QoS 1/2', () => {
   it('[MQTT-4.3.3-4] PUBREL to a subscriber waits for the commit of the delivery\'s PUBREL state', async () => {
     const store = new GatedStore();
     t = await startBroker({ store: store as Store });
-    const sub = await raw(t.port, 5, { clientId: 'wa-rel' });
+    const sub = await raw(t.port, 5, { clientId: 'wa-rel', clean: false, properties: { sessionExpiryInterval: 60 } });
     await subscribed(sub, 'rel', 2);
     const published = t.broker.publish({ topic: 'rel', payload: 'x', qos: 2 });
     await until(() => store.pending > 0, 'the delivery commit');
@@ -88,7 +88,7 @@ describe('write-ahead of outbound QoS 1/2', () => {
   for (const qos of [1, 2] as const) {
     it(`a publisher that also subscribes gets its ${qos === 1 ? 'PUBACK' : 'PUBREC'} before its own message (as with Mosquitto)`, async () => {
       t = await startBroker({ store: 'level', dataDir: freshDir() });
-      const c = await raw(t.port, 5, { clientId: `wa-self-${qos}` });
+      const c = await raw(t.port, 5, { clientId: `wa-self-${qos}`, clean: false, properties: { sessionExpiryInterval: 60 } });
       await subscribed(c, 'self', qos);
       c.send(publish('self', 'me', qos, 11));
       await c.next('publish');
@@ -96,6 +96,19 @@ describe('write-ahead of outbound QoS 1/2', () => {
       expect(c.received.map((p) => p.cmd)).toEqual(['connack', 'suback', qos === 1 ? 'puback' : 'pubrec', 'publish']);
     });
   }
+
+  it('a session that ends with its connection (expiry 0) gets its QoS 1/2 messages without waiting: a restart discards it', async () => {
+    const store = new GatedStore();
+    t = await startBroker({ store: store as Store });
+    const sub = await raw(t.port, 5, { clientId: 'wa-clean' });
+    await subscribed(sub, 'clean/#', 1);
+    const published = t.broker.publish({ topic: 'clean/1', payload: 'x', qos: 1 });
+    expect(((await sub.next('publish')) as { payload: Buffer }).payload.toString()).toBe('x');
+    expect(store.pending, 'the commit is still open').toBeGreaterThan(0);
+    store.release();
+    await published;
+    store.gated = false;
+  });
 
   it('[MQTT-4.3.3-9] a resent QoS 2 PUBLISH gets the PUBREC reason code of the first, also after a restart', async () => {
     const dataDir = freshDir();

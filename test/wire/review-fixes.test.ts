@@ -288,6 +288,7 @@ describe('review fix 17: a smaller Receive Maximum on resume [MQTT-3.3.4-9]', ()
     const payloads = ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'];
     for (const p of payloads) await pub.publishAsync('rm/t', p, { qos: 1 });
     await until(() => publishes(first).length === 6, 'six deliveries to the first connection');
+    const originalIds = new Map(publishes(first).map((p) => [p.payload.toString(), p.messageId]));
     first.close(); // no PUBACK for any of them
     await until(() => tb.broker.clientCount === 1, 'the first connection to be gone');
 
@@ -301,16 +302,20 @@ describe('review fix 17: a smaller Receive Maximum on resume [MQTT-3.3.4-9]', ()
     ]);
 
     const order: string[] = unacked.map((p) => p.payload.toString());
+    const resent: IPublishPacket[] = [...unacked];
     for (let i = 0; i < payloads.length; i++) {
       const oldest = unacked.shift() as IPublishPacket;
       back.send({ cmd: 'puback', messageId: oldest.messageId, reasonCode: 0 } as Packet);
       if (order.length < payloads.length) {
         const next = (await back.next('publish')) as IPublishPacket;
         unacked.push(next);
+        resent.push(next);
         order.push(next.payload.toString());
         expect(unacked.length).toBeLessThanOrEqual(2);
       }
     }
+    // [MQTT-4.4.0-1] every one of them might have been received: all resent with DUP=1 and the original packet id
+    expect(resent.map((p) => [p.payload.toString(), p.dup, p.messageId])).toEqual(payloads.map((p) => [p, true, originalIds.get(p)]));
     await sleep(200);
     expect(order).toEqual(payloads);
     expect(publishes(back)).toEqual([]); // no duplicates after the last ack

@@ -1,11 +1,11 @@
 import type { Store } from '../../store/store.js';
 
-/** A session that holds outbound packets until the commit that makes them safe (see Session.release). */
-export interface HoldTarget<T> {
-  /** The commit that covers `held` is done: send it now, if it still applies. */
-  release(held: T): void;
-  /** That commit failed: write `held`'s records again and hold it once more. */
-  retry(held: T): void;
+/** Hears when the commits it wrote to are done (see CommitGate.note). */
+export interface CommitObserver {
+  /** Every write noted in commit `batch`, and in every earlier commit, is durable. */
+  committed(batch: number): void;
+  /** Commit `batch` failed: what was written for it may not be on disk. */
+  failed(batch: number): void;
 }
 
 /** How acknowledgements leave once their commit is done, and what happens to them when it fails. */
@@ -15,29 +15,29 @@ export interface AckSender<C, A> {
 }
 
 /** One group commit and everything that waits for it, in the order it arrived. */
-interface Batch<C, A, T> {
+interface Batch<C, A> {
+  /** Numbers increase with every batch, in commit order. */
+  readonly id: number;
   readonly committed: Promise<void>;
   readonly acks: [C, A][];
-  readonly held: [HoldTarget<T>, T][];
+  /** Observers that wrote to this batch; created with the first. */
+  observers: Set<CommitObserver> | undefined;
 }
 
-/** How long a delivery whose commit failed waits before its records are written again. */
-const RETRY_MS = 1000;
-
 /**
- * Write-ahead for everything that leaves the broker about a QoS 1/2 message: acknowledgements to
- * publishers and PUBLISH/PUBREL to subscribers wait for the store commit that holds the records
- * identifying them (the message, the delivery with its packet id and state, the inbound QoS 2 id).
- * It adds no commit of its own: waiters join the store's next group commit, grouped by the
- * promise `flush()` returns for it. When a commit completes, its acknowledgements go first, then
- * its deliveries (so a publisher that also subscribes sees its PUBACK/PUBREC first, as with
- * Mosquitto). Only used with a durable store; otherwise packets go out at once.
+ * Write-ahead for what leaves the broker about a QoS 1/2 message: acknowledgements to publishers,
+ * and PUBLISH/PUBREL to subscribers (through each session's Outbox), wait for the store commit
+ * that holds the records identifying them. It adds no commit of its own: waiters join the store's
+ * next group commit, grouped by the promise `flush()` returns for it. When a commit completes, its
+ * acknowledgements go first, then its observers hear of it (so a publisher that also subscribes
+ * sees its PUBACK/PUBREC before its own message, as with Mosquitto). Used with a durable store
+ * only; otherwise packets go out at once.
  */
-export class CommitGate<C, A, T> {
+export class CommitGate<C, A> {
   readonly #store: Store;
   readonly #acks: AckSender<C, A>;
-  #batch: Batch<C, A, T> | undefined;
-  readonly #retries = new Set<NodeJS.Timeout>();
+  #batch: Batch<C, A> | undefined;
+  #lastId = 0;
 
   constructor(store: Store, acks: AckSender<C, A>) {
     this.#store = store;
@@ -49,23 +49,23 @@ export class CommitGate<C, A, T> {
     this.#current().acks.push([connection, ack]);
   }
 
-  /** Hands `held` back to `target.release` once everything written so far is committed. */
-  hold(target: HoldTarget<T>, held: T): void {
-    this.#current().held.push([target, held]);
-  }
-
-  /** Stops pending retries (broker shutdown). */
-  stop(): void {
-    for (const timer of this.#retries) clearTimeout(timer);
-    this.#retries.clear();
+  /**
+   * Records that `observer` has just written to the store, and returns the number of the commit
+   * that will hold the write; `observer.committed` hears of that commit once, however many writes
+   * it noted in it.
+   */
+  note(observer: CommitObserver): number {
+    const batch = this.#current();
+    (batch.observers ??= new Set()).add(observer);
+    return batch.id;
   }
 
   /** The batch of the commit that will hold what was written so far (one per flush promise). */
-  #current(): Batch<C, A, T> {
+  #current(): Batch<C, A> {
     const committed = this.#store.flush();
     const batch = this.#batch;
     if (batch !== undefined && batch.committed === committed) return batch;
-    const next: Batch<C, A, T> = { committed, acks: [], held: [] };
+    const next: Batch<C, A> = { id: ++this.#lastId, committed, acks: [], observers: undefined };
     this.#batch = next;
     committed.then(
       () => this.#release(next),
@@ -74,22 +74,15 @@ export class CommitGate<C, A, T> {
     return next;
   }
 
-  #release(batch: Batch<C, A, T>): void {
+  #release(batch: Batch<C, A>): void {
     if (this.#batch === batch) this.#batch = undefined;
     for (const [connection, ack] of batch.acks) this.#acks.send(connection, ack);
-    for (const [target, held] of batch.held) target.release(held);
+    if (batch.observers !== undefined) for (const observer of batch.observers) observer.committed(batch.id);
   }
 
-  #fail(batch: Batch<C, A, T>, err: unknown): void {
+  #fail(batch: Batch<C, A>, err: unknown): void {
     if (this.#batch === batch) this.#batch = undefined;
     for (const [connection, ack] of batch.acks) this.#acks.refuse(connection, ack, err);
-    if (batch.held.length === 0) return;
-    // The records of these deliveries may not be on disk: write them again later, never send unstored
-    const timer = setTimeout(() => {
-      this.#retries.delete(timer);
-      for (const [target, held] of batch.held) target.retry(held);
-    }, RETRY_MS);
-    timer.unref();
-    this.#retries.add(timer);
+    if (batch.observers !== undefined) for (const observer of batch.observers) observer.failed(batch.id);
   }
 }
