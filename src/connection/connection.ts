@@ -270,6 +270,13 @@ export class Connection implements Outlet, DecoderEvents {
       this.end('unsupported protocol level');
       return;
     }
+    if (this.#phase === 'new' && this.#decoder.connectVersion === 5) {
+      // [MQTT-3.1.4-1] a CONNECT that does not conform is closed; MQTT 5 may say why first with a
+      // CONNACK 0x81 / 0x82 (section 4.13.1), 3.1.1 closes without one. The client's Maximum
+      // Packet Size is unknown, so the CONNACK carries no Reason String (see refusalProperties).
+      this.beginConnect(5);
+      this.maxOutboundPacketSize = 0;
+    }
     // The decoder reports a Protocol Error as a BrokerError; anything else mqtt-packet refused is malformed
     this.abort(isBrokerError(err) ? err : new BrokerError('ERR_MALFORMED_PACKET', err.message));
   }

@@ -135,6 +135,10 @@ const NEEDS_PACKET_ID = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'subsc
  */
 function violation(packet: P.Packet, end: number): BrokerError | undefined {
   if (end > (packet.length ?? 0)) return malformed('fields run past the Remaining Length');
+  // The Remaining Length counts the bytes of the packet's fields (MQTT 3.1.1 section 2.2.3, 5.0
+  // section 2.1.4); only a PUBLISH ends in a payload that takes whatever is left. Bytes after the
+  // last field of any other packet (a CONNECT, an acknowledgement, a PINGREQ...) make it malformed.
+  if (end < (packet.length ?? 0) && packet.cmd !== 'publish') return malformed('bytes after the last field');
   if (NEEDS_PACKET_ID.has(packet.cmd) || (packet.cmd === 'publish' && packet.qos > 0)) {
     const id = (packet as { messageId?: number }).messageId ?? -1;
     if (id < 1) return malformed('Packet Identifier 0 or missing'); // [MQTT-2.3.1-1]
@@ -269,12 +273,20 @@ export class Decoder {
     this.#parser.parse(chunk);
   }
 
+  /**
+   * The protocol level of a CONNECT that failed to decode, once its level byte was read (so the
+   * refusal can be a CONNACK of that level), or undefined.
+   */
+  get connectVersion(): number | undefined {
+    const packet = this.#parser.packet as { cmd?: string; protocolVersion?: number };
+    return packet.cmd === 'connect' ? packet.protocolVersion : undefined;
+  }
+
   /** Whole size (fixed header included) of the packet being received, or -1 when its header is not complete yet. */
   get pendingSize(): number {
     const length = this.#parser.packet.length;
     return length < 0 ? -1 : packetSize(length);
   }
-
 }
 
 /** The size of a packet with this Remaining Length: type byte, length field and body (MQTT 5 Maximum Packet Size counts all three). */
