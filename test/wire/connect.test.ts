@@ -13,6 +13,7 @@ import {
   publishFrame,
   str,
   u16,
+  will5,
 } from './wire.js';
 
 const w = new Wire();
@@ -222,6 +223,40 @@ describe('MQTT 5 CONNECT properties', () => {
     const c = await w.raw(5);
     c.write(connectFrame({ level: 5, properties: props(maximumPacketSize(0)) }));
     await expectConnackRefusal(c, 0x82, 5);
+  });
+
+  // Byte properties are flags: "a Protocol Error to have a value other than 0 or 1"
+  const outOfRange: [string, Buffer, Buffer | undefined][] = [
+    ['§3.1.2.11.7 Request Problem Information 2', props(Prop.requestProblemInformation(2)), undefined],
+    ['§3.1.2.11.7 Request Problem Information 255', props(Prop.requestProblemInformation(255)), undefined],
+    ['§3.1.2.11.6 Request Response Information 2', props(Prop.requestResponseInformation(2)), undefined],
+    ['§3.1.3.2.3 a will Payload Format Indicator 2', props(), props(Prop.payloadFormatIndicator(2))],
+    ['[MQTT-3.3.2-14] a will Response Topic with a wildcard', props(), props(Prop.responseTopic('reply/+'))],
+  ];
+
+  it.each(outOfRange)('%s is a Protocol Error: CONNACK 0x82, then close; no session, no will', async (_name, properties, willProperties) => {
+    const tb = await w.start();
+    const watcher = await tb.client({ protocolVersion: 5 });
+    const wills = collect(watcher);
+    await watcher.subscribeAsync('wire/will');
+    const c = await w.raw(5);
+    const flags = willProperties ? 0x02 | 0x04 : 0x02;
+    c.write(connectFrame({ level: 5, flags, properties, rest: willProperties ? will5(willProperties) : undefined }));
+    await expectConnackRefusal(c, 0x82, 5);
+    expect(tb.broker.sessionCount).toBe(1); // the watcher's
+    await watcher.publishAsync('wire/will', 'sentinel');
+    await wills.waitFor(1);
+    expect(wills.messages.map((m) => m.payload)).toEqual(['sentinel']);
+  });
+
+  it('the flags at 0 and 1 are accepted (the boundary of the ranges above)', async () => {
+    await w.start();
+    for (const n of [0, 1]) {
+      const c = await w.raw(5);
+      const properties = props(Prop.requestProblemInformation(n), Prop.requestResponseInformation(n));
+      c.write(connectFrame({ level: 5, clientId: `flags-${n}`, flags: 0x06, properties, rest: will5(props(Prop.payloadFormatIndicator(n), Prop.responseTopic('reply/x'))) }));
+      expect(await c.next('connack')).toMatchObject({ reasonCode: 0 });
+    }
   });
 
   it('§2.2.2.2 a property given twice is a Protocol Error: the connection is refused', async () => {
