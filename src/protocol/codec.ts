@@ -92,6 +92,7 @@ interface RawParser extends PropertyParser {
   settings: { readonly protocolVersion?: number; readonly bridgeMode?: boolean };
   _stateCounter: number;
   _resetState(): void;
+  _parseHeader(): boolean;
   _parseString(): string | null;
   _parseNum(): number;
   _parseProperties(): Record<string, unknown> | false;
@@ -164,6 +165,23 @@ function malformed(detail: string): BrokerError {
 }
 
 /**
+ * MQTT 3.1 sets DUP on a PUBREL, SUBSCRIBE or UNSUBSCRIBE it resends (3.1 section 2.1, "DUP flag"),
+ * where 3.1.1 fixed those flags to 0010 [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]: a 3.1 client
+ * that reconnects sends 0x6A and expects PUBCOMP. After a level-3 CONNECT these three bytes are read
+ * as the packets they are (QoS 1, DUP set, as mqtt-packet would without its 3.1.1 check); anything
+ * else, other levels included, goes to mqtt-packet's Parser._parseHeader.
+ */
+const RESENT_WITH_DUP_31: Readonly<Record<number, 'pubrel' | 'subscribe' | 'unsubscribe'>> = { 0x6a: 'pubrel', 0x8a: 'subscribe', 0xaa: 'unsubscribe' };
+
+function parseHeader31(this: RawParser): boolean {
+  const cmd = RESENT_WITH_DUP_31[this._list.readUInt8(0)];
+  if (cmd === undefined) return (Object.getPrototypeOf(this) as RawParser)._parseHeader.call(this);
+  Object.assign(this.packet, { cmd, qos: 1, dup: true, retain: false });
+  this._list.consume(1);
+  return true;
+}
+
+/**
  * The parser's steps, shared: mqtt-packet gives every parser an array of its own with the same
  * four names, and the parse loop only reads it.
  */
@@ -205,8 +223,13 @@ export class Decoder {
     this.#parser.on('packet', (packet) => {
       if (packet.cmd === 'connect') this.#parser.settings = parserSettings(packet);
       const problem = violation(packet, this.#parser._pos);
-      if (problem === undefined) events.packetDecoded(packet);
-      else events.decodeFailed(problem);
+      if (problem !== undefined) {
+        events.decodeFailed(problem);
+        return;
+      }
+      // Only a 3.1 connection pays for the extra header check (an own property, like _parseString)
+      if (packet.cmd === 'connect' && packet.protocolVersion === 3) this.#parser._parseHeader = parseHeader31;
+      events.packetDecoded(packet);
     });
     this.#parser.on('error', (err) => events.decodeFailed(err));
   }
