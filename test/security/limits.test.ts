@@ -42,6 +42,22 @@ describe('topic and client id limits', () => {
     expect(await ackCode(c, 'a/b/c/d', 'ok', 1)).toBe(0); // c itself subscribed to it
   });
 
+  it('the default maxTopicLevels is 200, as in Mosquitto: 200 levels are published and subscribed, 201 are refused', async () => {
+    t = await startBroker();
+    const deep = (levels: number) => Array.from({ length: levels }, (_, i) => `l${i}`).join('/');
+    const c = await t.client({ protocolVersion: 5 });
+    const got = collect(c);
+    expect(await subackCodes(c, { [deep(200)]: { qos: 1 }, [`${deep(199)}/#`]: { qos: 0 }, [deep(201)]: { qos: 0 } })).toEqual([1, 0, 0x8f]);
+    expect(await ackCode(c, deep(200), 'deep', 1)).toBe(0);
+    await got.waitFor(1);
+    expect(got.messages[0]?.topic).toBe(deep(200));
+    const r = await RawClient.connect(t.port, 5);
+    await r.handshake();
+    r.send({ cmd: 'publish', topic: deep(201), payload: Buffer.from('x'), qos: 0, dup: false, retain: false } as Packet);
+    expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x90 });
+    r.close();
+  });
+
   it('a will topic over the limits refuses the CONNECT (5.0: 0x90)', async () => {
     t = await startBroker({ maxTopicLevels: 2 });
     const r = await RawClient.connect(t.port, 5);
