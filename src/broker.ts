@@ -106,6 +106,7 @@ export class Broker {
       readable: hooks.has('authorizeRead') ? (client, message) => hooks.authorizeRead(client, message) : undefined,
       stalled: () => this.#slowConsumers++,
       dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
+      released: (c) => this.#admission.delete(c.remoteAddress),
       closed: (c) => this.#connectionClosed(c),
     };
     const store = createStore(this.options, (err) => {
@@ -364,7 +365,6 @@ export class Broker {
 
   #connectionClosed(conn: Connection): void {
     this.#connections.delete(conn);
-    this.#admission.delete(conn.remoteAddress);
     const { connections, sessions, store, hooks } = this.#ctx;
     const fields = { clientId: conn.clientId || undefined, address: conn.remoteAddress, listener: conn.listener, reason: conn.closeReason, code: conn.closeCode };
     if (!conn.info) {

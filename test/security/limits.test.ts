@@ -109,6 +109,42 @@ describe('connection limits', () => {
   });
 });
 
+/** Opens `n` raw MQTT connections at once and completes CONNECT on each; resolves to how many were accepted. */
+async function connectAll(port: number, n: number, opened: RawClient[]): Promise<number> {
+  const attempts = Array.from({ length: n }, async () => {
+    const r = await RawClient.connect(port, 4);
+    opened.push(r);
+    return r
+      .handshake()
+      .then((connack) => (connack as { returnCode?: number }).returnCode === 0)
+      .catch(() => false);
+  });
+  return (await Promise.all(attempts)).filter(Boolean).length;
+}
+
+describe('connection limits free a slot as soon as a socket closes', () => {
+  for (const [name, options] of [
+    ['maxConnections', { maxConnections: 10 }],
+    ['maxConnectionsPerIp', { maxConnectionsPerIp: 10 }],
+  ] as const) {
+    it(`${name} 10: a client that closes its 10 connections and at once opens 10 new ones is never refused (20 rounds)`, async () => {
+      t = await startBroker({ ...options, wsPort: -1 });
+      let open: RawClient[] = [];
+      expect(await connectAll(t.port, 10, open)).toBe(10);
+      for (let round = 0; round < 20; round++) {
+        const next: RawClient[] = [];
+        // Close all ten, and in the same tick start ten new connections
+        for (const r of open) r.close();
+        const accepted = await connectAll(t.port, 10, next);
+        expect({ round, accepted }).toEqual({ round, accepted: 10 });
+        open = next;
+      }
+      for (const r of open) r.close();
+      expect(t.broker.connectionStats.refused).toBe(0);
+    });
+  }
+});
+
 describe('publish rate limit', () => {
   it('above publishRateMessages the broker stops reading the publisher: nothing is dropped, delivery is paced', async () => {
     t = await startBroker({ publishRateMessages: 100 });

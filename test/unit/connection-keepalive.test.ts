@@ -18,6 +18,7 @@ function connection(): { conn: Connection; stream: PassThrough; dispatched: stri
     dispatch: (_c, packet) => {
       dispatched.push(packet.cmd);
     },
+    released: () => {},
     closed: () => {},
   };
   return { conn: new Connection(stream, 'test', '127.0.0.1', host), stream, dispatched };
