@@ -108,6 +108,7 @@ export class Broker {
       dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
       released: (c) => this.#admission.delete(c.remoteAddress),
       closed: (c) => this.#connectionClosed(c),
+      keepaliveDue: (at) => this.#keepalive.due(at),
     };
     const store = createStore(this.options, (err) => {
       this.stats.storeErrors++;

@@ -43,8 +43,13 @@ export interface ConnectionHost {
    * count a connection until then, so a client that closes and at once reconnects is not refused.
    */
   released(connection: Connection): void;
-  /** Called once when the socket has closed. */
+  /**
+   * Called once when the connection is over: when the broker ends it (it reads nothing more, so a
+   * silent or hung peer cannot hold back its will [MQTT-3.1.2-8]), or else when its socket closes.
+   */
   closed(connection: Connection): void;
+  /** A connection's first keepalive deadline (performance.now() time); see KeepaliveSweep. */
+  keepaliveDue(at: number): void;
 }
 
 type Phase = 'new' | 'connecting' | 'connected' | 'closed';
@@ -92,7 +97,7 @@ export class Connection implements Outlet, DecoderEvents {
   readonly #decoder: Decoder;
   /** Packets parsed while a handler runs or the publish rate is exceeded; created when first needed. */
   #pending: Packet[] | undefined;
-  /** 1.5× the keepalive in ms (0: not enforced) and when data last arrived; see KeepaliveSweep. */
+  /** 1.5× the keepalive in ms (0: not enforced) and when data last arrived (performance.now()); see KeepaliveSweep. */
   #keepaliveMs = 0;
   #lastSeen = 0;
   #phase: Phase = 'new';
@@ -166,13 +171,19 @@ export class Connection implements Outlet, DecoderEvents {
     this.#connectTimer = undefined;
     this.#keepaliveMs = keepaliveSeconds * 1500;
     this.#lastSeen = performance.now();
+    if (this.#keepaliveMs > 0) this.#host.keepaliveDue(this.#lastSeen + this.#keepaliveMs);
   }
 
-  /** Called by the broker's KeepaliveSweep: silence for 1.5× the keepalive closes the connection [MQTT-3.1.2-24]. */
-  checkKeepalive(now: number): void {
-    if (this.#keepaliveMs > 0 && this.#phase === 'connected' && now - this.#lastSeen >= this.#keepaliveMs) {
-      this.abort(new BrokerError('ERR_KEEPALIVE_TIMEOUT'));
-    }
+  /**
+   * Called by the broker's KeepaliveSweep: silence for 1.5× the keepalive closes the connection
+   * [MQTT-3.1.2-24]. Returns when the connection is due next (Infinity: never).
+   */
+  checkKeepalive(now: number): number {
+    if (this.#keepaliveMs === 0 || this.#phase !== 'connected') return Number.POSITIVE_INFINITY;
+    const deadline = this.#lastSeen + this.#keepaliveMs;
+    if (now < deadline) return deadline;
+    this.abort(new BrokerError('ERR_KEEPALIVE_TIMEOUT'));
+    return Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -412,6 +423,7 @@ export class Connection implements Outlet, DecoderEvents {
     this.#destroyTimer = setTimeout(() => this.stream.destroy(), 1000);
     this.#destroyTimer.unref();
     this.#release();
+    this.#host.closed(this);
   }
 
   /** The peer ended its side: the connection is over (an MQTT connection is never half-open). */
@@ -441,7 +453,8 @@ export class Connection implements Outlet, DecoderEvents {
     clearTimeout(this.#stallTimer);
     this.#throttle?.stop();
     clearTimeout(this.#expiryTimer);
-    if (!wasClosed && this.closeReason === 'socket closed') this.closeReason = 'connection lost';
+    if (wasClosed) return; // end() has told the host
+    if (this.closeReason === 'socket closed') this.closeReason = 'connection lost';
     this.#release();
     this.#host.closed(this);
   }

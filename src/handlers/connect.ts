@@ -146,10 +146,10 @@ function takeOver(ctx: BrokerContext, clientId: string, cleanStart: boolean): vo
   const session = old.session;
   session?.detach();
   ctx.connections.delete(clientId);
-  old.abort(new BrokerError('ERR_SESSION_TAKEN_OVER'));
-  // Observers hear of the old connection now, before onConnected of the new one
+  // Observers hear of the old connection now, before onConnected of the new one (and only here)
   old.disconnectNotified = true;
   if (old.info) ctx.hooks.notify('onDisconnected', old.info, 'session taken over');
+  old.abort(new BrokerError('ERR_SESSION_TAKEN_OVER'));
   // The old connection ended abnormally: its will goes out unless a will delay outlasts the
   // takeover, and at the latest when a clean start ends the session [MQTT-3.1.3-9]
   const will = session?.will;
