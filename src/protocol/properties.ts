@@ -64,6 +64,7 @@ export function readProperties(parser: PropertyParser, tables: PropertyTables): 
   }
   const length = parser._parseVarByteNum();
   if (length === false) return fail(parser, malformed('Property Length cannot be read'));
+  if (length === 0) return {}; // most packets: nothing more to check
   const end = parser._pos + length;
   if (end > packet.length) return fail(parser, malformed('properties run past the Remaining Length'));
   // mqtt-packet reads a CONNECT's Will Properties after its client id, the CONNECT's own before it
