@@ -108,7 +108,9 @@ export class Broker {
       readable: hooks.has('authorizeRead') ? (client, message) => hooks.authorizeRead(client, message) : undefined,
       stalled: () => this.#slowConsumers++,
       dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
+      released: (c) => this.#admission.delete(c.remoteAddress),
       closed: (c) => this.#connectionClosed(c),
+      keepaliveDue: (at) => this.#keepalive.due(at),
     };
     const store = createStore(this.options, (err) => {
       this.stats.storeErrors++;
@@ -373,7 +375,6 @@ export class Broker {
 
   #connectionClosed(conn: Connection): void {
     this.#connections.delete(conn);
-    this.#admission.delete(conn.remoteAddress);
     const { connections, sessions, store, hooks } = this.#ctx;
     const fields = { clientId: conn.clientId || undefined, address: conn.remoteAddress, listener: conn.listener, reason: conn.closeReason, code: conn.closeCode };
     if (!conn.info) {

@@ -182,7 +182,7 @@ export const DEFAULTS = {
   jwtIssuer: '',
   jwtAudience: '',
   maxTopicLength: 4096,
-  maxTopicLevels: 128,
+  maxTopicLevels: 200,
   maxClientIdLength: 256,
   maxConnections: 50_000,
   maxConnectionsPerIp: 0,

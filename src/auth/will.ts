@@ -1,10 +1,12 @@
 import type { Logger } from 'pino';
 import type { Message } from '../broker/message.js';
 import type { ClientInfo, DropReason, HookRunner } from '../hooks.js';
+import { isReservedTopic } from '../protocol/topic.js';
 
 /**
- * A will goes out only where its client may publish: the authorizePublish gates (e.g. ACL write
- * access) run when it is due, as the client that left it. A will restored from the store, whose
+ * A will goes out only where its client may publish: never to a reserved topic (`$SYS/`, `$share/`,
+ * as a PUBLISH there is refused), and only where the authorizePublish gates (e.g. ACL write access)
+ * allow, run when it is due, as the client that left it. A will restored from the store, whose
  * client has not connected since the restart, is checked as that client id without a username.
  */
 export function authorizeWill(
@@ -15,6 +17,10 @@ export function authorizeWill(
   publish: () => void,
   dropped: (reason: DropReason) => void,
 ): void {
+  if (isReservedTopic(message.topic)) {
+    dropped('not-authorized');
+    return;
+  }
   if (!hooks.has('authorizePublish')) {
     publish();
     return;

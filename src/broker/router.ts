@@ -126,10 +126,12 @@ export class Router {
       matches.set(sub.clientId, { session, qos, retainAsPublished: sub.retainAsPublished, ids: identifiersOf(sub) });
       return;
     }
-    // Overlapping subscriptions: one delivery at the highest QoS [MQTT-3.3.5-1] with every identifier [MQTT-3.3.4-3]
+    // Overlapping subscriptions: one delivery at the highest QoS [MQTT-3.3.5-1] with every identifier
+    // [MQTT-3.3.4-3], each once (filters of one SUBSCRIBE, or of several, may share an identifier)
     if (qos > existing.qos) existing.qos = qos;
     existing.retainAsPublished ||= sub.retainAsPublished;
-    if (sub.identifier !== undefined) (existing.ids ??= []).push(sub.identifier);
+    const id = sub.identifier;
+    if (id !== undefined && !existing.ids?.includes(id)) (existing.ids ??= []).push(id);
   }
 
   /**

@@ -42,7 +42,7 @@ export const USAGE = `Usage: midge [options]
   --jwt-username-claim C (default sub)   --jwt-topics-claim C (default topics)
   --jwt-issuer S --jwt-audience S        required iss / aud
   --max-packet-size N (default 1048576)  --connect-timeout MS (default 10000)
-  --max-topic-length N (default 4096)    --max-topic-levels N (default 128)
+  --max-topic-length N (default 4096)    --max-topic-levels N (default 200)
   --max-client-id-length N (default 256)
   --max-connections N (default 10000)    --max-connections-per-ip N (default 0 = no limit)
   --publish-rate N     PUBLISH packets/s per client, then reads pause (default 0 = off)

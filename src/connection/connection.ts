@@ -37,8 +37,19 @@ export interface ConnectionHost {
   stalled?(connection: Connection): void;
   /** Handles one packet; a returned promise holds back later packets until it settles. */
   dispatch(connection: Connection, packet: Packet): void | Promise<void>;
-  /** Called once when the socket has closed. */
+  /**
+   * Called once, as soon as the connection is over: the peer ended its side, the broker ended the
+   * connection, or the socket closed, whichever comes first (before `closed`). Connection limits
+   * count a connection until then, so a client that closes and at once reconnects is not refused.
+   */
+  released(connection: Connection): void;
+  /**
+   * Called once when the connection is over: when the broker ends it (it reads nothing more, so a
+   * silent or hung peer cannot hold back its will [MQTT-3.1.2-8]), or else when its socket closes.
+   */
   closed(connection: Connection): void;
+  /** A connection's first keepalive deadline (performance.now() time); see KeepaliveSweep. */
+  keepaliveDue(at: number): void;
 }
 
 type Phase = 'new' | 'connecting' | 'connected' | 'closed';
@@ -86,7 +97,7 @@ export class Connection implements Outlet, DecoderEvents {
   readonly #decoder: Decoder;
   /** Packets parsed while a handler runs or the publish rate is exceeded; created when first needed. */
   #pending: Packet[] | undefined;
-  /** 1.5× the keepalive in ms (0: not enforced) and when data last arrived; see KeepaliveSweep. */
+  /** 1.5× the keepalive in ms (0: not enforced) and when data last arrived (performance.now()); see KeepaliveSweep. */
   #keepaliveMs = 0;
   #lastSeen = 0;
   #phase: Phase = 'new';
@@ -95,6 +106,8 @@ export class Connection implements Outlet, DecoderEvents {
   #outputFull = false;
   #destroyTimer: NodeJS.Timeout | undefined;
   #corked = false;
+  /** Set once the host was told the connection is over (see ConnectionHost.released). */
+  #released = false;
   #connectTimer: NodeJS.Timeout | undefined;
   #stallTimer: NodeJS.Timeout | undefined;
   /** The publish rate limit, when one is configured. */
@@ -124,10 +137,12 @@ export class Connection implements Outlet, DecoderEvents {
     this.#decoder = new Decoder(this);
     this.#connectTimer = setTimeout(() => this.abort(new BrokerError('ERR_CONNECT_TIMEOUT')), host.limits.connectTimeout);
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
-    stream.on('error', (err) => this.#onStreamError(err));
+    // One closure for 'error' (always with an Error) and 'end' (never with an argument): each
+    // closure is about 60 bytes of every idle connection's heap
+    const ended = (err?: Error) => (err === undefined ? this.#onEnd() : this.#onStreamError(err));
+    stream.on('error', ended);
+    stream.on('end', ended);
     stream.on('close', () => this.#onClose());
-    // A TCP socket ends its side by itself (allowHalfOpen false); a WebSocket stream does not
-    if (stream.allowHalfOpen !== false) stream.on('end', () => stream.end());
   }
 
   get phase(): Phase {
@@ -156,13 +171,19 @@ export class Connection implements Outlet, DecoderEvents {
     this.#connectTimer = undefined;
     this.#keepaliveMs = keepaliveSeconds * 1500;
     this.#lastSeen = performance.now();
+    if (this.#keepaliveMs > 0) this.#host.keepaliveDue(this.#lastSeen + this.#keepaliveMs);
   }
 
-  /** Called by the broker's KeepaliveSweep: silence for 1.5× the keepalive closes the connection [MQTT-3.1.2-24]. */
-  checkKeepalive(now: number): void {
-    if (this.#keepaliveMs > 0 && this.#phase === 'connected' && now - this.#lastSeen >= this.#keepaliveMs) {
-      this.abort(new BrokerError('ERR_KEEPALIVE_TIMEOUT'));
-    }
+  /**
+   * Called by the broker's KeepaliveSweep: silence for 1.5× the keepalive closes the connection
+   * [MQTT-3.1.2-24]. Returns when the connection is due next (Infinity: never).
+   */
+  checkKeepalive(now: number): number {
+    if (this.#keepaliveMs === 0 || this.#phase !== 'connected') return Number.POSITIVE_INFINITY;
+    const deadline = this.#lastSeen + this.#keepaliveMs;
+    if (now < deadline) return deadline;
+    this.abort(new BrokerError('ERR_KEEPALIVE_TIMEOUT'));
+    return Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -269,6 +290,13 @@ export class Connection implements Outlet, DecoderEvents {
       this.writeBuffer(encode(connackPacket(4, ReasonCode.UnsupportedProtocolVersion, false), 4));
       this.end('unsupported protocol level');
       return;
+    }
+    if (this.#phase === 'new' && this.#decoder.connectVersion === 5) {
+      // [MQTT-3.1.4-1] a CONNECT that does not conform is closed; MQTT 5 may say why first with a
+      // CONNACK 0x81 / 0x82 (section 4.13.1), 3.1.1 closes without one. The client's Maximum
+      // Packet Size is unknown, so the CONNACK carries no Reason String (see refusalProperties).
+      this.beginConnect(5);
+      this.maxOutboundPacketSize = 0;
     }
     // The decoder reports a Protocol Error as a BrokerError; anything else mqtt-packet refused is malformed
     this.abort(isBrokerError(err) ? err : new BrokerError('ERR_MALFORMED_PACKET', err.message));
@@ -394,6 +422,21 @@ export class Connection implements Outlet, DecoderEvents {
     this.stream.end();
     this.#destroyTimer = setTimeout(() => this.stream.destroy(), 1000);
     this.#destroyTimer.unref();
+    this.#release();
+    this.#host.closed(this);
+  }
+
+  /** The peer ended its side: the connection is over (an MQTT connection is never half-open). */
+  #onEnd(): void {
+    // A TCP socket ends its side by itself (allowHalfOpen false); a WebSocket stream does not
+    if (this.stream.allowHalfOpen !== false) this.stream.end();
+    this.#release();
+  }
+
+  #release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#host.released(this);
   }
 
   #onStreamError(err: Error): void {
@@ -410,7 +453,9 @@ export class Connection implements Outlet, DecoderEvents {
     clearTimeout(this.#stallTimer);
     this.#throttle?.stop();
     clearTimeout(this.#expiryTimer);
-    if (!wasClosed && this.closeReason === 'socket closed') this.closeReason = 'connection lost';
+    if (wasClosed) return; // end() has told the host
+    if (this.closeReason === 'socket closed') this.closeReason = 'connection lost';
+    this.#release();
     this.#host.closed(this);
   }
 }

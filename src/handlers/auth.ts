@@ -79,6 +79,11 @@ function refusal(outcome: AuthOutcome, method: string | undefined, exchange: Ope
   if (outcome.serverReference !== undefined && exchange.connect) {
     return new BrokerError('ERR_REDIRECTED', outcome.serverReference, details); // [MQTT-4.11] 0x9C unless the plugin chose 0x9D
   }
-  if (method === undefined && exchange.connect) return new BrokerError('ERR_BAD_CREDENTIALS', undefined, details);
+  if (method === undefined && exchange.connect) {
+    // Without a user name there is no bad user name or password to report: the client is not
+    // authorized (3.1.1 return code 5, 5.0 0x87), as Mosquitto answers; a plugin's own code still wins
+    const anonymous = exchange.connect.info.username === undefined;
+    return new BrokerError(anonymous ? 'ERR_NOT_AUTHORIZED' : 'ERR_BAD_CREDENTIALS', anonymous ? 'no user name' : undefined, details);
+  }
   return new BrokerError('ERR_AUTH_FAILED', undefined, details);
 }

@@ -113,6 +113,8 @@ function willOf(packet: ConnectPacket, validatePayloadFormat: boolean): WillReco
   const props = will.properties;
   const payload = Buffer.isBuffer(will.payload) ? will.payload : Buffer.from(will.payload);
   const properties = messagePropertiesOf(props);
+  // The will goes out as a PUBLISH, whose Response Topic must be a Topic Name [MQTT-3.3.2-14]
+  if (props?.responseTopic !== undefined && !isValidTopicName(props.responseTopic)) throw new BrokerError('ERR_PROTOCOL', 'will Response Topic is not a valid topic name');
   // MQTT 5 section 3.1.3.2.3: a will payload announced as UTF-8 must be UTF-8 (CONNACK 0x99)
   if (validatePayloadFormat && !isPayloadFormatValid(payload, properties)) throw new BrokerError('ERR_PAYLOAD_FORMAT_INVALID', 'will payload is not UTF-8');
   return {
@@ -144,10 +146,10 @@ function takeOver(ctx: BrokerContext, clientId: string, cleanStart: boolean): vo
   const session = old.session;
   session?.detach();
   ctx.connections.delete(clientId);
-  old.abort(new BrokerError('ERR_SESSION_TAKEN_OVER'));
-  // Observers hear of the old connection now, before onConnected of the new one
+  // Observers hear of the old connection now, before onConnected of the new one (and only here)
   old.disconnectNotified = true;
   if (old.info) ctx.hooks.notify('onDisconnected', old.info, 'session taken over');
+  old.abort(new BrokerError('ERR_SESSION_TAKEN_OVER'));
   // The old connection ended abnormally: its will goes out unless a will delay outlasts the
   // takeover, and at the latest when a clean start ends the session [MQTT-3.1.3-9]
   const will = session?.will;

@@ -4,7 +4,7 @@ import type { ClientInfo } from '../hooks.js';
 import type { PublishPacket } from '../protocol/codec.js';
 import { ACK_SIZE, pubackPacket, pubrecPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import { exceedsTopicLimits, isValidTopicName } from '../protocol/topic.js';
+import { exceedsTopicLimits, isReservedTopic, isValidTopicName } from '../protocol/topic.js';
 import { expiresAtOf, type Message, type MessageProperties } from '../broker/message.js';
 import type { Session } from '../broker/session.js';
 import type { Connection } from '../connection/connection.js';
@@ -40,8 +40,8 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
     refuseInvalidPayload(ctx, conn, message, info, packetId);
     return;
   }
-  // $SYS belongs to the broker: clients may read it (ACLs permitting) but not write it, as in Mosquitto
-  if (topic.startsWith('$SYS/')) return refuseUnauthorized(ctx, conn, message, info, packetId);
+  // $SYS/ belongs to the broker, $share/ is no topic: refused as not authorized, as in Mosquitto (QoS 0: dropped)
+  if (isReservedTopic(topic)) return refuseUnauthorized(ctx, conn, message, info, packetId);
   if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId);
   route(ctx, conn, message, info, packetId);
 }

@@ -98,15 +98,24 @@ function sendRetained(ctx: BrokerContext, session: Session, sub: Subscription): 
   }
 }
 
-/** UNSUBSCRIBE [MQTT-3.10]: remove each filter and answer UNSUBACK, even when nothing matched [MQTT-3.10.4-5]. */
+/**
+ * UNSUBSCRIBE [MQTT-3.10]: remove each filter and answer UNSUBACK, even when nothing matched [MQTT-3.10.4-5].
+ * A filter that breaks the rules of section 4.7 (empty, a misplaced wildcard, a malformed `$share/`)
+ * refuses the whole packet and closes the connection, as any protocol violation does
+ * [MQTT-4.8.0-1] (5.0: DISCONNECT 0x81, as Mosquitto): UNSUBACK has no failure code in 3.1.1, and
+ * 5.0's 0x8F is for a filter that is correctly formed. SUBSCRIBE differs on purpose: SUBACK has a
+ * failure code for each filter (3.1.1 0x80, 5.0 0x8F), so a bad filter is refused alone there.
+ */
 export function handleUnsubscribe(ctx: BrokerContext, conn: Connection, packet: UnsubscribePacket): void {
   const session = conn.session as Session;
   if (packet.unsubscriptions.length === 0) throw new BrokerError('ERR_PROTOCOL', 'UNSUBSCRIBE without filters'); // [MQTT-3.10.3-2]
-  const codes = packet.unsubscriptions.map((filter) => {
-    if (parseFilter(filter) === null) return ReasonCode.TopicFilterInvalid;
-    return ctx.router.unsubscribe(session, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
-  });
-  conn.send(unsubackPacket(conn.protocolVersion, packet.messageId as number, codes, refusals(conn, codes)));
+  // [MQTT-4.7.3-1] [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-4.8.2-1] [MQTT-4.8.2-2], checked before anything is removed
+  const invalid = packet.unsubscriptions.findIndex((filter) => parseFilter(filter) === null);
+  if (invalid !== -1) throw new BrokerError('ERR_MALFORMED_PACKET', `UNSUBSCRIBE filter ${invalid + 1} is not a valid topic filter`);
+  const codes = packet.unsubscriptions.map((filter) =>
+    ctx.router.unsubscribe(session, filter) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted,
+  );
+  conn.send(unsubackPacket(conn.protocolVersion, packet.messageId as number, codes)); // 0x00 or 0x11: nothing refused, no Reason String
   ctx.journal.saveSession(session);
 }
 
@@ -116,7 +125,7 @@ const FILTER_REFUSALS: Readonly<Record<number, string>> = {
   [ReasonCode.QuotaExceeded]: 'too many subscriptions',
 };
 
-/** A Reason String naming the refused filters by position (1-based), e.g. "filter 2: not authorized". */
+/** A SUBACK Reason String naming the refused filters by position (1-based), e.g. "filter 2: not authorized". */
 function refusals(conn: Connection, codes: number[]): Problem {
   const parts: string[] = [];
   for (const [i, code] of codes.entries()) {

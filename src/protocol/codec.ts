@@ -5,8 +5,10 @@
 import mqttPacket from 'mqtt-packet';
 import type * as P from 'mqtt-packet';
 import { isUtf8 } from 'node:buffer';
+import { createRequire } from 'node:module';
 import { BrokerError } from '../errors.js';
 import { ByteList } from './byte-list.js';
+import { readProperties, type PropertyParser, type PropertyTables } from './properties.js';
 import { encodePlainPublish } from './publish-frame.js';
 
 export type {
@@ -74,20 +76,26 @@ function parse(this: RawParser, buf: Buffer): number {
   return this._list.length;
 }
 
-interface RawParser {
+/** mqtt-packet's property tables, for the stricter property reader (properties.ts). */
+const PROPERTY_TABLES = createRequire(import.meta.url)('mqtt-packet/constants.js') as PropertyTables;
+
+function strictParseProperties(this: RawParser): Record<string, unknown> | false {
+  return readProperties(this, PROPERTY_TABLES);
+}
+
+interface RawParser extends PropertyParser {
   on(event: 'packet', fn: (packet: P.Packet) => void): void;
   on(event: 'error', fn: (err: Error) => void): void;
   parse(buf: Buffer): number;
-  packet: { length: number; cmd?: string };
-  error: Error | null;
   _states: readonly string[];
   /** What the parser reads to parse later packets: the protocol level and bridge mode of the CONNECT. */
   settings: { readonly protocolVersion?: number; readonly bridgeMode?: boolean };
   _stateCounter: number;
   _resetState(): void;
+  _parseHeader(): boolean;
   _parseString(): string | null;
   _parseNum(): number;
-  _pos: number;
+  _parseProperties(): Record<string, unknown> | false;
   _list: ByteList;
   /** The Topic Name of the last PUBLISH and its bytes (see strictParseString). */
   _lastTopic: string | undefined;
@@ -135,20 +143,15 @@ const NEEDS_PACKET_ID = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'subsc
  */
 function violation(packet: P.Packet, end: number): BrokerError | undefined {
   if (end > (packet.length ?? 0)) return malformed('fields run past the Remaining Length');
+  // The Remaining Length counts the bytes of the packet's fields (MQTT 3.1.1 section 2.2.3, 5.0
+  // section 2.1.4); only a PUBLISH ends in a payload that takes whatever is left. Bytes after the
+  // last field of any other packet (a CONNECT, an acknowledgement, a PINGREQ...) make it malformed.
+  if (end < (packet.length ?? 0) && packet.cmd !== 'publish') return malformed('bytes after the last field');
   if (NEEDS_PACKET_ID.has(packet.cmd) || (packet.cmd === 'publish' && packet.qos > 0)) {
     const id = (packet as { messageId?: number }).messageId ?? -1;
     if (id < 1) return malformed('Packet Identifier 0 or missing'); // [MQTT-2.3.1-1]
   }
-  const props = packet as { properties?: object; will?: { properties?: object } };
-  // Most packets (every one before MQTT 5) carry no properties: nothing below applies to them
-  if (props.properties === undefined && packet.cmd !== 'connect') return undefined;
-  const unreadable = unreadableProperty(props.properties) ?? unreadableProperty(props.will?.properties);
-  if (unreadable) return malformed(`property ${unreadable} cannot be read`); // e.g. ill-formed UTF-8 [MQTT-1.5.4-1]
-  const misplaced = misplacedProperty(packet.cmd, props.properties) ?? misplacedProperty('will', props.will?.properties);
-  if (misplaced) return malformed(`${misplaced} is not a property of ${packet.cmd.toUpperCase()}`); // MQTT 5 section 2.2.2.2
-  const repeated = repeatedProperty(props.properties) ?? repeatedProperty(props.will?.properties);
-  // MQTT 5 section 2.2.2.2: only User Property may appear more than once in a packet from a client
-  if (repeated) return new BrokerError('ERR_PROTOCOL', `${repeated} more than once`);
+  // MQTT 5 properties were checked as they were read (properties.ts)
   if (packet.cmd !== 'connect') return undefined;
   if ((packet.will?.qos ?? 0) > 2) return malformed('Will QoS 3'); // [MQTT-3.1.2-14]
   if (packet.protocolVersion === 4 && packet.password !== undefined && packet.username === undefined) {
@@ -162,59 +165,20 @@ function malformed(detail: string): BrokerError {
 }
 
 /**
- * mqtt-packet keeps a property it failed to read (null for a string or binary field that is
- * ill-formed or truncated, -1 for a truncated integer, false for a bad Variable Byte Integer);
- * returns the first such property's name.
+ * MQTT 3.1 sets DUP on a PUBREL, SUBSCRIBE or UNSUBSCRIBE it resends (3.1 section 2.1, "DUP flag"),
+ * where 3.1.1 fixed those flags to 0010 [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]: a 3.1 client
+ * that reconnects sends 0x6A and expects PUBCOMP. After a level-3 CONNECT these three bytes are read
+ * as the packets they are (QoS 1, DUP set, as mqtt-packet would without its 3.1.1 check); anything
+ * else, other levels included, goes to mqtt-packet's Parser._parseHeader.
  */
-function unreadableProperty(properties: object | undefined): string | undefined {
-  if (!properties) return undefined;
-  for (const [name, value] of Object.entries(properties) as [string, unknown][]) {
-    if (value === null || (typeof value === 'number' && value < 0) || (name === 'subscriptionIdentifier' && value === false)) return name;
-    if (name === 'userProperties' && Object.values(value as object).some((v) => v === null || (Array.isArray(v) && v.includes(null)))) {
-      return name;
-    }
-  }
-  return undefined;
-}
+const RESENT_WITH_DUP_31: Readonly<Record<number, 'pubrel' | 'subscribe' | 'unsubscribe'>> = { 0x6a: 'pubrel', 0x8a: 'subscribe', 0xaa: 'unsubscribe' };
 
-const ACK_PROPERTIES = ['reasonString', 'userProperties'];
-const MESSAGE_PROPERTIES = ['payloadFormatIndicator', 'messageExpiryInterval', 'contentType', 'responseTopic', 'correlationData', 'userProperties'];
-
-/** The properties each packet a client sends may carry (MQTT 5 section 2.2.2.2); a Will's are under 'will'. */
-const ALLOWED_PROPERTIES: Readonly<Record<string, ReadonlySet<string>>> = {
-  connect: new Set([
-    'sessionExpiryInterval', 'receiveMaximum', 'maximumPacketSize', 'topicAliasMaximum', 'requestResponseInformation',
-    'requestProblemInformation', 'userProperties', 'authenticationMethod', 'authenticationData',
-  ]),
-  will: new Set([...MESSAGE_PROPERTIES, 'willDelayInterval']),
-  // A Subscription Identifier is a PUBLISH property, but one from a client is a Protocol Error (handlers/publish.ts)
-  publish: new Set([...MESSAGE_PROPERTIES, 'topicAlias', 'subscriptionIdentifier']),
-  puback: new Set(ACK_PROPERTIES),
-  pubrec: new Set(ACK_PROPERTIES),
-  pubrel: new Set(ACK_PROPERTIES),
-  pubcomp: new Set(ACK_PROPERTIES),
-  subscribe: new Set(['subscriptionIdentifier', 'userProperties']),
-  unsubscribe: new Set(['userProperties']),
-  disconnect: new Set(['sessionExpiryInterval', 'reasonString', 'userProperties', 'serverReference']),
-  auth: new Set(['authenticationMethod', 'authenticationData', 'reasonString', 'userProperties']),
-};
-
-/** The first property that the packet type does not carry (a Malformed Packet), if any. */
-function misplacedProperty(kind: string, properties: object | undefined): string | undefined {
-  if (!properties) return undefined;
-  const allowed = ALLOWED_PROPERTIES[kind];
-  if (!allowed) return undefined;
-  for (const name of Object.keys(properties)) if (!allowed.has(name)) return name;
-  return undefined;
-}
-
-/** mqtt-packet turns a repeated property into an array; returns the first such property's name. */
-function repeatedProperty(properties: object | undefined): string | undefined {
-  if (!properties) return undefined;
-  for (const [name, value] of Object.entries(properties)) {
-    if (name !== 'userProperties' && Array.isArray(value)) return name;
-  }
-  return undefined;
+function parseHeader31(this: RawParser): boolean {
+  const cmd = RESENT_WITH_DUP_31[this._list.readUInt8(0)];
+  if (cmd === undefined) return (Object.getPrototypeOf(this) as RawParser)._parseHeader.call(this);
+  Object.assign(this.packet, { cmd, qos: 1, dup: true, retain: false });
+  this._list.consume(1);
+  return true;
 }
 
 /**
@@ -245,6 +209,7 @@ export class Decoder {
   constructor(events: DecoderEvents) {
     this.#parser = mqttPacket.parser({}) as unknown as RawParser;
     this.#parser._parseString = strictParseString;
+    this.#parser._parseProperties = strictParseProperties;
     this.#parser._lastTopic = undefined;
     this.#parser._lastTopicBytes = NO_BYTES;
     this.#parser._states = PARSER_STATES;
@@ -258,8 +223,13 @@ export class Decoder {
     this.#parser.on('packet', (packet) => {
       if (packet.cmd === 'connect') this.#parser.settings = parserSettings(packet);
       const problem = violation(packet, this.#parser._pos);
-      if (problem === undefined) events.packetDecoded(packet);
-      else events.decodeFailed(problem);
+      if (problem !== undefined) {
+        events.decodeFailed(problem);
+        return;
+      }
+      // Only a 3.1 connection pays for the extra header check (an own property, like _parseString)
+      if (packet.cmd === 'connect' && packet.protocolVersion === 3) this.#parser._parseHeader = parseHeader31;
+      events.packetDecoded(packet);
     });
     this.#parser.on('error', (err) => events.decodeFailed(err));
   }
@@ -269,12 +239,20 @@ export class Decoder {
     this.#parser.parse(chunk);
   }
 
+  /**
+   * The protocol level of a CONNECT that failed to decode, once its level byte was read (so the
+   * refusal can be a CONNACK of that level), or undefined.
+   */
+  get connectVersion(): number | undefined {
+    const packet = this.#parser.packet as { cmd?: string; protocolVersion?: number };
+    return packet.cmd === 'connect' ? packet.protocolVersion : undefined;
+  }
+
   /** Whole size (fixed header included) of the packet being received, or -1 when its header is not complete yet. */
   get pendingSize(): number {
     const length = this.#parser.packet.length;
     return length < 0 ? -1 : packetSize(length);
   }
-
 }
 
 /** The size of a packet with this Remaining Length: type byte, length field and body (MQTT 5 Maximum Packet Size counts all three). */

@@ -12,6 +12,16 @@ export function isValidTopicName(topic: string): boolean {
   return !topic.includes('+') && !topic.includes('#') && !topic.includes('\u0000');
 }
 
+/**
+ * True for a Topic Name no client may publish to, as in Mosquitto: `$SYS/...` belongs to the broker,
+ * and `$share` is the shared-subscription prefix, which no subscription can match as a topic (MQTT 5
+ * section 4.7.2: the Server SHOULD prevent clients from using such names to exchange messages).
+ */
+export function isReservedTopic(topic: string): boolean {
+  if (topic.charCodeAt(0) !== 0x24) return false; // '$': the usual topic costs one comparison
+  return topic.startsWith('$SYS/') || topic === '$share' || topic.startsWith('$share/');
+}
+
 /** True when `filter` is a valid topic filter for SUBSCRIBE / UNSUBSCRIBE (shared prefix removed). */
 export function isValidTopicFilter(filter: string): boolean {
   if (filter.length === 0) return false; // [MQTT-4.7.3-1]

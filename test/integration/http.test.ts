@@ -202,7 +202,7 @@ describe('connection logs', () => {
     expect(disconnected).toMatchObject({ level: 30, clientId: 'logged', listener: 'tcp', reason: expect.any(String) });
     await expect(t.client({ clientId: 'intruder', protocolVersion: 5 })).rejects.toThrow();
     await until(() => lines.some((l) => l.msg === 'connection refused'), 'refusal log');
-    expect(lines.find((l) => l.msg === 'connection refused')).toMatchObject({ level: 30, code: 'ERR_BAD_CREDENTIALS', listener: 'tcp' });
+    expect(lines.find((l) => l.msg === 'connection refused')).toMatchObject({ level: 30, code: 'ERR_NOT_AUTHORIZED', listener: 'tcp' });
     expect(lines.filter((l) => (l.level as number) < 30)).toEqual([]);
   });
 });

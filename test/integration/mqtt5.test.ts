@@ -230,6 +230,26 @@ describe('MQTT 5 subscription options', () => {
     expect(Array.isArray(ids) ? [...ids].sort() : ids).toEqual([1, 2]);
   });
 
+  it('[MQTT-3.3.4-3] one SUBSCRIBE with two overlapping filters and one identifier: the delivery carries that identifier once', async () => {
+    t = await startBroker();
+    const sub = await t.client(v5);
+    const got = collect(sub);
+    await sub.subscribeAsync({ 'one/+': { qos: 1 }, 'one/#': { qos: 1 } }, { properties: { subscriptionIdentifier: 2333 } });
+    // The same identifier from two SUBSCRIBE packets, and beside another identifier
+    await sub.subscribeAsync('two/+/c', { qos: 0, properties: { subscriptionIdentifier: 7 } });
+    await sub.subscribeAsync('two/#', { qos: 0, properties: { subscriptionIdentifier: 7 } });
+    await sub.subscribeAsync('two/b/+', { qos: 0, properties: { subscriptionIdentifier: 8 } });
+    const pub = await t.client(v5);
+    await pub.publishAsync('one/x', 'once', { qos: 1 });
+    await pub.publishAsync('two/b/c', 'seven and eight', { qos: 1 });
+    await got.waitFor(2);
+    await sleep(100);
+    expect(got.messages).toHaveLength(2);
+    expect(got.messages[0]?.packet.properties?.subscriptionIdentifier).toBe(2333);
+    const ids = got.messages[1]?.packet.properties?.subscriptionIdentifier;
+    expect(Array.isArray(ids) ? [...ids].sort() : ids).toEqual([7, 8]);
+  });
+
   it('[MQTT-3.8.3-3] No Local: the client does not get its own publications on that subscription', async () => {
     t = await startBroker();
     const self = await t.client({ ...v5, clientId: 'self' });

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientInfo, Credentials, Message, Plugin } from '../../src/index.js';
 import { collect, sleep, startBroker, until, type TestBroker } from '../helpers/broker.js';
 import { RawClient } from '../helpers/raw.js';
+import { connectFrame, str } from '../wire/wire.js';
 
 let t: TestBroker;
 afterEach(async () => t?.close());
@@ -43,6 +44,28 @@ describe('authenticate', () => {
     }
   });
 
+  it('[MQTT-3.2.2-5] a denial without a user name is "not authorized": 3.1.1 and 3.1 return code 5, 5.0 0x87 (as Mosquitto)', async () => {
+    t = await startBroker({ plugins: [onlyAlice] });
+    for (const [version, expected] of [[4, { returnCode: 5 }], [3, { returnCode: 5 }], [5, { reasonCode: 0x87 }]] as const) {
+      const r = await RawClient.connect(t.port, version);
+      try {
+        expect(await r.handshake()).toMatchObject({ ...expected, sessionPresent: false });
+        await r.waitClosed();
+      } finally {
+        r.close();
+      }
+    }
+    // 5.0 allows a password without a user name: still no user name to be wrong
+    const r = await RawClient.connect(t.port, 5);
+    try {
+      r.write(connectFrame({ level: 5, flags: 0x02 | 0x40, rest: str('secret') }));
+      expect(await r.next('connack')).toMatchObject({ reasonCode: 0x87 });
+    } finally {
+      r.close();
+    }
+    expect(t.broker.sessionCount).toBe(0);
+  });
+
   it('accepted credentials connect, and the plugin sees the client id, user name, version and listener', async () => {
     const seen: { client: ClientInfo; creds: Credentials }[] = [];
     t = await startBroker({
@@ -63,7 +86,7 @@ describe('authenticate', () => {
       ],
     });
     const err = (await t.client({ protocolVersion: 5 }).catch((e: unknown) => e)) as ErrorWithReasonCode;
-    expect(err.code).toBe(0x86);
+    expect(err.code).toBe(0x87); // no user name: not authorized
     expect(calls).toEqual(['first']);
   });
 });

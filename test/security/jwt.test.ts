@@ -45,12 +45,13 @@ describe('JWT with a shared secret', () => {
     expect(rec.seen).toEqual(['device-7']);
   });
 
-  it('a wrong signature, an expired token, a non-token and no credentials are refused (0x86)', async () => {
+  it('a wrong signature, an expired token and a non-token are refused (0x86); no credentials at all, as not authorized (0x87)', async () => {
     t = await startBroker({ jwtSecret: SECRET });
     const bad = [await hs256({ sub: 'x' }, '1h', 'another-secret-another-secret-another'), await hs256({ sub: 'x' }, Math.floor(Date.now() / 1000) - 10), 'plain-password'];
     for (const password of bad) expect(await refusal(t.client({ protocolVersion: 5, username: 'x', password }))).toBe(0x86);
-    expect(await refusal(t.client({ protocolVersion: 5 }))).toBe(0x86);
+    expect(await refusal(t.client({ protocolVersion: 5 }))).toBe(0x87);
     expect(await refusal(t.client({ protocolVersion: 4, username: 'x', password: 'nope' }))).toBe(4);
+    expect(await refusal(t.client({ protocolVersion: 4 }))).toBe(5);
   });
 
   it('a token without the username claim, or with a malformed topics claim, is refused', async () => {

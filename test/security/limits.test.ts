@@ -42,6 +42,22 @@ describe('topic and client id limits', () => {
     expect(await ackCode(c, 'a/b/c/d', 'ok', 1)).toBe(0); // c itself subscribed to it
   });
 
+  it('the default maxTopicLevels is 200, as in Mosquitto: 200 levels are published and subscribed, 201 are refused', async () => {
+    t = await startBroker();
+    const deep = (levels: number) => Array.from({ length: levels }, (_, i) => `l${i}`).join('/');
+    const c = await t.client({ protocolVersion: 5 });
+    const got = collect(c);
+    expect(await subackCodes(c, { [deep(200)]: { qos: 1 }, [`${deep(199)}/#`]: { qos: 0 }, [deep(201)]: { qos: 0 } })).toEqual([1, 0, 0x8f]);
+    expect(await ackCode(c, deep(200), 'deep', 1)).toBe(0);
+    await got.waitFor(1);
+    expect(got.messages[0]?.topic).toBe(deep(200));
+    const r = await RawClient.connect(t.port, 5);
+    await r.handshake();
+    r.send({ cmd: 'publish', topic: deep(201), payload: Buffer.from('x'), qos: 0, dup: false, retain: false } as Packet);
+    expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x90 });
+    r.close();
+  });
+
   it('a will topic over the limits refuses the CONNECT (5.0: 0x90)', async () => {
     t = await startBroker({ maxTopicLevels: 2 });
     const r = await RawClient.connect(t.port, 5);
@@ -91,6 +107,42 @@ describe('connection limits', () => {
     expect(other.closed()).toBe(false);
     expect(t.broker.connectionStats).toMatchObject({ open: 3, refused: 1 });
   });
+});
+
+/** Opens `n` raw MQTT connections at once and completes CONNECT on each; resolves to how many were accepted. */
+async function connectAll(port: number, n: number, opened: RawClient[]): Promise<number> {
+  const attempts = Array.from({ length: n }, async () => {
+    const r = await RawClient.connect(port, 4);
+    opened.push(r);
+    return r
+      .handshake()
+      .then((connack) => (connack as { returnCode?: number }).returnCode === 0)
+      .catch(() => false);
+  });
+  return (await Promise.all(attempts)).filter(Boolean).length;
+}
+
+describe('connection limits free a slot as soon as a socket closes', () => {
+  for (const [name, options] of [
+    ['maxConnections', { maxConnections: 10 }],
+    ['maxConnectionsPerIp', { maxConnectionsPerIp: 10 }],
+  ] as const) {
+    it(`${name} 10: a client that closes its 10 connections and at once opens 10 new ones is never refused (20 rounds)`, async () => {
+      t = await startBroker({ ...options, wsPort: -1 });
+      let open: RawClient[] = [];
+      expect(await connectAll(t.port, 10, open)).toBe(10);
+      for (let round = 0; round < 20; round++) {
+        const next: RawClient[] = [];
+        // Close all ten, and in the same tick start ten new connections
+        for (const r of open) r.close();
+        const accepted = await connectAll(t.port, 10, next);
+        expect({ round, accepted }).toEqual({ round, accepted: 10 });
+        open = next;
+      }
+      for (const r of open) r.close();
+      expect(t.broker.connectionStats.refused).toBe(0);
+    });
+  }
 });
 
 describe('publish rate limit', () => {

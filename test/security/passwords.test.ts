@@ -90,10 +90,11 @@ describe('password file authentication', () => {
     expect(await refusal(t.client({ username: 'alice', protocolVersion: 4 }))).toBe(4);
   });
 
-  it('anonymous clients are refused once a password file is set, unless allowAnonymous', async () => {
+  it('anonymous clients are refused as not authorized (5.0: 0x87, 3.1.1: 5) once a password file is set, unless allowAnonymous', async () => {
     const file = await withUsers({ alice: 'secret' });
     t = await startBroker({ passwordFile: file });
-    expect(await refusal(t.client({ protocolVersion: 5 }))).toBe(0x86);
+    expect(await refusal(t.client({ protocolVersion: 5 }))).toBe(0x87);
+    expect(await refusal(t.client({ protocolVersion: 4 }))).toBe(5);
     await t.close();
     t = await startBroker({ passwordFile: file, allowAnonymous: true });
     expect((await t.client({ protocolVersion: 5 })).connected).toBe(true);

@@ -132,7 +132,7 @@ describe.skipIf(!hasOpenssl)('client certificates', () => {
     t = await startBroker(tlsOptions({ tlsCa: certs.file('ca.crt'), certAsUsername: true, passwordFile: file, plugins: [rec] }));
     expect((await connect('tls', 'client-device-2')).connected).toBe(true);
     const refused = await connect('tls', undefined, { protocolVersion: 5 }).catch((e: { code?: number }) => e);
-    expect((refused as { code?: number }).code).toBe(0x86);
+    expect((refused as { code?: number }).code).toBe(0x87); // no certificate and no user name: not authorized
     expect((await connect('tls', undefined, { username: 'bob', password: 'pw' })).connected).toBe(true);
     expect(rec.seen.map((c) => c.username)).toEqual(['device-2', 'bob']); // the refused one stopped at the password file
   });

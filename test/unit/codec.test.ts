@@ -61,3 +61,100 @@ describe('Decoder after CONNECT', () => {
     expect(sub).toMatchObject({ cmd: 'subscribe', subscriptions: [{ topic: 't', qos: 0, nl: true, rap: true }] });
   });
 });
+
+describe('MQTT 5 properties as the Decoder reads them', () => {
+  const CONNECT5 = reference({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'c', clean: true, keepalive: 0 }, 5);
+
+  /** Decodes an MQTT 5 CONNECT, then `frame`; returns the packets decoded and the error, if any. */
+  function decode(frame: Buffer, connect: Buffer | null = CONNECT5): { packets: mqttPacket.Packet[]; error: Error | undefined } {
+    const packets: mqttPacket.Packet[] = [];
+    let error: Error | undefined;
+    const decoder = new Decoder({ packetDecoded: (p) => packets.push(p), decodeFailed: (e) => (error ??= e) });
+    if (connect) decoder.write(connect);
+    decoder.write(frame);
+    return { packets, error };
+  }
+
+  const u16 = (n: number) => Buffer.from([n >> 8, n & 0xff]);
+  const str = (s: string) => Buffer.concat([u16(Buffer.byteLength(s)), Buffer.from(s)]);
+  const block = (...parts: Buffer[]) => {
+    const body = Buffer.concat(parts);
+    return Buffer.concat([Buffer.from([body.length]), body]); // every block here is under 128 bytes
+  };
+  const frame = (first: number, ...parts: Buffer[]) => {
+    const body = Buffer.concat(parts);
+    return Buffer.concat([Buffer.from([first, body.length]), body]);
+  };
+  const connectWith = (properties: Buffer, will?: Buffer) =>
+    frame(0x10, str('MQTT'), Buffer.from([5, will ? 0x06 : 0x02]), u16(0), properties, str('c'), will ? Buffer.concat([will, str('w'), str('x')]) : Buffer.alloc(0));
+  const reasonString = Buffer.concat([Buffer.from([0x1f]), str('')]);
+  const pfi = (n: number) => Buffer.from([0x01, n]);
+
+  /** A packet of each type a client sends, with one property given twice (first value empty or 0). */
+  const repeated: [string, Buffer, Buffer | null][] = [
+    ['CONNECT', connectWith(block(Buffer.from([0x17, 0]), Buffer.from([0x17, 0]))), null],
+    ['a will', connectWith(block(), block(pfi(0), pfi(0))), null],
+    ['PUBLISH QoS 0', frame(0x30, str('t'), block(pfi(0), pfi(0))), CONNECT5],
+    ['PUBLISH QoS 1', frame(0x32, str('t'), u16(1), block(pfi(0), pfi(0))), CONNECT5],
+    ['PUBACK', frame(0x40, u16(1), Buffer.from([0]), block(reasonString, reasonString)), CONNECT5],
+    ['PUBREC', frame(0x50, u16(1), Buffer.from([0]), block(reasonString, reasonString)), CONNECT5],
+    ['PUBREL', frame(0x62, u16(1), Buffer.from([0]), block(reasonString, reasonString)), CONNECT5],
+    ['PUBCOMP', frame(0x70, u16(1), Buffer.from([0]), block(reasonString, reasonString)), CONNECT5],
+    ['SUBSCRIBE', frame(0x82, u16(1), block(Buffer.from([0x0b, 1]), Buffer.from([0x0b, 1])), str('t'), Buffer.from([0])), CONNECT5],
+    ['DISCONNECT', frame(0xe0, Buffer.from([0]), block(reasonString, reasonString)), CONNECT5],
+    ['AUTH', frame(0xf0, Buffer.from([0x18]), block(Buffer.concat([Buffer.from([0x15]), str('m')]), Buffer.concat([Buffer.from([0x15]), str('m')]))), CONNECT5],
+  ];
+
+  it.each(repeated)('%s with a property given twice is a Protocol Error (section 2.2.2.2)', (_name, bytes, connect) => {
+    const { packets, error } = decode(bytes, connect);
+    expect(error).toMatchObject({ code: 'ERR_PROTOCOL' });
+    expect(packets.length).toBe(connect ? 1 : 0);
+  });
+
+  it.each([
+    ['Request Problem Information 2', connectWith(block(Buffer.from([0x17, 2]))), null],
+    ['Request Response Information 2', connectWith(block(Buffer.from([0x19, 2]))), null],
+    ['a will Payload Format Indicator 2', connectWith(block(), block(pfi(2))), null],
+    ['a PUBLISH Payload Format Indicator 255', frame(0x30, str('t'), block(pfi(255))), CONNECT5],
+  ] as [string, Buffer, Buffer | null][])('%s is a Protocol Error: every Byte property is 0 or 1', (_name, bytes, connect) => {
+    expect(decode(bytes, connect).error).toMatchObject({ code: 'ERR_PROTOCOL' });
+  });
+
+  it.each([
+    ['an unknown property identifier', frame(0x30, str('t'), block(Buffer.from([0x7f, 0]))), 'unknown property'],
+    ['a property that runs past the Property Length', frame(0x30, str('t'), Buffer.from([2, 0x02, 0, 0, 0, 0]), Buffer.from('payload')), 'past the Property Length'],
+    ['a Property Length past the Remaining Length', frame(0x30, str('t'), Buffer.from([9, 0x01, 0])), 'past the Remaining Length'],
+    ['a Content Type cut short', frame(0x30, str('t'), Buffer.from([3, 0x03, 0, 5])), 'cannot be read'],
+    ['a Reason String on a PUBLISH', frame(0x30, str('t'), block(reasonString)), 'not a property of PUBLISH'],
+    ['a Session Expiry Interval in a will', connectWith(block(), block(Buffer.from([0x11, 0, 0, 0, 1]))), 'not a property of WILL'],
+  ])('%s is a Malformed Packet', (_name, bytes, detail) => {
+    const { error } = decode(bytes, bytes[0] === 0x10 ? null : CONNECT5);
+    expect(error).toMatchObject({ code: 'ERR_MALFORMED_PACKET' });
+    expect(error?.message).toContain(detail);
+  });
+
+  it('well-formed properties decode exactly as mqtt-packet decodes them', () => {
+    const publish = {
+      cmd: 'publish', topic: 'a/b', qos: 1, messageId: 7, dup: false, retain: false, payload: Buffer.from('p'),
+      properties: {
+        payloadFormatIndicator: true, messageExpiryInterval: 0, contentType: '', responseTopic: 'r', correlationData: Buffer.alloc(0),
+        topicAlias: 3, userProperties: { k: ['1', '2'], e: '' },
+      },
+    };
+    const connect = {
+      cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'c', clean: false, keepalive: 30,
+      properties: { sessionExpiryInterval: 0, receiveMaximum: 5, maximumPacketSize: 300, topicAliasMaximum: 0, requestResponseInformation: false, requestProblemInformation: true, userProperties: { a: 'b' } },
+      will: { topic: 'w', payload: Buffer.from('x'), qos: 1, retain: false, properties: { willDelayInterval: 0, payloadFormatIndicator: false, contentType: 't' } },
+    };
+    for (const [packet, before] of [[publish, CONNECT5], [connect, null]] as const) {
+      const bytes = reference(packet, 5);
+      const expected: mqttPacket.Packet[] = [];
+      const parser = mqttPacket.parser({ protocolVersion: 5 });
+      parser.on('packet', (p) => expected.push(p));
+      parser.parse(bytes);
+      const { packets, error } = decode(bytes, before);
+      expect(error).toBeUndefined();
+      expect(packets.at(-1)).toEqual(expected[0]);
+    }
+  });
+});

@@ -7,9 +7,11 @@ import { DEFAULTS } from '../../src/options.js';
 import { PublishEncoder } from '../../src/protocol/publish-encoder.js';
 
 /** A Connection on an in-memory stream, with a host that records dispatched packets. */
-function connection(): { conn: Connection; stream: PassThrough; dispatched: string[] } {
+function connection(): { conn: Connection; stream: PassThrough; dispatched: string[]; due: number[]; events: string[] } {
   const stream = new PassThrough();
   const dispatched: string[] = [];
+  const due: number[] = [];
+  const events: string[] = [];
   const host: ConnectionHost = {
     logger: pino({ level: 'silent' }),
     encoder: new PublishEncoder(),
@@ -18,9 +20,11 @@ function connection(): { conn: Connection; stream: PassThrough; dispatched: stri
     dispatch: (_c, packet) => {
       dispatched.push(packet.cmd);
     },
-    closed: () => {},
+    released: () => events.push('released'),
+    closed: () => events.push('closed'),
+    keepaliveDue: (at) => due.push(at),
   };
-  return { conn: new Connection(stream, 'test', '127.0.0.1', host), stream, dispatched };
+  return { conn: new Connection(stream, 'test', '127.0.0.1', host), stream, dispatched, due, events };
 }
 
 const opened: PassThrough[] = [];
@@ -29,18 +33,48 @@ afterEach(() => {
 });
 
 describe('Connection.checkKeepalive [MQTT-3.1.2-24]', () => {
-  it('closes after 1.5× the keepalive of silence, not before', () => {
-    const { conn, stream } = connection();
+  it('closes after 1.5× the keepalive of silence, not before; tells the sweep its deadline, and the host at once', () => {
+    const { conn, stream, due, events } = connection();
     opened.push(stream);
     conn.beginConnect(4);
     const before = performance.now();
     conn.accept(2);
     const after = performance.now();
-    conn.checkKeepalive(before + 2999);
+    expect(due).toHaveLength(1);
+    const deadline = due[0] as number;
+    expect(deadline).toBeGreaterThanOrEqual(before + 3000);
+    expect(deadline).toBeLessThanOrEqual(after + 3000);
+    expect(conn.checkKeepalive(before + 2999)).toBe(deadline);
     expect(conn.closed).toBe(false);
-    conn.checkKeepalive(after + 3000);
+    expect(conn.checkKeepalive(deadline)).toBe(Number.POSITIVE_INFINITY);
     expect(conn.closed).toBe(true);
     expect(conn.closeCode).toBe('ERR_KEEPALIVE_TIMEOUT');
+    // The connection is over for the broker now, not when the peer finishes closing [MQTT-3.1.2-8]
+    expect(events).toEqual(['released', 'closed']);
+  });
+
+  it('the host hears "closed" once: at end(), not again when the socket closes', async () => {
+    const { conn, stream, events } = connection();
+    conn.beginConnect(4);
+    conn.accept(0);
+    conn.end('test');
+    stream.destroy();
+    await new Promise((resolve) => stream.once('close', resolve));
+    expect(events).toEqual(['released', 'closed']);
+  });
+
+  it('the peer ending its side releases the connection at once; "closed" follows with the socket', async () => {
+    const { conn, stream, events } = connection();
+    opened.push(stream);
+    conn.beginConnect(4);
+    conn.accept(0);
+    let atEnd: string[] = [];
+    stream.once('end', () => (atEnd = [...events])); // after the Connection's own 'end' listener
+    const closed = new Promise((resolve) => stream.once('close', resolve));
+    stream.end(); // the readable side of a PassThrough ends once what was written is read
+    await closed;
+    expect(atEnd).toEqual(['released']);
+    expect(events).toEqual(['released', 'closed']);
   });
 
   it('data from the client restarts the count', async () => {
@@ -55,7 +89,7 @@ describe('Connection.checkKeepalive [MQTT-3.1.2-24]', () => {
     const afterData = performance.now();
     expect(dispatched).toEqual(['pingreq']);
     expect(beforeData + 1499).toBeGreaterThan(accepted + 1500); // without the PINGREQ this would close
-    conn.checkKeepalive(beforeData + 1499);
+    expect(conn.checkKeepalive(beforeData + 1499)).toBeGreaterThanOrEqual(beforeData + 1500); // the later deadline
     expect(conn.closed).toBe(false);
     conn.checkKeepalive(afterData + 1500);
     expect(conn.closed).toBe(true);
@@ -66,7 +100,8 @@ describe('Connection.checkKeepalive [MQTT-3.1.2-24]', () => {
     opened.push(idle.stream);
     idle.conn.beginConnect(5);
     idle.conn.accept(0);
-    idle.conn.checkKeepalive(performance.now() + 1e9);
+    expect(idle.due).toEqual([]);
+    expect(idle.conn.checkKeepalive(performance.now() + 1e9)).toBe(Number.POSITIVE_INFINITY);
     expect(idle.conn.closed).toBe(false);
 
     const connecting = connection();

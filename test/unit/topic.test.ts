@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isValidTopicFilter, isValidTopicName, parseSharedFilter } from '../../src/protocol/topic.js';
+import { isReservedTopic, isValidTopicFilter, isValidTopicName, parseSharedFilter } from '../../src/protocol/topic.js';
 
 describe('topic validation', () => {
   it('[MQTT-3.3.2-2] topic names must not contain wildcards', () => {
@@ -39,5 +39,12 @@ describe('topic validation', () => {
     expect(parseSharedFilter('$share//a')).toBeNull();
     expect(parseSharedFilter('$share/g+/a')).toBeNull();
     expect(parseSharedFilter('$share/g/a/#/b')).toBeNull();
+  });
+});
+
+describe('reserved Topic Names (no client may publish to them)', () => {
+  it('$SYS/ and the $share prefix are reserved; look-alikes are not', () => {
+    for (const t of ['$SYS/broker/uptime', '$share', '$share/g/t', '$share/']) expect(isReservedTopic(t)).toBe(true);
+    for (const t of ['$SYS', '$shared/x', 'x/$share/y', 'share/g/t', '$sys/x', 'a']) expect(isReservedTopic(t)).toBe(false);
   });
 });

@@ -13,6 +13,7 @@ import {
   publishFrame,
   str,
   u16,
+  will5,
 } from './wire.js';
 
 const w = new Wire();
@@ -163,6 +164,49 @@ describe('CONNECT flags', () => {
   });
 });
 
+describe('bytes after the last field of a CONNECT', () => {
+  // Where the CONNECT's fields end depends on its flags: after the client id, the will payload or the password
+  const endings: [string, number, Buffer][] = [
+    ['the client id', 0x02, Buffer.alloc(0)],
+    ['the will payload', 0x02 | 0x04, Buffer.concat([str('wire/will'), str('bye')])],
+    ['the password', 0x02 | 0x80 | 0x40, Buffer.concat([str('user'), str('secret')])],
+  ];
+
+  it.each(endings)('[MQTT-3.1.4-1] 3.1.1: trailing bytes after %s close the connection without a CONNACK', async (_last, flags, rest) => {
+    await w.start();
+    const c = await w.raw(4);
+    c.write(connectFrame({ flags, rest: Buffer.concat([rest, Buffer.from([0x00, 0x01, 0x02])]) }));
+    await expectClosedSilently(c);
+    expect(w.tb?.broker.sessionCount).toBe(0);
+  });
+
+  it.each(endings)('[MQTT-3.1.4-1] 5.0: trailing bytes after %s get CONNACK 0x81 (Malformed Packet), then close', async (_last, flags, rest) => {
+    await w.start();
+    const c = await w.raw(5);
+    // MQTT 5 puts a (here empty) property block before the will topic
+    const v5rest = flags & 0x04 ? Buffer.concat([props(), rest]) : rest;
+    c.write(connectFrame({ level: 5, flags, rest: Buffer.concat([v5rest, Buffer.from([0x00])]) }));
+    await expectConnackRefusal(c, 0x81, 5);
+    expect(w.tb?.broker.sessionCount).toBe(0);
+  });
+
+  it('3.1: trailing bytes after the client id close the connection without a CONNACK', async () => {
+    await w.start();
+    const c = await w.raw(3);
+    c.write(connectFrame({ protocolName: 'MQIsdp', level: 3, rest: Buffer.from([0x00]) }));
+    await expectClosedSilently(c);
+  });
+
+  it('the same CONNECT without the trailing bytes is accepted (the frames above differ only by them)', async () => {
+    await w.start();
+    for (const [version, flags, rest] of [[4, 0x02 | 0x04, Buffer.concat([str('wire/will'), str('bye')])], [5, 0x02 | 0x04, Buffer.concat([props(), str('wire/will'), str('bye')])]] as const) {
+      const c = await w.raw(version);
+      c.write(connectFrame({ level: version, flags, rest }));
+      expect(await c.next('connack')).toMatchObject(version === 5 ? { reasonCode: 0 } : { returnCode: 0 });
+    }
+  });
+});
+
 describe('MQTT 5 CONNECT properties', () => {
   const receiveMaximum = (n: number) => Buffer.concat([Buffer.from([0x21]), u16(n)]);
   const maximumPacketSize = (n: number) => Buffer.from([0x27, 0, 0, 0, n]);
@@ -179,6 +223,40 @@ describe('MQTT 5 CONNECT properties', () => {
     const c = await w.raw(5);
     c.write(connectFrame({ level: 5, properties: props(maximumPacketSize(0)) }));
     await expectConnackRefusal(c, 0x82, 5);
+  });
+
+  // Byte properties are flags: "a Protocol Error to have a value other than 0 or 1"
+  const outOfRange: [string, Buffer, Buffer | undefined][] = [
+    ['§3.1.2.11.7 Request Problem Information 2', props(Prop.requestProblemInformation(2)), undefined],
+    ['§3.1.2.11.7 Request Problem Information 255', props(Prop.requestProblemInformation(255)), undefined],
+    ['§3.1.2.11.6 Request Response Information 2', props(Prop.requestResponseInformation(2)), undefined],
+    ['§3.1.3.2.3 a will Payload Format Indicator 2', props(), props(Prop.payloadFormatIndicator(2))],
+    ['[MQTT-3.3.2-14] a will Response Topic with a wildcard', props(), props(Prop.responseTopic('reply/+'))],
+  ];
+
+  it.each(outOfRange)('%s is a Protocol Error: CONNACK 0x82, then close; no session, no will', async (_name, properties, willProperties) => {
+    const tb = await w.start();
+    const watcher = await tb.client({ protocolVersion: 5 });
+    const wills = collect(watcher);
+    await watcher.subscribeAsync('wire/will');
+    const c = await w.raw(5);
+    const flags = willProperties ? 0x02 | 0x04 : 0x02;
+    c.write(connectFrame({ level: 5, flags, properties, rest: willProperties ? will5(willProperties) : undefined }));
+    await expectConnackRefusal(c, 0x82, 5);
+    expect(tb.broker.sessionCount).toBe(1); // the watcher's
+    await watcher.publishAsync('wire/will', 'sentinel');
+    await wills.waitFor(1);
+    expect(wills.messages.map((m) => m.payload)).toEqual(['sentinel']);
+  });
+
+  it('the flags at 0 and 1 are accepted (the boundary of the ranges above)', async () => {
+    await w.start();
+    for (const n of [0, 1]) {
+      const c = await w.raw(5);
+      const properties = props(Prop.requestProblemInformation(n), Prop.requestResponseInformation(n));
+      c.write(connectFrame({ level: 5, clientId: `flags-${n}`, flags: 0x06, properties, rest: will5(props(Prop.payloadFormatIndicator(n), Prop.responseTopic('reply/x'))) }));
+      expect(await c.next('connack')).toMatchObject({ reasonCode: 0 });
+    }
   });
 
   it('§2.2.2.2 a property given twice is a Protocol Error: the connection is refused', async () => {

@@ -54,6 +54,48 @@ describe('reserved flags in the fixed header', () => {
   });
 });
 
+/** Packets with one byte more than their fields take (MQTT 3.1.1 section 2.2.3: the Remaining Length counts the fields). */
+const trailing311: [string, Buffer][] = [
+  ['PUBACK', frame(0x40, u16(1), [0x00])],
+  ['PUBREC', frame(0x50, u16(1), [0x00])],
+  ['PUBREL', frame(0x62, u16(1), [0x00])],
+  ['PUBCOMP', frame(0x70, u16(1), [0x00])],
+  ['PINGREQ', frame(0xc0, [0x00])],
+  ['DISCONNECT', frame(0xe0, [0x00])],
+];
+
+describe('bytes after the last field', () => {
+  it.each(trailing311)('[MQTT-4.8.0-1] 3.1.1: a %s with a byte after its last field closes the connection', async (_name, bytes) => {
+    await w.start();
+    const { c } = await w.connected(4);
+    c.write(bytes);
+    await expectClosedSilently(c);
+  });
+
+  const trailing5: [string, Buffer][] = [
+    ['PUBACK (after its properties)', frame(0x40, u16(1), [0x00], props(), [0x00])],
+    ['PUBREL (after its properties)', frame(0x62, u16(1), [0x00], props(), [0x00])],
+    ['PINGREQ', frame(0xc0, [0x00])],
+    ['UNSUBSCRIBE (a filter cut short)', frame(0xa2, u16(1), props(), str('a'), [0x00])],
+  ];
+
+  it.each(trailing5)('[MQTT-4.13.1-1] 5.0: a %s with a byte after its last field gets DISCONNECT 0x81', async (_name, bytes) => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(bytes);
+    await expectDisconnect(c, 0x81);
+  });
+
+  it('5.0: a PUBACK of Remaining Length 3 (reason code, no properties) is well formed', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(frame(0x40, u16(1), [0x00]));
+    c.send({ cmd: 'pingreq' });
+    await c.next('pingresp');
+    expect(c.closed).toBe(false);
+  });
+});
+
 describe('remaining length', () => {
   it('3.1.1: five continuation bytes (0xFF ×5) close the connection', async () => {
     await w.start();

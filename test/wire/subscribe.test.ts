@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
-import { Prop, Wire, expectClosedSilently, expectDisconnect, frame, props, publishFrame, str, u16 } from './wire.js';
+import { collect } from '../helpers/broker.js';
+import { Prop, Wire, expectClosedSilently, expectConnackRefusal, expectDisconnect, frame, props, publishFrame, str, u16 } from './wire.js';
 
 const w = new Wire();
 afterEach(() => w.cleanup());
@@ -143,14 +144,14 @@ describe('UNSUBSCRIBE', () => {
     await expectDisconnect(c, [0x82, 0x81]);
   });
 
-  it('[MQTT-3.10.4-5] 5.0: UNSUBACK has one reason code per filter, invalid ones 0x8F', async () => {
+  it('[MQTT-3.10.4-5] 5.0: UNSUBACK has one reason code per filter', async () => {
     await w.start();
     const { c } = await w.connected(5);
     c.write(subscribeFrame(5, 1, [['x/y', 0]]));
     await c.next('suback');
-    c.write(unsubscribeFrame(5, 2, ['x/y', 'never/subscribed', 'a/#/b']));
+    c.write(unsubscribeFrame(5, 2, ['x/y', 'never/subscribed', '$share/g/x/y']));
     const unsuback = (await c.next('unsuback')) as IUnsubackPacket;
-    expect(unsuback).toMatchObject({ messageId: 2, granted: [0x00, 0x11, 0x8f] });
+    expect(unsuback).toMatchObject({ messageId: 2, granted: [0x00, 0x11, 0x11] });
   });
 
   it('[MQTT-3.10.4-5] 3.1.1: UNSUBACK is sent even when nothing matched', async () => {
@@ -158,6 +159,52 @@ describe('UNSUBSCRIBE', () => {
     const { c } = await w.connected(4);
     c.write(unsubscribeFrame(4, 3, ['never/subscribed']));
     expect(await c.next('unsuback')).toMatchObject({ messageId: 3 });
+  });
+});
+
+/** Filters that break section 4.7 in UNSUBSCRIBE: empty, misplaced wildcards, malformed shared filters. */
+const badUnsubscribe: [string, string][] = [
+  ['[MQTT-4.7.3-1]', ''],
+  ['[MQTT-4.7.1-3]', '+x'],
+  ['[MQTT-4.7.1-3]', 'a/b+'],
+  ['[MQTT-4.7.1-2]', 'x#'],
+  ['[MQTT-4.7.1-2]', '#/x'],
+  ['[MQTT-4.7.1-2]', '##'],
+  ['[MQTT-4.8.2-1]', '$share//a'],
+  ['[MQTT-4.8.2-2]', '$share/g'],
+  ['[MQTT-4.8.2-2]', '$share/g+/a'],
+];
+
+describe('an invalid topic filter in UNSUBSCRIBE closes the connection [MQTT-4.8.0-1]', () => {
+  it.each(badUnsubscribe)('%s 3.1.1: UNSUBSCRIBE %j closes the connection without UNSUBACK', async (_id, filter) => {
+    await w.start();
+    const { c } = await w.connected(4);
+    c.write(unsubscribeFrame(4, 1, [filter]));
+    await expectClosedSilently(c);
+  });
+
+  it.each(badUnsubscribe)('%s 5.0: UNSUBSCRIBE %j gets DISCONNECT 0x81 (Malformed Packet), then close', async (_id, filter) => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(unsubscribeFrame(5, 1, [filter]));
+    await expectDisconnect(c, 0x81);
+  });
+
+  it('the whole UNSUBSCRIBE is refused: a valid filter beside an invalid one stays subscribed', async () => {
+    const tb = await w.start();
+    const { c } = await w.connected(4, { clientId: 'keeps', clean: false });
+    c.write(subscribeFrame(4, 1, [['keep/me', 1]]));
+    await c.next('suback');
+    c.write(unsubscribeFrame(4, 2, ['keep/me', 'x#']));
+    await expectClosedSilently(c);
+    expect(tb.broker.session('keeps')?.subscriptions).toBe(1);
+  });
+
+  it('3.1 (level 3): an empty filter in UNSUBSCRIBE closes the connection too', async () => {
+    await w.start();
+    const { c } = await w.connected(3);
+    c.write(frame(0xa2, u16(1), str('')));
+    await expectClosedSilently(c);
   });
 });
 
@@ -177,5 +224,51 @@ describe('duplicated MQTT 5 properties', () => {
     const { c } = await w.connected(5);
     c.write(publishFrame({ topic: 'a', properties: props(Prop.topicAlias(1), Prop.topicAlias(2)), payload: 'x' }));
     await expectDisconnect(c, 0x82);
+  });
+});
+
+describe('§2.2.2 MQTT 5: a packet that ends where its Property Length is due is a Malformed Packet', () => {
+  const cut: [string, Buffer][] = [
+    ['SUBSCRIBE ending after its packet identifier', frame(0x82, u16(1))],
+    ['UNSUBSCRIBE ending after its packet identifier', frame(0xa2, u16(1))],
+    ['QoS 0 PUBLISH ending after its Topic Name', frame(0x30, str('a'))],
+    ['QoS 1 PUBLISH ending after its packet identifier', frame(0x32, str('a'), u16(1))],
+  ];
+
+  it.each(cut)('%s: DISCONNECT 0x81, then close', async (_name, bytes) => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(bytes);
+    await expectDisconnect(c, 0x81);
+  });
+
+  it('the same, followed at once by another packet in the same segment: still 0x81 (the next packet is not read as properties)', async () => {
+    await w.start();
+    const { c } = await w.connected(5);
+    c.write(Buffer.concat([frame(0x82, u16(1)), Buffer.from([0xc0, 0x00])]));
+    await expectDisconnect(c, 0x81);
+  });
+
+  it('a CONNECT ending after its Keep Alive: CONNACK 0x81, then close', async () => {
+    await w.start();
+    const c = await w.raw(5);
+    c.write(frame(0x10, str('MQTT'), [5, 0x02], u16(0)));
+    await expectConnackRefusal(c, 0x81, 5);
+  });
+
+  it('DISCONNECT may end before its Property Length (Remaining Length 0 or 1): a normal disconnect, the will discarded', async () => {
+    const tb = await w.start();
+    const watcher = await tb.client({ protocolVersion: 5 });
+    const wills = collect(watcher);
+    await watcher.subscribeAsync('short/will');
+    for (const body of [[], [0x00]]) {
+      const will = { topic: 'short/will', payload: Buffer.from(`will ${body.length}`), qos: 0, retain: false };
+      const { c } = await w.connected(5, { clientId: `short-${body.length}`, will });
+      c.write(frame(0xe0, body));
+      await expectClosedSilently(c);
+    }
+    await watcher.publishAsync('short/will', 'sentinel');
+    await wills.waitFor(1);
+    expect(wills.messages.map((m) => m.payload)).toEqual(['sentinel']);
   });
 });

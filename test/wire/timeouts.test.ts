@@ -1,4 +1,7 @@
+import net from 'node:net';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
+import { until } from '../helpers/broker.js';
 import { Wire, connectFrame, expectClosedSilently, expectDisconnect } from './wire.js';
 
 const w = new Wire();
@@ -72,4 +75,44 @@ describe('keepalive', () => {
     await expectDisconnect(c, 0x8d);
     expect(Date.now() - accepted).toBeGreaterThanOrEqual(1400);
   });
+});
+
+/**
+ * A client that falls silent with keepalive 1. `hung`: its application stopped (its TCP stack still
+ * answers, but it never closes its side), as a frozen device would; otherwise an ordinary socket.
+ */
+async function silentClientWithWill(version: 4 | 5, hung: boolean, topic: string): Promise<{ acceptedAt: number }> {
+  const socket = net.connect({ port: w.port, host: '127.0.0.1', allowHalfOpen: hung });
+  socket.on('error', () => undefined);
+  opened.push(socket);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const will = { topic, payload: Buffer.from('gone'), qos: 0, retain: false };
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: version, clientId: `silent-${version}-${hung}`, clean: true, keepalive: 1, will } as Packet, { protocolVersion: version }));
+  await new Promise<void>((resolve) => socket.once('data', () => resolve())); // CONNACK
+  return { acceptedAt: performance.now() };
+}
+
+const opened: net.Socket[] = [];
+afterEach(() => {
+  for (const s of opened.splice(0)) s.destroy();
+});
+
+describe('[MQTT-3.1.2-24] keepalive 1: the will of a silent client is published by 1.5 s', () => {
+  for (const version of [4, 5] as const) {
+    for (const hung of [false, true]) {
+      it(`${version === 5 ? '5.0' : '3.1.1'}, ${hung ? 'a client whose application hung (never closes its side)' : 'an ordinary socket'}: the will arrives 1.5 s after the last packet, within 0.25 s`, async () => {
+        const tb = await w.start();
+        const watcher = await tb.client({ protocolVersion: 5 });
+        const topic = `silent/${version}/${hung}`;
+        let willAt = 0;
+        watcher.on('message', () => (willAt ||= performance.now()));
+        await watcher.subscribeAsync(topic);
+        const { acceptedAt } = await silentClientWithWill(version, hung, topic);
+        await until(() => willAt > 0, 'the will', 4000);
+        const elapsed = willAt - acceptedAt;
+        expect(elapsed).toBeGreaterThanOrEqual(1450);
+        expect(elapsed).toBeLessThan(1750);
+      });
+    }
+  }
 });

@@ -179,17 +179,38 @@ export function connectFrame(c: RawConnect = {}): Buffer {
   );
 }
 
-/** MQTT 5 property identifiers used by the tests. */
+/** A Four Byte Integer property. */
+function u32Property(id: number, n: number): Buffer {
+  const b = Buffer.alloc(5);
+  b[0] = id;
+  b.writeUInt32BE(n, 1);
+  return b;
+}
+
+/** MQTT 5 properties used by the tests, encoded with any value, valid or not (MQTT 5 section 2.2.2.2). */
 export const Prop = {
-  topicAlias: (n: number) => Buffer.concat([Buffer.from([0x23]), u16(n)]),
-  sessionExpiry: (n: number) => {
-    const b = Buffer.alloc(5);
-    b[0] = 0x11;
-    b.writeUInt32BE(n, 1);
-    return b;
-  },
-  authenticationMethod: (s: string) => Buffer.concat([Buffer.from([0x15]), str(s)]),
+  payloadFormatIndicator: (n: number) => Buffer.from([0x01, n]),
+  messageExpiry: (n: number) => u32Property(0x02, n),
+  contentType: (s: Bytes) => Buffer.concat([Buffer.from([0x03]), str(s)]),
+  responseTopic: (s: Bytes) => Buffer.concat([Buffer.from([0x08]), str(s)]),
+  correlationData: (s: Bytes) => Buffer.concat([Buffer.from([0x09]), str(s)]),
   subscriptionIdentifier: (n: number) => Buffer.concat([Buffer.from([0x0b]), varint(n)]),
+  sessionExpiry: (n: number) => u32Property(0x11, n),
+  authenticationMethod: (s: string) => Buffer.concat([Buffer.from([0x15]), str(s)]),
+  requestProblemInformation: (n: number) => Buffer.from([0x17, n]),
+  willDelay: (n: number) => u32Property(0x18, n),
+  requestResponseInformation: (n: number) => Buffer.from([0x19, n]),
+  reasonString: (s: Bytes) => Buffer.concat([Buffer.from([0x1f]), str(s)]),
+  receiveMaximum: (n: number) => Buffer.concat([Buffer.from([0x21]), u16(n)]),
+  topicAliasMaximum: (n: number) => Buffer.concat([Buffer.from([0x22]), u16(n)]),
+  topicAlias: (n: number) => Buffer.concat([Buffer.from([0x23]), u16(n)]),
+  userProperty: (name: Bytes, value: Bytes) => Buffer.concat([Buffer.from([0x26]), str(name), str(value)]),
+  maximumPacketSize: (n: number) => u32Property(0x27, n),
 };
+
+/** The part of an MQTT 5 CONNECT after its client id for a will with these properties (Will Flag 0x04 in the flags). */
+export function will5(properties: Buffer, topic = 'wire/will', payload = 'bye'): Buffer {
+  return Buffer.concat([properties, str(topic), str(payload)]);
+}
 
 export { prng } from '../helpers/prng.js';
