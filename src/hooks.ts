@@ -1,27 +1,7 @@
 import type { Broker } from './broker.js';
-import type { Message } from './broker/message.js';
-import type { QoS } from './protocol/codec.js';
-import type { ProtocolVersion } from './protocol/codec.js';
+import type { ClientInfo, Drop, DropReason, Message, PeerCertificate, QoS, UserProperties } from './model.js';
 
-/** What plugins learn about a connected client. */
-export interface ClientInfo {
-  readonly id: string;
-  readonly username: string | undefined;
-  readonly protocolVersion: ProtocolVersion;
-  readonly remoteAddress: string | undefined;
-  /** The listener the client came in on: 'tcp', 'ws', or a custom name passed to `handle()`. */
-  readonly listener: string;
-  /** The client certificate verified by a TLS or WSS listener, when the client presented one. */
-  readonly certificate?: PeerCertificate | undefined;
-}
-
-/** What plugins learn about a verified client certificate. */
-export interface PeerCertificate {
-  /** The subject's Common Name (CN), '' when it has none. */
-  readonly commonName: string;
-  /** SHA-256 fingerprint, colon-separated hex as Node prints it. */
-  readonly fingerprint256: string;
-}
+export type { ClientInfo, Drop, DropReason, PeerCertificate, UserProperties } from './model.js';
 
 /** Credentials presented in CONNECT, or in an AUTH packet of an enhanced authentication exchange. */
 export interface Credentials {
@@ -77,30 +57,6 @@ export interface SubscriptionRequestInfo {
   readonly qos: QoS;
   /** MQTT 5 User Properties of the SUBSCRIBE packet. */
   readonly userProperties?: UserProperties | undefined;
-}
-
-/** MQTT 5 User Properties as mqtt-packet gives them: a name maps to one value or, repeated, to several. */
-export type UserProperties = Record<string, string | string[]>;
-
-/** Why a message did not reach a subscriber (or was not accepted). */
-export type DropReason =
-  | 'queue-full'
-  | 'expired'
-  | 'packet-too-large'
-  | 'slow-consumer'
-  | 'not-authorized'
-  | 'session-ended'
-  | 'offline'
-  | 'plugin-error'
-  | 'refused'
-  | 'unencodable'
-  | 'payload-format-invalid';
-
-/** A dropped message, reported through `onDropped`. */
-export interface Drop {
-  readonly clientId: string | undefined;
-  readonly message: Message;
-  readonly reason: DropReason;
 }
 
 /**

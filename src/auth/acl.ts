@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { BrokerError } from '../errors.js';
-import type { ClientInfo, Plugin, SubscriptionRequestInfo } from '../hooks.js';
-import type { Message } from '../broker/message.js';
+import type { ClientInfo, Message } from '../model.js';
+import type { Plugin, SubscriptionRequestInfo } from '../hooks.js';
 import { parseFilter } from '../protocol/topic.js';
 import { covers, intersects, matches, substitute } from './patterns.js';
 

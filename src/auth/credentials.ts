@@ -1,4 +1,5 @@
-import type { ClientInfo, Credentials } from '../hooks.js';
+import type { ClientInfo } from '../model.js';
+import type { Credentials } from '../hooks.js';
 
 /** What the plain-credential plugins (password file, JWT) share about who they must check. */
 export interface PlainCredentialOptions {

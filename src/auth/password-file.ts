@@ -2,7 +2,8 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
 import { verdictBeforeChecking } from './credentials.js';
 import { readFileSync } from 'node:fs';
 import { BrokerError } from '../errors.js';
-import type { AuthVerdict, ClientInfo, Credentials, Plugin } from '../hooks.js';
+import type { ClientInfo } from '../model.js';
+import type { AuthVerdict, Credentials, Plugin } from '../hooks.js';
 
 /** scrypt cost: N=2^14, r=8, p=1 (16 MiB, tens of milliseconds), a 16-byte salt and a 32-byte hash. */
 const COST = { N: 16_384, r: 8, p: 1 } as const;

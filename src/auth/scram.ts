@@ -1,7 +1,8 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BrokerError } from '../errors.js';
-import type { AuthVerdict, ClientInfo, Credentials, Plugin } from '../hooks.js';
+import type { ClientInfo } from '../model.js';
+import type { AuthVerdict, Credentials, Plugin } from '../hooks.js';
 
 /** The Authentication Method name of SCRAM-SHA-256 (RFC 7677). */
 export const SCRAM_SHA_256 = 'SCRAM-SHA-256';

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { Message } from '../broker/message.js';
-import type { ClientInfo, DropReason, HookRunner } from '../hooks.js';
+import type { ClientInfo, DropReason, Message } from '../model.js';
+import type { HookRunner } from '../hooks.js';
 import { isReservedTopic } from '../protocol/topic.js';
 
 /**

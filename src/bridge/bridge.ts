@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Message } from '../broker/message.js';
+import type { Message } from '../model.js';
 import { LevelStore } from '../store/level.js';
 import type { Store } from '../store/store.js';
 import { AdminServer, adminSocketPath } from './admin.js';

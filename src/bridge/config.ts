@@ -1,6 +1,6 @@
 /** The `bridge` option: streams, rules and sinks, with their defaults and validation. */
 import { BrokerError } from '../errors.js';
-import type { QoS } from '../protocol/codec.js';
+import type { QoS } from '../model.js';
 import { isValidTopicFilter } from '../protocol/topic.js';
 
 /** Retention of one stream; records beyond either bound are deleted in the background. */

@@ -1,5 +1,5 @@
 import { BrokerError } from '../errors.js';
-import type { Message } from '../broker/message.js';
+import type { Message } from '../model.js';
 import type { LogBackend } from './backend.js';
 import type { StreamConfig } from './config.js';
 import { decodeRecord, encodeRecord, lastPart, LOG_KEY, offsetOfKey, type LogRecord, type StreamMeta } from './record.js';

@@ -1,25 +1,18 @@
 /**
  * Log records and their keys (the encoding is described at encodeRecord); keys sort by stream, then offset (16 hex digits), so a range read is an offset range.
  */
-import type { MessageProperties } from '../broker/message.js';
-import type { QoS } from '../protocol/codec.js';
+import type { MessageContent, MessageProperties, QoS } from '../model.js';
 
 /** The record encoding this code writes and reads (independent of the session store's format). */
 export const RECORD_VERSION = 1;
 
-/** One record of a stream. */
-export interface LogRecord {
+/** One record of a stream: a message's content with its place in the stream. */
+export interface LogRecord extends MessageContent {
   readonly stream: string;
   /** Position in the stream: starts at 0, increases by 1 per record, never reused. */
   readonly offset: number;
   /** When the broker accepted the message, ms since the epoch. */
   readonly timestamp: number;
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly qos: QoS;
-  readonly retain: boolean;
-  /** MQTT 5 properties: user properties, content type, correlation data, payload format, response topic. */
-  readonly properties: MessageProperties | undefined;
 }
 
 /** The idempotency key of a record: `stream:offset`, stable across restarts. */

@@ -1,4 +1,4 @@
-import type { QoS } from '../protocol/codec.js';
+import type { QoS } from '../model.js';
 import type { RuleConfig } from './config.js';
 
 interface CompiledRule {

@@ -1,5 +1,4 @@
-import type { QoS } from '../protocol/codec.js';
-import type { Message } from './message.js';
+import type { Message, QoS } from '../model.js';
 
 /** One message on its way to one client: the per-delivery facts beside the shared Message. */
 export interface Delivery {

@@ -1,31 +1,6 @@
-import type { QoS, UserProperties } from '../protocol/codec.js';
+import type { Message, MessageProperties, QoS } from '../model.js';
 
-/** MQTT 5 properties carried with an application message (passed through unchanged). */
-export interface MessageProperties {
-  readonly payloadFormatIndicator?: boolean;
-  readonly contentType?: string;
-  readonly responseTopic?: string;
-  readonly correlationData?: Buffer;
-  readonly userProperties?: UserProperties;
-}
-
-/**
- * An application message. Immutable once routed: one object is shared by every subscriber,
- * and per-delivery facts live in a Delivery.
- */
-export interface Message {
-  /** Broker-wide id, unique across restarts (allocated by MessageIds). */
-  readonly id: number;
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly qos: QoS;
-  readonly retain: boolean;
-  readonly properties: MessageProperties | undefined;
-  /** Absolute expiry time in ms since the epoch (MQTT 5 Message Expiry Interval), if any. */
-  readonly expiresAt: number | undefined;
-  /** Client id of the publisher; undefined for messages published by the broker itself. */
-  readonly origin: string | undefined;
-}
+export type { Message, MessageProperties } from '../model.js';
 
 /** What a caller supplies to publish a message. */
 export interface PublishInput {

@@ -1,4 +1,4 @@
-import type { Message } from './message.js';
+import type { Message } from '../model.js';
 
 class Node {
   readonly children = new Map<string, Node>();

@@ -1,8 +1,8 @@
-import type { QoS } from '../protocol/codec.js';
+import type { Message, QoS } from '../model.js';
 import { parseSharedFilter } from '../protocol/topic.js';
 import type { Delivery } from './inflight.js';
 import type { Store } from '../store/store.js';
-import { isExpired, type Message } from './message.js';
+import { isExpired } from './message.js';
 import { RetainedIndex } from './retained.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';

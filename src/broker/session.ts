@@ -1,8 +1,7 @@
-import type { ProtocolVersion, QoS } from '../protocol/codec.js';
-import type { DropReason } from '../hooks.js';
-import type { WillRecord, SessionRecord } from '../store/store.js';
+import type { DropReason, Message, ProtocolVersion, QoS, WillRecord } from '../model.js';
+import type { SessionRecord } from '../store/store.js';
 import { derivedPacketId, Inflight, type Delivery } from './inflight.js';
-import { isExpired, type Message } from './message.js';
+import { isExpired } from './message.js';
 import { MessageQueue, type Backlog, type QueueLimits } from './queue.js';
 import type { Subscription } from './subscription.js';
 import type { CommitObserver } from './persistence/commit-gate.js';

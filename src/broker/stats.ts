@@ -1,4 +1,4 @@
-import type { DropReason } from '../hooks.js';
+import type { DropReason } from '../model.js';
 
 /** Broker-wide counters (read by $SYS, metrics and tests). Plain numbers: counting costs an increment. */
 export class Stats {

@@ -1,5 +1,4 @@
-import type { QoS } from '../protocol/codec.js';
-import type { Message } from './message.js';
+import type { Message, QoS } from '../model.js';
 
 /** One client's subscription to one topic filter, with its MQTT 5 options. */
 export interface Subscription {

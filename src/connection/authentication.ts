@@ -1,6 +1,6 @@
-import type { AuthExchange, ClientInfo } from '../hooks.js';
+import type { ClientInfo, WillRecord } from '../model.js';
+import type { AuthExchange } from '../hooks.js';
 import type { ConnectPacket } from '../protocol/codec.js';
-import type { WillRecord } from '../store/store.js';
 
 /** A connection's authentication: its method, and the enhanced exchange in progress, if any. */
 export interface Authentication {

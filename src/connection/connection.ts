@@ -1,9 +1,8 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BrokerError, isBrokerError } from '../errors.js';
-import type { ClientInfo, DropReason, PeerCertificate } from '../hooks.js';
-import type { Message } from '../broker/message.js';
-import { Decoder, encode, packetSize, type DecoderEvents, type Packet, type ProtocolVersion } from '../protocol/codec.js';
+import type { ClientInfo, DropReason, Message, PeerCertificate, ProtocolVersion } from '../model.js';
+import { Decoder, encode, packetSize, type DecoderEvents, type Packet } from '../protocol/codec.js';
 import { connackPacket, disconnectPacket, pubrelPacket } from '../protocol/packets.js';
 import type { PublishEncoder } from '../protocol/publish-encoder.js';
 import { CONNACK_REASONS, ReasonCode, SERVER_DISCONNECT_REASONS } from '../protocol/reason-codes.js';

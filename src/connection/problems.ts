@@ -1,5 +1,5 @@
 import type { BrokerError } from '../errors.js';
-import type { ProtocolVersion } from '../protocol/codec.js';
+import type { ProtocolVersion } from '../model.js';
 
 /** Properties of a refusing CONNACK or a server DISCONNECT (MQTT 5). */
 export interface RefusalProperties {

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { BrokerError } from '../errors.js';
-import type { AuthOutcome, ClientInfo } from '../hooks.js';
+import type { ClientInfo, ProtocolVersion, WillRecord } from '../model.js';
+import type { AuthOutcome } from '../hooks.js';
 import type { PendingConnect } from '../connection/authentication.js';
 import { runAuthentication } from './auth.js';
-import type { ConnectPacket, ProtocolVersion } from '../protocol/codec.js';
+import type { ConnectPacket } from '../protocol/codec.js';
 import { connackPacket, type ConnackProperties } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { exceedsTopicLimits, isValidTopicName } from '../protocol/topic.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
-import type { WillRecord } from '../store/store.js';
 import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
 import { isPayloadFormatValid, messagePropertiesOf } from './publish.js';

@@ -1,15 +1,14 @@
 import type { Logger } from 'pino';
 import type { HookRunner } from '../hooks.js';
 import type { ResolvedOptions } from '../options.js';
-import type { Message, MessageIds } from '../broker/message.js';
+import type { ClientInfo, Message, WillRecord } from '../model.js';
+import type { MessageIds } from '../broker/message.js';
 import type { Router } from '../broker/router.js';
 import type { SessionRegistry } from '../broker/session-registry.js';
 import type { Stats } from '../broker/stats.js';
 import type { Store } from '../store/store.js';
 import type { Journal } from '../store/journal.js';
 import type { Connection } from '../connection/connection.js';
-import type { ClientInfo } from '../hooks.js';
-import type { WillRecord } from '../store/store.js';
 import type { Bridge } from '../bridge/bridge.js';
 import type { CommitGate } from '../broker/persistence/commit-gate.js';
 import type { CommitAck } from './commit.js';

@@ -1,11 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 import { BrokerError } from '../errors.js';
-import type { ClientInfo } from '../hooks.js';
+import type { ClientInfo, Message, MessageProperties } from '../model.js';
 import type { PublishPacket } from '../protocol/codec.js';
 import { ACK_SIZE, pubackPacket, pubrecPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { exceedsTopicLimits, isReservedTopic, isValidTopicName } from '../protocol/topic.js';
-import { expiresAtOf, type Message, type MessageProperties } from '../broker/message.js';
+import { expiresAtOf } from '../broker/message.js';
 import type { Session } from '../broker/session.js';
 import type { Connection } from '../connection/connection.js';
 import { sendAfterCommit } from './commit.js';

@@ -1,5 +1,5 @@
 import { BrokerError } from '../errors.js';
-import type { ClientInfo } from '../hooks.js';
+import type { ClientInfo } from '../model.js';
 import type { SubscribePacket, SubscriptionRequest, UnsubscribePacket } from '../protocol/codec.js';
 import { subackPacket, unsubackPacket, type Problem } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';

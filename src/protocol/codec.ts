@@ -31,8 +31,8 @@ export type {
   UserProperties,
 } from 'mqtt-packet';
 
-/** MQTT protocol levels: 3 = 3.1, 4 = 3.1.1, 5 = 5.0. */
-export type ProtocolVersion = 3 | 4 | 5;
+export type { ProtocolVersion } from '../model.js';
+import type { ProtocolVersion } from '../model.js';
 
 /**
  * What a Decoder reports to: the connection itself (methods on its prototype rather than an object

@@ -1,16 +1,6 @@
 /** Builders for the packets the broker sends, shaped for each protocol level. */
-import type {
-  AuthPacket,
-  ConnackPacket,
-  DisconnectPacket,
-  PubackPacket,
-  PubcompPacket,
-  PubrecPacket,
-  PubrelPacket,
-  SubackPacket,
-  UnsubackPacket,
-  ProtocolVersion,
-} from './codec.js';
+import type { ProtocolVersion } from '../model.js';
+import type { AuthPacket, ConnackPacket, DisconnectPacket, PubackPacket, PubcompPacket, PubrecPacket, PubrelPacket, SubackPacket, UnsubackPacket } from './codec.js';
 import { toV4ConnackCode } from './reason-codes.js';
 
 /** The Reason String an acknowledgement may carry (see Connection.problem). */

@@ -1,7 +1,8 @@
 import type { Delivery } from '../broker/inflight.js';
 import { remainingExpiry } from '../broker/message.js';
 import { BrokerError } from '../errors.js';
-import { encode, withPacketId, type ProtocolVersion, type PublishPacket } from './codec.js';
+import type { ProtocolVersion } from '../model.js';
+import { encode, withPacketId, type PublishPacket } from './codec.js';
 import { encodePlainPublish } from './publish-frame.js';
 
 /** An outbound Topic Alias for one PUBLISH; `known` sends a zero-length Topic Name (section 3.3.2.3.4). */

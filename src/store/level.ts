@@ -1,6 +1,6 @@
 import { ClassicLevel } from 'classic-level';
 import { BrokerError } from '../errors.js';
-import type { Message } from '../broker/message.js';
+import type { Message } from '../model.js';
 import { decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession, FORMAT_VERSION } from './records.js';
 import type { BacklogRecord, DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
 import type { KeyRange, LogBackend } from '../bridge/backend.js';

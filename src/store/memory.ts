@@ -1,4 +1,4 @@
-import type { Message } from '../broker/message.js';
+import type { Message } from '../model.js';
 import { countReferences } from './references.js';
 import type { DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
 

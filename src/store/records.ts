@@ -2,9 +2,8 @@
  * The on-disk encoding of store records (format version 1). Messages are a small JSON header
  * followed by the raw payload, so payloads are stored once and never re-encoded.
  */
-import type { Message, MessageProperties } from '../broker/message.js';
-import type { QoS } from '../protocol/codec.js';
-import type { DeliveryRecord, SessionRecord, WillRecord } from './store.js';
+import type { Message, MessageProperties, QoS, WillRecord } from '../model.js';
+import type { DeliveryRecord, SessionRecord } from './store.js';
 
 /** The format this code writes and reads. Bump it, and add a migration, when a record changes shape. */
 export const FORMAT_VERSION = 1;

@@ -1,19 +1,7 @@
-import type { Message } from '../broker/message.js';
+import type { Message, WillRecord } from '../model.js';
 import type { Subscription } from '../broker/subscription.js';
-import type { QoS } from '../protocol/codec.js';
-import type { MessageProperties } from '../broker/message.js';
 
-/** A will message as kept with its session. */
-export interface WillRecord {
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly qos: QoS;
-  readonly retain: boolean;
-  readonly properties: MessageProperties | undefined;
-  readonly messageExpiryInterval: number | undefined;
-  /** MQTT 5 Will Delay Interval, seconds. */
-  readonly delayInterval: number;
-}
+export type { WillRecord } from '../model.js';
 
 /** The durable image of a session (its in-memory Session is the source of truth). */
 export interface SessionRecord {

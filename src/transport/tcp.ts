@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BrokerError } from '../errors.js';
-import type { PeerCertificate } from '../hooks.js';
+import type { PeerCertificate } from '../model.js';
 
 /** Hands each accepted stream to the broker (with the verified client certificate of a TLS listener). */
 export type StreamHandler = (stream: Duplex, remoteAddress: string | undefined, certificate?: PeerCertificate) => void;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { BrokerError } from '../errors.js';
-import type { PeerCertificate } from '../hooks.js';
+import type { PeerCertificate } from '../model.js';
 import { bind, type StreamHandler } from './tcp.js';
 
 /** Where the TLS material comes from (PEM files). */
