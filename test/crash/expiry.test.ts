@@ -93,23 +93,30 @@ describe('kill -9 and the will delay', () => {
     return client;
   }
 
-  it('[MQTT-3.1.3-9] a will delayed 2 s and pending at the kill is published about 2 s after the disconnect', async () => {
+  it('[MQTT-3.1.3-9] a will delayed 4 s and pending at the kill is due 4 s after the disconnect, not 4 s after the restart', async () => {
     assertBuilt();
     let broker = await lab.start(lab.dataDir());
     const seen: { at: number; packet: IPublishPacket }[] = [];
     await (await watcher(broker, 'delay-watcher', 'delay/#', seen)).endAsync();
-    const will = { topic: 'delay/w', payload: Buffer.from('delayed will'), qos: 1, retain: true, properties: { willDelayInterval: 2 } };
+    const will = { topic: 'delay/w', payload: Buffer.from('delayed will'), qos: 1, retain: true, properties: { willDelayInterval: 4 } };
     const client = await session(broker, 'delay-client', 30, { will });
     await client.wire.barrier(1);
     client.wire.destroy(); // no DISCONNECT: the will applies, after its delay
     const gone = Date.now();
     await settle(broker);
-    broker = await lab.crashAndRestart(broker);
+    await broker.crash();
+    // The broker is down when the will falls due; once back, the will is overdue and goes out at
+    // once. Had the delay been counted from the restart, it would come 4 s after it. (Measuring
+    // against the restart rather than the disconnect keeps the test independent of how long a
+    // restart takes on a loaded machine.)
+    await at(gone, 4500);
+    broker = await lab.restart(broker);
+    const restarted = Date.now();
     await watcher(broker, 'delay-watcher', undefined, seen);
-    await until(() => seen.length > 0, 'the delayed will', 6000);
-    const delay = (seen[0] as { at: number }).at - gone;
-    expect(delay, 'will delay measured from the disconnect (ms)').toBeGreaterThanOrEqual(1500);
-    expect(delay, 'will delay measured from the disconnect (ms)').toBeLessThan(4000);
+    await until(() => seen.length > 0, 'the delayed will', 10_000);
+    const arrived = (seen[0] as { at: number }).at;
+    expect(arrived - gone, 'will delay measured from the disconnect (ms)').toBeGreaterThanOrEqual(4000);
+    expect(arrived - restarted, 'ms from the restart to the overdue will').toBeLessThan(3000);
     expect((seen[0] as { packet: IPublishPacket }).packet.payload.toString()).toBe('delayed will');
     await sleep(200);
     expect(seen).toHaveLength(1);

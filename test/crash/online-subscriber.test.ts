@@ -63,7 +63,11 @@ class Switchboard {
   }
 }
 
+/** How long a client keeps trying to reach the current broker (restarts are slow on a loaded machine). */
+const OPEN_DEADLINE_MS = 30_000;
+
 async function open(board: Switchboard, clientId: string, version: Version, extra: Record<string, unknown>): Promise<Wire> {
+  const deadline = Date.now() + OPEN_DEADLINE_MS;
   for (let attempt = 0; ; attempt++) {
     const broker = await board.ready();
     try {
@@ -73,7 +77,11 @@ async function open(board: Switchboard, clientId: string, version: Version, extr
       if (attempt > 0 || board.kills > 0) expect(connack.sessionPresent, `${clientId} session present after a restart`).toBe(true);
       return wire;
     } catch (err) {
-      if (attempt > 20) throw err;
+      // A broker that exited without the test's SIGKILL crashed: that is a failure, not a retry
+      if (!broker.running && !broker.killedByTest) {
+        throw new Error(`broker exited by itself (${clientId}): ${(err as Error).message}; stderr: ${broker.stderr}`);
+      }
+      if (Date.now() > deadline) throw err;
       await sleep(50); // the broker was killed between ready() and CONNACK
     }
   }
