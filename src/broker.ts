@@ -28,10 +28,10 @@ import { ReasonCode } from './protocol/reason-codes.js';
 import { isValidTopicName } from './protocol/topic.js';
 import { MemoryStore } from './store/memory.js';
 import type { Store } from './store/store.js';
-import { restoreState } from './store/restore.js';
-import { Journal } from './store/journal.js';
+import { restoreState } from './broker/persistence/restore.js';
+import { Journal } from './broker/persistence/journal.js';
 import { LevelStore } from './store/level.js';
-import { createPager } from './store/pager.js';
+import { createPager } from './broker/persistence/pager.js';
 import { MqttListeners } from './transport/listeners.js';
 import { KeepaliveSweep } from './connection/keepalive.js';
 import { createSecurity, type Security } from './auth/security.js';
@@ -113,15 +113,19 @@ export class Broker {
       closed: (c) => this.#connectionClosed(c),
       keepaliveDue: (at) => this.#keepalive.due(at),
     };
-    const store = createStore(this.options, (err) => {
+    // A failed commit that no caller waits on (a retained QoS 0 message, a session saved after
+    // SUBACK) is reported here; the ones that hold acknowledgements are reported per acknowledgement
+    const storeFailed = (err: unknown) => {
       this.stats.storeErrors++;
-      this.logger.error({ err }, 'store error');
-    });
+      this.logger.error({ err }, 'store commit failed');
+    };
+    const store = createStore(this.options, storeFailed);
     const journal = new Journal(store);
     const gate = store.durable
       ? new CommitGate<Connection, CommitAck>(store, {
           send: (conn, ack) => conn.send(ack),
           refuse: (conn, ack, err) => refuseUnstored(this.#ctx, conn, ack, err),
+          failed: storeFailed,
         })
       : undefined;
     const limits = {
@@ -246,8 +250,8 @@ export class Broker {
   /** Calls `observer` after each store commit with its write count and duration; false when the store does not commit (memory). */
   observeCommits(observer: (operations: number, ms: number) => void): boolean {
     const { store } = this.#ctx;
-    if (!(store instanceof LevelStore)) return false;
-    store.onCommit = observer;
+    if (store.observeCommits === undefined) return false;
+    store.observeCommits(observer);
     return true;
   }
 

@@ -1,28 +1,8 @@
 /** Where the log keeps its keys: the LevelDB store's database (same commits) or process memory. */
 
-/** A key range; bounds as in abstract-level. */
-export interface KeyRange {
-  gte?: string;
-  gt?: string;
-  lt?: string;
-  limit?: number;
-  reverse?: boolean;
-}
+import type { KeyRange, LogBackend } from '../store/store.js';
 
-/**
- * A sorted key-value space. Writes are queued synchronously and committed with the owner's next
- * group commit; `flush()` resolves once everything queued so far is committed. Reads see
- * committed data only.
- */
-export interface LogBackend {
-  /** True when committed writes survive a crash. */
-  readonly durable: boolean;
-  put(key: string, value: Uint8Array): void;
-  del(key: string): void;
-  get(key: string): Promise<Uint8Array | undefined>;
-  entries(range: KeyRange): AsyncIterable<[string, Uint8Array]>;
-  flush(): Promise<void>;
-}
+export type { KeyRange, LogBackend } from '../store/store.js';
 
 /** Keys of one bucket (the key up to its last U+0000), in order, with their values. */
 class Bucket {

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { Message } from '../model.js';
-import { LevelStore } from '../store/level.js';
 import type { Store } from '../store/store.js';
 import { AdminServer, adminSocketPath } from './admin.js';
 import { MemoryBackend } from './backend.js';
@@ -49,7 +48,7 @@ export class Bridge {
   constructor(config: BridgeConfig, store: Store, logger: Logger, seams: BridgeSeams = {}) {
     this.#config = config;
     this.#logger = logger.child({ component: 'bridge' });
-    const backend = store instanceof LevelStore ? store.logBackend() : new MemoryBackend();
+    const backend = store.logBackend?.() ?? new MemoryBackend();
     this.log = new Log(backend, config.streams);
     this.#rules = new Rules(config.rules);
     this.#sinks = config.sinks.map((s) => new SinkRunner(s, this.log, driverFor(s, seams), this.#logger));
@@ -60,8 +59,9 @@ export class Bridge {
       passed: () => this.#release(),
     };
     this.#retention = new Retention(this.log, config.streams, policy, this.#logger, config.retentionIntervalMs);
-    const useAdmin = config.admin && store instanceof LevelStore && config.streams.length > 0;
-    this.#admin = useAdmin ? new AdminServer(adminSocketPath(store.path), this.log, () => this.status(), this.#logger) : undefined;
+    // The admin socket lives in the store's directory, so `midge log` finds it from --data-dir
+    const location = config.admin && store.logBackend !== undefined && config.streams.length > 0 ? store.location : undefined;
+    this.#admin = location !== undefined ? new AdminServer(adminSocketPath(location), this.log, () => this.status(), this.#logger) : undefined;
   }
 
   /** Opens the log, starts sinks, retention and the admin socket (after the store has opened). */

@@ -35,7 +35,7 @@ export interface DeliveryPager {
   load(clientId: string, afterSeq: number, limit: number): Promise<Delivery[]>;
 }
 
-/** Mirrors a session's QoS 1/2 deliveries and inbound QoS 2 ids into the store (see store/journal.ts). */
+/** Mirrors a session's QoS 1/2 deliveries and inbound QoS 2 ids into the store (see broker/persistence/journal.ts). */
 export interface SessionJournal {
   added(session: Session, delivery: Delivery): void;
   updated(session: Session, delivery: Delivery): void;

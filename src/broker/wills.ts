@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { authorizeWill } from '../auth/will.js';
 import type { ClientInfo, DropReason, Message, WillRecord } from '../model.js';
 import type { HookRunner } from '../hooks.js';
-import type { Journal } from '../store/journal.js';
+import type { Journal } from './persistence/journal.js';
 import { expiresAtOf, type MessageIds } from './message.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';

@@ -7,7 +7,7 @@ import type { Router } from '../broker/router.js';
 import type { SessionRegistry } from '../broker/session-registry.js';
 import type { Stats } from '../broker/stats.js';
 import type { Store } from '../store/store.js';
-import type { Journal } from '../store/journal.js';
+import type { Journal } from '../broker/persistence/journal.js';
 import type { Connection } from '../connection/connection.js';
 import type { Bridge } from '../bridge/bridge.js';
 import type { CommitGate } from '../broker/persistence/commit-gate.js';

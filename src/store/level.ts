@@ -2,8 +2,7 @@ import { ClassicLevel } from 'classic-level';
 import { BrokerError } from '../errors.js';
 import type { Message } from '../model.js';
 import { decodeDelivery, decodeMessage, decodeSession, encodeDelivery, encodeMessage, encodeSession, FORMAT_VERSION } from './records.js';
-import type { BacklogRecord, DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState } from './store.js';
-import type { KeyRange, LogBackend } from '../bridge/backend.js';
+import type { BacklogRecord, DeliveryRecord, InboundRecord, SessionRecord, Store, StoredState, KeyRange, LogBackend } from './store.js';
 
 /** How commits reach the disk. */
 export type Durability = 'fsync' | 'batch' | 'none';
@@ -66,15 +65,28 @@ export class LevelStore implements Store {
   #syncTimer: NodeJS.Timeout | undefined;
   #idFloor = 0;
   /** Told of each commit (writes in it, milliseconds it took), for metrics. */
-  onCommit: ((operations: number, ms: number) => void) | undefined;
+  #onCommit: ((operations: number, ms: number) => void) | undefined;
 
-  /** `onError` hears of failures no caller waits for (the periodic sync of `batch` durability). */
+  /**
+   * `onError` hears of failures no caller waits for: a commit nobody called `flush()` for (e.g. a
+   * retained message from a QoS 0 publish, a session saved after SUBACK), and the periodic sync
+   * of `batch` durability.
+   */
   constructor(path: string, durability: Durability = 'fsync', onError: (err: Error) => void = () => undefined) {
     this.path = path;
     this.#durability = durability;
     this.#onError = onError;
     this.durable = durability !== 'none';
     this.#db = new ClassicLevel<string, Uint8Array>(path, { keyEncoding: 'utf8', valueEncoding: 'view' });
+  }
+
+  /** The database directory. */
+  get location(): string {
+    return this.path;
+  }
+
+  observeCommits(observer: (operations: number, ms: number) => void): void {
+    this.#onCommit = observer;
   }
 
   async open(options: { queuePage?: number } = {}): Promise<StoredState> {
@@ -309,7 +321,10 @@ export class LevelStore implements Store {
       waiter?.resolve();
     } catch (err) {
       this.stats.errors++;
-      waiter?.reject(new BrokerError('ERR_STORE_WRITE', `${this.path}: ${(err as Error).message}`, { cause: err }));
+      const failure = new BrokerError('ERR_STORE_WRITE', `${this.path}: ${(err as Error).message}`, { cause: err });
+      // A waiter handles the failure (and reports it); otherwise nobody would hear of it
+      if (waiter) waiter.reject(failure);
+      else this.#onError(failure);
     } finally {
       this.#committing = false;
       if (this.#ops.size > 0 || this.#waiter) this.#schedule();
@@ -318,7 +333,7 @@ export class LevelStore implements Store {
 
   #record(operations: number, ms: number): void {
     if (operations === 0) return;
-    this.onCommit?.(operations, ms);
+    this.#onCommit?.(operations, ms);
     this.stats.commits++;
     this.stats.operations += operations;
     this.stats.latencyMs += ms;

@@ -121,4 +121,38 @@ export interface Store {
    */
   flush(): Promise<void>;
   close(): Promise<void>;
+  /** Where the store keeps its files, for stores that have a directory (the bridge's admin socket lives there). */
+  readonly location?: string;
+  /**
+   * Optional: a sorted key space inside this store whose writes join the store's group commit
+   * (the bridge log uses it, so a message and its log record become durable together). A store
+   * without it gets an in-memory log.
+   */
+  logBackend?(): LogBackend;
+  /** Optional: calls `observer` after each commit with its write count and duration (metrics). */
+  observeCommits?(observer: (operations: number, ms: number) => void): void;
+}
+
+/** A key range; bounds as in abstract-level. */
+export interface KeyRange {
+  gte?: string;
+  gt?: string;
+  lt?: string;
+  limit?: number;
+  reverse?: boolean;
+}
+
+/**
+ * A sorted key-value space. Writes are queued synchronously and committed with the owner's next
+ * group commit; `flush()` resolves once everything queued so far is committed. Reads see
+ * committed data only.
+ */
+export interface LogBackend {
+  /** True when committed writes survive a crash. */
+  readonly durable: boolean;
+  put(key: string, value: Uint8Array): void;
+  del(key: string): void;
+  get(key: string): Promise<Uint8Array | undefined>;
+  entries(range: KeyRange): AsyncIterable<[string, Uint8Array]>;
+  flush(): Promise<void>;
 }

@@ -21,7 +21,7 @@ describe('session records in the store', () => {
     await clean.subscribeAsync('a/#', { qos: 1 });
     await t.client({ clientId: 'persistent', clean: false });
     await t.client({ clientId: 'will', clean: true, will: { topic: 'w', payload: Buffer.from('gone'), qos: 0, retain: false } });
-    // A restart would end a clean session at once (store/restore.ts) and only its will matters
+    // A restart would end a clean session at once (broker/persistence/restore.ts) and only its will matters
     expect(await recorded(store)).toEqual(['persistent', 'will']);
   });
 

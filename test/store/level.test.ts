@@ -43,6 +43,22 @@ describe('LevelStore', () => {
     await store.close();
   });
 
+  it('a failed commit that nobody waits for is reported to onError; one with a waiter is not', async () => {
+    const errors: Error[] = [];
+    const store = new LevelStore(fresh(), 'fsync', (err) => errors.push(err));
+    await store.open();
+    await store.close(); // every later commit fails
+    store.saveMessageIdFloor(5);
+    const waited = store.flush().catch((err: unknown) => err);
+    expect(isBrokerError(await waited, 'ERR_STORE_WRITE'), 'the waiter hears of it').toBe(true);
+    expect(errors).toEqual([]);
+    store.deleteRetained('t'); // a write nobody waits for (e.g. a retained QoS 0 publish)
+    const deadline = Date.now() + 5000;
+    while (errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(errors.map((e) => isBrokerError(e, 'ERR_STORE_WRITE'))).toEqual([true]);
+    expect(store.stats.errors).toBe(2);
+  });
+
   it('refuses a store written in a newer format, naming the path', async () => {
     const dir = fresh();
     const db = new ClassicLevel(dir);

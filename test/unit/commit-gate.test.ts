@@ -12,11 +12,11 @@ const root = mkdtempSync(path.join(tmpdir(), 'midge-gate-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** Records what the gate hands out, in order. */
-function recorder(): { log: string[]; acks: { send(c: string, a: string): void; refuse(c: string, a: string): void }; observer(name: string): CommitObserver } {
+function recorder(): { log: string[]; acks: { send(c: string, a: string): void; refuse(c: string, a: string): void; failed(err: unknown): void }; observer(name: string): CommitObserver } {
   const log: string[] = [];
   return {
     log,
-    acks: { send: (c, a) => log.push(`ack ${c} ${a}`), refuse: (c, a) => log.push(`refused ${c} ${a}`) },
+    acks: { send: (c, a) => log.push(`ack ${c} ${a}`), refuse: (c, a) => log.push(`refused ${c} ${a}`), failed: () => log.push('reported') },
     observer: (name) => ({ committed: (b) => log.push(`committed ${name} ${b}`), failed: (b) => log.push(`failed ${name} ${b}`) }),
   };
 }
@@ -60,7 +60,7 @@ describe('CommitGate', () => {
     await store.close();
   });
 
-  it('a failed commit refuses its acknowledgements and tells its observers', async () => {
+  it('a failed commit refuses its acknowledgements and tells its observers; one with no acknowledgement is reported', async () => {
     const store = new GatedStore();
     const { log, acks, observer } = recorder();
     const gate = new CommitGate<string, string>(store, acks);
@@ -70,7 +70,7 @@ describe('CommitGate', () => {
     await Promise.resolve();
     await Promise.resolve();
     // Every flush() of this store is a commit of its own: the note went to the second one
-    expect(log).toEqual(['refused c1 puback', 'failed s1 2']);
+    expect(log).toEqual(['refused c1 puback', 'reported', 'failed s1 2']);
   });
 });
 

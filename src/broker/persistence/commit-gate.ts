@@ -12,6 +12,8 @@ export interface CommitObserver {
 export interface AckSender<C, A> {
   send(connection: C, ack: A): void;
   refuse(connection: C, ack: A, err: unknown): void;
+  /** A commit with no acknowledgement waiting failed: nobody else reports it. */
+  failed(err: unknown): void;
 }
 
 /** One group commit and everything that waits for it, in the order it arrived. */
@@ -82,6 +84,7 @@ export class CommitGate<C, A> {
 
   #fail(batch: Batch<C, A>, err: unknown): void {
     if (this.#batch === batch) this.#batch = undefined;
+    if (batch.acks.length === 0) this.#acks.failed(err);
     for (const [connection, ack] of batch.acks) this.#acks.refuse(connection, ack, err);
     if (batch.observers !== undefined) for (const observer of batch.observers) observer.failed(batch.id);
   }

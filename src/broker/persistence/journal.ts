@@ -1,6 +1,6 @@
-import { derivedPacketId, type Delivery } from '../broker/inflight.js';
-import type { Session, SessionJournal } from '../broker/session.js';
-import type { DeliveryRecord, InboundRecord, Store } from './store.js';
+import { derivedPacketId, type Delivery } from '../inflight.js';
+import type { Session, SessionJournal } from '../session.js';
+import type { DeliveryRecord, InboundRecord, Store } from '../../store/store.js';
 
 /**
  * Mirrors sessions' QoS 1/2 deliveries into a durable store. Each message is stored once, however
@@ -21,7 +21,7 @@ export class Journal implements SessionJournal {
   /**
    * Mirrors a session's own record (expiry, will, subscriptions, connected or not). A session that
    * ends with its connection and leaves no will (expiry 0, no will) has nothing a restart could use
-   * (store/restore.ts ends it), so its record is deleted instead: no stale record of an earlier
+   * (broker/persistence/restore.ts ends it), so its record is deleted instead: no stale record of an earlier
    * persistent session survives, and the memory store keeps nothing per idle clean-session client
    * (about 170 bytes each).
    */

@@ -1,6 +1,23 @@
-import type { BrokerContext } from '../handlers/context.js';
-import type { Session } from '../broker/session.js';
-import type { SessionRecord, StoredState } from './store.js';
+import type { Logger } from 'pino';
+import type { WillRecord } from '../../model.js';
+import type { SessionRecord, Store, StoredState } from '../../store/store.js';
+import type { MessageIds } from '../message.js';
+import type { Router } from '../router.js';
+import type { Session } from '../session.js';
+import type { SessionRegistry } from '../session-registry.js';
+import type { Journal } from './journal.js';
+
+/** What restoring needs from the broker. */
+export interface RestoreHost {
+  readonly logger: Logger;
+  readonly store: Store;
+  readonly journal: Journal;
+  readonly router: Router;
+  readonly sessions: SessionRegistry;
+  readonly messageIds: MessageIds;
+  /** Publishes the will of a session whose connection ended with the broker. */
+  publishWill(clientId: string, will: WillRecord): void;
+}
 
 /**
  * Rebuilds memory from what the store returned at start: the one full read of the store.
@@ -8,7 +25,7 @@ import type { SessionRecord, StoredState } from './store.js';
  * that do not outlive their connection (expiry 0), and deliveries left without a session, are
  * ended through the normal path, so their messages are reported and removed from the store.
  */
-export function restoreState(ctx: BrokerContext, state: StoredState): void {
+export function restoreState(ctx: RestoreHost, state: StoredState): void {
   const { router, messageIds, sessions } = ctx;
   messageIds.observe(state.nextMessageId - 1);
   for (const message of state.retained) {
@@ -38,7 +55,7 @@ export function restoreState(ctx: BrokerContext, state: StoredState): void {
   }
 }
 
-function restoreSession(ctx: BrokerContext, record: SessionRecord, now: number): void {
+function restoreSession(ctx: RestoreHost, record: SessionRecord, now: number): void {
   const session = ctx.sessions.create(record.clientId);
   session.expiryInterval = record.expiryInterval;
   session.will = record.will;
@@ -49,7 +66,7 @@ function restoreSession(ctx: BrokerContext, record: SessionRecord, now: number):
 }
 
 /** A store that is not durable holds a snapshot taken at close; memory owns it now, until the next close. */
-function forgetSnapshot(ctx: BrokerContext, state: StoredState): void {
+function forgetSnapshot(ctx: RestoreHost, state: StoredState): void {
   const { store } = ctx;
   for (const d of state.deliveries) store.deleteDelivery(d.clientId, d.seq);
   for (const m of state.messages) store.deleteMessage(m.id);
@@ -57,7 +74,7 @@ function forgetSnapshot(ctx: BrokerContext, state: StoredState): void {
 }
 
 /** Every stored delivery references a message, those left on disk for paging included. */
-function restoreReferences(ctx: BrokerContext, state: StoredState): void {
+function restoreReferences(ctx: RestoreHost, state: StoredState): void {
   const { journal, messageIds, store } = ctx;
   for (const [id, count] of state.references) {
     messageIds.observe(id);
@@ -70,7 +87,7 @@ function restoreReferences(ctx: BrokerContext, state: StoredState): void {
 }
 
 /** Puts each session's in-flight and first-page deliveries back in their order. */
-function restoreDeliveries(ctx: BrokerContext, state: StoredState, sessionOf: (clientId: string) => Session): void {
+function restoreDeliveries(ctx: RestoreHost, state: StoredState, sessionOf: (clientId: string) => Session): void {
   const messages = new Map(state.messages.map((m) => [m.id, m]));
   const ordered = [...state.deliveries].sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : a.seq - b.seq));
   for (const record of ordered) {
@@ -85,7 +102,7 @@ function restoreDeliveries(ctx: BrokerContext, state: StoredState, sessionOf: (c
   }
 }
 
-function restartTimers(ctx: BrokerContext, session: Session, record: SessionRecord, now: number): void {
+function restartTimers(ctx: RestoreHost, session: Session, record: SessionRecord, now: number): void {
   if (record.will && record.willDueAt !== undefined) {
     ctx.sessions.scheduleWill(session, Math.max(0, (record.willDueAt - now) / 1000));
   } else if (record.will && record.disconnectedAt === undefined) {

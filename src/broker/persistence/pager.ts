@@ -1,6 +1,6 @@
-import type { Delivery } from '../broker/inflight.js';
-import type { DeliveryPager } from '../broker/session.js';
-import type { Store } from './store.js';
+import type { Delivery } from '../inflight.js';
+import type { DeliveryPager } from '../session.js';
+import type { Store } from '../../store/store.js';
 
 /**
  * Reads queued deliveries back from a paging store, a page at a time, when a session's queue
