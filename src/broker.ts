@@ -1,42 +1,27 @@
-import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
-import type { ClientInfo, DropReason, Message, PeerCertificate } from './model.js';
-import { HookRunner } from './hooks.js';
+import type { Message, PeerCertificate } from './model.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics/metrics.js';
 import { Operations } from './metrics/operations.js';
 import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
-import { expiresAtOf, MessageIds, type PublishInput } from './broker/message.js';
-import type { Delivery } from './broker/inflight.js';
-import { Router } from './broker/router.js';
-import { Wills } from './broker/wills.js';
-import type { Session, SessionEvents } from './broker/session.js';
-import { CommitGate } from './broker/persistence/commit-gate.js';
-import { refuseUnstored, type CommitAck } from './handlers/commit.js';
-import { SessionRegistry, type SessionLifecycle } from './broker/session-registry.js';
+import { expiresAtOf, messagePropertiesOf, type PublishInput } from './broker/message.js';
+import { createCore } from './broker/core.js';
+import { connectionEnded } from './broker/disconnect.js';
 import { Stats } from './broker/stats.js';
 import { Connection, type ConnectionHost } from './connection/connection.js';
 import { dispatch } from './handlers/index.js';
 import type { BrokerContext } from './handlers/context.js';
-import { messagePropertiesOf } from './handlers/publish.js';
 import { PublishEncoder } from './protocol/publish-encoder.js';
-import { disconnectPacket } from './protocol/packets.js';
-import { ReasonCode } from './protocol/reason-codes.js';
 import { isValidTopicName } from './protocol/topic.js';
-import { MemoryStore } from './store/memory.js';
-import type { Store } from './store/store.js';
 import { restoreState } from './broker/persistence/restore.js';
-import { Journal } from './broker/persistence/journal.js';
-import { LevelStore } from './store/level.js';
-import { createPager } from './broker/persistence/pager.js';
 import { MqttListeners } from './transport/listeners.js';
 import { KeepaliveSweep } from './connection/keepalive.js';
 import { createSecurity, type Security } from './auth/security.js';
 import { Admission } from './connection/admission.js';
-import { Bridge } from './bridge/bridge.js';
+import type { Bridge } from './bridge/bridge.js';
 import type { Log } from './bridge/log.js';
 
 /** Where the listeners are bound (undefined when disabled). */
@@ -89,8 +74,8 @@ export class Broker {
   #closing = false;
   #ready = false;
   #slowConsumers = 0;
-  /** Who left a delayed will, so that it is authorized as that client when it goes out (bounded by sessions). */
-  readonly #wills: Wills;
+  /** The log bridge (an ordinary plugin of the core), opened after restore and closed before the store. */
+  readonly #bridge: Bridge;
 
   constructor(input: BrokerOptions = {}) {
     this.options = resolveOptions(input);
@@ -99,8 +84,10 @@ export class Broker {
     // Built-in security plugins (password file, JWT, ACL) come before the user's; a bad file stops the start here
     this.#security = createSecurity(this.options);
     this.#admission = new Admission(this.options.maxConnections, this.options.maxConnectionsPerIp);
-    const plugins = [this.metrics, ...this.#security.plugins, ...this.options.plugins];
-    const hooks = new HookRunner(plugins, (hook, err) => this.logger.error({ err, hook }, 'plugin observer threw'));
+    const core = createCore(this.options, this.logger, this.stats, [this.metrics, ...this.#security.plugins, ...this.options.plugins]);
+    this.#ctx = core.ctx;
+    this.#bridge = core.bridge;
+    const { hooks } = core.ctx;
     this.#connectionHost = {
       logger: this.logger,
       encoder: this.#encoder,
@@ -110,61 +97,12 @@ export class Broker {
       stalled: () => this.#slowConsumers++,
       dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
       released: (c) => this.#admission.delete(c.remoteAddress),
-      closed: (c) => this.#connectionClosed(c),
+      closed: (c) => {
+        this.#connections.delete(c);
+        connectionEnded(this.#ctx, c, this.#closing);
+      },
       keepaliveDue: (at) => this.#keepalive.due(at),
     };
-    // A failed commit that no caller waits on (a retained QoS 0 message, a session saved after
-    // SUBACK) is reported here; the ones that hold acknowledgements are reported per acknowledgement
-    const storeFailed = (err: unknown) => {
-      this.stats.storeErrors++;
-      this.logger.error({ err }, 'store commit failed');
-    };
-    const store = createStore(this.options, storeFailed);
-    const journal = new Journal(store);
-    const gate = store.durable
-      ? new CommitGate<Connection, CommitAck>(store, {
-          send: (conn, ack) => conn.send(ack),
-          refuse: (conn, ack, err) => refuseUnstored(this.#ctx, conn, ack, err),
-          failed: storeFailed,
-        })
-      : undefined;
-    const limits = {
-      maxMessages: this.options.maxQueuedMessages,
-      maxBytes: this.options.maxQueuedBytes,
-      policy: this.options.queueOverflow,
-    };
-    const pager = createPager(store, this.options.queuePageSize);
-    const deps = { limits, maxInflight: this.options.maxInflight, events: this.#sessionEvents(hooks), journal, pager, gate };
-    const sessions = new SessionRegistry(deps, this.#lifecycle());
-    const router = new Router(sessions, store, this.options.sharedSubscriptionStrategy, (message) => {
-      this.stats.dropped.expired++;
-      hooks.notify('onDropped', { clientId: undefined, message, reason: 'expired' });
-    });
-    const bridge = new Bridge(this.options.bridge, store, this.logger);
-    this.#ctx = {
-      bridge,
-      options: this.options,
-      logger: this.logger,
-      hooks,
-      sessions,
-      router,
-      store,
-      journal,
-      gate,
-      stats: this.stats,
-      messageIds: new MessageIds(),
-      connections: new Map(),
-      dispatchMessage: (message, client) => this.#dispatchMessage(message, client),
-      publishWill: (clientId, will, client) => this.#wills.publish(clientId, will, client),
-    };
-    this.#wills = new Wills({
-      ...this.#ctx,
-      dispatch: (message) => this.#dispatchMessage(message, undefined),
-      dropped: (clientId, message, reason) => {
-        this.stats.dropped[reason]++;
-        hooks.notify('onDropped', { clientId, message, reason });
-      },
-    });
   }
 
   /** Number of connected clients. */
@@ -262,12 +200,12 @@ export class Broker {
 
   /** The embedded log: `read(stream, { from, limit })`, `follow(stream, ...)`, `stat`, `list`, consumer groups. */
   get log(): Log {
-    return this.#ctx.bridge.log;
+    return this.#bridge.log;
   }
 
   /** The bridge: `status()` gives per-sink state and lag (records, seconds) for metrics. */
   get bridge(): Bridge {
-    return this.#ctx.bridge;
+    return this.#bridge;
   }
 
   /** Restores state from the store and runs plugin init hooks; idempotent. */
@@ -275,7 +213,7 @@ export class Broker {
     this.#started ??= (async () => {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
-      await this.#ctx.bridge.open();
+      await this.#bridge.open();
       for (const plugin of this.#ctx.hooks.plugins) await plugin.init?.(this);
       // Expired retained messages leave memory and the store even if nobody subscribes [MQTT-3.3.2-5]
       this.#retainedSweep = setInterval(() => this.#ctx.router.sweepRetained(Date.now()), RETAINED_SWEEP_MS).unref();
@@ -319,7 +257,7 @@ export class Broker {
       origin: undefined,
     };
     this.#encoder.check(message); // refuse here what no subscriber could be sent
-    this.#dispatchMessage(message, undefined);
+    this.#ctx.publisher.publish(message, undefined);
     await this.#ctx.store.flush();
   }
 
@@ -331,11 +269,11 @@ export class Broker {
     this.#keepalive.stop();
     this.#operations.stopPublishing();
     const listeners = this.#listeners.close(); // stops accepting; done once every connection has ended
-    const closed = [...this.#connections].map((conn) => this.#disconnectForShutdown(conn));
+    const closed = [...this.#connections].map((conn) => conn.closeForShutdown());
     await Promise.all([listeners, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;
     sessions.stop();
-    await this.#ctx.bridge.close();
+    await this.#bridge.close();
     for (const session of sessions.values()) this.#ctx.journal.saveSession(session);
     if (!store.durable) this.#ctx.journal.snapshot(sessions.values());
     store.saveMessageIdFloor(messageIds.next());
@@ -347,98 +285,6 @@ export class Broker {
     this.logger.info('midge stopped');
   }
 
-  #disconnectForShutdown(conn: Connection): Promise<void> {
-    return new Promise((resolve) => {
-      conn.stream.once('close', () => resolve());
-      if (conn.phase === 'connected' && conn.protocolVersion === 5) {
-        conn.send(disconnectPacket(ReasonCode.ServerShuttingDown, undefined));
-      }
-      conn.end('server shutting down');
-      setTimeout(() => {
-        conn.stream.destroy();
-        resolve();
-      }, 2000).unref();
-      if (conn.stream.destroyed) resolve();
-    });
-  }
-
-  #dispatchMessage(input: Message, client: ClientInfo | undefined): number {
-    const { hooks, router } = this.#ctx;
-    const message = hooks.transform(client, input);
-    if (message === null) return 0;
-    if (message === 'plugin-error') {
-      this.stats.dropped['plugin-error']++;
-      hooks.notify('onDropped', { clientId: client?.id, message: input, reason: 'plugin-error' });
-      return 0;
-    }
-    this.#ctx.bridge.accept(message); // queued in the same commit as the message [bridge: acknowledged implies in the log]
-    if (message.retain) router.retain(message);
-    const receivers = router.publish(message);
-    hooks.notify('onPublished', message, client);
-    return receivers;
-  }
-
-  #connectionClosed(conn: Connection): void {
-    this.#connections.delete(conn);
-    const { connections, sessions, store, hooks } = this.#ctx;
-    const fields = { clientId: conn.clientId || undefined, address: conn.remoteAddress, listener: conn.listener, reason: conn.closeReason, code: conn.closeCode };
-    if (!conn.info) {
-      // A refusal (bad credentials, protocol error) is worth an info line; a bare probe is not
-      if (conn.closeCode) this.logger.info(fields, 'connection refused');
-      else this.logger.debug(fields, 'connection closed before CONNECT');
-      return;
-    }
-    if (connections.get(conn.clientId) === conn) {
-      connections.delete(conn.clientId);
-      const session = conn.session as Session;
-      session.detach();
-      // A close by the server, shutdown included, is not a DISCONNECT: the will applies [MQTT-3.1.2-8]
-      this.#wills.connectionEnded(session, conn.willOnClose, conn.info);
-      if (!this.#closing) sessions.scheduleExpiry(session);
-      if (sessions.get(session.clientId) === session) this.#ctx.journal.saveSession(session);
-    }
-    this.logger.info(fields, 'client disconnected');
-    if (!conn.disconnectNotified) hooks.notify('onDisconnected', conn.info, conn.closeReason);
-  }
-
-  #sessionEvents(hooks: HookRunner): SessionEvents {
-    return {
-      dropped: (session: Session, message: Message, reason: DropReason) => {
-        this.stats.dropped[reason]++;
-        this.logger.debug({ clientId: session.clientId, topic: message.topic, reason }, 'message dropped');
-        hooks.notify('onDropped', { clientId: session.clientId, message, reason });
-      },
-      reroute: (_session: Session, delivery: Delivery) => this.#ctx.router.reroute(delivery),
-      pageFailed: (session: Session, err: unknown) => {
-        this.stats.storeErrors++;
-        this.logger.error({ err, clientId: session.clientId }, 'cannot read queued messages from the store');
-      },
-      delivered: (session: Session, message: Message) => {
-        this.stats.messagesSent++;
-        if (hooks.observes('onDelivered')) hooks.notify('onDelivered', session.clientId, message);
-      },
-    };
-  }
-
-  #lifecycle(): SessionLifecycle {
-    return {
-      ended: (session, reason) => {
-        this.#wills.forget(session.clientId);
-        this.#ctx.router.unsubscribeAll(session);
-        session.end();
-        this.#ctx.store.deleteSession(session.clientId);
-        if (reason === 'expired') this.#ctx.hooks.notify('onSessionExpired', session.clientId);
-      },
-      willDue: (session) => this.#wills.due(session),
-    };
-  }
-}
-
-/** The store the options ask for. */
-function createStore(options: ResolvedOptions, onError: (err: Error) => void): Store {
-  if (options.store === 'memory') return new MemoryStore();
-  if (options.store === 'level') return new LevelStore(path.resolve(options.dataDir), options.durability, onError);
-  return options.store;
 }
 
 /** Creates a broker; call `listen()` to start it. */

@@ -88,6 +88,12 @@ export interface Plugin {
   onDelivered?(clientId: string, message: Message): void;
   onDropped?(drop: Drop): void;
   onSessionExpired?(clientId: string): void;
+  /**
+   * Acknowledgement hold, run for each accepted QoS 1/2 PUBLISH after onPublished: a promise
+   * withholds the PUBACK/PUBREC until it settles (the log bridge's 'block' policy uses it while a
+   * stream is full). Holds for one client must keep its acknowledgements in order [MQTT-4.6.0-2].
+   */
+  holdAcknowledgement?(client: ClientInfo, message: Message): Promise<void> | undefined;
 }
 
 /** The combined answer of the authenticate gates for one step of an exchange. */
@@ -125,12 +131,13 @@ export class HookRunner {
   readonly #gates = new Map<GateName, Plugin[]>();
   readonly #observers = new Map<ObserverName, Plugin[]>();
   readonly #transforms: Plugin[];
+  readonly #holds: Plugin[];
   readonly #onObserverError: ObserverErrorSink;
 
   constructor(plugins: readonly Plugin[], onObserverError: ObserverErrorSink) {
     for (const [i, p] of plugins.entries()) {
       if (typeof p !== 'object' || p === null) throw new TypeError(`plugins[${i}] must be an object`);
-      for (const key of [...GATES, ...OBSERVERS, 'onPublish', 'init', 'close'] as const) {
+      for (const key of [...GATES, ...OBSERVERS, 'onPublish', 'holdAcknowledgement', 'init', 'close'] as const) {
         if (p[key] !== undefined && typeof p[key] !== 'function') {
           throw new TypeError(`plugins[${i}].${key} must be a function`);
         }
@@ -140,6 +147,7 @@ export class HookRunner {
     for (const g of GATES) this.#gates.set(g, plugins.filter((p) => p[g]));
     for (const o of OBSERVERS) this.#observers.set(o, plugins.filter((p) => p[o]));
     this.#transforms = plugins.filter((p) => p.onPublish);
+    this.#holds = plugins.filter((p) => p.holdAcknowledgement);
     this.#onObserverError = onObserverError;
   }
 
@@ -234,6 +242,18 @@ export class HookRunner {
         this.#onObserverError(hook, err);
       }
     }
+  }
+
+  /** What the acknowledgement of `message` waits for (holdAcknowledgement plugins); undefined: nothing. */
+  holdAcknowledgement(client: ClientInfo, message: Message): Promise<void> | undefined {
+    if (this.#holds.length === 0) return undefined;
+    const holds: Promise<void>[] = [];
+    for (const p of this.#holds) {
+      const hold = (p.holdAcknowledgement as Fn<'holdAcknowledgement'>).call(p, client, message);
+      if (hold !== undefined) holds.push(hold);
+    }
+    if (holds.length === 0) return undefined;
+    return holds.length === 1 ? holds[0] : Promise.all(holds).then(() => undefined);
   }
 
   /** True when some plugin observes `hook` (lets callers skip building arguments). */

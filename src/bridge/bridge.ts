@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { Message } from '../model.js';
+import type { Plugin } from '../hooks.js';
+import type { ClientInfo, Message } from '../model.js';
 import type { Store } from '../store/store.js';
 import { AdminServer, adminSocketPath } from './admin.js';
 import { MemoryBackend } from './backend.js';
@@ -27,11 +28,14 @@ export interface BridgeSeams {
 }
 
 /**
- * The bridge: rules put accepted messages into log streams, retention trims them, sinks ship them.
+ * The bridge, an ordinary plugin: it observes published messages (onPublished) and rules put them
+ * into log streams; retention trims them, sinks ship them; with the 'block' policy it holds
+ * acknowledgements (holdAcknowledgement) while a stream is full.
  * With the LevelDB store the log lives in the store's database and its appends join the store's
  * group commit; with any other store it is kept in memory.
  */
-export class Bridge {
+export class Bridge implements Plugin {
+  readonly name = 'log-bridge';
   readonly log: Log;
   readonly #config: BridgeConfig;
   readonly #rules: Rules;
@@ -41,8 +45,8 @@ export class Bridge {
   readonly #admin: AdminServer | undefined;
   /** Per blocked stream, acknowledgements waiting for space. */
   readonly #blocked = new Map<string, (() => void)[]>();
-  /** Per client, the last withheld acknowledgement. */
-  readonly #barriers = new WeakMap<object, Promise<void>>();
+  /** Per client id, the last withheld acknowledgement. */
+  readonly #barriers = new Map<string, Promise<void>>();
   #open = false;
 
   constructor(config: BridgeConfig, store: Store, logger: Logger, seams: BridgeSeams = {}) {
@@ -76,8 +80,11 @@ export class Bridge {
     this.#open = true;
   }
 
-  /** Appends an accepted message to every stream a rule sends it to. Synchronous: same commit as the message. */
-  accept(message: Message): void {
+  /**
+   * Appends a published message to every stream a rule sends it to. Synchronous, in the same
+   * event-loop turn as the routing: same commit as the message [bridge: acknowledged implies in the log].
+   */
+  onPublished(message: Message): void {
     if (this.#rules.size === 0 || !this.#open) return;
     const streams = this.#rules.match(message.topic, message.qos);
     if (!streams) return;
@@ -90,16 +97,16 @@ export class Bridge {
    * every stream it went to is back within retention; undefined when nothing is withheld. Later
    * acknowledgements to the same client wait too, so they keep their order [MQTT-4.6.0-2].
    */
-  ackBarrier(client: object, message: Message): Promise<void> | undefined {
+  holdAcknowledgement(client: ClientInfo, message: Message): Promise<void> | undefined {
     if (this.#config.overflow !== 'block' || message.qos === 0) return undefined;
-    const previous = this.#barriers.get(client);
+    const previous = this.#barriers.get(client.id);
     const full = this.#rules.match(message.topic, message.qos)?.filter((name) => this.#isFull(name)) ?? [];
     if (full.length === 0) return previous;
     const waits = full.map((name) => new Promise<void>((resolve) => this.#waitForSpace(name, resolve)));
     const barrier: Promise<void> = Promise.all([previous, ...waits]).then(() => {
-      if (this.#barriers.get(client) === barrier) this.#barriers.delete(client);
+      if (this.#barriers.get(client.id) === barrier) this.#barriers.delete(client.id);
     });
-    this.#barriers.set(client, barrier);
+    this.#barriers.set(client.id, barrier);
     return barrier;
   }
 

@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import type { Message, MessageProperties, QoS } from '../model.js';
+import type { PublishPacket } from '../protocol/codec.js';
 
 export type { Message, MessageProperties } from '../model.js';
 
@@ -47,4 +49,21 @@ export function remainingExpiry(message: Message, now: number): number | undefin
 /** True when the message has expired at `now` [MQTT-3.3.2-5]. */
 export function isExpired(message: Message, now: number): boolean {
   return message.expiresAt !== undefined && message.expiresAt <= now;
+}
+
+/** False when a Payload Format Indicator of 1 announces UTF-8 but the payload is not well-formed UTF-8. */
+export function isPayloadFormatValid(payload: Buffer, properties: MessageProperties | undefined): boolean {
+  return properties?.payloadFormatIndicator !== true || isUtf8(payload);
+}
+
+const MESSAGE_PROPERTY_KEYS = ['payloadFormatIndicator', 'contentType', 'responseTopic', 'correlationData', 'userProperties'] as const;
+
+/** The MQTT 5 properties forwarded unaltered with a message [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18]. */
+export function messagePropertiesOf(props: PublishPacket['properties'] | undefined): MessageProperties | undefined {
+  if (!props) return undefined;
+  let out: Record<string, unknown> | undefined;
+  for (const key of MESSAGE_PROPERTY_KEYS) {
+    if (props[key] !== undefined) (out ??= {})[key] = props[key];
+  }
+  return out as MessageProperties | undefined;
 }

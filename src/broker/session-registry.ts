@@ -86,10 +86,10 @@ export class SessionRegistry {
 
   /** Starts the will-delay timer [MQTT-3.1.3-9]; `session.willDueAt` records it for the store. */
   scheduleWill(session: Session, delaySeconds: number): void {
-    session.willDueAt = Date.now() + delaySeconds * 1000;
+    session.willScheduled(Date.now() + delaySeconds * 1000);
     this.#setTimer(this.#willTimers, session.clientId, delaySeconds, () => {
       this.#willTimers.delete(session.clientId);
-      session.willDueAt = undefined;
+      session.willScheduled(undefined);
       this.#lifecycle.willDue(session);
     });
   }
@@ -101,7 +101,7 @@ export class SessionRegistry {
     clearTimeout(this.#willTimers.get(clientId));
     this.#willTimers.delete(clientId);
     const session = this.#sessions.get(clientId);
-    if (session) session.willDueAt = undefined;
+    if (session) session.willScheduled(undefined);
   }
 
   /** Stops every timer (broker shutdown). Sessions keep their state, pending wills included, for the store. */

@@ -74,11 +74,10 @@ export class Session {
   readonly clientId: string;
   /** Created with the first subscription: many sessions (publishers) never subscribe. */
   #subscriptions: Map<string, Subscription> | undefined;
-  expiryInterval = 0;
-  will: WillRecord | undefined;
-  /** When a delayed will is due (ms since epoch), while its timer runs. */
-  willDueAt: number | undefined;
-  disconnectedAt: number | undefined;
+  #expiryInterval = 0;
+  #will: WillRecord | undefined;
+  #willDueAt: number | undefined;
+  #disconnectedAt: number | undefined;
   /** Inbound QoS 2 packet ids awaiting PUBREL, with the reason code of their PUBREC; created with the first one. */
   #inboundQos2: Map<number, number> | undefined;
   readonly #inflight = new Inflight();
@@ -111,6 +110,46 @@ export class Session {
       },
     );
     return this.#queue;
+  }
+
+  /** Session Expiry Interval in seconds (0: ends with its connection; 0xFFFFFFFF: never expires). */
+  get expiryInterval(): number {
+    return this.#expiryInterval;
+  }
+
+  /** Sets the Session Expiry Interval (from CONNECT, DISCONNECT or the store). */
+  expireAfter(seconds: number): void {
+    this.#expiryInterval = seconds;
+  }
+
+  /** The will of the session's last connection, until it is published or discarded. */
+  get will(): WillRecord | undefined {
+    return this.#will;
+  }
+
+  /** Only Wills calls this: it is the one writer of a session's will. */
+  replaceWill(will: WillRecord | undefined): void {
+    this.#will = will;
+  }
+
+  /** When a delayed will is due (ms since epoch), while its timer runs. */
+  get willDueAt(): number | undefined {
+    return this.#willDueAt;
+  }
+
+  /** The session registry's will timer started (due at `at`) or stopped (undefined). */
+  willScheduled(at: number | undefined): void {
+    this.#willDueAt = at;
+  }
+
+  /** When the client went offline (ms since epoch), or undefined while connected. */
+  get disconnectedAt(): number | undefined {
+    return this.#disconnectedAt;
+  }
+
+  /** At start: when the stored session went offline. */
+  restoreDisconnectedAt(at: number): void {
+    this.#disconnectedAt = at;
   }
 
   /** Number of subscriptions. */
@@ -162,7 +201,7 @@ export class Session {
    */
   attach(outlet: Outlet): void {
     this.#outlet = outlet;
-    this.disconnectedAt = undefined;
+    this.#disconnectedAt = undefined;
     const window = this.#window(outlet);
     let sent = 0;
     let resend: Delivery[] | undefined;
@@ -186,7 +225,7 @@ export class Session {
     this.#outlet = null;
     this.#resend = undefined;
     this.#outbox?.clear();
-    this.disconnectedAt = Date.now();
+    this.#disconnectedAt = Date.now();
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { DropReason } from '../model.js';
 
 /** Broker-wide counters (read by $SYS, metrics and tests). Plain numbers: counting costs an increment. */
@@ -32,4 +33,13 @@ export class Stats {
     unencodable: 0,
     'payload-format-invalid': 0,
   };
+}
+
+/**
+ * The one writer of `Stats.storeErrors`: counts a failed store operation and logs it with `fields`.
+ * Acknowledgements it held are refused by their own path (handlers/commit.ts).
+ */
+export function storeFailed(stats: Stats, logger: Logger, err: unknown, fields: Record<string, unknown>, text: string): void {
+  stats.storeErrors++;
+  logger.error({ err, ...fields }, text);
 }

@@ -1,9 +1,12 @@
 import type { Logger } from 'pino';
 import { authorizeWill } from '../auth/will.js';
-import type { ClientInfo, DropReason, Message, WillRecord } from '../model.js';
 import type { HookRunner } from '../hooks.js';
-import type { Journal } from './persistence/journal.js';
+import type { ClientInfo, Message, WillRecord } from '../model.js';
+import type { SessionRecord } from '../store/store.js';
+import type { Drops } from './drops.js';
 import { expiresAtOf, type MessageIds } from './message.js';
+import type { Journal } from './persistence/journal.js';
+import type { Publisher } from './publisher.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 
@@ -15,15 +18,14 @@ export interface WillHost {
   readonly sessions: SessionRegistry;
   /** Mirrors session records into the store. */
   readonly journal: Journal;
-  /** Routes a will like any published message. */
-  dispatch(message: Message): void;
-  /** Counts and reports a will that was not published. */
-  dropped(clientId: string, message: Message, reason: DropReason): void;
+  readonly publisher: Publisher;
+  readonly drops: Drops;
 }
 
 /**
- * Wills: published when a connection ends without DISCONNECT 0x00 [MQTT-3.1.2-8], at once or after
- * their Will Delay Interval, and at the latest when the session ends [MQTT-3.1.3-9].
+ * Wills, the only writer of a session's will: set at CONNECT, discarded by a normal DISCONNECT
+ * [MQTT-3.1.2-10], published when a connection ends otherwise [MQTT-3.1.2-8], at once or after
+ * its Will Delay Interval, and at the latest when the session ends [MQTT-3.1.3-9].
  */
 export class Wills {
   readonly #host: WillHost;
@@ -32,6 +34,21 @@ export class Wills {
 
   constructor(host: WillHost) {
     this.#host = host;
+  }
+
+  /** CONNECT: the will of the new connection replaces whatever the session had [MQTT-3.1.2-9]. */
+  set(session: Session, will: WillRecord | undefined): void {
+    session.replaceWill(will);
+  }
+
+  /** DISCONNECT 0x00: the will is discarded without being published [MQTT-3.1.2-10] [MQTT-3.14.4-3]. */
+  discard(session: Session): void {
+    session.replaceWill(undefined);
+  }
+
+  /** At start: the will a stored session had. */
+  restore(session: Session, record: SessionRecord): void {
+    session.replaceWill(record.will);
   }
 
   /** Publishes a will, once the authorizePublish gates allow it (src/auth/will.ts); a refused will is dropped. */
@@ -48,18 +65,18 @@ export class Wills {
     };
     const publish = () => {
       this.#host.logger.debug({ clientId, topic: will.topic }, 'publishing will');
-      this.#host.dispatch(message);
+      this.#host.publisher.publish(message, undefined);
     };
-    authorizeWill(this.#host.hooks, this.#host.logger, client, message, publish, (reason) => this.#host.dropped(clientId, message, reason));
+    authorizeWill(this.#host.hooks, this.#host.logger, client, message, publish, (reason) => this.#host.drops.add(clientId, message, reason));
   }
 
-  /** A connection of `session` ended; `willOnClose` is false after a normal DISCONNECT [MQTT-3.1.2-10]. */
-  connectionEnded(session: Session, willOnClose: boolean, client: ClientInfo | undefined): void {
+  /** A connection of `session` ended without DISCONNECT 0x00 (which discarded the will): its will applies. */
+  connectionEnded(session: Session, client: ClientInfo | undefined): void {
     const will = session.will;
-    if (!will || !willOnClose) return;
+    if (!will) return;
     // [MQTT-3.1.3-9] the will waits for its delay, but not beyond the end of the session
     if (will.delayInterval === 0 || session.expiryInterval === 0) {
-      session.will = undefined;
+      session.replaceWill(undefined);
       this.publish(session.clientId, will, client);
     } else {
       if (client) this.#clients.set(session.clientId, client);
@@ -67,10 +84,20 @@ export class Wills {
     }
   }
 
+  /**
+   * [MQTT-3.1.4-3] Another connection took the session over: the old connection ended abnormally,
+   * so its will goes out unless a will delay outlasts the takeover, and at the latest when a clean
+   * start ends the session [MQTT-3.1.3-9]. A will kept for later is replaced by the new CONNECT's.
+   */
+  takenOver(session: Session, cleanStart: boolean, client: ClientInfo | undefined): void {
+    const will = session.will;
+    if (will && (will.delayInterval === 0 || cleanStart)) this.publish(session.clientId, will, client);
+  }
+
   /** The will delay passed, or the session ended first: the will goes out unless the client is back. */
   due(session: Session): void {
     const will = session.will;
-    session.will = undefined;
+    session.replaceWill(undefined);
     const client = this.#clients.get(session.clientId);
     this.#clients.delete(session.clientId);
     if (will && !session.connected) this.publish(session.clientId, will, client);

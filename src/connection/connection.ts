@@ -80,8 +80,6 @@ export class Connection implements Outlet, DecoderEvents {
   topicAliases: Map<number, string> | undefined;
   /** Outbound topic aliases (MQTT 5), when the client accepts them and the broker sends them. */
   outboundAliases: OutboundAliases | undefined;
-  /** False once a normal DISCONNECT removed the will [MQTT-3.1.2-10]. */
-  willOnClose = true;
   /** Set when observers were already told this connection ended (takeover). */
   disconnectNotified = false;
   /** Why the connection closed, for logs and onDisconnected. */
@@ -405,6 +403,23 @@ export class Connection implements Outlet, DecoderEvents {
     }
     this.closeCode = error.code;
     this.end(error.message);
+  }
+
+  /**
+   * Shutdown: MQTT 5 clients get DISCONNECT 0x8B, then the connection closes; resolves once the
+   * socket is closed, or after 2 s (the socket is destroyed then).
+   */
+  closeForShutdown(): Promise<void> {
+    return new Promise((resolve) => {
+      this.stream.once('close', () => resolve());
+      if (this.#phase === 'connected' && this.protocolVersion === 5) this.send(disconnectPacket(ReasonCode.ServerShuttingDown, undefined));
+      this.end('server shutting down');
+      setTimeout(() => {
+        this.stream.destroy();
+        resolve();
+      }, 2000).unref();
+      if (this.stream.destroyed) resolve();
+    });
   }
 
   /** A Reason String for an acknowledgement, where the client allows it (see ackProblem). */

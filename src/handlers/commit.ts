@@ -3,6 +3,7 @@ import type { PubackPacket, PubcompPacket, PubrecPacket } from '../protocol/code
 import { ACK_SIZE } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import type { Connection } from '../connection/connection.js';
+import { storeFailed } from '../broker/stats.js';
 import type { BrokerContext } from './context.js';
 
 /** An acknowledgement that waits for a commit. */
@@ -30,8 +31,7 @@ export function sendAfterCommit(ctx: BrokerContext, conn: Connection, ack: Commi
 
 /** What could not be stored is never acknowledged: MQTT 5 gets 0x80, 3.1.1 is disconnected. */
 export function refuseUnstored(ctx: BrokerContext, conn: Connection, ack: CommitAck, err: unknown): void {
-  ctx.stats.storeErrors++;
-  ctx.logger.error({ err, clientId: conn.clientId, packet: ack.cmd, packetId: ack.messageId }, 'store commit failed; not acknowledged');
+  storeFailed(ctx.stats, ctx.logger, err, { clientId: conn.clientId, packet: ack.cmd, packetId: ack.messageId }, 'store commit failed; not acknowledged');
   if (ack.cmd === 'pubrec') conn.session?.releaseInbound(ack.messageId as number); // a failed PUBREC ends the exchange
   if (conn.protocolVersion === 5 && ack.cmd !== 'pubcomp') {
     conn.send({ ...ack, reasonCode: ReasonCode.UnspecifiedError, properties: conn.problem('the message could not be stored', ACK_SIZE) });

@@ -9,9 +9,9 @@ import { connackPacket, type ConnackProperties } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { exceedsTopicLimits, isValidTopicName } from '../protocol/topic.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
+import { isPayloadFormatValid, messagePropertiesOf } from '../broker/message.js';
 import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
-import { isPayloadFormatValid, messagePropertiesOf } from './publish.js';
 
 /** CONNECT [MQTT-3.1]: validate, authenticate (possibly over several AUTH packets), then finish in completeConnect. */
 export async function handleConnect(ctx: BrokerContext, conn: Connection, packet: ConnectPacket): Promise<void> {
@@ -60,8 +60,8 @@ export function completeConnect(ctx: BrokerContext, conn: Connection, pending: P
   const cleanStart = packet.clean !== false || ctx.connections.get(clientId)?.session?.expiryInterval === 0;
   takeOver(ctx, clientId, cleanStart);
   const { session, present } = ctx.sessions.open(clientId, cleanStart);
-  session.expiryInterval = sessionExpiryOf(ctx, packet, version);
-  session.will = pending.will;
+  session.expireAfter(sessionExpiryOf(ctx, packet, version));
+  ctx.wills.set(session, pending.will);
 
   conn.clientId = clientId;
   conn.info = info;
@@ -150,10 +150,7 @@ function takeOver(ctx: BrokerContext, clientId: string, cleanStart: boolean): vo
   old.disconnectNotified = true;
   if (old.info) ctx.hooks.notify('onDisconnected', old.info, 'session taken over');
   old.abort(new BrokerError('ERR_SESSION_TAKEN_OVER'));
-  // The old connection ended abnormally: its will goes out unless a will delay outlasts the
-  // takeover, and at the latest when a clean start ends the session [MQTT-3.1.3-9]
-  const will = session?.will;
-  if (will && old.willOnClose && (will.delayInterval === 0 || cleanStart)) ctx.publishWill(clientId, will, old.info);
+  if (session) ctx.wills.takenOver(session, cleanStart, old.info);
 }
 
 function sessionExpiryOf(ctx: BrokerContext, packet: ConnectPacket, version: ProtocolVersion): number {

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
 import type { HookRunner } from '../hooks.js';
 import type { ResolvedOptions } from '../options.js';
-import type { ClientInfo, Message, WillRecord } from '../model.js';
 import type { MessageIds } from '../broker/message.js';
 import type { Router } from '../broker/router.js';
 import type { SessionRegistry } from '../broker/session-registry.js';
@@ -9,7 +8,9 @@ import type { Stats } from '../broker/stats.js';
 import type { Store } from '../store/store.js';
 import type { Journal } from '../broker/persistence/journal.js';
 import type { Connection } from '../connection/connection.js';
-import type { Bridge } from '../bridge/bridge.js';
+import type { Publisher } from '../broker/publisher.js';
+import type { Wills } from '../broker/wills.js';
+import type { Drops } from '../broker/drops.js';
 import type { CommitGate } from '../broker/persistence/commit-gate.js';
 import type { CommitAck } from './commit.js';
 
@@ -27,12 +28,12 @@ export interface BrokerContext {
   readonly gate: CommitGate<Connection, CommitAck> | undefined;
   readonly stats: Stats;
   readonly messageIds: MessageIds;
-  /** Log streams fed by bridge rules; gates acknowledgements under the 'block' overflow policy. */
-  readonly bridge: Bridge;
+  /** Transform → retain → route → notify: the central step of every PUBLISH. */
+  readonly publisher: Publisher;
+  /** The one writer of sessions' wills. */
+  readonly wills: Wills;
+  /** Counts and reports every message that does not reach a receiver. */
+  readonly drops: Drops;
   /** Open connections by client id (one per client id). */
   readonly connections: Map<string, Connection>;
-  /** Runs onPublish transforms, routes the message and tells observers; returns the number of receivers. */
-  dispatchMessage(message: Message, client: ClientInfo | undefined): number;
-  /** Publishes a client's will message. */
-  publishWill(clientId: string, will: WillRecord, client?: ClientInfo): void;
 }

@@ -1,11 +1,10 @@
-import { isUtf8 } from 'node:buffer';
 import { BrokerError } from '../errors.js';
 import type { ClientInfo, Message, MessageProperties } from '../model.js';
 import type { PublishPacket } from '../protocol/codec.js';
 import { ACK_SIZE, pubackPacket, pubrecPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { exceedsTopicLimits, isReservedTopic, isValidTopicName } from '../protocol/topic.js';
-import { expiresAtOf } from '../broker/message.js';
+import { expiresAtOf, isPayloadFormatValid, messagePropertiesOf } from '../broker/message.js';
 import type { Session } from '../broker/session.js';
 import type { Connection } from '../connection/connection.js';
 import { sendAfterCommit } from './commit.js';
@@ -61,8 +60,7 @@ async function authorizeThenRoute(
 }
 
 function refuseUnauthorized(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
-  ctx.stats.dropped['not-authorized']++;
-  ctx.hooks.notify('onDropped', { clientId: info.id, message, reason: 'not-authorized' });
+  ctx.drops.add(info.id, message, 'not-authorized');
   // MQTT 5 answers 0x87; 3.1.1 has no negative acknowledgement, so the message is acknowledged and dropped
   acknowledge(ctx, conn, message, packetId, conn.protocolVersion === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
 }
@@ -72,19 +70,13 @@ function refuseUnauthorized(ctx: BrokerContext, conn: Connection, message: Messa
  * QoS 1/2 get PUBACK/PUBREC 0x99 and the message is not routed; QoS 0 has no acknowledgement, so DISCONNECT 0x99.
  */
 function refuseInvalidPayload(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
-  ctx.stats.dropped['payload-format-invalid']++;
-  ctx.hooks.notify('onDropped', { clientId: info.id, message, reason: 'payload-format-invalid' });
+  ctx.drops.add(info.id, message, 'payload-format-invalid');
   if (message.qos === 0) throw new BrokerError('ERR_PAYLOAD_FORMAT_INVALID', 'payload is not UTF-8');
   acknowledge(ctx, conn, message, packetId, ReasonCode.PayloadFormatInvalid);
 }
 
-/** False when a Payload Format Indicator of 1 announces UTF-8 but the payload is not well-formed UTF-8. */
-export function isPayloadFormatValid(payload: Buffer, properties: MessageProperties | undefined): boolean {
-  return properties?.payloadFormatIndicator !== true || isUtf8(payload);
-}
-
 function route(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
-  const receivers = ctx.dispatchMessage(message, info);
+  const receivers = ctx.publisher.publish(message, info);
   if (message.qos > 0) {
     acknowledge(ctx, conn, message, packetId, receivers > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers);
   }
@@ -99,7 +91,7 @@ const REFUSALS: Readonly<Record<number, string>> = {
 function acknowledge(ctx: BrokerContext, conn: Connection, message: Message, id: number, reasonCode: number): void {
   const text = REFUSALS[reasonCode];
   const problem = text === undefined ? undefined : conn.problem(text, ACK_SIZE);
-  const barrier = ctx.bridge.ackBarrier(conn, message);
+  const barrier = ctx.hooks.holdAcknowledgement(conn.info as ClientInfo, message);
   if (message.qos === 1) {
     sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode, problem), barrier); // [MQTT-4.3.2-2]
   } else if (message.qos === 2) {
@@ -152,16 +144,4 @@ function toMessage(ctx: BrokerContext, conn: Connection, packet: PublishPacket, 
     expiresAt: expiresAtOf(expiry),
     origin: conn.clientId,
   };
-}
-
-const MESSAGE_PROPERTY_KEYS = ['payloadFormatIndicator', 'contentType', 'responseTopic', 'correlationData', 'userProperties'] as const;
-
-/** The MQTT 5 properties forwarded unaltered with a message [MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18]. */
-export function messagePropertiesOf(props: PublishPacket['properties'] | undefined): MessageProperties | undefined {
-  if (!props) return undefined;
-  let out: Record<string, unknown> | undefined;
-  for (const key of MESSAGE_PROPERTY_KEYS) {
-    if (props[key] !== undefined) (out ??= {})[key] = props[key];
-  }
-  return out as MessageProperties | undefined;
 }

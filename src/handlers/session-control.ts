@@ -18,11 +18,10 @@ export function handleDisconnect(ctx: BrokerContext, conn: Connection, packet: D
     if (session.expiryInterval === 0 && requested !== 0) {
       throw new BrokerError('ERR_PROTOCOL', 'Session Expiry Interval raised from 0 at DISCONNECT');
     }
-    session.expiryInterval = Math.min(requested, ctx.options.maxSessionExpiryInterval);
+    session.expireAfter(Math.min(requested, ctx.options.maxSessionExpiryInterval));
   }
   const reason = packet.reasonCode ?? ReasonCode.Success;
   // [MQTT-3.14.4-3] only DISCONNECT 0x00 discards the will; 0x04 and error codes keep it [MQTT-3.1.2-10]
-  conn.willOnClose = reason !== ReasonCode.Success;
-  if (!conn.willOnClose && session) session.will = undefined;
+  if (reason === ReasonCode.Success && session) ctx.wills.discard(session);
   conn.end(`client disconnected (0x${reason.toString(16).padStart(2, '0')})`);
 }

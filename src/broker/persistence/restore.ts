@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { WillRecord } from '../../model.js';
 import type { SessionRecord, Store, StoredState } from '../../store/store.js';
 import type { MessageIds } from '../message.js';
 import type { Router } from '../router.js';
 import type { Session } from '../session.js';
 import type { SessionRegistry } from '../session-registry.js';
+import type { Wills } from '../wills.js';
 import type { Journal } from './journal.js';
 
 /** What restoring needs from the broker. */
@@ -15,8 +15,8 @@ export interface RestoreHost {
   readonly router: Router;
   readonly sessions: SessionRegistry;
   readonly messageIds: MessageIds;
-  /** Publishes the will of a session whose connection ended with the broker. */
-  publishWill(clientId: string, will: WillRecord): void;
+  /** Restores each session's will, and publishes those of sessions that ended with the broker. */
+  readonly wills: Wills;
 }
 
 /**
@@ -50,16 +50,16 @@ export function restoreState(ctx: RestoreHost, state: StoredState): void {
       continue;
     }
     // A clean session connected when the broker died: its connection ended abnormally [MQTT-3.1.2-8]
-    if (record?.will && record.disconnectedAt === undefined) ctx.publishWill(record.clientId, record.will);
+    if (record?.will && record.disconnectedAt === undefined) ctx.wills.publish(record.clientId, record.will);
     sessions.end(session, 'connection-closed');
   }
 }
 
 function restoreSession(ctx: RestoreHost, record: SessionRecord, now: number): void {
   const session = ctx.sessions.create(record.clientId);
-  session.expiryInterval = record.expiryInterval;
-  session.will = record.will;
-  session.disconnectedAt = record.disconnectedAt ?? now;
+  session.expireAfter(record.expiryInterval);
+  ctx.wills.restore(session, record);
+  session.restoreDisconnectedAt(record.disconnectedAt ?? now);
   for (const sub of record.subscriptions) {
     ctx.router.subscribe(session, sub);
   }

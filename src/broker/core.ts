@@ -1,0 +1,90 @@
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { Bridge } from '../bridge/bridge.js';
+import type { Connection } from '../connection/connection.js';
+import { refuseUnstored, type CommitAck } from '../handlers/commit.js';
+import type { BrokerContext } from '../handlers/context.js';
+import { HookRunner, type Plugin } from '../hooks.js';
+import type { ResolvedOptions } from '../options.js';
+import { LevelStore } from '../store/level.js';
+import { MemoryStore } from '../store/memory.js';
+import type { Store } from '../store/store.js';
+import { Drops } from './drops.js';
+import { MessageIds } from './message.js';
+import { CommitGate } from './persistence/commit-gate.js';
+import { Journal } from './persistence/journal.js';
+import { createPager } from './persistence/pager.js';
+import { Publisher } from './publisher.js';
+import { Router } from './router.js';
+import type { SessionEvents } from './session.js';
+import { SessionRegistry, type SessionLifecycle } from './session-registry.js';
+import { storeFailed, type Stats } from './stats.js';
+import { Wills } from './wills.js';
+
+/** The broker's core, as createCore builds it: what handlers share, and the log bridge. */
+export interface Core {
+  readonly ctx: BrokerContext;
+  readonly bridge: Bridge;
+}
+
+/**
+ * Builds every part of the broker's core and wires them together (STYLE.md: createBroker builds
+ * every object and passes dependencies in): the store and what writes to it (journal, pager,
+ * commit gate), sessions, the router, the publisher, wills, drop accounting and the plugin hooks.
+ * `plugins` come before the log bridge, which is an ordinary plugin.
+ */
+export function createCore(options: ResolvedOptions, logger: Logger, stats: Stats, plugins: readonly Plugin[]): Core {
+  const failed = (err: unknown) => storeFailed(stats, logger, err, {}, 'store commit failed');
+  const store = createStore(options, failed);
+  const bridge = new Bridge(options.bridge, store, logger);
+  const hooks = new HookRunner([...plugins, bridge], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
+  const drops = new Drops(stats, hooks, logger);
+  const journal = new Journal(store);
+  // The gate refuses through the context, which exists once the gate does
+  let ctx!: BrokerContext;
+  const gate = store.durable
+    ? new CommitGate<Connection, CommitAck>(store, {
+        send: (conn, ack) => conn.send(ack),
+        refuse: (conn, ack, err) => refuseUnstored(ctx, conn, ack, err),
+        failed,
+      })
+    : undefined;
+  const limits = { maxMessages: options.maxQueuedMessages, maxBytes: options.maxQueuedBytes, policy: options.queueOverflow };
+  const pager = createPager(store, options.queuePageSize);
+  // Routes and wills need the registry, and the registry's callbacks need them: bound late, once
+  let router!: Router;
+  let wills!: Wills;
+  const events: SessionEvents = {
+    dropped: (session, message, reason) => drops.add(session.clientId, message, reason),
+    reroute: (_session, delivery) => router.reroute(delivery),
+    pageFailed: (session, err) => storeFailed(stats, logger, err, { clientId: session.clientId }, 'cannot read queued messages from the store'),
+    delivered: (session, message) => {
+      stats.messagesSent++;
+      if (hooks.observes('onDelivered')) hooks.notify('onDelivered', session.clientId, message);
+    },
+  };
+  const lifecycle: SessionLifecycle = {
+    ended: (session, reason) => {
+      wills.forget(session.clientId);
+      router.unsubscribeAll(session);
+      session.end();
+      store.deleteSession(session.clientId);
+      if (reason === 'expired') hooks.notify('onSessionExpired', session.clientId);
+    },
+    willDue: (session) => wills.due(session),
+  };
+  const sessions = new SessionRegistry({ limits, maxInflight: options.maxInflight, events, journal, pager, gate }, lifecycle);
+  router = new Router(sessions, store, options.sharedSubscriptionStrategy, (message) => drops.add(undefined, message, 'expired'));
+  const publisher = new Publisher(hooks, router, drops);
+  const messageIds = new MessageIds();
+  wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops });
+  ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections: new Map() };
+  return { ctx, bridge };
+}
+
+/** The store the options ask for. */
+function createStore(options: ResolvedOptions, onError: (err: Error) => void): Store {
+  if (options.store === 'memory') return new MemoryStore();
+  if (options.store === 'level') return new LevelStore(path.resolve(options.dataDir), options.durability, onError);
+  return options.store;
+}
