@@ -87,13 +87,11 @@ export class Broker {
     const core = createCore(this.options, this.logger, this.stats, [this.metrics, ...this.#security.plugins, ...this.options.plugins]);
     this.#ctx = core.ctx;
     this.#bridge = core.bridge;
-    const { hooks } = core.ctx;
     this.#connectionHost = {
       logger: this.logger,
       encoder: this.#encoder,
       stats: this.stats,
       limits: this.options,
-      readable: hooks.has('authorizeRead') ? (client, message) => hooks.authorizeRead(client, message) : undefined,
       stalled: () => this.#slowConsumers++,
       dispatch: (c, packet) => dispatch(this.#ctx, c, packet),
       released: (c) => this.#admission.delete(c.remoteAddress),

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Bridge } from '../bridge/bridge.js';
-import type { Connection } from '../connection/connection.js';
+import type { AcceptedConnection } from '../connection/connection.js';
 import { refuseUnstored, type CommitAck } from '../handlers/commit.js';
 import type { BrokerContext } from '../handlers/context.js';
 import { HookRunner, type Plugin } from '../hooks.js';
+import type { ClientInfo, Message } from '../model.js';
 import type { ResolvedOptions } from '../options.js';
 import { LevelStore } from '../store/level.js';
 import { MemoryStore } from '../store/memory.js';
@@ -43,7 +44,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   // The gate refuses through the context, which exists once the gate does
   let ctx!: BrokerContext;
   const gate = store.durable
-    ? new CommitGate<Connection, CommitAck>(store, {
+    ? new CommitGate<AcceptedConnection, CommitAck>(store, {
         send: (conn, ack) => conn.send(ack),
         refuse: (conn, ack, err) => refuseUnstored(ctx, conn, ack, err),
         failed,
@@ -73,12 +74,14 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
     },
     willDue: (session) => wills.due(session),
   };
-  const sessions = new SessionRegistry({ limits, maxInflight: options.maxInflight, events, journal, pager, gate }, lifecycle);
+  const readable = hooks.has('authorizeRead') ? (client: ClientInfo, message: Message) => hooks.authorizeRead(client, message) : undefined;
+  const sessions = new SessionRegistry({ limits, maxInflight: options.maxInflight, events, journal, pager, gate, readable }, lifecycle);
   router = new Router(sessions, store, options.sharedSubscriptionStrategy, (message) => drops.add(undefined, message, 'expired'));
   const publisher = new Publisher(hooks, router, drops);
   const messageIds = new MessageIds();
   wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops });
-  ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections: new Map() };
+  const connections = new Map<string, AcceptedConnection>();
+  ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections };
   return { ctx, bridge };
 }
 

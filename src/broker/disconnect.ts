@@ -1,6 +1,5 @@
 import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from '../handlers/context.js';
-import type { Session } from './session.js';
 
 /**
  * What happens when a connection is over, whatever ended it (DISCONNECT, a protocol error, a
@@ -11,7 +10,7 @@ import type { Session } from './session.js';
 export function connectionEnded(ctx: BrokerContext, conn: Connection, shuttingDown: boolean): void {
   const { connections, sessions, hooks, logger } = ctx;
   const fields = { clientId: conn.clientId || undefined, address: conn.remoteAddress, listener: conn.listener, reason: conn.closeReason, code: conn.closeCode };
-  if (!conn.info) {
+  if (!conn.isAccepted()) {
     // A refusal (bad credentials, protocol error) is worth an info line; a bare probe is not
     if (conn.closeCode) logger.info(fields, 'connection refused');
     else logger.debug(fields, 'connection closed before CONNECT');
@@ -19,7 +18,7 @@ export function connectionEnded(ctx: BrokerContext, conn: Connection, shuttingDo
   }
   if (connections.get(conn.clientId) === conn) {
     connections.delete(conn.clientId);
-    const session = conn.session as Session;
+    const session = conn.session;
     session.detach();
     // A close by the server, shutdown included, is not a DISCONNECT: the will applies [MQTT-3.1.2-8]
     ctx.wills.connectionEnded(session, conn.info);

@@ -1,4 +1,4 @@
-import type { DropReason, Message, ProtocolVersion, QoS, WillRecord } from '../model.js';
+import type { ClientInfo, DropReason, Message, ProtocolVersion, QoS, WillRecord } from '../model.js';
 import type { SessionRecord } from '../store/store.js';
 import { derivedPacketId, Inflight, type Delivery } from './inflight.js';
 import { isExpired } from './message.js';
@@ -10,6 +10,8 @@ import { Outbox, type PendingSend } from './outbox.js';
 /** The connection side of a session: what a session needs to send to its client. */
 export interface Outlet {
   readonly protocolVersion: ProtocolVersion;
+  /** The client, as read checks see it (its username may change on re-authentication). */
+  readonly info: ClientInfo | undefined;
   /** The client's Receive Maximum (65535 when it sent none). */
   readonly receiveMaximum: number;
   /** Sends a PUBLISH; returns why it could not be sent (e.g. too large for the client), or undefined. */
@@ -63,6 +65,8 @@ export interface SessionDeps {
   readonly pager: DeliveryPager | undefined;
   /** With a durable store: QoS 1/2 PUBLISH and PUBREL wait for the commit of their records. */
   readonly gate: SessionGate | undefined;
+  /** Per-delivery read check (authorizeRead plugins); undefined when no plugin has one. */
+  readonly readable?: ((client: ClientInfo, message: Message) => boolean) | undefined;
 }
 
 /**
@@ -266,7 +270,7 @@ export class Session {
       this.#deps.events.dropped(this, delivery.message, 'slow-consumer');
       return;
     }
-    const failure = outlet.sendPublish(delivery, false);
+    const failure = this.#write(outlet, delivery, false);
     if (failure === undefined) this.#deps.events.delivered(this, delivery.message);
     else this.#deps.events.dropped(this, delivery.message, failure); // [MQTT-3.1.2-25] discarded, but counted
   }
@@ -325,9 +329,16 @@ export class Session {
     else outbox.pubrel(delivery, outbox.stateWritten());
   }
 
+  /** Writes a PUBLISH the client may read; read access is checked per delivery, so a wide subscription brings only what it may read. */
+  #write(outlet: Outlet, delivery: Delivery, dup: boolean): DropReason | undefined {
+    const { readable } = this.#deps;
+    if (readable !== undefined && outlet.info !== undefined && !readable(outlet.info, delivery.message)) return 'not-authorized';
+    return outlet.sendPublish(delivery, dup);
+  }
+
   /** Writes the PUBLISH; false when it could not be sent and the delivery was dropped. */
   #transmit(outlet: Outlet, delivery: Delivery, dup: boolean): boolean {
-    const failure = outlet.sendPublish(delivery, dup);
+    const failure = this.#write(outlet, delivery, dup);
     if (failure === undefined) return true;
     // Too large for this client [MQTT-3.1.2-25]: discard as if it had been delivered
     this.#inflight.delete(delivery.packetId);

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BrokerError, isBrokerError } from '../errors.js';
-import type { ClientInfo, DropReason, Message, PeerCertificate, ProtocolVersion } from '../model.js';
+import type { ClientInfo, DropReason, PeerCertificate, ProtocolVersion } from '../model.js';
 import { Decoder, encode, packetSize, type DecoderEvents, type Packet } from '../protocol/codec.js';
 import { connackPacket, disconnectPacket, pubrelPacket } from '../protocol/packets.js';
 import type { PublishEncoder } from '../protocol/publish-encoder.js';
@@ -10,7 +10,7 @@ import type { Delivery } from '../broker/inflight.js';
 import type { Outlet, Session } from '../broker/session.js';
 import type { Stats } from '../broker/stats.js';
 import type { Authentication } from './authentication.js';
-import { OutboundAliases } from './outbound-aliases.js';
+import type { AcceptedClient } from './client.js';
 import { PublishThrottle, RateLimit } from './rate-limit.js';
 import { ackProblem, answersConnect, refusalProperties } from './problems.js';
 
@@ -30,8 +30,6 @@ export interface ConnectionHost {
     publishRateBytes: number;
     certAsUsername: boolean;
   };
-  /** Per-delivery read check (authorizeRead plugins); undefined when no plugin has one. */
-  readonly readable?: ((client: ClientInfo, message: Message) => boolean) | undefined;
   /** Called when a client is disconnected for not reading (slowConsumerTimeout). */
   stalled?(connection: Connection): void;
   /** Handles one packet; a returned promise holds back later packets until it settles. */
@@ -53,6 +51,21 @@ export interface ConnectionHost {
 
 type Phase = 'new' | 'connecting' | 'connected' | 'closed';
 
+/** What a client states in its CONNECT before anything is answered (MQTT 5; 3.1.1 has neither). */
+export interface ConnectLimits {
+  /** The client's Maximum Packet Size: no packet to it may be larger [MQTT-3.1.2-24]. */
+  readonly maxPacketSize: number;
+  /** Request Problem Information [MQTT-3.1.2-29]. */
+  readonly problemInformation: boolean;
+}
+
+/** A Connection whose CONNECT was accepted: what handlers after CONNACK receive, with no casts. */
+export type AcceptedConnection = Connection & {
+  readonly client: AcceptedClient;
+  readonly info: ClientInfo;
+  readonly session: Session;
+};
+
 const MAX_TIMER = 2 ** 31 - 1;
 
 /**
@@ -68,28 +81,15 @@ export class Connection implements Outlet, DecoderEvents {
   readonly certificate: PeerCertificate | undefined;
   /** The username a verified certificate gives, when certificates are used as usernames. */
   readonly certificateUsername: string | undefined;
-  protocolVersion: ProtocolVersion = 4;
-  /** Set by the CONNECT handler. */
-  clientId = '';
-  info: ClientInfo | undefined;
-  session: Session | null = null;
-  /** The client's Receive Maximum and Maximum Packet Size (MQTT 5). */
-  receiveMaximum = 65535;
-  maxOutboundPacketSize = Number.POSITIVE_INFINITY;
-  /** Inbound topic aliases (MQTT 5), created with the first alias. */
-  topicAliases: Map<number, string> | undefined;
-  /** Outbound topic aliases (MQTT 5), when the client accepts them and the broker sends them. */
-  outboundAliases: OutboundAliases | undefined;
-  /** Set when observers were already told this connection ended (takeover). */
-  disconnectNotified = false;
-  /** Why the connection closed, for logs and onDisconnected. */
-  closeReason = 'socket closed';
-  /** The error code that closed the connection, when an error did. */
-  closeCode: string | undefined;
-  /** MQTT 5 Request Problem Information: false limits Reason Strings and User Properties to CONNACK, DISCONNECT and PUBLISH [MQTT-3.1.2-29]. */
-  problemInformation = true;
-  /** Set while authenticating and, with enhanced authentication, for re-authentication. */
-  authentication: Authentication | undefined;
+  #protocolVersion: ProtocolVersion = 4;
+  #maxOutboundPacketSize = Number.POSITIVE_INFINITY;
+  #problemInformation = true;
+  #authentication: Authentication | undefined;
+  /** Set once, at CONNACK. */
+  #client: AcceptedClient | undefined;
+  #disconnectNotified = false;
+  #closeReason = 'socket closed';
+  #closeCode: string | undefined;
   readonly #host: ConnectionHost;
   readonly #decoder: Decoder;
   /** Packets parsed while a handler runs or the publish rate is exceeded; created when first needed. */
@@ -155,18 +155,102 @@ export class Connection implements Outlet, DecoderEvents {
     return this.stream.writableLength > this.#host.limits.maxWriteBuffer;
   }
 
-  /** Marks the CONNECT as being processed; a second CONNECT is then a protocol error [MQTT-3.1.0-2]. */
-  beginConnect(version: ProtocolVersion): void {
-    this.#phase = 'connecting';
-    this.protocolVersion = version;
+  /** The protocol level of the CONNECT (4 until one arrives). */
+  get protocolVersion(): ProtocolVersion {
+    return this.#protocolVersion;
   }
 
-  /** Marks the connection accepted (after CONNACK) and starts keepalive checks at 1.5× [MQTT-3.1.2-24]. */
-  accept(keepaliveSeconds: number): void {
+  /** The client's Maximum Packet Size (MQTT 5); Infinity when it sent none. */
+  get maxOutboundPacketSize(): number {
+    return this.#maxOutboundPacketSize;
+  }
+
+  /** MQTT 5 Request Problem Information: false limits Reason Strings and User Properties to CONNACK, DISCONNECT and PUBLISH [MQTT-3.1.2-29]. */
+  get problemInformation(): boolean {
+    return this.#problemInformation;
+  }
+
+  /** Set while authenticating and, with enhanced authentication, for re-authentication. */
+  get authentication(): Authentication | undefined {
+    return this.#authentication;
+  }
+
+  /** The accepted client; undefined until CONNACK. */
+  get client(): AcceptedClient | undefined {
+    return this.#client;
+  }
+
+  /** The client id once accepted ('' before). */
+  get clientId(): string {
+    return this.#client?.id ?? '';
+  }
+
+  get info(): ClientInfo | undefined {
+    return this.#client?.info;
+  }
+
+  get session(): Session | undefined {
+    return this.#client?.session;
+  }
+
+  /** The client's Receive Maximum (65535 when it sent none). */
+  get receiveMaximum(): number {
+    return this.#client?.receiveMaximum ?? 65535;
+  }
+
+  /** True when observers were already told this connection ended (takeover). */
+  get disconnectNotified(): boolean {
+    return this.#disconnectNotified;
+  }
+
+  /** Why the connection closed, for logs and onDisconnected. */
+  get closeReason(): string {
+    return this.#closeReason;
+  }
+
+  /** The error code that closed the connection, when an error did. */
+  get closeCode(): string | undefined {
+    return this.#closeCode;
+  }
+
+  /** True once the CONNECT was accepted (CONNACK sent). */
+  isAccepted(): this is AcceptedConnection {
+    return this.#client !== undefined;
+  }
+
+  /**
+   * Marks the CONNECT as being processed; a second CONNECT is then a protocol error [MQTT-3.1.0-2].
+   * The client's limits are known before any refusal is sent, so a CONNACK never exceeds them [MQTT-3.2.2-19].
+   */
+  beginConnect(version: ProtocolVersion, limits?: ConnectLimits): void {
+    this.#phase = 'connecting';
+    this.#protocolVersion = version;
+    if (limits === undefined) return;
+    this.#maxOutboundPacketSize = limits.maxPacketSize;
+    this.#problemInformation = limits.problemInformation;
+  }
+
+  /** Starts authentication with the CONNECT's Authentication Method (undefined: plain credentials). */
+  beginAuthentication(method: string | undefined): Authentication {
+    this.#authentication = { method, exchange: undefined };
+    return this.#authentication;
+  }
+
+  /** Observers were told this connection ended, because a new connection took its session over. */
+  takenOver(): void {
+    this.#disconnectNotified = true;
+  }
+
+  /**
+   * Marks the connection accepted (once CONNACK is sent) with the facts of its client, and starts
+   * keepalive checks at 1.5× [MQTT-3.1.2-24].
+   */
+  accept(client: AcceptedClient): asserts this is AcceptedConnection {
+    this.#client = client;
     this.#phase = 'connected';
     clearTimeout(this.#connectTimer); // the deadline covers authentication too
     this.#connectTimer = undefined;
-    this.#keepaliveMs = keepaliveSeconds * 1500;
+    this.#keepaliveMs = client.keepalive * 1500;
     this.#lastSeen = performance.now();
     if (this.#keepaliveMs > 0) this.#host.keepaliveDue(this.#lastSeen + this.#keepaliveMs);
   }
@@ -292,8 +376,7 @@ export class Connection implements Outlet, DecoderEvents {
       // [MQTT-3.1.4-1] a CONNECT that does not conform is closed; MQTT 5 may say why first with a
       // CONNACK 0x81 / 0x82 (section 4.13.1), 3.1.1 closes without one. The client's Maximum
       // Packet Size is unknown, so the CONNACK carries no Reason String (see refusalProperties).
-      this.beginConnect(5);
-      this.maxOutboundPacketSize = 0;
+      this.beginConnect(5, { maxPacketSize: 0, problemInformation: true });
     }
     // The decoder reports a Protocol Error as a BrokerError; anything else mqtt-packet refused is malformed
     this.abort(isBrokerError(err) ? err : new BrokerError('ERR_MALFORMED_PACKET', err.message));
@@ -301,7 +384,7 @@ export class Connection implements Outlet, DecoderEvents {
 
   /** Encodes and writes a packet at this connection's protocol level. */
   send(packet: Packet): void {
-    this.writeBuffer(encode(packet, this.protocolVersion));
+    this.writeBuffer(encode(packet, this.#protocolVersion));
   }
 
   /** Writes bytes; writes within one event-loop turn are coalesced into one syscall. */
@@ -340,7 +423,7 @@ export class Connection implements Outlet, DecoderEvents {
       this.#host.logger.info({ clientId: this.clientId, buffered: this.stream.writableLength }, 'disconnecting a client that stopped reading');
       this.#host.stalled?.(this);
       // Nothing more can reach a client that does not read, not even a DISCONNECT
-      if (this.#phase !== 'closed') this.closeReason = new BrokerError('ERR_SLOW_CONSUMER', `stalled for ${timeout} ms`).message;
+      if (this.#phase !== 'closed') this.#closeReason = new BrokerError('ERR_SLOW_CONSUMER', `stalled for ${timeout} ms`).message;
       this.stream.destroy();
     }, timeout);
   }
@@ -350,31 +433,21 @@ export class Connection implements Outlet, DecoderEvents {
     connection.stream.uncork();
   }
 
-  /**
-   * Sends with outbound topic aliases up to the client's Topic Alias Maximum [MQTT-3.1.2-26], and
-   * none when it gave none or 0 [MQTT-3.1.2-27]; only an MQTT 5 connection can use them.
-   */
-  useOutboundAliases(clientMaximum: number): void {
-    this.outboundAliases = this.protocolVersion === 5 && clientMaximum > 0 ? new OutboundAliases(clientMaximum) : undefined;
-  }
-
   sendPublish(delivery: Delivery, dup: boolean): DropReason | undefined {
-    const aliases = this.outboundAliases;
+    const aliases = this.#client?.outboundAliases;
     const topic = delivery.message.topic;
-    // Read access is checked per delivery, so a wide subscription brings only what the client may read
-    if (this.#host.readable && this.info && !this.#host.readable(this.info, delivery.message)) return 'not-authorized';
     // Retransmissions too use this connection's aliases: a new connection starts with none [MQTT-3.3.2-7]
     const alias = aliases?.choose(topic);
     let buf: Buffer;
     try {
-      buf = this.#host.encoder.encode(delivery, dup, this.protocolVersion, alias);
+      buf = this.#host.encoder.encode(delivery, dup, this.#protocolVersion, alias);
     } catch (err) {
       // One subscriber's unencodable message must not stop the fan-out or fail the publisher
       this.#host.logger.error({ err, clientId: this.clientId, topic }, 'cannot encode PUBLISH');
       return 'unencodable';
     }
     // 5.0 [MQTT-3.1.2-24]: the size checked is that of the packet as sent, alias included
-    if (buf.length > this.maxOutboundPacketSize) return 'packet-too-large';
+    if (buf.length > this.#maxOutboundPacketSize) return 'packet-too-large';
     if (alias !== undefined) aliases?.commit(topic, alias); // only a mapping the client receives counts
     this.writeBuffer(buf);
     if (!dup) this.#host.stats.messagesSentByQos[delivery.qos]++;
@@ -394,14 +467,14 @@ export class Connection implements Outlet, DecoderEvents {
     const error = isBrokerError(err) ? err : new BrokerError('ERR_INTERNAL', undefined, { cause: err });
     if (!isBrokerError(err)) this.#host.logger.error({ err, clientId: this.clientId }, 'unexpected error in handler');
     else this.#host.logger.debug({ clientId: this.clientId, code: error.code }, error.message);
-    if (this.#phase === 'connecting' && answersConnect(this.protocolVersion, error)) {
+    if (this.#phase === 'connecting' && answersConnect(this.#protocolVersion, error)) {
       const code = CONNACK_REASONS.has(error.reasonCode) ? error.reasonCode : ReasonCode.UnspecifiedError;
-      this.send(connackPacket(this.protocolVersion, code, false, refusalProperties(this.protocolVersion, this.maxOutboundPacketSize, error)));
-    } else if (this.#phase === 'connected' && this.protocolVersion === 5) {
+      this.send(connackPacket(this.#protocolVersion, code, false, refusalProperties(this.#protocolVersion, this.#maxOutboundPacketSize, error)));
+    } else if (this.#phase === 'connected' && this.#protocolVersion === 5) {
       const code = SERVER_DISCONNECT_REASONS.has(error.reasonCode) ? error.reasonCode : ReasonCode.UnspecifiedError;
-      this.send(disconnectPacket(code, refusalProperties(this.protocolVersion, this.maxOutboundPacketSize, error)));
+      this.send(disconnectPacket(code, refusalProperties(this.#protocolVersion, this.#maxOutboundPacketSize, error)));
     }
-    this.closeCode = error.code;
+    this.#closeCode = error.code;
     this.end(error.message);
   }
 
@@ -412,7 +485,7 @@ export class Connection implements Outlet, DecoderEvents {
   closeForShutdown(): Promise<void> {
     return new Promise((resolve) => {
       this.stream.once('close', () => resolve());
-      if (this.#phase === 'connected' && this.protocolVersion === 5) this.send(disconnectPacket(ReasonCode.ServerShuttingDown, undefined));
+      if (this.#phase === 'connected' && this.#protocolVersion === 5) this.send(disconnectPacket(ReasonCode.ServerShuttingDown, undefined));
       this.end('server shutting down');
       setTimeout(() => {
         this.stream.destroy();
@@ -430,7 +503,7 @@ export class Connection implements Outlet, DecoderEvents {
   /** Closes after flushing what was written; destroys the socket if the peer does not finish. */
   end(reason: string): void {
     if (this.#phase === 'closed') return;
-    this.closeReason = reason;
+    this.#closeReason = reason;
     this.#phase = 'closed';
     this.#pending = undefined;
     this.stream.end();
@@ -455,7 +528,7 @@ export class Connection implements Outlet, DecoderEvents {
 
   #onStreamError(err: Error): void {
     this.#host.logger.debug({ err, clientId: this.clientId }, 'socket error');
-    if (this.#phase !== 'closed') this.closeReason = `socket error: ${err.message}`;
+    if (this.#phase !== 'closed') this.#closeReason = `socket error: ${err.message}`;
     this.stream.destroy();
   }
 
@@ -468,7 +541,7 @@ export class Connection implements Outlet, DecoderEvents {
     this.#throttle?.stop();
     clearTimeout(this.#expiryTimer);
     if (wasClosed) return; // end() has told the host
-    if (this.closeReason === 'socket closed') this.closeReason = 'connection lost';
+    if (this.#closeReason === 'socket closed') this.#closeReason = 'connection lost';
     this.#release();
     this.#host.closed(this);
   }

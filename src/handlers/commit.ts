@@ -2,7 +2,7 @@ import { BrokerError } from '../errors.js';
 import type { PubackPacket, PubcompPacket, PubrecPacket } from '../protocol/codec.js';
 import { ACK_SIZE } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
-import type { Connection } from '../connection/connection.js';
+import type { AcceptedConnection } from '../connection/connection.js';
 import { storeFailed } from '../broker/stats.js';
 import type { BrokerContext } from './context.js';
 
@@ -15,7 +15,7 @@ export type CommitAck = PubackPacket | PubrecPacket | PubcompPacket;
  * committed, PUBCOMP after the release is (see CommitGate). Commits complete in order, so
  * acknowledgements keep the order of the packets they answer [MQTT-4.6.0-2] [MQTT-4.6.0-3].
  */
-export function sendAfterCommit(ctx: BrokerContext, conn: Connection, ack: CommitAck, barrier?: Promise<void>): void {
+export function sendAfterCommit(ctx: BrokerContext, conn: AcceptedConnection, ack: CommitAck, barrier?: Promise<void>): void {
   if (barrier) {
     // A bridge barrier ('block' overflow policy) withholds the acknowledgement until its log stream has space
     Promise.all([ctx.store.flush(), barrier]).then(
@@ -30,9 +30,9 @@ export function sendAfterCommit(ctx: BrokerContext, conn: Connection, ack: Commi
 }
 
 /** What could not be stored is never acknowledged: MQTT 5 gets 0x80, 3.1.1 is disconnected. */
-export function refuseUnstored(ctx: BrokerContext, conn: Connection, ack: CommitAck, err: unknown): void {
+export function refuseUnstored(ctx: BrokerContext, conn: AcceptedConnection, ack: CommitAck, err: unknown): void {
   storeFailed(ctx.stats, ctx.logger, err, { clientId: conn.clientId, packet: ack.cmd, packetId: ack.messageId }, 'store commit failed; not acknowledged');
-  if (ack.cmd === 'pubrec') conn.session?.releaseInbound(ack.messageId as number); // a failed PUBREC ends the exchange
+  if (ack.cmd === 'pubrec') conn.session.releaseInbound(ack.messageId as number); // a failed PUBREC ends the exchange
   if (conn.protocolVersion === 5 && ack.cmd !== 'pubcomp') {
     conn.send({ ...ack, reasonCode: ReasonCode.UnspecifiedError, properties: conn.problem('the message could not be stored', ACK_SIZE) });
   } else {

@@ -3,24 +3,26 @@ import { BrokerError } from '../errors.js';
 import type { ClientInfo, ProtocolVersion, WillRecord } from '../model.js';
 import type { AuthOutcome } from '../hooks.js';
 import type { PendingConnect } from '../connection/authentication.js';
-import { runAuthentication } from './auth.js';
-import type { ConnectPacket } from '../protocol/codec.js';
+import { authenticationStep, credentialsOf, exchangeOf } from './auth.js';
+import type { AuthPacket, ConnectPacket } from '../protocol/codec.js';
 import { connackPacket, type ConnackProperties } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { exceedsTopicLimits, isValidTopicName } from '../protocol/topic.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import { isPayloadFormatValid, messagePropertiesOf } from '../broker/message.js';
 import type { Connection } from '../connection/connection.js';
+import { AcceptedClient } from '../connection/client.js';
+import { OutboundAliases } from '../connection/outbound-aliases.js';
 import type { BrokerContext } from './context.js';
 
 /** CONNECT [MQTT-3.1]: validate, authenticate (possibly over several AUTH packets), then finish in completeConnect. */
 export async function handleConnect(ctx: BrokerContext, conn: Connection, packet: ConnectPacket): Promise<void> {
   if (conn.phase !== 'new') throw new BrokerError('ERR_PROTOCOL', 'second CONNECT'); // [MQTT-3.1.0-2]
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
-  conn.beginConnect(version);
-  // Known before any refusal is sent, so a CONNACK never exceeds it [MQTT-3.2.2-19]
-  conn.maxOutboundPacketSize = packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY;
-  conn.problemInformation = packet.properties?.requestProblemInformation !== false;
+  conn.beginConnect(version, {
+    maxPacketSize: packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY,
+    problemInformation: packet.properties?.requestProblemInformation !== false,
+  });
   checkProtocolName(packet, version);
   const assignedClientId = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
   const clientId = assignedClientId ?? packet.clientId;
@@ -45,34 +47,43 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
     completeConnect(ctx, conn, pending, undefined);
     return;
   }
-  conn.authentication = { method, exchange: undefined };
+  conn.beginAuthentication(method);
   const exchange = { value: { state: undefined, step: 0, reauthentication: false }, resumeAt: 0, connect: pending };
   const data = packet.properties?.authenticationData;
-  await runAuthentication(ctx, conn, exchange, { username: packet.username, password: packet.password, method, data, exchange: exchange.value });
+  const outcome = await authenticationStep(ctx, conn, exchange, { username: packet.username, password: packet.password, method, data, exchange: exchange.value });
+  if (outcome !== undefined) completeConnect(ctx, conn, pending, outcome);
+}
+
+/**
+ * AUTH before CONNACK [MQTT-4.12.0-3]: the client continues the enhanced authentication of its
+ * CONNECT; once a step succeeds, the CONNECT is finished.
+ */
+export async function handleConnectAuth(ctx: BrokerContext, conn: Connection, packet: AuthPacket): Promise<void> {
+  const exchange = exchangeOf(conn, packet);
+  const outcome = await authenticationStep(ctx, conn, exchange, credentialsOf(conn, exchange, packet));
+  if (outcome !== undefined && exchange.connect !== undefined) completeConnect(ctx, conn, exchange.connect, outcome);
 }
 
 /** Finishes an authenticated CONNECT: take over or resume the session, CONNACK, start delivering. */
-export function completeConnect(ctx: BrokerContext, conn: Connection, pending: PendingConnect, auth: AuthOutcome | undefined): void {
+function completeConnect(ctx: BrokerContext, conn: Connection, pending: PendingConnect, auth: AuthOutcome | undefined): void {
   const { packet, clientId } = pending;
   const version = conn.protocolVersion;
   const info: ClientInfo = auth && auth.username !== pending.info.username ? { ...pending.info, username: auth.username } : pending.info;
   // A session with expiry 0 ends with its connection, so taking it over cannot resume it [MQTT-3.1.2-6]
-  const cleanStart = packet.clean !== false || ctx.connections.get(clientId)?.session?.expiryInterval === 0;
+  const cleanStart = packet.clean !== false || ctx.connections.get(clientId)?.session.expiryInterval === 0;
   takeOver(ctx, clientId, cleanStart);
   const { session, present } = ctx.sessions.open(clientId, cleanStart);
   session.expireAfter(sessionExpiryOf(ctx, packet, version));
   ctx.wills.set(session, pending.will);
 
-  conn.clientId = clientId;
-  conn.info = info;
-  conn.session = session;
-  conn.receiveMaximum = packet.properties?.receiveMaximum ?? 65535;
-  conn.useOutboundAliases(ctx.options.topicAliasOutbound ? (packet.properties?.topicAliasMaximum ?? 0) : 0);
-  ctx.connections.set(clientId, conn);
-  ctx.stats.connectionsTotal++;
-  ctx.stats.connectionsByListener.set(conn.listener, (ctx.stats.connectionsByListener.get(conn.listener) ?? 0) + 1);
-
   const keepalive = version === 5 ? effectiveKeepalive(ctx, packet.keepalive ?? 0) : (packet.keepalive ?? 0);
+  const client = new AcceptedClient({
+    info,
+    session,
+    receiveMaximum: packet.properties?.receiveMaximum ?? 65535,
+    keepalive,
+    outboundAliases: outboundAliasesOf(ctx, version, packet),
+  });
   const properties = connackProperties(ctx, packet, pending.assignedClientId, keepalive);
   if (properties && conn.authentication?.method !== undefined) {
     // [MQTT-4.12.0-5] a successful CONNACK carries the method of the CONNECT (and any final data)
@@ -81,7 +92,10 @@ export function completeConnect(ctx: BrokerContext, conn: Connection, pending: P
   }
   if (properties && auth?.userProperties !== undefined) properties.userProperties = auth.userProperties;
   conn.send(connackPacket(version, ReasonCode.Success, present, properties));
-  conn.accept(keepalive);
+  conn.accept(client);
+  ctx.connections.set(clientId, conn);
+  ctx.stats.connectionsTotal++;
+  ctx.stats.connectionsByListener.set(conn.listener, (ctx.stats.connectionsByListener.get(conn.listener) ?? 0) + 1);
   conn.expireAt(auth?.expiresAt);
   session.attach(conn);
   ctx.journal.saveSession(session); // after attach, so the record says the client is connected
@@ -144,13 +158,22 @@ function takeOver(ctx: BrokerContext, clientId: string, cleanStart: boolean): vo
   if (!old) return;
   // [MQTT-3.1.4-3] the existing client is disconnected (MQTT 5: DISCONNECT 0x8E)
   const session = old.session;
-  session?.detach();
+  session.detach();
   ctx.connections.delete(clientId);
   // Observers hear of the old connection now, before onConnected of the new one (and only here)
-  old.disconnectNotified = true;
-  if (old.info) ctx.hooks.notify('onDisconnected', old.info, 'session taken over');
+  old.takenOver();
+  ctx.hooks.notify('onDisconnected', old.info, 'session taken over');
   old.abort(new BrokerError('ERR_SESSION_TAKEN_OVER'));
-  if (session) ctx.wills.takenOver(session, cleanStart, old.info);
+  ctx.wills.takenOver(session, cleanStart, old.info);
+}
+
+/**
+ * Outbound topic aliases up to the client's Topic Alias Maximum [MQTT-3.1.2-26], and none when it
+ * gave none or 0 [MQTT-3.1.2-27] or the broker does not send them; only MQTT 5 has them.
+ */
+function outboundAliasesOf(ctx: BrokerContext, version: ProtocolVersion, packet: ConnectPacket): OutboundAliases | undefined {
+  const maximum = packet.properties?.topicAliasMaximum ?? 0;
+  return ctx.options.topicAliasOutbound && version === 5 && maximum > 0 ? new OutboundAliases(maximum) : undefined;
 }
 
 function sessionExpiryOf(ctx: BrokerContext, packet: ConnectPacket, version: ProtocolVersion): number {

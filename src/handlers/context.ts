@@ -7,7 +7,7 @@ import type { SessionRegistry } from '../broker/session-registry.js';
 import type { Stats } from '../broker/stats.js';
 import type { Store } from '../store/store.js';
 import type { Journal } from '../broker/persistence/journal.js';
-import type { Connection } from '../connection/connection.js';
+import type { AcceptedConnection } from '../connection/connection.js';
 import type { Publisher } from '../broker/publisher.js';
 import type { Wills } from '../broker/wills.js';
 import type { Drops } from '../broker/drops.js';
@@ -25,7 +25,7 @@ export interface BrokerContext {
   /** Mirrors session deliveries into the store; restore counts message references through it. */
   readonly journal: Journal;
   /** With a durable store: holds acknowledgements and QoS 1/2 sends until their records are committed. */
-  readonly gate: CommitGate<Connection, CommitAck> | undefined;
+  readonly gate: CommitGate<AcceptedConnection, CommitAck> | undefined;
   readonly stats: Stats;
   readonly messageIds: MessageIds;
   /** Transform → retain → route → notify: the central step of every PUBLISH. */
@@ -35,5 +35,5 @@ export interface BrokerContext {
   /** Counts and reports every message that does not reach a receiver. */
   readonly drops: Drops;
   /** Open connections by client id (one per client id). */
-  readonly connections: Map<string, Connection>;
+  readonly connections: Map<string, AcceptedConnection>;
 }

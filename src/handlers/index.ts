@@ -3,7 +3,7 @@ import type { Packet } from '../protocol/codec.js';
 import type { Connection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './acks.js';
-import { handleConnect } from './connect.js';
+import { handleConnect, handleConnectAuth } from './connect.js';
 import { handlePublish } from './publish.js';
 import { handleAuth } from './auth.js';
 import { handleDisconnect, handlePingreq } from './session-control.js';
@@ -12,7 +12,7 @@ import { handleSubscribe, handleUnsubscribe } from './subscribe.js';
 /** Routes one packet to its handler; packets a server never receives are protocol errors. */
 export function dispatch(ctx: BrokerContext, conn: Connection, packet: Packet): void | Promise<void> {
   if (packet.cmd === 'connect') return handleConnect(ctx, conn, packet);
-  if (conn.phase !== 'connected') return dispatchBeforeConnack(ctx, conn, packet);
+  if (conn.phase !== 'connected' || !conn.isAccepted()) return dispatchBeforeConnack(ctx, conn, packet);
   switch (packet.cmd) {
     case 'publish':
       return handlePublish(ctx, conn, packet);
@@ -47,7 +47,7 @@ export function dispatch(ctx: BrokerContext, conn: Connection, packet: Packet): 
  */
 function dispatchBeforeConnack(ctx: BrokerContext, conn: Connection, packet: Packet): void | Promise<void> {
   if (conn.authentication?.exchange) {
-    if (packet.cmd === 'auth') return handleAuth(ctx, conn, packet);
+    if (packet.cmd === 'auth') return handleConnectAuth(ctx, conn, packet);
     if (packet.cmd === 'disconnect') return conn.end('client disconnected during authentication');
   }
   throw new BrokerError('ERR_PROTOCOL', `${packet.cmd} before CONNACK`);

@@ -5,8 +5,7 @@ import { ACK_SIZE, pubackPacket, pubrecPacket } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { exceedsTopicLimits, isReservedTopic, isValidTopicName } from '../protocol/topic.js';
 import { expiresAtOf, isPayloadFormatValid, messagePropertiesOf } from '../broker/message.js';
-import type { Session } from '../broker/session.js';
-import type { Connection } from '../connection/connection.js';
+import type { AcceptedConnection } from '../connection/connection.js';
 import { sendAfterCommit } from './commit.js';
 import type { BrokerContext } from './context.js';
 
@@ -14,8 +13,8 @@ import type { BrokerContext } from './context.js';
  * PUBLISH from a client [MQTT-3.3]. Synchronous unless an authorizePublish gate is registered,
  * so the QoS 0 path allocates no promise.
  */
-export function handlePublish(ctx: BrokerContext, conn: Connection, packet: PublishPacket): void | Promise<void> {
-  const session = conn.session as Session; // set before the connection is accepted
+export function handlePublish(ctx: BrokerContext, conn: AcceptedConnection, packet: PublishPacket): void | Promise<void> {
+  const session = conn.session;
   const topic = resolveTopic(ctx, conn, packet);
   const { qos } = packet;
   if (qos === 0 && packet.dup) throw new BrokerError('ERR_MALFORMED_PACKET', 'DUP set on QoS 0'); // [MQTT-3.3.1-2]
@@ -33,7 +32,7 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
     if (session.inboundCount >= ctx.options.receiveMaximum) throw new BrokerError('ERR_RECEIVE_MAXIMUM_EXCEEDED');
   }
   const message = toMessage(ctx, conn, packet, topic);
-  const info = conn.info as ClientInfo;
+  const info = conn.info;
   const packetId = packet.messageId ?? 0;
   if (ctx.options.validatePayloadFormat && !isPayloadFormatValid(message.payload, message.properties)) {
     refuseInvalidPayload(ctx, conn, message, info, packetId);
@@ -47,7 +46,7 @@ export function handlePublish(ctx: BrokerContext, conn: Connection, packet: Publ
 
 async function authorizeThenRoute(
   ctx: BrokerContext,
-  conn: Connection,
+  conn: AcceptedConnection,
   message: Message,
   info: ClientInfo,
   packetId: number,
@@ -59,7 +58,7 @@ async function authorizeThenRoute(
   refuseUnauthorized(ctx, conn, message, info, packetId);
 }
 
-function refuseUnauthorized(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
+function refuseUnauthorized(ctx: BrokerContext, conn: AcceptedConnection, message: Message, info: ClientInfo, packetId: number): void {
   ctx.drops.add(info.id, message, 'not-authorized');
   // MQTT 5 answers 0x87; 3.1.1 has no negative acknowledgement, so the message is acknowledged and dropped
   acknowledge(ctx, conn, message, packetId, conn.protocolVersion === 5 ? ReasonCode.NotAuthorized : ReasonCode.Success);
@@ -69,13 +68,13 @@ function refuseUnauthorized(ctx: BrokerContext, conn: Connection, message: Messa
  * A payload that is not the UTF-8 its Payload Format Indicator promises (MQTT 5 section 3.3.2.3.2):
  * QoS 1/2 get PUBACK/PUBREC 0x99 and the message is not routed; QoS 0 has no acknowledgement, so DISCONNECT 0x99.
  */
-function refuseInvalidPayload(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
+function refuseInvalidPayload(ctx: BrokerContext, conn: AcceptedConnection, message: Message, info: ClientInfo, packetId: number): void {
   ctx.drops.add(info.id, message, 'payload-format-invalid');
   if (message.qos === 0) throw new BrokerError('ERR_PAYLOAD_FORMAT_INVALID', 'payload is not UTF-8');
   acknowledge(ctx, conn, message, packetId, ReasonCode.PayloadFormatInvalid);
 }
 
-function route(ctx: BrokerContext, conn: Connection, message: Message, info: ClientInfo, packetId: number): void {
+function route(ctx: BrokerContext, conn: AcceptedConnection, message: Message, info: ClientInfo, packetId: number): void {
   const receivers = ctx.publisher.publish(message, info);
   if (message.qos > 0) {
     acknowledge(ctx, conn, message, packetId, receivers > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers);
@@ -88,20 +87,20 @@ const REFUSALS: Readonly<Record<number, string>> = {
   [ReasonCode.PayloadFormatInvalid]: 'payload is not the UTF-8 its Payload Format Indicator announces',
 };
 
-function acknowledge(ctx: BrokerContext, conn: Connection, message: Message, id: number, reasonCode: number): void {
+function acknowledge(ctx: BrokerContext, conn: AcceptedConnection, message: Message, id: number, reasonCode: number): void {
   const text = REFUSALS[reasonCode];
   const problem = text === undefined ? undefined : conn.problem(text, ACK_SIZE);
-  const barrier = ctx.hooks.holdAcknowledgement(conn.info as ClientInfo, message);
+  const barrier = ctx.hooks.holdAcknowledgement(conn.info, message);
   if (message.qos === 1) {
     sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode, problem), barrier); // [MQTT-4.3.2-2]
   } else if (message.qos === 2) {
-    if (reasonCode < 0x80) conn.session?.addInbound(id, reasonCode); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
+    if (reasonCode < 0x80) conn.session.addInbound(id, reasonCode); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
     sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode, problem), barrier);
   }
 }
 
 /** Applies the MQTT 5 Topic Alias and validates the topic name. */
-function resolveTopic(ctx: BrokerContext, conn: Connection, packet: PublishPacket): string {
+function resolveTopic(ctx: BrokerContext, conn: AcceptedConnection, packet: PublishPacket): string {
   const alias = packet.properties?.topicAlias;
   let topic = packet.topic;
   // [MQTT-3.3.4-6] a client must not send a Subscription Identifier
@@ -112,11 +111,11 @@ function resolveTopic(ctx: BrokerContext, conn: Connection, packet: PublishPacke
     // [MQTT-3.3.2-8] [MQTT-3.3.2-9] an alias of 0 or above our Topic Alias Maximum
     if (alias === 0 || alias > ctx.options.topicAliasMaximum) throw new BrokerError('ERR_TOPIC_ALIAS_INVALID', `alias ${alias}`);
     if (topic === '') {
-      const known = conn.topicAliases?.get(alias);
+      const known = conn.client.topicAlias(alias);
       if (known === undefined) throw new BrokerError('ERR_PROTOCOL', `unknown topic alias ${alias}`);
       topic = known;
     } else {
-      (conn.topicAliases ??= new Map()).set(alias, topic);
+      conn.client.setTopicAlias(alias, topic);
     }
   }
   // [MQTT-3.3.2-1] [MQTT-3.3.2-2] [MQTT-4.7.3-1] a valid topic name without wildcards
@@ -131,7 +130,7 @@ function resolveTopic(ctx: BrokerContext, conn: Connection, packet: PublishPacke
   return topic;
 }
 
-function toMessage(ctx: BrokerContext, conn: Connection, packet: PublishPacket, topic: string): Message {
+function toMessage(ctx: BrokerContext, conn: AcceptedConnection, packet: PublishPacket, topic: string): Message {
   const props = packet.properties;
   const expiry = props?.messageExpiryInterval;
   return {

@@ -1,17 +1,16 @@
 import { BrokerError } from '../errors.js';
-import type { ClientInfo } from '../model.js';
 import type { SubscribePacket, SubscriptionRequest, UnsubscribePacket } from '../protocol/codec.js';
 import { subackPacket, unsubackPacket, type Problem } from '../protocol/packets.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { exceedsTopicLimits, parseFilter } from '../protocol/topic.js';
 import type { Session } from '../broker/session.js';
 import { grantedQos, identifiersOf, type Subscription } from '../broker/subscription.js';
-import type { Connection } from '../connection/connection.js';
+import type { AcceptedConnection } from '../connection/connection.js';
 import type { BrokerContext } from './context.js';
 
 /** SUBSCRIBE [MQTT-3.8]: validate and authorize each filter, SUBACK, then the retained messages. */
-export function handleSubscribe(ctx: BrokerContext, conn: Connection, packet: SubscribePacket): void | Promise<void> {
-  const session = conn.session as Session;
+export function handleSubscribe(ctx: BrokerContext, conn: AcceptedConnection, packet: SubscribePacket): void | Promise<void> {
+  const session = conn.session;
   // [MQTT-3.8.3-3] at least one filter
   if (packet.subscriptions.length === 0) throw new BrokerError('ERR_PROTOCOL', 'SUBSCRIBE without filters');
   const identifier = packet.properties?.subscriptionIdentifier;
@@ -28,12 +27,12 @@ type Request = { sub: Subscription } | { code: number };
 
 async function authorizeThenSubscribe(
   ctx: BrokerContext,
-  conn: Connection,
+  conn: AcceptedConnection,
   session: Session,
   packet: SubscribePacket,
   requests: Request[],
 ): Promise<void> {
-  const info = conn.info as ClientInfo;
+  const info = conn.info;
   const userProperties = packet.properties?.userProperties;
   const checked: Request[] = [];
   for (const req of requests) {
@@ -45,7 +44,7 @@ async function authorizeThenSubscribe(
   finish(ctx, conn, session, packet.messageId as number, checked);
 }
 
-function toSubscription(conn: Connection, req: SubscriptionRequest, identifier: number | undefined): Request {
+function toSubscription(conn: AcceptedConnection, req: SubscriptionRequest, identifier: number | undefined): Request {
   const parsed = parseFilter(req.topic);
   if (parsed === null) return { code: ReasonCode.TopicFilterInvalid }; // [MQTT-3.8.3-1] [MQTT-4.7.1-1]
   // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error
@@ -64,7 +63,7 @@ function toSubscription(conn: Connection, req: SubscriptionRequest, identifier: 
   return { sub };
 }
 
-function finish(ctx: BrokerContext, conn: Connection, session: Session, messageId: number, requests: Request[]): void {
+function finish(ctx: BrokerContext, conn: AcceptedConnection, session: Session, messageId: number, requests: Request[]): void {
   const codes: number[] = [];
   const retainedFor: Subscription[] = [];
   for (const req of requests) {
@@ -106,8 +105,8 @@ function sendRetained(ctx: BrokerContext, session: Session, sub: Subscription): 
  * 5.0's 0x8F is for a filter that is correctly formed. SUBSCRIBE differs on purpose: SUBACK has a
  * failure code for each filter (3.1.1 0x80, 5.0 0x8F), so a bad filter is refused alone there.
  */
-export function handleUnsubscribe(ctx: BrokerContext, conn: Connection, packet: UnsubscribePacket): void {
-  const session = conn.session as Session;
+export function handleUnsubscribe(ctx: BrokerContext, conn: AcceptedConnection, packet: UnsubscribePacket): void {
+  const session = conn.session;
   if (packet.unsubscriptions.length === 0) throw new BrokerError('ERR_PROTOCOL', 'UNSUBSCRIBE without filters'); // [MQTT-3.10.3-2]
   // [MQTT-4.7.3-1] [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-4.8.2-1] [MQTT-4.8.2-2], checked before anything is removed
   const invalid = packet.unsubscriptions.findIndex((filter) => parseFilter(filter) === null);
@@ -126,7 +125,7 @@ const FILTER_REFUSALS: Readonly<Record<number, string>> = {
 };
 
 /** A SUBACK Reason String naming the refused filters by position (1-based), e.g. "filter 2: not authorized". */
-function refusals(conn: Connection, codes: number[]): Problem {
+function refusals(conn: AcceptedConnection, codes: number[]): Problem {
   const parts: string[] = [];
   for (const [i, code] of codes.entries()) {
     if (code >= 0x80) parts.push(`filter ${i + 1}: ${FILTER_REFUSALS[code] ?? `refused (0x${code.toString(16)})`}`);

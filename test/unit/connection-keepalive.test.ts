@@ -2,6 +2,8 @@ import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Stats } from '../../src/broker/stats.js';
+import type { Session } from '../../src/broker/session.js';
+import { AcceptedClient, type Acceptance } from '../../src/connection/client.js';
 import { Connection, type ConnectionHost } from '../../src/connection/connection.js';
 import { DEFAULTS } from '../../src/options.js';
 import { PublishEncoder } from '../../src/protocol/publish-encoder.js';
@@ -27,6 +29,21 @@ function connection(): { conn: Connection; stream: PassThrough; dispatched: stri
   return { conn: new Connection(stream, 'test', '127.0.0.1', host), stream, dispatched, due, events };
 }
 
+/**
+ * Accepts `conn` as if CONNACK went out with `keepalive` seconds. Keepalive never touches the
+ * session, so the accepted client carries none.
+ */
+function accept(conn: Connection, keepalive: number): void {
+  const acceptance: Acceptance = {
+    info: { id: 'c', username: undefined, protocolVersion: 4, remoteAddress: '127.0.0.1', listener: 'test', certificate: undefined },
+    session: undefined as unknown as Session,
+    receiveMaximum: 65535,
+    keepalive,
+    outboundAliases: undefined,
+  };
+  conn.accept(new AcceptedClient(acceptance));
+}
+
 const opened: PassThrough[] = [];
 afterEach(() => {
   for (const stream of opened.splice(0)) stream.destroy();
@@ -38,7 +55,7 @@ describe('Connection.checkKeepalive [MQTT-3.1.2-24]', () => {
     opened.push(stream);
     conn.beginConnect(4);
     const before = performance.now();
-    conn.accept(2);
+    accept(conn, 2);
     const after = performance.now();
     expect(due).toHaveLength(1);
     const deadline = due[0] as number;
@@ -56,7 +73,7 @@ describe('Connection.checkKeepalive [MQTT-3.1.2-24]', () => {
   it('the host hears "closed" once: at end(), not again when the socket closes', async () => {
     const { conn, stream, events } = connection();
     conn.beginConnect(4);
-    conn.accept(0);
+    accept(conn, 0);
     conn.end('test');
     stream.destroy();
     await new Promise((resolve) => stream.once('close', resolve));
@@ -67,7 +84,7 @@ describe('Connection.checkKeepalive [MQTT-3.1.2-24]', () => {
     const { conn, stream, events } = connection();
     opened.push(stream);
     conn.beginConnect(4);
-    conn.accept(0);
+    accept(conn, 0);
     let atEnd: string[] = [];
     stream.once('end', () => (atEnd = [...events])); // after the Connection's own 'end' listener
     const closed = new Promise((resolve) => stream.once('close', resolve));
@@ -81,7 +98,7 @@ describe('Connection.checkKeepalive [MQTT-3.1.2-24]', () => {
     const { conn, stream, dispatched } = connection();
     opened.push(stream);
     conn.beginConnect(4);
-    conn.accept(1);
+    accept(conn, 1);
     const accepted = performance.now();
     await new Promise((resolve) => setTimeout(resolve, 20));
     const beforeData = performance.now();
@@ -99,7 +116,7 @@ describe('Connection.checkKeepalive [MQTT-3.1.2-24]', () => {
     const idle = connection();
     opened.push(idle.stream);
     idle.conn.beginConnect(5);
-    idle.conn.accept(0);
+    accept(idle.conn, 0);
     expect(idle.due).toEqual([]);
     expect(idle.conn.checkKeepalive(performance.now() + 1e9)).toBe(Number.POSITIVE_INFINITY);
     expect(idle.conn.closed).toBe(false);
