@@ -283,3 +283,20 @@ describe('session expiry (5.0)', () => {
     expect(t.broker.sessionCount).toBe(1);
   });
 });
+
+describe('maxSessionExpiryInterval caps 3.1 / 3.1.1 persistent sessions', () => {
+  it('maxSessionExpiryInterval 1: a 3.1.1 clean=false session is gone about 1 s after disconnect (reconnect: sessionPresent false)', async () => {
+    t = await startBroker({ maxSessionExpiryInterval: 1 });
+    const opts = { protocolVersion: 4 as const, clean: false, clientId: 'capped' };
+    const c = await t.client(opts);
+    await c.subscribeAsync('capped/#', { qos: 1 });
+    await c.endAsync();
+    const left = Date.now();
+    await until(() => t.broker.clientCount === 0, 'the client to be gone');
+    expect(t.broker.sessionCount).toBe(1);
+    await until(() => t.broker.sessionCount === 0, 'the session to expire', 2500);
+    expect(Date.now() - left).toBeGreaterThanOrEqual(900);
+    const back = await t.client(opts);
+    expect(connackOf(back).sessionPresent).toBe(false);
+  });
+});

@@ -169,3 +169,43 @@ describe('MQTT 5 will', () => {
     expect(props?.messageExpiryInterval).toBeLessThanOrEqual(60);
   });
 });
+
+describe('a delayed will and a clean start [MQTT-3.1.3-9]', () => {
+  const delayed = {
+    protocolVersion: 5 as const,
+    clientId: 'delayed-will',
+    clean: false,
+    properties: { sessionExpiryInterval: 60 },
+    will: { topic: 'will/delayed', payload: Buffer.from('gone'), qos: 1 as const, retain: false, properties: { willDelayInterval: 30 } },
+  };
+
+  it('a will delayed 30 s (session expiry 60 s) is published at once when the client reconnects with clean start', async () => {
+    t = await startBroker();
+    const watcher = await t.client({ protocolVersion: 5 });
+    const got = collect(watcher);
+    await watcher.subscribeAsync('will/#', { qos: 1 });
+    await kill(await t.client(delayed));
+    await until(() => t.broker.clientCount === 1, 'the device to be gone');
+    await sleep(200);
+    expect(got.messages).toEqual([]); // still delayed
+    const back = await t.client({ protocolVersion: 5, clientId: 'delayed-will', clean: true });
+    expect(connackOf(back).sessionPresent).toBe(false);
+    await got.waitFor(1, 2000);
+    expect(got.messages[0]).toMatchObject({ topic: 'will/delayed', payload: 'gone' });
+  });
+
+  it('the same will is not published when the client resumes the session (clean start 0)', async () => {
+    t = await startBroker();
+    const watcher = await t.client({ protocolVersion: 5 });
+    const got = collect(watcher);
+    await watcher.subscribeAsync('will/#', { qos: 1 });
+    await kill(await t.client(delayed));
+    await until(() => t.broker.clientCount === 1, 'the device to be gone');
+    const back = await t.client({ protocolVersion: 5, clientId: 'delayed-will', clean: false, properties: { sessionExpiryInterval: 60 } });
+    expect(connackOf(back).sessionPresent).toBe(true);
+    await watcher.publishAsync('will/probe', 'probe', { qos: 1 });
+    await got.waitFor(1);
+    await sleep(100);
+    expect(got.messages.map((m) => m.topic)).toEqual(['will/probe']);
+  });
+});

@@ -363,3 +363,41 @@ describe('DISCONNECT from the client (5.0)', () => {
     for (const p of c.packets) expect(p).toMatchObject({ cmd: 'disconnect', reasonCode: 0x81 } satisfies Partial<IDisconnectPacket>);
   });
 });
+
+describe('[MQTT-3.1.4-1] a CONNECT that does not conform', () => {
+  it.each([
+    [3, 'a/+'],
+    [4, 'a/+'],
+    [4, '#'],
+  ])('level %i: a will topic %j is closed without any CONNACK', async (level, topic) => {
+    await w.start();
+    const c = await w.raw(level);
+    c.send({
+      cmd: 'connect',
+      protocolId: level === 3 ? 'MQIsdp' : 'MQTT',
+      protocolVersion: level,
+      clientId: 'bad-will',
+      clean: true,
+      keepalive: 0,
+      will: { topic, payload: Buffer.from('x'), qos: 0, retain: false },
+    } as Packet);
+    await expectClosedSilently(c);
+    expect(w.tb?.broker.sessionCount).toBe(0);
+  });
+
+  it('5.0: a will topic with a wildcard gets CONNACK 0x90 (Topic Name invalid), then close', async () => {
+    await w.start();
+    const c = await w.raw(5);
+    c.send({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 5,
+      clientId: 'bad-will5',
+      clean: true,
+      keepalive: 0,
+      will: { topic: 'a/+', payload: Buffer.from('x'), qos: 0, retain: false },
+    } as Packet);
+    await expectConnackRefusal(c, 0x90, 5);
+    expect(w.tb?.broker.sessionCount).toBe(0);
+  });
+});

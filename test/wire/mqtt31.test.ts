@@ -3,7 +3,7 @@
  * PUBREL, SUBSCRIBE and UNSUBSCRIBE packets (3.1 section 2.1).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { collect, sleep } from '../helpers/broker.js';
+import { collect, sleep, until } from '../helpers/broker.js';
 import { Wire, expectClosedSilently, expectDisconnect, frame, props, publishFrame, str, u16 } from './wire.js';
 
 const w = new Wire();
@@ -63,5 +63,28 @@ describe('3.1 §2.1: DUP on a resent PUBREL, SUBSCRIBE or UNSUBSCRIBE', () => {
     const { c } = await w.connected(5);
     c.write(frame(0x6a, u16(1), [0x00], props()));
     await expectDisconnect(c, 0x81);
+  });
+});
+
+describe('MQTT 3.1 CONNACK', () => {
+  async function reconnectBytes(level: 3 | 4): Promise<Buffer> {
+    const tb = await w.start();
+    const first = await w.raw(level);
+    await first.handshake({ clientId: `resumed-${level}`, clean: false });
+    first.close();
+    await until(() => tb.broker.clientCount === 0, 'the first connection to be gone');
+    const second = await w.raw(level);
+    const bytes: Buffer[] = [];
+    second.socket.on('data', (d: Buffer) => bytes.push(d));
+    await second.handshake({ clientId: `resumed-${level}`, clean: false });
+    return Buffer.concat(bytes).subarray(0, 4);
+  }
+
+  it('3.1 (level 3): the first variable-header byte is 0 even when a session was resumed', async () => {
+    expect([...(await reconnectBytes(3))]).toEqual([0x20, 0x02, 0x00, 0x00]);
+  });
+
+  it('[MQTT-3.2.2-2] 3.1.1 (level 4): the same reconnection has Session Present 1', async () => {
+    expect([...(await reconnectBytes(4))]).toEqual([0x20, 0x02, 0x01, 0x00]);
   });
 });

@@ -1,7 +1,8 @@
 import net from 'node:net';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { until } from '../helpers/broker.js';
+import type { Plugin } from '../../src/index.js';
+import { sleep, until } from '../helpers/broker.js';
 import { Wire, connectFrame, expectClosedSilently, expectDisconnect } from './wire.js';
 
 const w = new Wire();
@@ -115,4 +116,48 @@ describe('[MQTT-3.1.2-24] keepalive 1: the will of a silent client is published 
       });
     }
   }
+});
+
+describe('the CONNECT deadline covers authentication', () => {
+  it('connectTimeout 300 with an authenticate hook that never resolves: the socket is closed within 1 s, not accepted', async () => {
+    const never: Plugin = { authenticate: () => new Promise<boolean>(() => undefined) };
+    await w.start({ connectTimeout: 300, plugins: [never] });
+    const c = await w.raw(4);
+    const started = Date.now();
+    c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'stuck-auth', clean: true, keepalive: 0 } as Packet);
+    await c.waitClosed(1500);
+    expect(Date.now() - started).toBeLessThan(1000);
+    // whatever was sent, the client was not accepted
+    expect(c.packets.some((p) => p.cmd === 'connack' && (p as { returnCode?: number }).returnCode === 0)).toBe(false);
+    expect(w.tb?.broker.sessionCount).toBe(0);
+  });
+
+  it('an authentication that succeeds after the deadline creates no session and no connection', async () => {
+    const late: Plugin = { authenticate: () => sleep(600).then(() => true) };
+    const tb = await w.start({ connectTimeout: 300, plugins: [late] });
+    const c = await w.raw(5);
+    c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'late-auth', clean: true, keepalive: 0 } as Packet);
+    await c.waitClosed(1500);
+    await sleep(500); // past the moment authenticate resolves
+    expect(c.packets.some((p) => p.cmd === 'connack' && (p as { reasonCode?: number }).reasonCode === 0)).toBe(false);
+    expect(tb.broker.sessionCount).toBe(0);
+    expect(tb.broker.clientCount).toBe(0);
+  });
+});
+
+describe('maxKeepAlive applies only to MQTT 5', () => {
+  it.each([3, 4])('level %i: keepalive 60 with maxKeepAlive 1 is not cut to 1 s (still connected after 2.2 s)', async (level) => {
+    await w.start({ maxKeepAlive: 1 });
+    const { c } = await w.connected(level, { keepalive: 60 });
+    await sleep(2200);
+    expect(c.closed).toBe(false);
+    c.send({ cmd: 'pingreq' });
+    await c.next('pingresp');
+  });
+
+  it('[MQTT-3.2.2-21] 5.0: keepalive 60 with maxKeepAlive 1 gets Server Keep Alive 1 in CONNACK', async () => {
+    await w.start({ maxKeepAlive: 1 });
+    const { connack } = await w.connected(5, { keepalive: 60 });
+    expect(connack).toMatchObject({ properties: { serverKeepAlive: 1 } });
+  });
 });
