@@ -6,7 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createBroker, type Broker, type BrokerOptions } from '../../src/index.js';
 import type { LogRecord } from '../../src/bridge/record.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'midge-log-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -77,7 +77,7 @@ describe('bridge rules and the embedded log', () => {
 
   it('[MQTT-4.3.3-9] appends a QoS 2 message once when the publisher resends it before PUBREL', async () => {
     const t = await start({ bridge: { rules: [{ filter: 'q2/#', stream: 's' }] } });
-    const raw = await RawClient.connect(t.port, 4);
+    const raw = await Wire.open(t.port, 4);
     opened.push({ close: async () => void raw.socket.destroy() });
     await raw.handshake();
     const publish = { cmd: 'publish', topic: 'q2/a', payload: Buffer.from('once'), qos: 2, messageId: 7, retain: false } as Packet;

@@ -33,13 +33,13 @@ async function settle(broker: BrokerProcess): Promise<void> {
   const helper = await lab.wire(broker.port, 5);
   await helper.connect(`settle-${Math.random().toString(16).slice(2)}`);
   await helper.barrier(1);
-  helper.destroy();
+  helper.close();
 }
 
 /** Is the session still there? (Resuming it also cancels its expiry, so probe each session once.) */
 async function probe(broker: BrokerProcess, clientId: string, expiry: number): Promise<boolean> {
   const { wire, present } = await session(broker, clientId, expiry);
-  wire.destroy();
+  wire.close();
   return present;
 }
 
@@ -102,7 +102,7 @@ describe('kill -9 and the will delay', () => {
     const will = { topic: 'delay/w', payload: Buffer.from('delayed will'), qos: 1, retain: true, properties: { willDelayInterval: 4 } };
     const client = await session(broker, 'delay-client', 30, { will });
     await client.wire.barrier(1);
-    client.wire.destroy(); // no DISCONNECT: the will applies, after its delay
+    client.wire.close(); // no DISCONNECT: the will applies, after its delay
     const gone = Date.now();
     await settle(broker);
     await broker.crash();
@@ -131,7 +131,7 @@ describe('kill -9 and the will delay', () => {
     const will = { topic: 'delay2/w', payload: Buffer.from('delayed will'), qos: 1, retain: false, properties: { willDelayInterval: 1 } };
     const client = await session(broker, 'delay-client-2', 30, { will });
     await client.wire.barrier(1);
-    client.wire.destroy();
+    client.wire.close();
     await until(() => seen.length > 0, 'the delayed will', 4000);
     await online.publishAsync('delay2-test/barrier', 'x', { qos: 1 }); // its PUBACK for the will is committed
     await online.endAsync();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
-import { Wire } from './wire.js';
+import { Wire } from '../helpers/wire.js';
 
 export { Wire };
 
@@ -226,7 +226,7 @@ export class Lab {
 
   /** Closes clients and sockets, kills leftover brokers and removes temporary directories. */
   async cleanup(): Promise<void> {
-    for (const wire of this.#wires.splice(0)) wire.destroy();
+    for (const wire of this.#wires.splice(0)) wire.close();
     await Promise.all(this.#clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
     const brokers = this.#brokers.splice(0);
     for (const broker of brokers) broker.kill();

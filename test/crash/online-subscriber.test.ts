@@ -143,7 +143,7 @@ async function publish(board: Switchboard, version: Version, messages: Outgoing[
     pump();
     await waitFor(() => healthy() && (wire.isClosed || messages.every((m) => m.complete)));
     wire.onPacket = undefined;
-    if (messages.every((m) => m.complete)) wire.destroy();
+    if (messages.every((m) => m.complete)) wire.close();
   }
 }
 

@@ -139,7 +139,7 @@ async function publishOnce(
     let stall = setTimeout(onStall, stallMs);
     function onStall(): void {
       reject(new Error(`publisher stalled: ${inFlight} in flight, ${run.messages.filter((m) => !m.complete).length} incomplete, no packet for ${stallMs} ms`));
-      wire.destroy();
+      wire.close();
     }
     const finish = (outcome: 'done' | 'closed') => {
       clearTimeout(stall);

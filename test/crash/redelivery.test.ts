@@ -109,7 +109,7 @@ describe('kill -9 with deliveries in flight', () => {
     await sub.connect('redeliver-311', { clean: false });
     await sub.subscribe(1, [{ topic: 'redeliver/#', qos: 2 }]);
     await sub.barrier(2);
-    sub.destroy(); // offline: what follows is queued
+    sub.close(); // offline: what follows is queued
     const pub = await lab.connectMqtt(broker.port, { clientId: 'redeliver-pub-311' });
     for (const [name, qos] of PLAN) await pub.publishAsync(TOPIC, name, { qos });
     broker = await lab.crashAndRestart(broker);

@@ -12,7 +12,7 @@ import type { Packet } from 'mqtt-packet';
 import type { Store } from '../../src/index.js';
 import { startBroker, until, type TestBroker } from '../helpers/broker.js';
 import { GatedStore } from '../helpers/gated-store.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'midge-write-ahead-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -20,21 +20,21 @@ let n = 0;
 const freshDir = () => path.join(root, `data-${n++}`);
 
 let t: TestBroker | undefined;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await t?.close();
   t = undefined;
 });
 
-async function raw(port: number, version: 4 | 5, connect: Record<string, unknown>): Promise<RawClient> {
-  const c = await RawClient.connect(port, version);
+async function raw(port: number, version: 4 | 5, connect: Record<string, unknown>): Promise<Wire> {
+  const c = await Wire.open(port, version);
   raws.push(c);
   await c.handshake(connect);
   return c;
 }
 
-async function subscribed(c: RawClient, topic: string, qos: 0 | 1 | 2): Promise<void> {
+async function subscribed(c: Wire, topic: string, qos: 0 | 1 | 2): Promise<void> {
   c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] } as Packet);
   await c.next('suback');
 }

@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { parse as parseYaml } from 'yaml';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { collect } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 
@@ -21,7 +21,7 @@ interface Run {
 
 const children: ChildProcess[] = [];
 const clients: MqttClient[] = [];
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
@@ -119,7 +119,7 @@ describe('graceful shutdown', () => {
     const run = midge([...LOOPBACK, '--http-port', '-1', '--store', 'memory']);
     const port = Number(/"port":(\d+)/.exec(await line(run, 'midge listening'))?.[1]);
     // An MQTT 5 client that reads nothing more (not even the DISCONNECT) holds the shutdown open for about 1 s
-    const raw = await RawClient.connect(port, 5);
+    const raw = await Wire.open(port, 5);
     raws.push(raw);
     await raw.handshake();
     raw.socket.pause();
@@ -134,7 +134,7 @@ describe('graceful shutdown', () => {
   it('a shutdown longer than shutdownTimeout exits 1 when the time is up', async () => {
     const run = midge([...LOOPBACK, '--http-port', '-1', '--store', 'memory'], { MIDGE_SHUTDOWN_TIMEOUT: '200' });
     const port = Number(/"port":(\d+)/.exec(await line(run, 'midge listening'))?.[1]);
-    const raw = await RawClient.connect(port, 5);
+    const raw = await Wire.open(port, 5);
     raws.push(raw);
     await raw.handshake();
     raw.socket.pause();

@@ -9,11 +9,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientInfo, Plugin } from '../../src/index.js';
 import { formatScramLine, scramCredential, scramSha256, SCRAM_SHA_256 } from '../../src/auth/scram.js';
 import { connackOf, startBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 import { ScramClient } from '../helpers/scram-client.js';
 
 let tb: TestBroker | undefined;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await tb?.close();
@@ -42,8 +42,8 @@ function scramConnect(t: TestBroker, user: string, password: string, extra: mqtt
   return { client, scram, done };
 }
 
-async function rawScram(t: TestBroker, user: string, password: string): Promise<{ raw: RawClient; connack: Packet }> {
-  const raw = await RawClient.connect(t.port, 5);
+async function rawScram(t: TestBroker, user: string, password: string): Promise<{ raw: Wire; connack: Packet }> {
+  const raw = await Wire.open(t.port, 5);
   raws.push(raw);
   const scram = new ScramClient(user, password);
   raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: `raw-${user}`, clean: true, keepalive: 0, properties: { authenticationMethod: SCRAM_SHA_256, authenticationData: scram.first() } } as Packet);
@@ -85,7 +85,7 @@ describe('SCRAM-SHA-256 (built in, users from a file)', () => {
 
   it('[MQTT-4.12.0-1] an Authentication Method no plugin supports gets CONNACK 0x8C', async () => {
     tb = await startBroker({ scramUsersFile: usersFile({ alice: 'wonderland' }) });
-    const raw = await RawClient.connect(tb.port, 5);
+    const raw = await Wire.open(tb.port, 5);
     raws.push(raw);
     const connack = await raw.handshake({ properties: { authenticationMethod: 'SCRAM-SHA-1', authenticationData: Buffer.from('n,,n=a,r=x') } });
     expect(connack).toMatchObject({ reasonCode: 0x8c });
@@ -165,7 +165,7 @@ describe('the authenticate hook: challenge and response', () => {
     let plainCalls = 0;
     const plain: Plugin = { authenticate: () => (plainCalls++, true) };
     tb = await startBroker({ plugins: [plain, reverseChallenge()] });
-    const raw = await RawClient.connect(tb.port, 5);
+    const raw = await Wire.open(tb.port, 5);
     raws.push(raw);
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'rev', clean: true, keepalive: 0, properties: { authenticationMethod: 'REVERSE' } } as Packet);
     const challenge = (await raw.next('auth')) as Packet & { reasonCode: number; properties: { authenticationMethod: string; authenticationData: Buffer } };
@@ -190,7 +190,7 @@ describe('the authenticate hook: challenge and response', () => {
 
   it('[MQTT-3.1.2-30] only AUTH or DISCONNECT may come before CONNACK during an exchange', async () => {
     tb = await startBroker({ plugins: [reverseChallenge()] });
-    const raw = await RawClient.connect(tb.port, 5);
+    const raw = await Wire.open(tb.port, 5);
     raws.push(raw);
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'rev2', clean: true, keepalive: 0, properties: { authenticationMethod: 'REVERSE' } } as Packet);
     await raw.next('auth');
@@ -201,7 +201,7 @@ describe('the authenticate hook: challenge and response', () => {
 
   it('an exchange that is never finished is closed at the CONNECT deadline', async () => {
     tb = await startBroker({ plugins: [reverseChallenge()], connectTimeout: 300 });
-    const raw = await RawClient.connect(tb.port, 5);
+    const raw = await Wire.open(tb.port, 5);
     raws.push(raw);
     raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'rev3', clean: true, keepalive: 0, properties: { authenticationMethod: 'REVERSE' } } as Packet);
     await raw.next('auth');
@@ -216,7 +216,7 @@ describe('the authenticate hook: challenge and response', () => {
   ])('%s is a protocol error (DISCONNECT 0x82)', async (_name, method, auth) => {
     const accept: Plugin = { authenticate: (_c, cr) => (cr.method === 'REVERSE' ? { outcome: 'success' } : true) };
     tb = await startBroker({ plugins: [accept] });
-    const raw = await RawClient.connect(tb.port, 5);
+    const raw = await Wire.open(tb.port, 5);
     raws.push(raw);
     expect(await raw.handshake(method ? { properties: { authenticationMethod: method } } : {})).toMatchObject({ reasonCode: 0 });
     raw.send({ cmd: 'auth', ...auth } as Packet);
@@ -226,7 +226,7 @@ describe('the authenticate hook: challenge and response', () => {
 
   it('Authentication Data without an Authentication Method is a protocol error', async () => {
     tb = await startBroker();
-    const raw = await RawClient.connect(tb.port, 5);
+    const raw = await Wire.open(tb.port, 5);
     raws.push(raw);
     expect(await raw.handshake({ properties: { authenticationData: Buffer.from('x') } })).toMatchObject({ reasonCode: 0x82 });
   });
@@ -237,7 +237,7 @@ describe('server redirection and authentication expiry', () => {
 
   it('[MQTT-4.11] a plugin redirects with CONNACK 0x9C and a Server Reference', async () => {
     tb = await startBroker({ plugins: [redirect()] });
-    const raw = await RawClient.connect(tb.port, 5);
+    const raw = await Wire.open(tb.port, 5);
     raws.push(raw);
     expect(await raw.handshake()).toMatchObject({ reasonCode: 0x9c, properties: { serverReference: 'mqtt-2.example:1883' } });
     await raw.waitClosed();
@@ -245,8 +245,8 @@ describe('server redirection and authentication expiry', () => {
 
   it('[MQTT-4.11] 0x9D Server moved, and 3.1.1 clients get return code 3', async () => {
     tb = await startBroker({ plugins: [redirect(0x9d)] });
-    const v5 = await RawClient.connect(tb.port, 5);
-    const v4 = await RawClient.connect(tb.port, 4);
+    const v5 = await Wire.open(tb.port, 5);
+    const v4 = await Wire.open(tb.port, 4);
     raws.push(v5, v4);
     expect(await v5.handshake()).toMatchObject({ reasonCode: 0x9d, properties: { serverReference: 'mqtt-2.example:1883' } });
     expect(await v4.handshake()).toMatchObject({ returnCode: 3 });
@@ -255,8 +255,8 @@ describe('server redirection and authentication expiry', () => {
   it('a client whose authentication expires is disconnected with 0xA0 (MQTT 5) or closed (3.1.1)', async () => {
     const expiring: Plugin = { authenticate: () => ({ outcome: 'success', expiresAt: Date.now() + 300 }) };
     tb = await startBroker({ plugins: [expiring] });
-    const v5 = await RawClient.connect(tb.port, 5);
-    const v4 = await RawClient.connect(tb.port, 4);
+    const v5 = await Wire.open(tb.port, 5);
+    const v4 = await Wire.open(tb.port, 4);
     raws.push(v5, v4);
     await v5.handshake();
     await v4.handshake();
@@ -274,7 +274,7 @@ describe('server redirection and authentication expiry', () => {
       },
     };
     tb = await startBroker({ plugins: [plugin] });
-    const raw = await RawClient.connect(tb.port, 5);
+    const raw = await Wire.open(tb.port, 5);
     raws.push(raw);
     await raw.handshake({ properties: { authenticationMethod: 'TOKEN' } });
     raw.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'TOKEN' } } as Packet);
@@ -282,7 +282,7 @@ describe('server redirection and authentication expiry', () => {
     await new Promise((r) => setTimeout(r, 700));
     raw.send({ cmd: 'pingreq' });
     await raw.next('pingresp');
-    expect(raw.closed).toBe(false);
+    expect(raw.isClosed).toBe(false);
   });
 });
 

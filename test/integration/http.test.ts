@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBroker, isBrokerError, type Plugin } from '../../src/index.js';
 import { collect, startBroker, until, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 const opened: TestBroker[] = [];
 afterEach(async () => {
@@ -35,7 +35,7 @@ describe('HTTP listener', () => {
     const ready = await fetch(`${t.http}/readyz`);
     expect([ready.status, await ready.text()]).toEqual([200, 'ready\n']);
     // A client that reads nothing more holds the shutdown open (about 1 s) while we ask again
-    const raw = await RawClient.connect(t.port, 5);
+    const raw = await Wire.open(t.port, 5);
     await raw.handshake();
     raw.socket.pause();
     const closing = t.broker.close();

@@ -1,10 +1,10 @@
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, connected, sleep, startBroker, until, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let t: TestBroker;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await t?.close();
@@ -177,7 +177,7 @@ describe('MQTT 5 Maximum Packet Size on session resume', () => {
   it('[MQTT-3.1.2-25] an unacknowledged message too large for the resumed connection is discarded, not kept in flight', async () => {
     t = await startBroker();
     const session = { clientId: 'shrinking', clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: 1 } };
-    const first = await RawClient.connect(t.port, 5);
+    const first = await Wire.open(t.port, 5);
     raws.push(first);
     await first.handshake(session);
     first.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'shrink', qos: 1 }] } as Packet);
@@ -190,7 +190,7 @@ describe('MQTT 5 Maximum Packet Size on session resume', () => {
     await pub.publishAsync('shrink', 'small', { qos: 1 });
 
     // the client comes back allowing only small packets, with a window of one
-    const second = await RawClient.connect(t.port, 5);
+    const second = await Wire.open(t.port, 5);
     raws.push(second);
     await second.handshake({ ...session, properties: { ...session.properties, maximumPacketSize: 256 } });
     const next = (await second.next('publish')) as IPublishPacket;

@@ -2,8 +2,8 @@ import type { ErrorWithReasonCode } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ClientInfo, Credentials, Message, Plugin } from '../../src/index.js';
 import { collect, sleep, startBroker, until, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
-import { connectFrame, str } from '../wire/wire.js';
+import { Wire } from '../helpers/wire.js';
+import { connectFrame, str } from '../helpers/frames.js';
 
 let t: TestBroker;
 afterEach(async () => t?.close());
@@ -21,7 +21,7 @@ describe('authenticate', () => {
     expect(err.code).toBe(0x86);
     await until(() => t.broker.clientCount === 0 && t.broker.sessionCount === 0, 'no client and no session');
     // the broker itself closes the socket after the refusal [MQTT-3.2.2-7]
-    const r = await RawClient.connect(t.port, 5);
+    const r = await Wire.open(t.port, 5);
     try {
       expect(await r.handshake({ username: 'mallory', password: Buffer.from('guess') })).toMatchObject({ reasonCode: 0x86 });
       await r.waitClosed();
@@ -35,7 +35,7 @@ describe('authenticate', () => {
     const err = (await t.client({ protocolVersion: 4, username: 'mallory', password: 'guess' }).catch((e: unknown) => e)) as ErrorWithReasonCode;
     expect(err.code).toBe(4);
     expect(t.broker.sessionCount).toBe(0);
-    const r = await RawClient.connect(t.port, 4);
+    const r = await Wire.open(t.port, 4);
     try {
       expect(await r.handshake({ username: 'mallory', password: Buffer.from('guess') })).toMatchObject({ returnCode: 4, sessionPresent: false });
       await r.waitClosed();
@@ -47,7 +47,7 @@ describe('authenticate', () => {
   it('[MQTT-3.2.2-5] a denial without a user name is "not authorized": 3.1.1 and 3.1 return code 5, 5.0 0x87 (as Mosquitto)', async () => {
     t = await startBroker({ plugins: [onlyAlice] });
     for (const [version, expected] of [[4, { returnCode: 5 }], [3, { returnCode: 5 }], [5, { reasonCode: 0x87 }]] as const) {
-      const r = await RawClient.connect(t.port, version);
+      const r = await Wire.open(t.port, version);
       try {
         expect(await r.handshake()).toMatchObject({ ...expected, sessionPresent: false });
         await r.waitClosed();
@@ -56,7 +56,7 @@ describe('authenticate', () => {
       }
     }
     // 5.0 allows a password without a user name: still no user name to be wrong
-    const r = await RawClient.connect(t.port, 5);
+    const r = await Wire.open(t.port, 5);
     try {
       r.write(connectFrame({ level: 5, flags: 0x02 | 0x40, rest: str('secret') }));
       expect(await r.next('connack')).toMatchObject({ reasonCode: 0x87 });

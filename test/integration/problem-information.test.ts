@@ -2,10 +2,10 @@ import type { Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Plugin, SubscriptionRequestInfo } from '../../src/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let tb: TestBroker | undefined;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await tb?.close();
@@ -17,8 +17,8 @@ const denyTopicB: Plugin = {
   authorizeSubscribe: (_c, s) => !s.filter.startsWith('b/'),
 };
 
-async function client(t: TestBroker, properties: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<RawClient> {
-  const raw = await RawClient.connect(t.port, 5);
+async function client(t: TestBroker, properties: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<Wire> {
+  const raw = await Wire.open(t.port, 5);
   raws.push(raw);
   expect(await raw.handshake({ properties, ...extra })).toMatchObject({ reasonCode: 0 });
   return raw;
@@ -93,7 +93,7 @@ describe('Reason Strings on acknowledgements, honouring Request Problem Informat
 
   it('3.1.1 clients get plain acknowledgements', async () => {
     tb = await startBroker({ plugins: [denyTopicB] });
-    const raw = await RawClient.connect(tb.port, 4);
+    const raw = await Wire.open(tb.port, 4);
     raws.push(raw);
     await raw.handshake();
     raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'b/#', qos: 1 }] } as Packet);
@@ -139,7 +139,7 @@ describe('User Properties on every packet that carries them', () => {
       authenticate: (_c, cr) => (cr.method === 'X' ? { outcome: 'success', userProperties: { tenant: 'acme' } } : true),
     };
     tb = await startBroker({ plugins: [plugin] });
-    const raw = await RawClient.connect(tb.port, 5);
+    const raw = await Wire.open(tb.port, 5);
     raws.push(raw);
     expect(await raw.handshake({ properties: { authenticationMethod: 'X' } })).toMatchObject({ reasonCode: 0, properties: { userProperties: { tenant: 'acme' } } });
     raw.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'X' } } as Packet);

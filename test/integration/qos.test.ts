@@ -1,10 +1,10 @@
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, sleep, startBroker, until, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let t: TestBroker;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await t?.close();
@@ -62,7 +62,7 @@ describe.each(LEVELS)('QoS end to end (level %i)', (protocolVersion) => {
     const sub = await t.client({ protocolVersion });
     const got = collect(sub);
     await sub.subscribeAsync('once/dup', { qos: 2 });
-    const r = await RawClient.connect(t.port, protocolVersion);
+    const r = await Wire.open(t.port, protocolVersion);
     raws.push(r);
     await r.handshake();
     const publish = { cmd: 'publish', topic: 'once/dup', payload: Buffer.from('only once'), qos: 2, messageId: 7, retain: false };
@@ -133,7 +133,7 @@ describe('per-topic ordering', () => {
 describe('packet identifiers', () => {
   it('[MQTT-2.3.1-4] QoS 1 deliveries in flight at the same time carry distinct packet ids', async () => {
     t = await startBroker();
-    const r = await RawClient.connect(t.port, 4);
+    const r = await Wire.open(t.port, 4);
     raws.push(r);
     await r.handshake();
     r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'ids/t', qos: 1 }] } as Packet);

@@ -3,10 +3,10 @@ import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BrokerOptions, Drop } from '../../src/index.js';
 import { collect, connackOf, connected, sleep, startBroker, until, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let t: TestBroker;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await t?.close();
@@ -17,8 +17,8 @@ const VERSIONS = [
   { name: '5.0', opts: { protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } } },
 ] as const satisfies readonly { name: string; opts: IClientOptions }[];
 
-async function raw(version: number, clientId: string, clean = false): Promise<RawClient> {
-  const r = await RawClient.connect(t.port, version);
+async function raw(version: number, clientId: string, clean = false): Promise<Wire> {
+  const r = await Wire.open(t.port, version);
   raws.push(r);
   const props = version === 5 && !clean ? { properties: { sessionExpiryInterval: 300 } } : {};
   const connack = await r.handshake({ clientId, clean, ...props });
@@ -26,12 +26,12 @@ async function raw(version: number, clientId: string, clean = false): Promise<Ra
   return r;
 }
 
-async function rawSubscribe(r: RawClient, topic: string, qos: 0 | 1 | 2): Promise<void> {
+async function rawSubscribe(r: Wire, topic: string, qos: 0 | 1 | 2): Promise<void> {
   r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] } as Packet);
   await r.next('suback');
 }
 
-function publishes(r: RawClient): IPublishPacket[] {
+function publishes(r: Wire): IPublishPacket[] {
   return r.packets.filter((p): p is IPublishPacket => p.cmd === 'publish');
 }
 
@@ -187,7 +187,7 @@ describe.each([4, 5])('redelivery on session resume (level %i)', (version) => {
 describe('in-flight window', () => {
   async function windowOf5(version: number, brokerOptions: { maxInflight?: number }, connectExtra: Record<string, unknown>) {
     t = await startBroker(brokerOptions);
-    const r = await RawClient.connect(t.port, version);
+    const r = await Wire.open(t.port, version);
     raws.push(r);
     await r.handshake({ clientId: 'window', ...connectExtra });
     await rawSubscribe(r, 'win', 1);

@@ -5,10 +5,10 @@ import type { Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DropReason } from '../../src/index.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let tb: TestBroker | undefined;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await tb?.close();
@@ -17,8 +17,8 @@ afterEach(async () => {
 
 type Publish = Packet & { messageId: number; payload: Buffer; qos: number; dup: boolean };
 
-async function member(t: TestBroker, clientId: string, opts: { expiry?: number; receiveMaximum?: number; clean?: boolean } = {}): Promise<RawClient> {
-  const raw = await RawClient.connect(t.port, 5);
+async function member(t: TestBroker, clientId: string, opts: { expiry?: number; receiveMaximum?: number; clean?: boolean } = {}): Promise<Wire> {
+  const raw = await Wire.open(t.port, 5);
   raws.push(raw);
   const properties: Record<string, number> = { sessionExpiryInterval: opts.expiry ?? 0 };
   if (opts.receiveMaximum) properties.receiveMaximum = opts.receiveMaximum;
@@ -26,7 +26,7 @@ async function member(t: TestBroker, clientId: string, opts: { expiry?: number; 
   return raw;
 }
 
-async function joinGroup(raw: RawClient, qos = 2): Promise<void> {
+async function joinGroup(raw: Wire, qos = 2): Promise<void> {
   raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/workers/jobs/#', qos }] } as Packet);
   await raw.next('suback');
 }

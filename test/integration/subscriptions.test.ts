@@ -2,7 +2,7 @@ import type { MqttClient } from 'mqtt';
 import type { Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, sleep, startBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let t: TestBroker;
 afterEach(async () => t?.close());
@@ -95,7 +95,7 @@ describe.each(LEVELS)('wildcards (level %i)', (protocolVersion) => {
   it('[MQTT-4.7.1-1] an invalid filter is refused in SUBACK and the valid ones in the same packet are granted', async () => {
     t = await startBroker();
     // mqtt.js refuses to send an invalid filter, so this one goes out as a raw frame
-    const r = await RawClient.connect(t.port, protocolVersion);
+    const r = await Wire.open(t.port, protocolVersion);
     try {
       await r.handshake();
       const subscriptions = [

@@ -2,18 +2,18 @@ import type { IPublishPacket, Packet } from 'mqtt-packet';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, sleep, startBroker, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let t: TestBroker;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await t?.close();
 });
 
 /** A raw MQTT 5 subscriber to `filter` that announces `connect.properties` in its CONNECT. */
-async function rawSubscriber(filter: string, connect: Record<string, unknown> = {}, version = 5, qos: 0 | 1 = 0): Promise<RawClient> {
-  const c = await RawClient.connect(t.port, version);
+async function rawSubscriber(filter: string, connect: Record<string, unknown> = {}, version = 5, qos: 0 | 1 = 0): Promise<Wire> {
+  const c = await Wire.open(t.port, version);
   raws.push(c);
   await c.handshake(connect);
   c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: filter, qos }] } as Packet);
@@ -21,12 +21,12 @@ async function rawSubscriber(filter: string, connect: Record<string, unknown> = 
   return c;
 }
 
-async function nextPublish(c: RawClient): Promise<IPublishPacket> {
+async function nextPublish(c: Wire): Promise<IPublishPacket> {
   return (await c.next('publish')) as IPublishPacket;
 }
 
 /** Publishes each topic in turn (QoS 0, in order) and reads as many PUBLISH packets from `c`. */
-async function relay(pub: MqttClient, c: RawClient, topics: string[]): Promise<IPublishPacket[]> {
+async function relay(pub: MqttClient, c: Wire, topics: string[]): Promise<IPublishPacket[]> {
   for (const [i, topic] of topics.entries()) pub.publish(topic, `m${i}`);
   const out: IPublishPacket[] = [];
   for (let i = 0; i < topics.length; i++) out.push(await nextPublish(c));
@@ -156,7 +156,7 @@ describe('outbound topic aliases (MQTT 5 section 3.3.2.3.4)', () => {
     ]);
     first.close();
     await sleep(100);
-    const again = await RawClient.connect(t.port, 5);
+    const again = await Wire.open(t.port, 5);
     raws.push(again);
     await again.handshake(connect);
     const resent = [await nextPublish(again), await nextPublish(again)];

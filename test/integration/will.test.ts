@@ -1,10 +1,10 @@
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closed, collect, connackOf, sleep, startBroker, until, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let t: TestBroker;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await t?.close();
@@ -69,7 +69,7 @@ describe.each(LEVELS)('will message (level %i)', (protocolVersion) => {
   it('[MQTT-3.1.2-24] is published when the keepalive expires', async () => {
     t = await startBroker();
     const got = await watcher();
-    const r = await RawClient.connect(t.port, protocolVersion);
+    const r = await Wire.open(t.port, protocolVersion);
     raws.push(r);
     // keepalive 1 s and then silence: the broker closes after 1.5 s
     await r.handshake({ keepalive: 1, will: { topic: 'will/silent', payload: Buffer.from('timeout'), qos: 0, retain: false } });

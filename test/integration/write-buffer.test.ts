@@ -3,10 +3,10 @@ import { once } from 'node:events';
 import mqttPacket from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, sleep, startBroker, until, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let t: TestBroker | undefined;
-const raws: RawClient[] = [];
+const raws: Wire[] = [];
 afterEach(async () => {
   for (const r of raws.splice(0)) r.close();
   await t?.close();
@@ -24,8 +24,8 @@ describe('the write buffer is bounded', () => {
    * QoS 1 PUBLISHes (1 KiB payload) as fast as the broker accepts them: every one asks the broker to
    * write a PUBACK and an echo. Stops at `count` or when a write has not drained for 1 s.
    */
-  async function flood(port: number, count: number): Promise<{ r: RawClient; sent: number }> {
-    const r = await RawClient.connect(port, 4);
+  async function flood(port: number, count: number): Promise<{ r: Wire; sent: number }> {
+    const r = await Wire.open(port, 4);
     raws.push(r);
     await r.handshake({ clientId: 'flooder' });
     r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'flood/#', qos: 0 }] });

@@ -7,7 +7,7 @@ import { createBroker, isBrokerError } from '../../src/index.js';
 import { parseAcl } from '../../src/auth/acl.js';
 import { covers, intersects, substitute } from '../../src/auth/patterns.js';
 import { ackCode, collect, sleep, startBroker, subackCodes, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let dir: string;
 let t: TestBroker | undefined;
@@ -215,7 +215,7 @@ describe('ACL enforcement', () => {
 
   it('raw 3.1.1: a denied QoS 1 PUBLISH is acknowledged with a plain PUBACK and not delivered', async () => {
     t = await startBroker({ aclFile: aclFile(RULES) });
-    const r = await RawClient.connect(t.port, 4);
+    const r = await Wire.open(t.port, 4);
     try {
       await r.handshake({ clientId: 'raw-m', username: 'mallory' });
       r.send({ cmd: 'publish', topic: 'home/alice/x', payload: Buffer.from('x'), qos: 1, messageId: 7, dup: false, retain: true } as Packet);

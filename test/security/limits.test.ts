@@ -2,7 +2,7 @@ import net from 'node:net';
 import type { Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ackCode, collect, sleep, startBroker, subackCodes, until, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let t: TestBroker | undefined;
 const sockets: net.Socket[] = [];
@@ -32,7 +32,7 @@ describe('topic and client id limits', () => {
     ]);
     expect(await subackCodes(c, { ['é'.repeat(17)]: { qos: 0 } })).toEqual([0x8f]); // 34 UTF-8 bytes
     for (const topic of ['a/b/c/d/e', 'y'.repeat(33)]) {
-      const r = await RawClient.connect(t.port, 5);
+      const r = await Wire.open(t.port, 5);
       await r.handshake();
       r.send({ cmd: 'publish', topic, payload: Buffer.from('x'), qos: 0, dup: false, retain: false } as Packet);
       expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x90 });
@@ -51,7 +51,7 @@ describe('topic and client id limits', () => {
     expect(await ackCode(c, deep(200), 'deep', 1)).toBe(0);
     await got.waitFor(1);
     expect(got.messages[0]?.topic).toBe(deep(200));
-    const r = await RawClient.connect(t.port, 5);
+    const r = await Wire.open(t.port, 5);
     await r.handshake();
     r.send({ cmd: 'publish', topic: deep(201), payload: Buffer.from('x'), qos: 0, dup: false, retain: false } as Packet);
     expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x90 });
@@ -60,7 +60,7 @@ describe('topic and client id limits', () => {
 
   it('a will topic over the limits refuses the CONNECT (5.0: 0x90)', async () => {
     t = await startBroker({ maxTopicLevels: 2 });
-    const r = await RawClient.connect(t.port, 5);
+    const r = await Wire.open(t.port, 5);
     try {
       const connack = await r.handshake({ will: { topic: 'a/b/c', payload: Buffer.from('x'), qos: 0, retain: false } });
       expect(connack).toMatchObject({ reasonCode: 0x90 });
@@ -75,7 +75,7 @@ describe('topic and client id limits', () => {
       [5, { reasonCode: 0x85 }],
       [4, { returnCode: 2 }],
     ] as const) {
-      const r = await RawClient.connect(t.port, version);
+      const r = await Wire.open(t.port, version);
       expect(await r.handshake({ clientId: 'x'.repeat(24) })).toMatchObject(expected);
       r.close();
     }
@@ -110,9 +110,9 @@ describe('connection limits', () => {
 });
 
 /** Opens `n` raw MQTT connections at once and completes CONNECT on each; resolves to how many were accepted. */
-async function connectAll(port: number, n: number, opened: RawClient[]): Promise<number> {
+async function connectAll(port: number, n: number, opened: Wire[]): Promise<number> {
   const attempts = Array.from({ length: n }, async () => {
-    const r = await RawClient.connect(port, 4);
+    const r = await Wire.open(port, 4);
     opened.push(r);
     return r
       .handshake()
@@ -129,10 +129,10 @@ describe('connection limits free a slot as soon as a socket closes', () => {
   ] as const) {
     it(`${name} 10: a client that closes its 10 connections and at once opens 10 new ones is never refused (20 rounds)`, async () => {
       t = await startBroker({ ...options, wsPort: -1 });
-      let open: RawClient[] = [];
+      let open: Wire[] = [];
       expect(await connectAll(t.port, 10, open)).toBe(10);
       for (let round = 0; round < 20; round++) {
-        const next: RawClient[] = [];
+        const next: Wire[] = [];
         // Close all ten, and in the same tick start ten new connections
         for (const r of open) r.close();
         const accepted = await connectAll(t.port, 10, next);
@@ -198,7 +198,7 @@ describe('subscriptions per client', () => {
 describe('maximum packet size', () => {
   it('an oversize Remaining Length is refused from the fixed header, before the body is sent (5.0: DISCONNECT 0x95)', async () => {
     t = await startBroker({ maxPacketSize: 1024 });
-    const r = await RawClient.connect(t.port, 5);
+    const r = await Wire.open(t.port, 5);
     await r.handshake();
     // PUBLISH with Remaining Length 10 MiB, and only the first bytes of its body
     r.write([0x30, 0x80, 0x80, 0x80, 0x05, 0x00, 0x01, 0x61]);

@@ -3,7 +3,7 @@ import mqttPacket from 'mqtt-packet';
 import { WebSocket } from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, startBroker, until, type TestBroker } from '../helpers/broker.js';
-import { RawClient } from '../helpers/raw.js';
+import { Wire } from '../helpers/wire.js';
 
 let t: TestBroker | undefined;
 const cleanups: (() => void)[] = [];
@@ -25,7 +25,7 @@ const SUBSCRIBE: Packet = {
 
 /** A TCP subscriber that stops reading its socket once subscribed. */
 async function stalledTcp(port: number): Promise<void> {
-  const r = await RawClient.connect(port, 4);
+  const r = await Wire.open(port, 4);
   cleanups.push(() => r.close());
   await r.handshake({ clientId: 'stalled', clean: false });
   r.send(SUBSCRIBE);

@@ -1,22 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IConnackPacket, IDisconnectPacket, Packet } from 'mqtt-packet';
 import { collect } from '../helpers/broker.js';
-import {
-  Prop,
-  Wire,
-  connectFrame,
-  expectClosedSilently,
-  expectConnackRefusal,
-  expectDisconnect,
-  frame,
-  props,
-  publishFrame,
-  str,
-  u16,
-  will5,
-} from './wire.js';
+import { Prop, connectFrame, frame, props, publishFrame, str, u16, will5 } from '../helpers/frames.js';
+import { WireHarness, expectClosedSilently, expectConnackRefusal, expectDisconnect } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 describe('packets before CONNECT', () => {

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IConnackPacket } from 'mqtt-packet';
 import { collect } from '../helpers/broker.js';
-import { Wire, connectFrame, expectClosedSilently, expectDisconnect, frame, props, publishFrame, str, u16, varint } from './wire.js';
+import { connectFrame, frame, props, publishFrame, str, u16, varint } from '../helpers/frames.js';
+import { WireHarness, expectClosedSilently, expectDisconnect } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 /** Fixed headers whose reserved flag bits are wrong, with an otherwise valid body. */
@@ -92,7 +93,7 @@ describe('bytes after the last field', () => {
     c.write(frame(0x40, u16(1), [0x00]));
     c.send({ cmd: 'pingreq' });
     await c.next('pingresp');
-    expect(c.closed).toBe(false);
+    expect(c.isClosed).toBe(false);
   });
 });
 

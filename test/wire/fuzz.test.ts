@@ -6,10 +6,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { collect } from '../helpers/broker.js';
-import type { RawClient } from '../helpers/raw.js';
-import { Wire, connectFrame, frame, prng, props, varint } from './wire.js';
+import type { Wire } from '../helpers/wire.js';
+import { connectFrame, frame, props, varint } from '../helpers/frames.js';
+import { prng } from '../helpers/prng.js';
+import { WireHarness } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 /** Override to explore further: MIDGE_FUZZ_SEED=123 MIDGE_FUZZ_CASES=20000 npx vitest run test/wire/fuzz.test.ts */
@@ -111,7 +113,7 @@ function makeConnectCases(count: number): Buffer[] {
 }
 
 /** Sends `bytes`, half-closes, and waits until the broker has closed its side. */
-async function throwAt(c: RawClient, bytes: Buffer): Promise<void> {
+async function throwAt(c: Wire, bytes: Buffer): Promise<void> {
   c.write(bytes);
   c.socket.end();
   await c.waitClosed(5000);
@@ -122,7 +124,7 @@ const hex = (b: Buffer) => b.toString('hex');
 const ANSWERS = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'suback', 'unsuback', 'pingresp', 'publish', 'disconnect']);
 
 /**
- * What the broker sent back must be well-formed (RawClient's parser throws otherwise) and an
+ * What the broker sent back must be well-formed (Wire's parser throws otherwise) and an
  * answer a server may give; a DISCONNECT exists only in 5.0, is last, and carries an error code.
  */
 function checkAnswers(version: 4 | 5, packets: Packet[], bytes: Buffer): void {

@@ -4,9 +4,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, sleep, until } from '../helpers/broker.js';
-import { Wire, expectClosedSilently, expectDisconnect, frame, props, publishFrame, str, u16 } from './wire.js';
+import { frame, props, publishFrame, str, u16 } from '../helpers/frames.js';
+import { WireHarness, expectClosedSilently, expectDisconnect } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 describe('3.1 §2.1: DUP on a resent PUBREL, SUBSCRIBE or UNSUBSCRIBE', () => {

@@ -3,13 +3,13 @@ import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Drop } from '../../src/index.js';
 import { until } from '../helpers/broker.js';
-import type { RawClient } from '../helpers/raw.js';
-import { Wire } from './wire.js';
+import type { Wire } from '../helpers/wire.js';
+import { WireHarness } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
-async function subscribe(c: RawClient, topic: string, qos: 0 | 1 | 2): Promise<void> {
+async function subscribe(c: Wire, topic: string, qos: 0 | 1 | 2): Promise<void> {
   c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] } as Packet);
   await c.next('suback');
 }

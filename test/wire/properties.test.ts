@@ -1,16 +1,17 @@
 import type { Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect } from '../helpers/broker.js';
-import type { RawClient } from '../helpers/raw.js';
-import { Prop, Wire, connectFrame, expectConnackRefusal, expectDisconnect, frame, props, publishFrame, str, u16, will5 } from './wire.js';
+import type { Wire } from '../helpers/wire.js';
+import { Prop, connectFrame, frame, props, publishFrame, str, u16, will5 } from '../helpers/frames.js';
+import { WireHarness, expectConnackRefusal, expectDisconnect } from './harness.js';
 
 /** A malformed CONNECT: MQTT 5 allows a CONNACK 0x81 before closing, and nothing else. */
-async function expectRefused(c: RawClient): Promise<void> {
+async function expectRefused(c: Wire): Promise<void> {
   await c.waitClosed();
   for (const p of c.packets) expect(p).toMatchObject({ cmd: 'connack', reasonCode: 0x81 });
 }
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 /** Packets a client sends, each with a property its type does not carry (MQTT 5 section 2.2.2.2). */

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IConnackPacket, Packet } from 'mqtt-packet';
 import { collect } from '../helpers/broker.js';
-import { Prop, Wire, expectClosedSilently, expectDisconnect, frame, props, publishFrame, str, u16 } from './wire.js';
+import { Prop, frame, props, publishFrame, str, u16 } from '../helpers/frames.js';
+import { WireHarness, expectClosedSilently, expectDisconnect } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 /** Topic bytes that are not well-formed UTF-8 [MQTT-1.5.3-1] (5.0: [MQTT-1.5.4-1]). */
@@ -313,7 +314,7 @@ describe('MQTT 5 Receive Maximum (inbound QoS 2)', () => {
     expect(await c.next('pubcomp')).toMatchObject({ messageId: 1, reasonCode: 0 });
     c.write(publishFrame({ topic: 'a/b', qos: 2, id: 3, properties: props(), payload: 'x' }));
     expect(await c.next('pubrec')).toMatchObject({ messageId: 3 });
-    expect(c.closed).toBe(false);
+    expect(c.isClosed).toBe(false);
   });
 });
 
@@ -386,7 +387,7 @@ describe('inbound QoS 2 exactly once', () => {
     const { c } = await w.connected(4);
     c.send({ cmd: 'pubrel', messageId: 42 });
     expect(await c.next('pubcomp')).toMatchObject({ messageId: 42 });
-    expect(c.closed).toBe(false);
+    expect(c.isClosed).toBe(false);
   });
 
   it('[MQTT-4.3.3-11] 5.0: a PUBREL for an unknown packet identifier gets PUBCOMP 0x92', async () => {

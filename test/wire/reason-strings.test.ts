@@ -6,9 +6,10 @@ import net from 'node:net';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/broker.js';
-import { Wire, connectFrame, props, Prop, publishFrame } from './wire.js';
+import { connectFrame, props, Prop, publishFrame } from '../helpers/frames.js';
+import { WireHarness } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 const sockets: net.Socket[] = [];
 afterEach(async () => {
   for (const s of sockets.splice(0)) s.destroy();

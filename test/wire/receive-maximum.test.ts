@@ -2,17 +2,17 @@
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sleep, until } from '../helpers/broker.js';
-import type { RawClient } from '../helpers/raw.js';
-import { Wire } from './wire.js';
+import type { Wire } from '../helpers/wire.js';
+import { WireHarness } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
-function publishes(c: RawClient): IPublishPacket[] {
+function publishes(c: Wire): IPublishPacket[] {
   return c.packets.filter((p): p is IPublishPacket => p.cmd === 'publish');
 }
 
-async function subscribe(c: RawClient, topic: string, qos: 0 | 1 | 2): Promise<void> {
+async function subscribe(c: Wire, topic: string, qos: 0 | 1 | 2): Promise<void> {
   c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] } as Packet);
   await c.next('suback');
 }

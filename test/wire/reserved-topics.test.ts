@@ -4,9 +4,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, sleep } from '../helpers/broker.js';
-import { Wire, frame, props, publishFrame, u16 } from './wire.js';
+import { frame, props, publishFrame, u16 } from '../helpers/frames.js';
+import { WireHarness } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 describe('§4.7.2 a $share/ Topic Name in PUBLISH is refused as not authorized', () => {

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ISubackPacket, IUnsubackPacket } from 'mqtt-packet';
 import { collect } from '../helpers/broker.js';
-import { Prop, Wire, expectClosedSilently, expectConnackRefusal, expectDisconnect, frame, props, publishFrame, str, u16 } from './wire.js';
+import { Prop, frame, props, publishFrame, str, u16 } from '../helpers/frames.js';
+import { WireHarness, expectClosedSilently, expectConnackRefusal, expectDisconnect } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 /** A SUBSCRIBE from (filter, options byte) pairs; MQTT 5 adds a property block. */
@@ -39,7 +40,7 @@ describe('topic filters in SUBSCRIBE', () => {
       c.write(publishFrame({ topic: 'ok/1', properties: version === 5 ? props() : undefined, payload: 'hello' }));
       const publish = await c.next('publish');
       expect(publish).toMatchObject({ topic: 'ok/1' });
-      expect(c.closed).toBe(false);
+      expect(c.isClosed).toBe(false);
     });
 
     it(`${v}: a filter with ill-formed UTF-8 closes the connection`, async () => {

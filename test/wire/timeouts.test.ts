@@ -3,9 +3,10 @@ import mqttPacket, { type Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Plugin } from '../../src/index.js';
 import { sleep, until } from '../helpers/broker.js';
-import { Wire, connectFrame, expectClosedSilently, expectDisconnect } from './wire.js';
+import { connectFrame } from '../helpers/frames.js';
+import { WireHarness, expectClosedSilently, expectDisconnect } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 describe('CONNECT timeout', () => {
@@ -32,7 +33,7 @@ describe('CONNECT timeout', () => {
     await new Promise((r) => setTimeout(r, 450));
     c.send({ cmd: 'pingreq' });
     await c.next('pingresp');
-    expect(c.closed).toBe(false);
+    expect(c.isClosed).toBe(false);
   });
 });
 
@@ -65,7 +66,7 @@ describe('keepalive', () => {
       c.send({ cmd: 'pingreq' });
       await c.next('pingresp');
     }
-    expect(c.closed).toBe(false);
+    expect(c.isClosed).toBe(false);
   });
 
   it('[MQTT-3.2.2-21] 5.0: Server Keep Alive caps the keepalive and is enforced', async () => {
@@ -150,7 +151,7 @@ describe('maxKeepAlive applies only to MQTT 5', () => {
     await w.start({ maxKeepAlive: 1 });
     const { c } = await w.connected(level, { keepalive: 60 });
     await sleep(2200);
-    expect(c.closed).toBe(false);
+    expect(c.isClosed).toBe(false);
     c.send({ cmd: 'pingreq' });
     await c.next('pingresp');
   });

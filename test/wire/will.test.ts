@@ -2,9 +2,9 @@
 import type { Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collect, until } from '../helpers/broker.js';
-import { Wire } from './wire.js';
+import { WireHarness } from './harness.js';
 
-const w = new Wire();
+const w = new WireHarness();
 afterEach(() => w.cleanup());
 
 describe('DISCONNECT reason codes and the will [MQTT-3.14.4-3]', () => {
