@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { BROKER_NAMES } from './brokers.js';
-import { HEADER_BYTES } from '../src/bench/payload.js';
+import { HEADER_BYTES } from '../src/loadgen/payload.js';
 import { SCENARIOS } from './scenarios.js';
 
 /** Settings of one benchmark run. */

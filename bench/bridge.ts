@@ -19,9 +19,9 @@ import { LevelStore } from '../src/store/level.js';
 import type { Message } from '../src/broker/message.js';
 import { BrokerProcess } from './broker-process.js';
 import { brokerSpec, type BrokerSpec } from './brokers.js';
-import { clockTicksPerSecond, ProcProbe } from '../src/bench/proc.js';
+import { clockTicksPerSecond, ProcProbe } from '../src/loadgen/proc.js';
 import type { BrokerMode } from './scenario.js';
-import { runThroughput } from '../src/bench/throughput.js';
+import { runThroughput } from '../src/loadgen/throughput.js';
 
 const HOST = '127.0.0.1';
 const { values } = parseArgs({ options: { duration: { type: 'string' }, records: { type: 'string' }, json: { type: 'string' }, only: { type: 'string' }, repeat: { type: 'string' } } });

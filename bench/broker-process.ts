@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BrokerSpec } from './brokers.js';
 import type { BrokerMode } from './scenario.js';
-import { pause } from '../src/bench/wait.js';
+import { pause } from '../src/loadgen/wait.js';
 
 /** Bytes of broker output kept for error messages. */
 const OUTPUT_TAIL = 8192;

@@ -1,7 +1,7 @@
-import type { ScenarioMetrics } from '../src/bench/metrics.js';
+import type { ScenarioMetrics } from '../src/loadgen/metrics.js';
 import type { RunContext } from './scenario.js';
-import { runThroughput } from '../src/bench/throughput.js';
-import type { ThroughputSpec, WindowProbe } from '../src/bench/throughput.js';
+import { runThroughput } from '../src/loadgen/throughput.js';
+import type { ThroughputSpec, WindowProbe } from '../src/loadgen/throughput.js';
 import type { CommitCounters } from './timed-store.js';
 
 /**

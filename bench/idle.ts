@@ -1,6 +1,6 @@
-import type { ScenarioMetrics } from '../src/bench/metrics.js';
-import { poolFor } from '../src/bench/pool.js';
-import { pause } from '../src/bench/wait.js';
+import type { ScenarioMetrics } from '../src/loadgen/metrics.js';
+import { poolFor } from '../src/loadgen/pool.js';
+import { pause } from '../src/loadgen/wait.js';
 import type { RunContext } from './scenario.js';
 
 /** Connections opened first and kept, so one-time start-up allocations are not charged to the measured ones. */

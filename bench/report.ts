@@ -1,8 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ScenarioMetrics } from '../src/bench/metrics.js';
-import { ratio } from '../src/bench/stats.js';
-import { fmt, renderTable } from '../src/bench/table.js';
+import type { ScenarioMetrics } from '../src/loadgen/metrics.js';
+import { ratio } from '../src/loadgen/stats.js';
+import { fmt, renderTable } from '../src/loadgen/table.js';
 
 export { fmt, renderTable };
 

@@ -1,4 +1,4 @@
-import type { ScenarioContext, ScenarioMetrics } from '../src/bench/metrics.js';
+import type { ScenarioContext, ScenarioMetrics } from '../src/loadgen/metrics.js';
 
 export type { ScenarioMetrics };
 

@@ -1,9 +1,9 @@
-import type { QoS } from '../src/bench/client.js';
-import { runConnections } from '../src/bench/connections.js';
-import { runLatency } from '../src/bench/latency.js';
-import { defaultShape, findLoadScenario, throughputSpec } from '../src/bench/scenarios.js';
-import type { LoadShape } from '../src/bench/scenarios.js';
-import { runThroughput } from '../src/bench/throughput.js';
+import type { QoS } from '../src/loadgen/client.js';
+import { runConnections } from '../src/loadgen/connections.js';
+import { runLatency } from '../src/loadgen/latency.js';
+import { defaultShape, findLoadScenario, throughputSpec } from '../src/loadgen/scenarios.js';
+import type { LoadShape } from '../src/loadgen/scenarios.js';
+import { runThroughput } from '../src/loadgen/throughput.js';
 import { runCommit } from './commit.js';
 import { runIdle } from './idle.js';
 import type { RunContext, Scenario, ScenarioMetrics } from './scenario.js';
@@ -26,7 +26,7 @@ function fanin(qos: QoS, persistent = false): (context: RunContext) => Promise<S
 
 /**
  * Every scenario, in the order a full run executes them. The load shapes are those of `midge
- * bench` (src/bench/scenarios.ts), so a comparison row can be reproduced against any broker with
+ * bench` (src/loadgen/scenarios.ts), so a comparison row can be reproduced against any broker with
  * `midge bench --scenario <name>`.
  */
 export const SCENARIOS: readonly Scenario[] = Object.freeze([

@@ -1,6 +1,6 @@
 import { computeRatios, fmt, formatRatios, formatResults, renderTable } from './report.js';
 import type { BenchResult, RatioRow } from './report.js';
-import { ratio } from '../src/bench/stats.js';
+import { ratio } from '../src/loadgen/stats.js';
 
 /** A broker's durable rate as a fraction of its own in-memory rate for the same load. */
 export interface DurabilityRow {

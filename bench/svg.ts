@@ -1,5 +1,5 @@
-import type { ScenarioMetrics } from '../src/bench/metrics.js';
-import { fmt } from '../src/bench/table.js';
+import type { ScenarioMetrics } from '../src/loadgen/metrics.js';
+import { fmt } from '../src/loadgen/table.js';
 import type { BenchResult } from './report.js';
 
 /** One group of bars: one metric of one scenario, each broker's value relative to the reference broker. */

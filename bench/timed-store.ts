@@ -1,7 +1,7 @@
 import { LevelStore } from '../src/store/level.js';
 import type { CommitStats } from '../src/store/level.js';
-import { summarizeLatencyNs } from '../src/bench/stats.js';
-import type { LatencySummary } from '../src/bench/stats.js';
+import { summarizeLatencyNs } from '../src/loadgen/stats.js';
+import type { LatencySummary } from '../src/loadgen/stats.js';
 
 /** What the instrumented Midge answers to a `{ type: 'counters' }` query. */
 export interface CommitCounters {

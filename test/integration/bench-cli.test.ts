@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebSocketStream, WebSocketServer } from 'ws';
-import type { BenchReport } from '../../src/bench/report.js';
+import type { BenchReport } from '../../src/loadgen/report.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));

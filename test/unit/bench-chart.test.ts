@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchResult } from '../../bench/report.js';
 import { chartGroups, renderChart } from '../../bench/svg.js';
-import { problems } from '../../src/bench/verdict.js';
+import { problems } from '../../src/loadgen/verdict.js';
 
 /** A throughput result. */
 function rate(scenario: string, broker: string, value: number): BenchResult {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SEQUENCE_WINDOW, SequenceChecker, sumCounts } from '../../src/bench/sequence.js';
-import type { SequenceCounts } from '../../src/bench/sequence.js';
+import { SEQUENCE_WINDOW, SequenceChecker, sumCounts } from '../../src/loadgen/sequence.js';
+import type { SequenceCounts } from '../../src/loadgen/sequence.js';
 
 /** Records `seqs` of publisher 0 and returns its counts, given it sent `sent` messages. */
 function check(seqs: readonly number[], sent: number): SequenceCounts {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BenchUsageError, parseBenchArgs } from '../../src/bench/args.js';
-import type { BenchRun } from '../../src/bench/args.js';
+import { BenchUsageError, parseBenchArgs } from '../../src/loadgen/args.js';
+import type { BenchRun } from '../../src/loadgen/args.js';
 
 /** Parses `argv` and expects a run. */
 function run(argv: string[]): BenchRun {
