@@ -1,14 +1,13 @@
 /**
- * The codec: the only module that imports mqtt-packet.
- * It parses bytes into packets and encodes packets into bytes for one protocol level.
+ * The codec: with mqtt-packet-internals.ts (the one module that reaches into mqtt-packet's private
+ * parser), the only module that imports mqtt-packet. It parses bytes into packets and encodes
+ * packets into bytes for one protocol level.
  */
 import mqttPacket from 'mqtt-packet';
 import type * as P from 'mqtt-packet';
-import { isUtf8 } from 'node:buffer';
-import { createRequire } from 'node:module';
 import { BrokerError } from '../errors.js';
-import { ByteList } from './byte-list.js';
-import { readProperties, type PropertyParser, type PropertyTables } from './properties.js';
+import { connectDecoded, createParser, currentPacket, PROPERTY_TABLES, readPosition, useMqtt31Headers, type Parser } from './mqtt-packet-internals.js';
+import { readProperties } from './properties.js';
 import { encodePlainPublish } from './publish-frame.js';
 
 export type {
@@ -50,88 +49,9 @@ export interface DecoderEvents {
 // for all subscribers who can share it, so the cache buys little and costs a lot of memory.
 mqttPacket.writeToStream.cacheNumbers = false;
 
-/** mqtt-packet's Parser._resetState (after an error), with a ByteList as in the constructor. */
-function resetState(this: RawParser): void {
-  this.packet = new (this.packet.constructor as new () => RawParser['packet'])();
-  this.error = null;
-  this._list = new ByteList();
-  this._stateCounter = 0;
-}
-
-/**
- * mqtt-packet's Parser.parse, line for line, without its `debug` calls. A disabled `debug` still
- * costs a call, a rest-argument array and an `enabled` getter, and this loop makes 10 of the 22
- * calls a one-chunk PUBLISH costs; without them Decoder.write of a 64-byte PUBLISH back to back
- * takes 1.15 µs instead of 1.45. The steps it runs are mqtt-packet's own (with
- * DEBUG=mqtt-packet:parser they still log; only this loop's progress lines are gone).
- */
-function parse(this: RawParser, buf: Buffer): number {
-  if (this.error) this._resetState();
-  this._list.append(buf);
-  const steps = this as unknown as Record<string, () => boolean>;
-  while ((this.packet.length !== -1 || this._list.length > 0) && (steps[this._states[this._stateCounter] as string] as () => boolean)() && !this.error) {
-    this._stateCounter++;
-    if (this._stateCounter >= this._states.length) this._stateCounter = 0;
-  }
-  return this._list.length;
-}
-
-/** mqtt-packet's property tables, for the stricter property reader (properties.ts). */
-const PROPERTY_TABLES = createRequire(import.meta.url)('mqtt-packet/constants.js') as PropertyTables;
-
-function strictParseProperties(this: RawParser): Record<string, unknown> | false {
+/** The parser's property reader: properties.ts's stricter one, with mqtt-packet's tables. */
+function strictParseProperties(this: Parser): Record<string, unknown> | false {
   return readProperties(this, PROPERTY_TABLES);
-}
-
-interface RawParser extends PropertyParser {
-  on(event: 'packet', fn: (packet: P.Packet) => void): void;
-  on(event: 'error', fn: (err: Error) => void): void;
-  parse(buf: Buffer): number;
-  _states: readonly string[];
-  /** What the parser reads to parse later packets: the protocol level and bridge mode of the CONNECT. */
-  settings: { readonly protocolVersion?: number; readonly bridgeMode?: boolean };
-  _stateCounter: number;
-  _resetState(): void;
-  _parseHeader(): boolean;
-  _parseString(): string | null;
-  _parseNum(): number;
-  _parseProperties(): Record<string, unknown> | false;
-  _list: ByteList;
-  /** The Topic Name of the last PUBLISH and its bytes (see strictParseString). */
-  _lastTopic: string | undefined;
-  _lastTopicBytes: Uint8Array;
-}
-
-/**
- * Strict UTF-8: mqtt-packet decodes strings leniently (invalid bytes become U+FFFD),
- * but an MQTT string with ill-formed UTF-8 or U+0000 is a malformed packet
- * [MQTT-1.5.3-1] [MQTT-1.5.3-2] [MQTT-1.5.4-1] [MQTT-1.5.4-2].
- */
-function strictParseString(this: RawParser): string | null {
-  const length = this._parseNum();
-  const start = this._pos;
-  const end = start + length;
-  if (length === -1 || end > this._list.length || end > this.packet.length) return null;
-  // A client publishes to the same topics again and again. When a PUBLISH's Topic Name (its first
-  // field, at offset 2) has the bytes of the previous one, the string decoded and checked then is
-  // reused: decoding alone costs about 1.8 µs at 1000 msg/s with cold caches, a comparison in JS
-  // next to nothing, and the same string object needs no new hash in the topic tree's maps.
-  const isTopic = this.packet.cmd === 'publish' && start === 2;
-  if (isTopic && this._lastTopic !== undefined && this._list.matches(start, end, this._lastTopicBytes)) {
-    this._pos = end;
-    return this._lastTopic;
-  }
-  const result = this._list.toString('utf8', start, end);
-  if (result.includes('\uFFFD') && !isUtf8(this._list.slice(start, end))) return null;
-  if (result.includes('\u0000')) return null;
-  if (isTopic) {
-    this._lastTopic = result;
-    // A copy in memory of its own: a view would keep the whole chunk alive, a pooled Buffer a whole
-    // 8 KB pool slab (one per connection, idle ones included)
-    this._lastTopicBytes = new Uint8Array(this._list.slice(start, end));
-  }
-  this._pos = end;
-  return result;
 }
 
 const NEEDS_PACKET_ID = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'subscribe', 'unsubscribe']);
@@ -164,71 +84,20 @@ function malformed(detail: string): BrokerError {
   return new BrokerError('ERR_MALFORMED_PACKET', detail);
 }
 
-/**
- * MQTT 3.1 sets DUP on a PUBREL, SUBSCRIBE or UNSUBSCRIBE it resends (3.1 section 2.1, "DUP flag"),
- * where 3.1.1 fixed those flags to 0010 [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]: a 3.1 client
- * that reconnects sends 0x6A and expects PUBCOMP. After a level-3 CONNECT these three bytes are read
- * as the packets they are (QoS 1, DUP set, as mqtt-packet would without its 3.1.1 check); anything
- * else, other levels included, goes to mqtt-packet's Parser._parseHeader.
- */
-const RESENT_WITH_DUP_31: Readonly<Record<number, 'pubrel' | 'subscribe' | 'unsubscribe'>> = { 0x6a: 'pubrel', 0x8a: 'subscribe', 0xaa: 'unsubscribe' };
 
-function parseHeader31(this: RawParser): boolean {
-  const cmd = RESENT_WITH_DUP_31[this._list.readUInt8(0)];
-  if (cmd === undefined) return (Object.getPrototypeOf(this) as RawParser)._parseHeader.call(this);
-  Object.assign(this.packet, { cmd, qos: 1, dup: true, retain: false });
-  this._list.consume(1);
-  return true;
-}
-
-/**
- * The parser's steps, shared: mqtt-packet gives every parser an array of its own with the same
- * four names, and the parse loop only reads it.
- */
-const PARSER_STATES: readonly string[] = Object.freeze(['_parseHeader', '_parseLength', '_parsePayload', '_newPacket']);
-
-/** The last Topic Name's bytes before the first PUBLISH (see strictParseString); empty, so never written. */
-const NO_BYTES = new Uint8Array(0);
-
-/**
- * mqtt-packet keeps the whole CONNECT packet (client id, credentials, will) as its parser's
- * settings for the life of the connection, but reads only these two fields from it afterwards;
- * one frozen object per combination is shared by all connections.
- */
-const PARSER_SETTINGS = [3, 4, 5].flatMap((protocolVersion) => [false, true].map((bridgeMode) => Object.freeze({ protocolVersion, bridgeMode })));
-
-function parserSettings(packet: P.IConnectPacket): RawParser['settings'] {
-  const bridgeMode = (packet as { bridgeMode?: boolean }).bridgeMode === true; // set by the parser, not in its types
-  return PARSER_SETTINGS.find((s) => s.protocolVersion === packet.protocolVersion && s.bridgeMode === bridgeMode) ?? { protocolVersion: packet.protocolVersion, bridgeMode };
-}
-
-/** Streaming decoder for one connection. */
 export class Decoder {
-  readonly #parser: RawParser;
+  readonly #parser: Parser;
 
   constructor(events: DecoderEvents) {
-    this.#parser = mqttPacket.parser({}) as unknown as RawParser;
-    this.#parser._parseString = strictParseString;
-    this.#parser._parseProperties = strictParseProperties;
-    this.#parser._lastTopic = undefined;
-    this.#parser._lastTopicBytes = NO_BYTES;
-    this.#parser._states = PARSER_STATES;
-    // mqtt-packet buffers input in a BufferListStream, a full Duplex stream per connection that is
-    // never piped; the plain BufferList it extends has the same reading methods and costs a fraction
-    // of the memory (an idle connection's footprint, see bench 'idle'). ByteList is that BufferList
-    // with fast reads (see byte-list.ts).
-    this.#parser._list = new ByteList();
-    this.#parser._resetState = resetState;
-    this.#parser.parse = parse;
+    this.#parser = createParser(strictParseProperties);
     this.#parser.on('packet', (packet) => {
-      if (packet.cmd === 'connect') this.#parser.settings = parserSettings(packet);
-      const problem = violation(packet, this.#parser._pos);
+      if (packet.cmd === 'connect') connectDecoded(this.#parser, packet);
+      const problem = violation(packet, readPosition(this.#parser));
       if (problem !== undefined) {
         events.decodeFailed(problem);
         return;
       }
-      // Only a 3.1 connection pays for the extra header check (an own property, like _parseString)
-      if (packet.cmd === 'connect' && packet.protocolVersion === 3) this.#parser._parseHeader = parseHeader31;
+      if (packet.cmd === 'connect' && packet.protocolVersion === 3) useMqtt31Headers(this.#parser);
       events.packetDecoded(packet);
     });
     this.#parser.on('error', (err) => events.decodeFailed(err));
@@ -244,13 +113,13 @@ export class Decoder {
    * refusal can be a CONNACK of that level), or undefined.
    */
   get connectVersion(): number | undefined {
-    const packet = this.#parser.packet as { cmd?: string; protocolVersion?: number };
+    const packet = currentPacket(this.#parser);
     return packet.cmd === 'connect' ? packet.protocolVersion : undefined;
   }
 
   /** Whole size (fixed header included) of the packet being received, or -1 when its header is not complete yet. */
   get pendingSize(): number {
-    const length = this.#parser.packet.length;
+    const length = currentPacket(this.#parser).length;
     return length < 0 ? -1 : packetSize(length);
   }
 }

@@ -6,23 +6,7 @@
  * failed to read, and reads a Property Length that is not there from the bytes that follow.
  */
 import { BrokerError } from '../errors.js';
-
-/** The part of mqtt-packet's Parser that reading properties uses. */
-export interface PropertyParser {
-  packet: { cmd?: string; length: number; clientId?: string };
-  error: Error | null;
-  _pos: number;
-  _parseVarByteNum(): number | false;
-  _parseByte(): number | undefined;
-  _parseByType(type: string): unknown;
-  _emitError(err: Error): void;
-}
-
-/** mqtt-packet's property tables (constants.js): identifier → name, name → wire type. */
-export interface PropertyTables {
-  readonly propertiesCodes: Readonly<Record<number, string>>;
-  readonly propertiesTypes: Readonly<Record<string, string>>;
-}
+import { currentPacket, failWith, hasFailed, readByType, readByte, readPosition, readVarByteNum, type Parser, type PropertyTables } from './mqtt-packet-internals.js';
 
 const ACK_PROPERTIES = ['reasonString', 'userProperties'];
 const MESSAGE_PROPERTIES = ['payloadFormatIndicator', 'messageExpiryInterval', 'contentType', 'responseTopic', 'correlationData', 'userProperties'];
@@ -55,29 +39,29 @@ const ALLOWED_PROPERTIES: Readonly<Record<string, ReadonlySet<string>>> = {
  * - a Protocol Error: a property other than User Property given twice (section 2.2.2.2), or a
  *   Byte property other than 0 or 1.
  */
-export function readProperties(parser: PropertyParser, tables: PropertyTables): Record<string, unknown> | false {
-  const { packet } = parser;
-  if (parser._pos >= packet.length) {
+export function readProperties(parser: Parser, tables: PropertyTables): Record<string, unknown> | false {
+  const packet = currentPacket(parser);
+  if (readPosition(parser) >= packet.length) {
     // Only DISCONNECT and AUTH may end before their Property Length (sections 3.14.2.2.1, 3.15.2.2.1)
     if (packet.cmd === 'disconnect' || packet.cmd === 'auth') return {};
     return fail(parser, malformed('no Property Length'));
   }
-  const length = parser._parseVarByteNum();
+  const length = readVarByteNum(parser);
   if (length === false) return fail(parser, malformed('Property Length cannot be read'));
   if (length === 0) return {}; // most packets: nothing more to check
-  const end = parser._pos + length;
+  const end = readPosition(parser) + length;
   if (end > packet.length) return fail(parser, malformed('properties run past the Remaining Length'));
   // mqtt-packet reads a CONNECT's Will Properties after its client id, the CONNECT's own before it
   const kind = packet.cmd === 'connect' && packet.clientId !== undefined ? 'will' : (packet.cmd ?? '');
   const allowed = ALLOWED_PROPERTIES[kind];
   const result: Record<string, unknown> = {};
-  while (parser._pos < end) {
-    const id = parser._parseByte() as number;
+  while (readPosition(parser) < end) {
+    const id = readByte(parser) as number;
     const name = tables.propertiesCodes[id];
     if (name === undefined) return fail(parser, malformed(`unknown property 0x${id.toString(16)}`));
     if (allowed && !allowed.has(name)) return fail(parser, malformed(`${name} is not a property of ${kind.toUpperCase()}`));
     if (name === 'userProperties') {
-      if (!addUserProperty(result, parser._parseByType('pair'))) return fail(parser, malformed('User Property cannot be read'));
+      if (!addUserProperty(result, readByType(parser, 'pair'))) return fail(parser, malformed('User Property cannot be read'));
       continue;
     }
     // Only User Property may appear more than once in a packet from a client (section 2.2.2.2)
@@ -88,17 +72,17 @@ export function readProperties(parser: PropertyParser, tables: PropertyTables): 
       // Every Byte property is a flag whose only values are 0 and 1: "a Protocol Error to have a value
       // other than 0 or 1" for Request Problem / Response Information (sections 3.1.2.11.6-7); a
       // Payload Format Indicator is forwarded unaltered [MQTT-3.3.2-4], so 2 cannot pass on as 1
-      const byte = parser._parseByte();
+      const byte = readByte(parser);
       if (byte !== undefined && byte > 1) return fail(parser, new BrokerError('ERR_PROTOCOL', `${name} ${byte} (only 0 and 1 are defined)`));
       value = byte === undefined ? null : byte === 1;
     } else {
-      value = parser._parseByType(type);
+      value = readByType(parser, type);
     }
     // mqtt-packet's readers answer null (string, binary), -1 (integer) or false (Variable Byte Integer) for a value cut short
     if (value === null || value === undefined || value === -1 || (type === 'var' && value === false)) return fail(parser, malformed(`${name} cannot be read`));
     result[name] = value;
   }
-  if (parser._pos !== end) return fail(parser, malformed('a property runs past the Property Length'));
+  if (readPosition(parser) !== end) return fail(parser, malformed('a property runs past the Property Length'));
   return result;
 }
 
@@ -115,8 +99,8 @@ function addUserProperty(result: Record<string, unknown>, pair: unknown): boolea
 }
 
 /** Reports a fault once (the parser stops at its first error); false is what mqtt-packet's own reader returns then. */
-function fail(parser: PropertyParser, err: BrokerError): false {
-  if (!parser.error) parser._emitError(err);
+function fail(parser: Parser, err: BrokerError): false {
+  if (!hasFailed(parser)) failWith(parser, err);
   return false;
 }
 
