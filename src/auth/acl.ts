@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileOrThrow } from '../read-file.js';
 import { BrokerError } from '../errors.js';
 import type { ClientInfo, Message } from '../model.js';
 import type { Plugin, SubscriptionRequestInfo } from '../hooks.js';
@@ -81,13 +81,7 @@ export class AclPlugin implements Plugin {
 
   /** Reads and parses an ACL file; throws ERR_SECURITY_FILE. */
   static load(file: string): AclRule[] {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new BrokerError('ERR_SECURITY_FILE', `cannot read ACL file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
-    return parseAcl(text, file);
+    return parseAcl(readFileOrThrow(file, 'ACL', 'ERR_SECURITY_FILE'), file);
   }
 
   /** Rereads the file and returns what installs it; throws ERR_SECURITY_FILE (the current rules stay). */

@@ -1,6 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { verdictBeforeChecking } from './credentials.js';
-import { readFileSync } from 'node:fs';
+import { readFileOrThrow } from '../read-file.js';
 import { BrokerError } from '../errors.js';
 import type { ClientInfo } from '../model.js';
 import type { AuthVerdict, Credentials, Plugin } from '../hooks.js';
@@ -55,13 +55,7 @@ export function parsePasswordFile(text: string, file: string): Map<string, Entry
 
 /** Reads a password file; throws ERR_SECURITY_FILE. */
 export function readPasswordFile(file: string): Map<string, Entry> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new BrokerError('ERR_SECURITY_FILE', `cannot read password file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  return parsePasswordFile(text, file);
+  return parsePasswordFile(readFileOrThrow(file, 'password', 'ERR_SECURITY_FILE'), file);
 }
 
 /** Options of the password-file plugin. */

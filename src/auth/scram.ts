@@ -1,5 +1,5 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileOrThrow } from '../read-file.js';
 import { BrokerError } from '../errors.js';
 import type { ClientInfo } from '../model.js';
 import type { AuthVerdict, Credentials, Plugin } from '../hooks.js';
@@ -74,15 +74,7 @@ export function parseScramFile(text: string, file: string): Map<string, ScramCre
  * that switches to the new users (so a reload of several files can be all or nothing).
  */
 export function scramUsersFile(file: string): ScramUserLookup & { prepareReload(): () => void } {
-  const read = () => {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new BrokerError('ERR_SECURITY_FILE', `cannot read SCRAM users file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
-    return parseScramFile(text, file);
-  };
+  const read = () => parseScramFile(readFileOrThrow(file, 'SCRAM users', 'ERR_SECURITY_FILE'), file);
   let users = read();
   const lookup = (username: string) => users.get(username);
   return Object.assign(lookup, {

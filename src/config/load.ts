@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileOrThrow } from '../read-file.js';
 import { bridgeOptionsOf, type BridgeConfig } from '../bridge/config.js';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { BrokerError } from '../errors.js';
@@ -71,12 +71,7 @@ function validated(input: Record<string, unknown>, prefix: string, name: (path: 
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new BrokerError('ERR_INVALID_OPTION', `cannot read config file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const text = readFileOrThrow(file, 'config', 'ERR_INVALID_OPTION');
   let parsed: unknown;
   try {
     // YAML 1.2 is a superset of JSON, but JSON.parse gives JSON files JSON's own error messages

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileOrThrow } from '../read-file.js';
 import tls from 'node:tls';
 import { BrokerError } from '../errors.js';
 import type { PeerCertificate } from '../model.js';
@@ -14,11 +14,7 @@ export interface TlsFiles {
 }
 
 function read(what: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    throw new BrokerError('ERR_TLS_CONFIG', `cannot read ${what} file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  return readFileOrThrow(file, what, 'ERR_TLS_CONFIG', null);
 }
 
 /**
