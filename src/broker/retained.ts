@@ -1,8 +1,13 @@
 import type { Message } from '../model.js';
+import { pruneBranch, trieBranch } from './trie.js';
 
 class Node {
   readonly children = new Map<string, Node>();
   message: Message | undefined;
+}
+
+function isEmpty(node: Node): boolean {
+  return node.message === undefined && node.children.size === 0;
 }
 
 /**
@@ -52,22 +57,13 @@ export class RetainedIndex {
   /** Clears the retained message of `topic` [MQTT-3.3.1-10]. Returns true if there was one. */
   delete(topic: string): boolean {
     const levels = topic.split('/');
-    const path: Node[] = [this.#root];
-    for (const level of levels) {
-      const child = path[path.length - 1]?.children.get(level);
-      if (!child) return false;
-      path.push(child);
-    }
-    const node = path[path.length - 1] as Node;
-    if (!node.message) return false;
+    const branch = trieBranch(this.#root, levels);
+    const node = branch?.[levels.length];
+    if (!branch || !node?.message) return false;
     node.message = undefined;
     this.#size--;
     this.#expiring.delete(topic);
-    for (let i = levels.length; i > 0; i--) {
-      const current = path[i] as Node;
-      if (current.message || current.children.size > 0) break;
-      (path[i - 1] as Node).children.delete(levels[i - 1] as string);
-    }
+    pruneBranch(branch, levels, isEmpty);
     return true;
   }
 

@@ -1,4 +1,5 @@
 import type { Subscription } from './subscription.js';
+import { pruneBranch, trieBranch } from './trie.js';
 
 /** How a shared group chooses the member that gets a message. */
 export type SharedStrategy = 'round-robin' | 'random' | 'sticky';
@@ -131,14 +132,10 @@ export class TopicTree {
 
   /** Removes a client's subscription to `filter` (group given for shared ones). Returns true if it existed. */
   delete(filter: string, clientId: string, group?: string): boolean {
-    const path: Node[] = [this.#root];
     const levels = filter.split('/');
-    for (const level of levels) {
-      const child = path[path.length - 1]?.children.get(level);
-      if (!child) return false;
-      path.push(child);
-    }
-    const node = path[path.length - 1] as Node;
+    const branch = trieBranch(this.#root, levels);
+    if (!branch) return false;
+    const node = branch[levels.length] as Node;
     let removed: boolean;
     if (group === undefined) {
       removed = node.subs?.delete(clientId) ?? false;
@@ -148,9 +145,7 @@ export class TopicTree {
       if (shared && shared.members.size === 0) node.shared?.delete(group);
     }
     if (removed) this.#size--;
-    for (let i = levels.length; i > 0 && (path[i] as Node).empty; i--) {
-      (path[i - 1] as Node).children.delete(levels[i - 1] as string);
-    }
+    pruneBranch(branch, levels, (n) => n.empty);
     return removed;
   }
 
