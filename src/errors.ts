@@ -41,6 +41,10 @@ export const ErrorCode = {
   ERR_LOG_READ: { reason: ReasonCode.UnspecifiedError, text: 'cannot read the log' },
   ERR_LOG_CLOSED: { reason: ReasonCode.ServerUnavailable, text: 'the log is closed' },
   ERR_SINK: { reason: ReasonCode.UnspecifiedError, text: 'sink failed' },
+  // Cluster mode (src/cluster/)
+  ERR_CLUSTER_NODE_ID_IN_USE: { reason: ReasonCode.ImplementationSpecificError, text: 'node id in use' },
+  ERR_CLUSTER_FENCED: { reason: ReasonCode.ServerUnavailable, text: 'fenced out of the cluster' },
+  ERR_CLUSTER_UNAVAILABLE: { reason: ReasonCode.ServerUnavailable, text: 'cluster engine unavailable' },
 } as const;
 
 /** One of the registered error codes. */

@@ -7,6 +7,7 @@ import type { SharedStrategy } from './broker/topic-tree.js';
 import type { Durability } from './store/level.js';
 import type { Store } from './store/store.js';
 import { resolveBridgeOptions, type BridgeConfig, type BridgeOptions } from './bridge/config.js';
+import type { ClusterOptions } from './cluster/cluster.js';
 
 /** Options accepted by `createBroker`. Every field is optional; defaults are in DEFAULTS. */
 export interface BrokerOptions {
@@ -79,6 +80,12 @@ export interface BrokerOptions {
   scramUsersFile?: string;
   /** Bridge to a log store: streams (retention), rules (topic filter → stream) and sinks (NATS, Redis, Kafka). */
   bridge?: BridgeOptions;
+  /**
+   * Cluster mode on NATS JetStream (docs/cluster.md): `servers` (comma-separated or a list),
+   * this node's `nodeId`, the subject and stream `prefix` ('midge') and the JetStream `replicas` (1).
+   * Without it Midge is one process, as before.
+   */
+  cluster?: { servers: string | string[]; nodeId: string; prefix?: string; replicas?: number };
 
   // Security and limits (see the README's Security section)
   /** TLS port, used when `tlsCert` is set; 0 picks a free port, -1 disables it. */
@@ -194,7 +201,7 @@ export const DEFAULTS = {
 
 /** Options after defaults and validation. */
 export type ResolvedOptions = typeof DEFAULTS &
-  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig };
+  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig; cluster: ClusterOptions | undefined };
 
 /** Applies defaults and validates; throws ERR_INVALID_OPTION naming the key, what was expected and what was found. */
 export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
@@ -204,9 +211,23 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
     throw new BrokerError('ERR_INVALID_OPTION', describeIssues(brokerOptionsSchema, given, result.error.issues).join('; '));
   }
   // The bridge's nested options are checked by the bridge itself, with messages naming the key path
-  const merged = { ...DEFAULTS, plugins: [] as Plugin[], store: 'level', ...given, bridge: resolveBridgeOptions(input.bridge) } as ResolvedOptions;
+  const merged = {
+    ...DEFAULTS,
+    plugins: [] as Plugin[],
+    store: 'level',
+    ...given,
+    bridge: resolveBridgeOptions(input.bridge),
+    cluster: resolveClusterOptions(input.cluster),
+  } as ResolvedOptions;
   checkSecurityOptions(merged);
   return merged;
+}
+
+function resolveClusterOptions(input: BrokerOptions['cluster']): ClusterOptions | undefined {
+  if (input === undefined) return undefined;
+  const servers = [input.servers].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  if (servers.length === 0) throw invalid('cluster.servers', 'at least one nats:// URL', input.servers);
+  return { servers, nodeId: input.nodeId, prefix: input.prefix ?? 'midge', replicas: input.replicas ?? 1 };
 }
 
 function invalid(key: string, expected: string, found: unknown): BrokerError {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Bridge } from '../bridge/bridge.js';
+import { ClusterNode } from '../cluster/cluster.js';
 import type { AcceptedConnection } from '../connection/connection.js';
 import { refuseUnstored, type CommitAck } from '../handlers/commit.js';
 import type { BrokerContext } from '../handlers/context.js';
@@ -32,13 +33,26 @@ export interface Core {
  * Builds every part of the broker's core and wires them together (STYLE.md: createBroker builds
  * every object and passes dependencies in): the store and what writes to it (journal, pager,
  * commit gate), sessions, the router, the publisher, wills, drop accounting and the plugin hooks.
- * `plugins` come before the log bridge, which is an ordinary plugin.
+ * `plugins` come before the log bridge, which is an ordinary plugin, and the cluster node (cluster
+ * mode), which the publisher forwards to and the router reports interest to.
  */
 export function createCore(options: ResolvedOptions, logger: Logger, stats: Stats, plugins: readonly Plugin[]): Core {
   const failed = (err: unknown) => storeFailed(stats, logger, err, {}, 'store commit failed');
   const store = createStore(options, failed);
   const bridge = new Bridge(options.bridge, store, logger);
-  const hooks = new HookRunner([...plugins, bridge], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
+  // Routes and wills need the registry, and the registry's callbacks need them: bound late, once
+  let router!: Router;
+  let wills!: Wills;
+  const messageIds = new MessageIds();
+  const cluster =
+    options.cluster &&
+    new ClusterNode(options.cluster, {
+      logger,
+      route: (message) => router.publish(message),
+      retain: (message) => router.retain(message),
+      nextMessageId: () => messageIds.next(),
+    });
+  const hooks = new HookRunner(cluster ? [...plugins, bridge, cluster] : [...plugins, bridge], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
   const drops = new Drops(stats, hooks, logger);
   const journal = new Journal(store);
   // The gate refuses through the context, which exists once the gate does
@@ -52,9 +66,6 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
     : undefined;
   const limits = { maxMessages: options.maxQueuedMessages, maxBytes: options.maxQueuedBytes, policy: options.queueOverflow };
   const pager = createPager(store, options.queuePageSize);
-  // Routes and wills need the registry, and the registry's callbacks need them: bound late, once
-  let router!: Router;
-  let wills!: Wills;
   const events: SessionEvents = {
     dropped: (session, message, reason) => drops.add(session.clientId, message, reason),
     reroute: (_session, delivery) => router.reroute(delivery),
@@ -77,8 +88,8 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   const readable = hooks.has('authorizeRead') ? (client: ClientInfo, message: Message) => hooks.authorizeRead(client, message) : undefined;
   const sessions = new SessionRegistry({ limits, maxInflight: options.maxInflight, events, journal, pager, gate, readable }, lifecycle);
   router = new Router(sessions, store, options.sharedSubscriptionStrategy, (message) => drops.add(undefined, message, 'expired'));
-  const publisher = new Publisher(hooks, router, drops);
-  const messageIds = new MessageIds();
+  if (cluster) router.observeInterest(cluster);
+  const publisher = new Publisher(hooks, router, drops, cluster);
   wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops });
   const connections = new Map<string, AcceptedConnection>();
   ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections };

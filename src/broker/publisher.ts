@@ -3,10 +3,16 @@ import type { ClientInfo, Message } from '../model.js';
 import type { Drops } from './drops.js';
 import type { Router } from './router.js';
 
+/** Where a cluster backend takes the messages this node accepted (see src/cluster/). */
+export interface ClusterLink {
+  forward(message: Message, client: ClientInfo | undefined, accepted: Message): void;
+}
+
 /**
  * The central step of every PUBLISH, from a client, a will or the broker itself:
  * transform (onPublish plugins) → retain → route (to every matching session) → notify
- * (onPublished observers, the log bridge among them). Synchronous, so every record it writes
+ * (onPublished observers, the log bridge among them); in cluster mode also forward to the other
+ * nodes. Synchronous, so every record it writes
  * joins the same group commit as the message.
  */
 export class Publisher {
@@ -14,13 +20,19 @@ export class Publisher {
   readonly #router: Router;
   readonly #drops: Drops;
 
-  constructor(hooks: HookRunner, router: Router, drops: Drops) {
+  readonly #cluster: ClusterLink | undefined;
+
+  constructor(hooks: HookRunner, router: Router, drops: Drops, cluster?: ClusterLink) {
     this.#hooks = hooks;
     this.#router = router;
     this.#drops = drops;
+    this.#cluster = cluster;
   }
 
-  /** Publishes `input` as `client` (undefined: the broker); returns how many sessions it was routed to. */
+  /**
+   * Publishes `input` as `client` (undefined: the broker); returns how many sessions of this node
+   * it was routed to, plus one in cluster mode, where other nodes' sessions are not known here.
+   */
   publish(input: Message, client: ClientInfo | undefined): number {
     const message = this.#hooks.transform(client, input);
     if (message === null) return 0;
@@ -30,7 +42,8 @@ export class Publisher {
     }
     if (message.retain) this.#router.retain(message);
     const receivers = this.#router.publish(message);
+    this.#cluster?.forward(message, client, input);
     this.#hooks.notify('onPublished', message, client);
-    return receivers;
+    return this.#cluster === undefined ? receivers : receivers + 1;
   }
 }

@@ -17,6 +17,14 @@ interface Match {
   ids: number[] | undefined;
 }
 
+/** Hears which topic filters this node's sessions subscribe to (cluster mode: interest routing). */
+export interface RouteInterest {
+  /** A session subscribed to `filter` (without `$share/group/`). */
+  added(filter: string): void;
+  /** A session's subscription to `filter` ended. */
+  removed(filter: string): void;
+}
+
 /**
  * Routes messages to sessions. The router is the only writer of the topic tree and the
  * retained index.
@@ -28,6 +36,7 @@ export class Router {
   readonly #store: Store;
   readonly #sharedStrategy: SharedStrategy;
   readonly #onExpired: (message: Message) => void;
+  #interest: RouteInterest | undefined;
 
   /** `onExpired` hears of each retained message removed because its expiry passed. */
   constructor(sessions: SessionRegistry, store: Store, sharedStrategy: SharedStrategy = 'round-robin', onExpired: (message: Message) => void = () => {}) {
@@ -35,6 +44,11 @@ export class Router {
     this.#store = store;
     this.#sharedStrategy = sharedStrategy;
     this.#onExpired = onExpired;
+  }
+
+  /** Reports every later subscription and unsubscription to `interest` (set once, while the core is built). */
+  observeInterest(interest: RouteInterest): void {
+    this.#interest = interest;
   }
 
   /** Number of retained messages. */
@@ -45,7 +59,10 @@ export class Router {
   /** Adds (or replaces) a session's subscription. Returns true when it did not exist before. */
   subscribe(session: Session, sub: Subscription): boolean {
     session.addSubscription(sub);
-    return this.#tree.add(matchFilterOf(sub), sub);
+    const filter = matchFilterOf(sub);
+    const isNew = this.#tree.add(filter, sub);
+    if (isNew) this.#interest?.added(filter);
+    return isNew;
   }
 
   /** Removes a session's subscription. Returns true if it existed. */
@@ -53,7 +70,10 @@ export class Router {
     const sub = session.getSubscription(filter);
     if (!sub) return false;
     session.deleteSubscription(filter);
-    return this.#tree.delete(matchFilterOf(sub), session.clientId, sub.group);
+    const match = matchFilterOf(sub);
+    const existed = this.#tree.delete(match, session.clientId, sub.group);
+    if (existed) this.#interest?.removed(match);
+    return existed;
   }
 
   /** Removes every subscription of a session that ended. */

@@ -80,6 +80,15 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   publishRateBytes: int(0, MAX),
   maxSubscriptionsPerClient: int(0, MAX),
   slowConsumerTimeout: int(0, 86_400_000),
+  cluster: {
+    schema: z.strictObject({
+      servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+      nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+      prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).optional(),
+      replicas: z.number().int().min(1).max(5).optional(),
+    }),
+    expected: 'an object { servers: "nats://host:4222[,…]", nodeId: [A-Za-z0-9_-]{1,64}, prefix?: [A-Za-z0-9_-]{1,32}, replicas?: 1..5 }',
+  },
   // Checked in depth by resolveBridgeOptions (src/bridge/config.ts), which names the nested key
   bridge: { schema: z.record(z.string(), z.unknown()), expected: 'an object { streams, rules, sinks, overflow } (see README, Bridge)' },
 };

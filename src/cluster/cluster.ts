@@ -1,0 +1,303 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { JetStreamClient, Msg, MsgHdrs, NatsConnection, Subscription as NatsSubscription } from 'nats';
+import { BrokerError } from '../errors.js';
+import type { Plugin } from '../hooks.js';
+import type { ClientInfo, Message } from '../model.js';
+import { decodeMessage, encodeMessage } from '../store/records.js';
+import type { ClusterLink } from '../broker/publisher.js';
+import type { RouteInterest } from '../broker/router.js';
+import { NodeRegistry, type NodeRecord } from './node-registry.js';
+import { filterSubjects, topicSubject } from './subjects.js';
+import { RecentKeys } from './recent-keys.js';
+
+/** Cluster mode: the NATS servers, this node's id, the subject/stream prefix and the JetStream replication factor. */
+export interface ClusterOptions {
+  readonly servers: readonly string[];
+  readonly nodeId: string;
+  readonly prefix: string;
+  /** 1 for a single nats-server, 3 for a 3-server NATS cluster. */
+  readonly replicas: number;
+}
+
+/** What the cluster node needs of the broker's core. */
+export interface ClusterHost {
+  readonly logger: Logger;
+  /** Routes a message another node accepted to this node's sessions (not retained again, not transformed again). */
+  route(message: Message): void;
+  /** Applies a retained message (or, with an empty payload, its clearing) that another node accepted. */
+  retain(message: Message): void;
+  /** A message id of this process for a message that arrived from another node. */
+  nextMessageId(): number;
+}
+
+/** How long a node may take to read the cluster's retained messages at start. */
+const LOAD_DEADLINE_MS = 60_000;
+/** The header naming the incarnation that accepted a message, so a node skips its own. */
+const NODE_HEADER = 'Midge-Node';
+/** How long one JetStream append waits for its acknowledgement before it is retried with the same id. */
+const APPEND_TIMEOUT_MS = 5000;
+/** How long a QoS 1/2 message is retried before its publisher is refused (a leader election takes a few seconds). */
+const APPEND_DEADLINE_MS = 60_000;
+
+/**
+ * One node of a Midge cluster on NATS JetStream (see docs/cluster.md). Messages accepted here are
+ * routed to this node's sessions at once and forwarded to the others: QoS 0 on a core subject, QoS
+ * 1/2 appended to the MSGS stream (which republishes them to the same core subjects once stored),
+ * and the publisher's acknowledgement waits for that append. Nodes subscribe only to the subjects
+ * of their sessions' filters, so a message travels only to nodes with interest. Retained messages
+ * live in the RET stream (last value per subject); every node keeps the full index in memory.
+ */
+export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
+  readonly name = 'cluster';
+  readonly incarnation = randomUUID();
+  readonly #options: ClusterOptions;
+  readonly #host: ClusterHost;
+  readonly #streams: { msgs: string; ret: string; nodes: string };
+  /** NATS subjects this node listens on, with how many local filters need each. */
+  readonly #interest = new Map<string, { count: number; sub: NatsSubscription | undefined }>();
+  /** Overlapping subscriptions bring one message more than once: each is routed once. */
+  readonly #recent = new RecentKeys(8192);
+  /** Per publishing client: the acknowledgement hold of its latest message, so acknowledgements keep their order [MQTT-4.6.0-2]. */
+  readonly #tails = new Map<string, Promise<void>>();
+  /** Appends of messages whose acknowledgement has not asked for them yet. */
+  readonly #appends = new WeakMap<Message, Promise<void>>();
+  #nc: NatsConnection | undefined;
+  #js: JetStreamClient | undefined;
+  #headers: (() => MsgHdrs) | undefined;
+  #registry: NodeRegistry | undefined;
+  #closed = false;
+
+  constructor(options: ClusterOptions, host: ClusterHost) {
+    this.#options = options;
+    this.#host = host;
+    const base = options.prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_');
+    this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES` };
+  }
+
+  /** True while NATS is connected. */
+  get connected(): boolean {
+    return this.#nc !== undefined && !this.#nc.isClosed();
+  }
+
+  /** Connects to NATS, claims the node id, loads the retained messages and starts listening. */
+  async init(): Promise<void> {
+    const nats = await import('nats');
+    const { servers, nodeId, replicas } = this.#options;
+    const logger = this.#host.logger;
+    let nc: NatsConnection;
+    try {
+      nc = await nats.connect({ servers: [...servers], name: `midge-${nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000 });
+    } catch (err) {
+      throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', `cannot reach NATS at ${servers.join(',')}: ${(err as Error).message}`, { cause: err });
+    }
+    this.#nc = nc;
+    this.#headers = nats.headers;
+    try {
+      const jsm = await nc.jetstreamManager({ timeout: APPEND_TIMEOUT_MS });
+      await this.#ensureStreams(jsm, nats.RetentionPolicy.Limits);
+      this.#js = nc.jetstream({ timeout: APPEND_TIMEOUT_MS });
+      const kv = await this.#js.views.kv(this.#streams.nodes, { history: 1, replicas });
+      const record: NodeRecord = { nodeId, incarnation: this.incarnation, startedAt: Date.now() };
+      this.#registry = new NodeRegistry(kv, record, (err) => logger.fatal({ err }, 'this node lost its node id; it stops serving'));
+      await this.#registry.claim();
+      await withDeadline(this.#loadRetained(nats.DeliverPolicy.LastPerSubject), LOAD_DEADLINE_MS, 'loading the retained messages from JetStream');
+      for (const [subject, entry] of this.#interest) entry.sub ??= this.#listen(subject);
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      this.#nc = undefined;
+      throw err;
+    }
+    logger.info({ nodeId, incarnation: this.incarnation, servers }, 'joined the cluster');
+  }
+
+  async #ensureStreams(jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>, retention: import('nats').RetentionPolicy): Promise<void> {
+    const { prefix, replicas } = this.#options;
+    const wanted = [
+      {
+        name: this.#streams.msgs,
+        subjects: [`${prefix}.msgs.>`],
+        retention,
+        num_replicas: replicas,
+        max_age: 24 * 3600 * 1e9,
+        duplicate_window: 120 * 1e9,
+        republish: { src: `${prefix}.msgs.>`, dest: `${prefix}.live.>` },
+      },
+      { name: this.#streams.ret, subjects: [`${prefix}.ret.>`], retention, num_replicas: replicas, max_msgs_per_subject: 1 },
+    ];
+    for (const config of wanted) {
+      try {
+        await jsm.streams.info(config.name);
+      } catch (err) {
+        if (!/not found/i.test((err as Error).message)) throw err;
+        await jsm.streams.add(config).catch(async (addErr: unknown) => {
+          // Another node created it meanwhile
+          if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
+        });
+      }
+    }
+  }
+
+  /** Reads the last retained message of every topic, then follows changes on the core subjects. */
+  async #loadRetained(lastPerSubject: import('nats').DeliverPolicy): Promise<void> {
+    const nc = this.#nc as NatsConnection;
+    const js = this.#js as JetStreamClient;
+    const { prefix } = this.#options;
+    // Changes that arrive while the snapshot loads are applied after it, so the newest wins
+    const pending: Msg[] = [];
+    let loaded = false;
+    nc.subscribe(`${prefix}.ret.>`, {
+      callback: (err, msg) => {
+        if (err) return;
+        if (loaded) this.#retainedChanged(msg.headers, msg.data);
+        else pending.push(msg);
+      },
+    });
+    const jsm = await nc.jetstreamManager();
+    const info = await jsm.streams.info(this.#streams.ret);
+    if (info.state.messages > 0) {
+      const consumer = await js.consumers.get(this.#streams.ret, { filterSubjects: `${prefix}.ret.>`, deliver_policy: lastPerSubject });
+      const messages = await consumer.consume();
+      for await (const m of messages) {
+        this.#retainedChanged(undefined, m.data);
+        if (m.info.pending === 0) break;
+      }
+      await messages.close();
+    }
+    loaded = true;
+    for (const msg of pending.splice(0)) this.#retainedChanged(msg.headers, msg.data);
+  }
+
+  #retainedChanged(headers: MsgHdrs | undefined, data: Uint8Array): void {
+    if (headers?.get(NODE_HEADER) === this.incarnation) return; // applied here when accepted
+    try {
+      this.#host.retain({ ...decodeMessage(data), id: this.#host.nextMessageId() });
+    } catch (err) {
+      this.#host.logger.error({ err }, 'cannot decode a retained message from the cluster');
+    }
+  }
+
+  /** From the router: a local session subscribed to `filter` (without `$share/group/`). */
+  added(filter: string): void {
+    for (const subject of filterSubjects(`${this.#options.prefix}.live`, filter)) {
+      const entry = this.#interest.get(subject);
+      if (entry !== undefined) {
+        entry.count++;
+        continue;
+      }
+      this.#interest.set(subject, { count: 1, sub: this.#nc === undefined ? undefined : this.#listen(subject) });
+    }
+  }
+
+  /** From the router: a local subscription to `filter` ended. */
+  removed(filter: string): void {
+    for (const subject of filterSubjects(`${this.#options.prefix}.live`, filter)) {
+      const entry = this.#interest.get(subject);
+      if (entry === undefined || --entry.count > 0) continue;
+      entry.sub?.unsubscribe();
+      this.#interest.delete(subject);
+    }
+  }
+
+  #listen(subject: string): NatsSubscription {
+    return (this.#nc as NatsConnection).subscribe(subject, { callback: (err, msg) => err === null && this.#received(msg) });
+  }
+
+  /** A message another node accepted (QoS 0 directly, QoS 1/2 republished once stored). */
+  #received(msg: Msg): void {
+    const node = msg.headers?.get(NODE_HEADER);
+    if (node === this.incarnation) return;
+    let message: Message;
+    try {
+      message = decodeMessage(msg.data);
+    } catch (err) {
+      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
+      return;
+    }
+    if (!this.#recent.add(`${node}:${message.id}`)) return;
+    this.#host.route({ ...message, id: this.#host.nextMessageId() });
+  }
+
+  /**
+   * From the publisher: a message accepted on this node goes to the other nodes. $SYS topics are
+   * this node's own and stay here. `accepted` is the message as the client sent it (before
+   * onPublish plugins), which its acknowledgement hold asks for.
+   */
+  forward(message: Message, client: ClientInfo | undefined, accepted: Message): void {
+    const nc = this.#nc;
+    if (nc === undefined || this.#closed || message.topic.startsWith('$SYS/')) return;
+    const { prefix } = this.#options;
+    const data = encodeMessage(message);
+    const headers = (this.#headers as () => MsgHdrs)();
+    headers.set(NODE_HEADER, this.incarnation);
+    const stored: Promise<void>[] = [];
+    if (message.qos === 0) nc.publish(topicSubject(`${prefix}.live`, message.topic), data, { headers });
+    else stored.push(this.#append(topicSubject(`${prefix}.msgs`, message.topic), data, headers, `${this.incarnation}:${message.id}`));
+    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, headers, `${this.incarnation}:r${message.id}`));
+    if (stored.length === 0 || client === undefined) return;
+    const append = stored.length === 1 ? (stored[0] as Promise<void>) : Promise.all(stored).then(() => undefined);
+    append.catch(() => undefined); // reported through the acknowledgement hold, or not at all for QoS 0
+    this.#appends.set(accepted, append);
+  }
+
+  /**
+   * Appends to a stream, retrying with the same message id (JetStream drops the duplicate) while
+   * the stream has no leader or NATS is unreachable; a stall of several seconds is normal.
+   */
+  async #append(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<void> {
+    const deadline = Date.now() + APPEND_DEADLINE_MS;
+    let wait = 100;
+    for (;;) {
+      try {
+        await (this.#js as JetStreamClient).publish(subject, data, { msgID, headers, timeout: APPEND_TIMEOUT_MS });
+        return;
+      } catch (err) {
+        if (this.#closed || Date.now() + wait > deadline) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+        this.#host.logger.warn({ err, subject }, 'JetStream append failed; retrying with the same message id');
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        wait = Math.min(wait * 2, 2000);
+      }
+    }
+  }
+
+  /** The publisher's PUBACK/PUBREC waits until JetStream holds the message, in the client's order. */
+  holdAcknowledgement(client: ClientInfo, message: Message): Promise<void> | undefined {
+    const append = this.#appends.get(message);
+    if (append === undefined) return undefined;
+    this.#appends.delete(message);
+    const previous = this.#tails.get(client.id);
+    const hold = previous === undefined ? append : previous.then(() => append, () => append);
+    this.#tails.set(client.id, hold);
+    const forget = () => {
+      if (this.#tails.get(client.id) === hold) this.#tails.delete(client.id);
+    };
+    hold.then(forget, forget);
+    return hold;
+  }
+
+  /** The live nodes of the cluster. */
+  nodes(): Promise<NodeRecord[]> {
+    return this.#registry?.nodes() ?? Promise.resolve([]);
+  }
+
+  /** Leaves the cluster: gives the node id back and closes the NATS connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#registry?.release();
+    await this.#nc?.drain().catch(() => undefined);
+    this.#nc = undefined;
+  }
+}
+
+/** `work`, or ERR_CLUSTER_UNAVAILABLE once `ms` have passed without it settling. */
+async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BrokerError('ERR_CLUSTER_UNAVAILABLE', `${what} took over ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

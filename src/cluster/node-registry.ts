@@ -1,0 +1,95 @@
+import type { KV } from 'nats';
+import { BrokerError } from '../errors.js';
+
+/** What a node writes about itself in the nodes bucket. */
+export interface NodeRecord {
+  readonly nodeId: string;
+  /** Unique to one process start: a restarted node never passes as its old self. */
+  readonly incarnation: string;
+  readonly startedAt: number;
+}
+
+/** How often a node rewrites its record; a record unchanged for HEARTBEAT_MS × LAPSE belongs to a dead process. */
+export const HEARTBEAT_MS = 1000;
+const LAPSE = 3;
+
+/**
+ * A node's claim on its node id in a JetStream KV bucket. `claim()` creates the key, or takes
+ * it over from a previous incarnation whose heartbeat has lapsed (a node killed with kill -9), and
+ * refuses while another live process holds it. Every later write is a compare-and-set on the
+ * revision: when another process has taken the id, the next heartbeat fails and `lost` fires.
+ */
+export class NodeRegistry {
+  readonly #kv: KV;
+  readonly #record: NodeRecord;
+  readonly #lost: (err: Error) => void;
+  #revision = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(kv: KV, record: NodeRecord, lost: (err: Error) => void) {
+    this.#kv = kv;
+    this.#record = record;
+    this.#lost = lost;
+  }
+
+  /** Claims the node id, waiting at most a few heartbeats for a dead incarnation's record to lapse. */
+  async claim(): Promise<void> {
+    const data = JSON.stringify(this.#record);
+    try {
+      this.#revision = await this.#kv.create(this.#record.nodeId, data);
+    } catch (err) {
+      if (!/wrong last sequence|key exists/i.test((err as Error).message)) throw err;
+      this.#revision = await this.#takeOver(data);
+    }
+    this.#timer = setInterval(() => void this.#heartbeat(), HEARTBEAT_MS);
+    this.#timer.unref();
+  }
+
+  /** The id is taken: take it only if its holder stops writing for HEARTBEAT_MS × LAPSE. */
+  async #takeOver(data: string): Promise<number> {
+    const first = await this.#kv.get(this.#record.nodeId);
+    if (first === null || first.operation !== 'PUT') return this.#kv.update(this.#record.nodeId, data, first?.revision ?? 0);
+    if (Date.now() - first.created.getTime() > HEARTBEAT_MS * LAPSE) return this.#kv.update(this.#record.nodeId, data, first.revision);
+    await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_MS * LAPSE));
+    const later = await this.#kv.get(this.#record.nodeId);
+    if (later !== null && later.revision !== first.revision && later.operation === 'PUT') {
+      const holder = later.json<NodeRecord>();
+      throw new BrokerError('ERR_CLUSTER_NODE_ID_IN_USE', `node id ${this.#record.nodeId} is held by a running process (incarnation ${holder.incarnation}, started ${new Date(holder.startedAt).toISOString()})`);
+    }
+    // A compare-and-set: if two restarts race for the lapsed id, only one wins
+    return this.#kv.update(this.#record.nodeId, data, later?.revision ?? first.revision);
+  }
+
+  async #heartbeat(): Promise<void> {
+    try {
+      this.#revision = await this.#kv.update(this.#record.nodeId, JSON.stringify(this.#record), this.#revision);
+    } catch (err) {
+      if (!/wrong last sequence/i.test((err as Error).message)) return; // NATS unreachable: try again next beat
+      this.stop();
+      this.#lost(new BrokerError('ERR_CLUSTER_FENCED', `node id ${this.#record.nodeId} was taken by another process`));
+    }
+  }
+
+  /** The nodes whose records are live now (this one included). */
+  async nodes(): Promise<NodeRecord[]> {
+    const live: NodeRecord[] = [];
+    const keys = await this.#kv.keys();
+    for await (const key of keys) {
+      const entry = await this.#kv.get(key);
+      if (entry?.operation === 'PUT' && Date.now() - entry.created.getTime() < HEARTBEAT_MS * LAPSE) live.push(entry.json<NodeRecord>());
+    }
+    return live;
+  }
+
+  /** Stops the heartbeat. */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Stops and gives the id back, so a restart need not wait for it to lapse. */
+  async release(): Promise<void> {
+    this.stop();
+    await this.#kv.delete(this.#record.nodeId, { previousSeq: this.#revision }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,22 @@
+/** A bounded set of the most recent keys: `add` is false for a key seen among the last `capacity`. */
+export class RecentKeys {
+  readonly #capacity: number;
+  readonly #keys = new Set<string>();
+  readonly #ring: string[] = [];
+  #next = 0;
+
+  constructor(capacity: number) {
+    this.#capacity = capacity;
+  }
+
+  /** Adds `key`; false when it was already among the recent keys. */
+  add(key: string): boolean {
+    if (this.#keys.has(key)) return false;
+    const old = this.#ring[this.#next];
+    if (old !== undefined) this.#keys.delete(old);
+    this.#ring[this.#next] = key;
+    this.#next = (this.#next + 1) % this.#capacity;
+    this.#keys.add(key);
+    return true;
+  }
+}
