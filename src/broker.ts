@@ -167,6 +167,7 @@ export class Broker {
     if (this.#closing) return 'shutting down';
     if (!this.#ready) return 'store not open';
     if (!this.#listening) return 'listeners not bound';
+    if (this.#ctx.cluster?.connected === false) return 'cluster engine (NATS) unreachable';
     return undefined;
   }
 

@@ -92,7 +92,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   const publisher = new Publisher(hooks, router, drops, cluster);
   wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops });
   const connections = new Map<string, AcceptedConnection>();
-  ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections };
+  ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections, cluster };
   return { ctx, bridge };
 }
 

@@ -66,6 +66,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #js: JetStreamClient | undefined;
   #headers: (() => MsgHdrs) | undefined;
   #registry: NodeRegistry | undefined;
+  #reachable = false;
   #closed = false;
 
   constructor(options: ClusterOptions, host: ClusterHost) {
@@ -75,9 +76,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES` };
   }
 
-  /** True while NATS is connected. */
+  /** True while NATS is connected: otherwise the node is not ready and refuses new clients. */
   get connected(): boolean {
-    return this.#nc !== undefined && !this.#nc.isClosed();
+    return this.#reachable && !this.#closed;
   }
 
   /** Connects to NATS, claims the node id, loads the retained messages and starts listening. */
@@ -92,6 +93,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', `cannot reach NATS at ${servers.join(',')}: ${(err as Error).message}`, { cause: err });
     }
     this.#nc = nc;
+    this.#reachable = true;
+    void this.#watch(nc);
     this.#headers = nats.headers;
     try {
       const jsm = await nc.jetstreamManager({ timeout: APPEND_TIMEOUT_MS });
@@ -109,6 +112,20 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       throw err;
     }
     logger.info({ nodeId, incarnation: this.incarnation, servers }, 'joined the cluster');
+  }
+
+  /** Follows the NATS connection: logs when it goes and comes back, for readiness and CONNECT. */
+  async #watch(nc: NatsConnection): Promise<void> {
+    const logger = this.#host.logger;
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect' && this.#reachable) {
+        this.#reachable = false;
+        logger.warn({ server: status.data }, 'lost the connection to NATS; new clients are refused until it is back');
+      } else if (status.type === 'reconnect' && !this.#reachable) {
+        this.#reachable = true;
+        logger.info({ server: status.data }, 'connected to NATS again');
+      }
+    }
   }
 
   async #ensureStreams(jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>, retention: import('nats').RetentionPolicy): Promise<void> {

@@ -24,6 +24,8 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
     problemInformation: packet.properties?.requestProblemInformation !== false,
   });
   checkProtocolName(packet, version);
+  // Cluster mode without NATS: nothing could be stored or routed (5.0: 0x88, 3.1.1: return code 3)
+  if (ctx.cluster?.connected === false) throw new BrokerError('ERR_SERVER_UNAVAILABLE', 'the cluster engine (NATS) is unreachable');
   const assignedClientId = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
   const clientId = assignedClientId ?? packet.clientId;
   if (Buffer.byteLength(clientId) > ctx.options.maxClientIdLength) throw new BrokerError('ERR_CLIENT_ID_TOO_LONG', `over ${ctx.options.maxClientIdLength} bytes`);

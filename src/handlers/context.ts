@@ -34,6 +34,8 @@ export interface BrokerContext {
   readonly wills: Wills;
   /** Counts and reports every message that does not reach a receiver. */
   readonly drops: Drops;
+  /** Cluster mode: whether the cluster engine is reachable (undefined: one process). */
+  readonly cluster: { readonly connected: boolean } | undefined;
   /** Open connections by client id (one per client id). */
   readonly connections: Map<string, AcceptedConnection>;
 }

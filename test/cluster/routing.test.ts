@@ -144,9 +144,13 @@ describe.skipIf(!hasNats)('cluster mode: routing across nodes (real nats-server)
       void pub.publishAsync('ack/t', 'not stored', { qos: 1 }).then(() => (acked = true), () => undefined);
       await new Promise((r) => setTimeout(r, 1500));
       expect(acked).toBe(false);
+      // Meanwhile new clients are refused: 5.0 CONNACK 0x88 (Server unavailable), 3.1.1 return code 3
+      await expect(node.client({ clientId: 'late5', protocolVersion: 5 })).rejects.toMatchObject({ code: 0x88 });
+      await expect(node.client({ clientId: 'late4', protocolVersion: 4 })).rejects.toMatchObject({ code: 3 });
       // NATS returns: the append is retried with the same id and the PUBACK goes out
       await own.start();
       await until(() => acked, 20_000);
+      await node.client({ clientId: 'back', protocolVersion: 5 });
     } finally {
       await own.destroy();
     }
