@@ -72,7 +72,8 @@ function handleSignals(broker: Broker): void {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof UsageError) fail(err.message, 2);
+  // A bad flag, env variable or config value is a usage error, whichever layer found it
+  if (err instanceof UsageError || (isBrokerError(err) && err.code === 'ERR_INVALID_OPTION')) fail(err.message, 2);
   if (isBrokerError(err)) fail(err.message, 1);
   fail(err instanceof Error ? err.message : String(err), 1);
 });

@@ -3,6 +3,7 @@ import { bridgeOptionsOf, type BridgeConfig } from '../bridge/config.js';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { BrokerError } from '../errors.js';
 import { DEFAULTS, type BrokerOptions, type ResolvedOptions } from '../options.js';
+import { flagOf, OPTIONS, type OptionKey } from './table.js';
 import { closest, CONFIG_FIELDS, configSchema, describeIssues, keyPath } from './schema.js';
 
 /** Environment variables are `MIDGE_` plus the option in SCREAMING_SNAKE_CASE (`wsPort` → `MIDGE_WS_PORT`). */
@@ -35,9 +36,10 @@ export function envName(key: string): string {
   return ENV_PREFIX + key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
 }
 
-/** `wsPort` → `--ws-port`. */
+/** `wsPort` → `--ws-port`, or the flag the options table gives (`tlsCert` → `--cert`). */
 export function flagName(key: string): string {
-  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const flag = key in OPTIONS ? flagOf(key as OptionKey) : undefined;
+  return `--${flag ?? key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 /** The effective configuration as YAML, for `--print-config` (programmatic-only options left out). */

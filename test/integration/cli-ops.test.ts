@@ -74,7 +74,7 @@ describe('midge configuration from the command line', () => {
 
   it('a bad value in the environment stops midge with one line', async () => {
     const run = midge(['--print-config'], { MIDGE_DURABILITY: 'sometimes' });
-    expect((await run.exited).code).toBe(1);
+    expect((await run.exited).code).toBe(2);
     expect(run.stderr).toBe('midge: invalid option: MIDGE_DURABILITY: expected fsync|batch|none, found "sometimes"\n');
   });
 
