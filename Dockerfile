@@ -16,9 +16,12 @@ RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 # Runtime: the compiled broker, its runtime dependencies and the status page, run as the non-root node user.
 FROM node:22-slim
 # NODE_OPTIONS: the flags of src/cli/node-flags.ts (a smaller young generation: less idle memory)
+# MIDGE_HTTP_HOST: outside a container the HTTP listener stays on loopback; inside one, only a
+# port published with -p reaches it, and 127.0.0.1 would make that port useless
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=8 \
-    MIDGE_DATA_DIR=/data
+    MIDGE_DATA_DIR=/data \
+    MIDGE_HTTP_HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules

@@ -19,8 +19,8 @@ export interface BrokerOptions extends Omit<TableOptions, 'store' | 'bridge'> {
   /** Plugins, called in order. */
   plugins?: Plugin[];
   /**
-   * Where state is mirrored: 'level' (LevelDB in `dataDir`, the default), 'memory' (lost when the
-   * process exits), or a Store object.
+   * Where state is mirrored: 'memory' (lost when the process exits; createBroker's default unless
+   * `dataDir` is given), 'level' (LevelDB in `dataDir`; the `midge` command's default) or a Store object.
    */
   store?: 'level' | 'memory' | Store;
   /** Bridge to a log store: streams (retention), rules (topic filter → stream) and sinks (NATS, Redis, Kafka). */
@@ -36,6 +36,17 @@ export const DEFAULTS = Object.fromEntries(
     .map(([key, spec]) => [key, spec.default]),
 ) as { -readonly [K in DefaultedKey]: OptionValues[K] };
 
+/**
+ * The `midge` command's defaults: a server's, where a library's differ (a LevelDB store in ./data
+ * and the HTTP listener on 127.0.0.1:8080). `createBroker` uses DEFAULTS, a library's: a memory
+ * store (LevelDB when `dataDir` is given) and no HTTP listener.
+ */
+export const CLI_DEFAULTS: Readonly<BrokerOptions> = Object.fromEntries(
+  optionEntries()
+    .filter(([, spec]) => spec.cliDefault !== undefined)
+    .map(([key, spec]) => [key, spec.cliDefault]),
+);
+
 /** Options after defaults and validation. */
 export type ResolvedOptions = typeof DEFAULTS &
   Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig };
@@ -48,7 +59,9 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
     throw new BrokerError('ERR_INVALID_OPTION', describeIssues(brokerOptionsSchema, given, result.error.issues).join('; '));
   }
   // The bridge's nested options are checked by the bridge itself, with messages naming the key path
-  const merged = { ...DEFAULTS, plugins: [] as Plugin[], store: 'level', ...given, bridge: resolveBridgeOptions(input.bridge) } as ResolvedOptions;
+  // Giving a data directory asks for the durable store
+  const store = given.dataDir === undefined ? 'memory' : 'level';
+  const merged = { ...DEFAULTS, plugins: [] as Plugin[], store, ...given, bridge: resolveBridgeOptions(input.bridge) } as ResolvedOptions;
   checkSecurityOptions(merged);
   return merged;
 }

@@ -1,5 +1,10 @@
 import type { Message } from '../model.js';
 
+/** The broker's own statistics topics: rewritten every sysInterval, never stored, not counted as retained. */
+export function isSystemTopic(topic: string): boolean {
+  return topic.startsWith('$SYS/');
+}
+
 class Node {
   readonly children = new Map<string, Node>();
   message: Message | undefined;
@@ -12,6 +17,8 @@ class Node {
 export class RetainedIndex {
   readonly #root = new Node();
   #size = 0;
+  /** Of those, the broker's own `$SYS/...` topics. */
+  #system = 0;
   /** Retained messages that have an expiry, by topic, so expired ones are found without a full walk. */
   readonly #expiring = new Map<string, Message>();
 
@@ -26,7 +33,10 @@ export class RetainedIndex {
       }
       node = child;
     }
-    if (!node.message) this.#size++;
+    if (!node.message) {
+      this.#size++;
+      if (isSystemTopic(message.topic)) this.#system++;
+    }
     node.message = message;
     if (message.expiresAt !== undefined) this.#expiring.set(message.topic, message);
     else this.#expiring.delete(message.topic);
@@ -62,6 +72,7 @@ export class RetainedIndex {
     if (!node.message) return false;
     node.message = undefined;
     this.#size--;
+    if (isSystemTopic(topic)) this.#system--;
     this.#expiring.delete(topic);
     for (let i = levels.length; i > 0; i--) {
       const current = path[i] as Node;
@@ -74,6 +85,11 @@ export class RetainedIndex {
   /** Number of retained messages. */
   get size(): number {
     return this.#size;
+  }
+
+  /** Number of retained `$SYS/...` messages (the broker's own statistics), included in `size`. */
+  get systemSize(): number {
+    return this.#system;
   }
 
   /** Every retained message whose topic matches `filter`. */

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { CONFIG_ENV, loadConfig } from '../config/load.js';
 import { closest } from '../config/schema.js';
 import { flagOf, optionEntries, type OptionKey, type OptionSpec } from '../config/table.js';
-import type { BrokerOptions } from '../options.js';
+import { CLI_DEFAULTS, type BrokerOptions } from '../options.js';
 
 /** Thrown for a bad command line or config file; the CLI prints its message on one line. */
 export class UsageError extends Error {
@@ -79,8 +79,13 @@ export const USAGE = usage();
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; options: BrokerOptions }
-  | { kind: 'print-config'; options: BrokerOptions };
+  | { kind: 'run'; options: BrokerOptions; configFile?: string | undefined }
+  | { kind: 'print-config'; options: BrokerOptions; configFile?: string | undefined };
+
+/** The options the `midge` command runs with: its own defaults (CLI_DEFAULTS: LevelDB, HTTP on) under what was given. */
+export function withCliDefaults(options: BrokerOptions): BrokerOptions {
+  return { ...CLI_DEFAULTS, ...options };
+}
 
 /** Joins `--flag -1` into `--flag=-1`: node's parseArgs takes a lone negative number for an option. */
 function joinNegativeValues(argv: string[]): string[] {
@@ -181,5 +186,5 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
   }
   const config = typeof v.config === 'string' ? v.config : env[CONFIG_ENV];
   const options_ = loadConfig({ file: config, env, flags: fromFlags as BrokerOptions });
-  return { kind: v['print-config'] ? 'print-config' : 'run', options: options_ };
+  return { kind: v['print-config'] ? 'print-config' : 'run', options: options_, configFile: config };
 }

@@ -4,7 +4,7 @@ import { formatConfig } from '../config/load.js';
 import { isBrokerError } from '../errors.js';
 import { resolveOptions } from '../options.js';
 import { packageVersion } from '../package.js';
-import { parseCommandLine, USAGE, UsageError } from './args.js';
+import { parseCommandLine, USAGE, UsageError, withCliDefaults } from './args.js';
 import { runPasswd } from './passwd.js';
 import { runLogCommand } from './log.js';
 
@@ -27,10 +27,10 @@ async function main(): Promise<void> {
     return;
   }
   if (command.kind === 'print-config') {
-    process.stdout.write(formatConfig(resolveOptions(command.options)));
+    process.stdout.write(formatConfig(resolveOptions(withCliDefaults(command.options))));
     return;
   }
-  const broker = new Broker(command.options);
+  const broker = new Broker(withCliDefaults(command.options), { configFile: command.configFile });
   await broker.listen();
   handleSignals(broker);
 }

@@ -70,11 +70,13 @@ export const OPTIONS = {
   tlsPort: opt({ field: PORT, default: 8883, value: 'N', help: 'MQTT over TLS port, with --cert (-1 = off)', group: 'Listeners' }),
   /** WebSocket-over-TLS port, used when `tlsCert` is set; 0 picks a free port, -1 disables it. */
   wssPort: opt({ field: PORT, default: 8084, value: 'N', help: 'MQTT over secure WebSocket port, with --cert (-1 = off)', group: 'Listeners' }),
-  /** HTTP port for /metrics, /healthz, /readyz and the status page; 0 picks a free port, -1 disables it. */
-  httpPort: opt({ field: PORT, default: 8080, value: 'N', help: 'HTTP port for /metrics, /healthz, /readyz and the status page (0 = any free port; -1 = off)', group: 'Listeners' }),
+  /** HTTP port for /metrics, /healthz, /readyz and the status page; 0 picks a free port, -1 (createBroker's default) disables it. */
+  httpPort: opt({ field: PORT, default: -1, cliDefault: 8080, value: 'N', help: 'HTTP port for /metrics, /healthz, /readyz and the status page (0 = any free port; -1 = off)', group: 'Listeners' }),
+  /** Interface the HTTP listener binds to; loopback by default, so /metrics and the status page stay on this machine. */
+  httpHost: opt({ field: text('a host name or address', 1), default: '127.0.0.1', value: 'ADDR', help: 'interface the HTTP listener binds to (0.0.0.0 = every interface)', group: 'Listeners' }),
 
   /** Where state is mirrored: 'level' (LevelDB in `dataDir`) or 'memory' (lost when the process exits); createBroker also takes a Store object. */
-  store: opt({ field: oneOf(['level', 'memory']), default: 'level', value: 'KIND', help: 'level (LevelDB, durable) or memory (volatile)', group: 'Store' }),
+  store: opt({ field: oneOf(['level', 'memory']), default: 'memory', cliDefault: 'level', value: 'KIND', help: 'level (LevelDB, durable) or memory (volatile)', group: 'Store' }),
   /** Directory of the LevelDB store. */
   dataDir: opt({ field: text('a directory path', 1), default: './data', value: 'DIR', help: 'LevelDB data directory', group: 'Store' }),
   /** When acknowledged data is on disk: 'fsync' (every acknowledgement waits for a synced commit), 'batch' (synced every few ms) or 'none'. */

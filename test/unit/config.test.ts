@@ -5,12 +5,12 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { parseCommandLine } from '../../src/cli/args.js';
+import { parseCommandLine, withCliDefaults } from '../../src/cli/args.js';
 import { envName, flagName, formatConfig, loadConfig } from '../../src/config/load.js';
 import { CONFIG_FIELDS } from '../../src/config/schema.js';
 import { isBrokerError } from '../../src/errors.js';
 import { createLogger, textLine } from '../../src/logger.js';
-import { DEFAULTS, resolveOptions } from '../../src/options.js';
+import { CLI_DEFAULTS, DEFAULTS, resolveOptions } from '../../src/options.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -43,7 +43,7 @@ describe('configuration layers', () => {
     expect(loadConfig({ file: json })).toEqual({ logFormat: 'text', topicAliasOutbound: false });
     const yaml = tempFile('midge.yml', '# comment\nsysInterval: 0\ndataDir: /var/lib/midge\n');
     const cmd = parseCommandLine(['--port', '0'], { MIDGE_CONFIG: yaml });
-    expect(cmd).toEqual({ kind: 'run', options: { sysInterval: 0, dataDir: '/var/lib/midge', port: 0 } });
+    expect(cmd).toEqual({ kind: 'run', options: { sysInterval: 0, dataDir: '/var/lib/midge', port: 0 }, configFile: yaml });
   });
 
   it('reads env values as the option type: numbers, booleans, and text as text', () => {
@@ -116,7 +116,7 @@ describe('reference and example', () => {
   it('midge.example.yaml loads, validates, and states the defaults', () => {
     const file = path.join(ROOT, 'midge.example.yaml');
     const options = loadConfig({ file });
-    expect(resolveOptions(options)).toMatchObject(DEFAULTS);
+    expect(resolveOptions(options)).toMatchObject({ ...DEFAULTS, ...CLI_DEFAULTS }); // the midge command's defaults
     expect(Object.keys(options).sort()).toEqual([...Object.keys(DEFAULTS), 'store', 'bridge'].sort());
   });
 
@@ -124,9 +124,9 @@ describe('reference and example', () => {
     const cmd = parseCommandLine(['--print-config', '--port', '1884'], { MIDGE_LOG_FORMAT: 'text' });
     expect(cmd.kind).toBe('print-config');
     if (cmd.kind !== 'print-config') return;
-    const printed = parseYaml(formatConfig(resolveOptions(cmd.options))) as Record<string, unknown>;
+    const printed = parseYaml(formatConfig(resolveOptions(withCliDefaults(cmd.options)))) as Record<string, unknown>;
     const bridge = { streams: {}, rules: [], sinks: [], overflow: 'drop-oldest', retentionIntervalMs: 1000, admin: true };
-    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level', bridge });
+    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level', httpPort: 8080, bridge });
     expect(resolveOptions(printed).bridge).toEqual(resolveOptions({}).bridge); // what it prints loads again
   });
 });
@@ -150,7 +150,8 @@ describe('docs/grafana-dashboard.json', () => {
     const { readFileSync } = await import('node:fs');
     const { Broker } = await import('../../src/broker.js');
     const dashboard = JSON.parse(readFileSync(path.join(ROOT, 'docs/grafana-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
-    const broker = new Broker({ store: 'memory', logLevel: 'silent' });
+    // httpPort: process metrics are collected only by a broker that serves /metrics (start() binds nothing)
+    const broker = new Broker({ store: 'memory', logLevel: 'silent', httpPort: 0 });
     await broker.start();
     const exported = (await broker.metrics.text()).body;
     await broker.close();
