@@ -13,6 +13,7 @@ export class UsageError extends Error {
 /** The subcommands, listed at the top of `midge --help`. */
 const COMMANDS = `Usage: midge [options]                 run the broker
        midge passwd [-c] [-b] [-D] FILE USER [PASSWORD]   manage a password file (midge passwd --help)
+       midge migrate mosquitto.conf   print the Midge YAML equivalent to a Mosquitto configuration
        midge log list|stat|read ...   read the bridge's log store (midge log --help)
        midge bench [options]          load-test a broker (midge bench --help)`;
 

@@ -6,6 +6,7 @@ import { resolveOptions } from '../options.js';
 import { packageVersion } from '../package.js';
 import { parseCommandLine, USAGE, UsageError, withCliDefaults } from './args.js';
 import { runPasswd } from './passwd.js';
+import { runMigrate } from './migrate.js';
 import { runLogCommand } from './log.js';
 
 function fail(message: string, code: number): never {
@@ -15,6 +16,10 @@ function fail(message: string, code: number): never {
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'passwd') return void process.stdout.write(`${await runPasswd(process.argv.slice(3))}\n`);
+  if (process.argv[2] === 'migrate') {
+    process.exitCode = runMigrate(process.argv.slice(3), (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    return;
+  }
   if (process.argv[2] === 'log') return runLogCommand(process.argv.slice(3)); // midge log list|read|stat (src/cli/log.ts)
   if (process.argv[2] === 'bench') return process.exit(await (await import('../bench/command.js')).runBenchCommand(process.argv.slice(3)));
   const command = parseCommandLine(process.argv.slice(2));
