@@ -86,8 +86,8 @@ export const OPTIONS = {
 
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: opt({ field: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', value: 'LEVEL', help: 'fatal|error|warn|info|debug|trace|silent', group: 'Logs and monitoring' }),
-  /** Log format: 'json' (one pino object per line) or 'text' (one readable line per entry). */
-  logFormat: opt({ field: oneOf(['json', 'text']), default: 'json', value: 'FORMAT', help: 'json (one object per line) or text (one readable line per entry)', group: 'Logs and monitoring' }),
+  /** Log format: 'json' (one pino object per line), 'text' (one readable line per entry, local time) or 'auto' (text when standard output is a terminal, json otherwise). */
+  logFormat: opt({ field: oneOf(['auto', 'json', 'text']), default: 'auto', value: 'FORMAT', help: 'json (one object per line), text (one readable line per entry, local time) or auto (text on a terminal, json otherwise)', group: 'Logs and monitoring' }),
   /** Seconds between $SYS publications; 0 disables $SYS. */
   sysInterval: opt({ field: int(0, 86_400), default: 10, value: 'SECS', help: 'seconds between $SYS updates (0 = off)', group: 'Logs and monitoring' }),
   /** Milliseconds a graceful shutdown (SIGTERM) may take before the process exits anyway. */

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -147,5 +147,28 @@ describe('an unusable data directory (defect 7)', () => {
     const r = await midge(['--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--http-port', '-1', '--data-dir', file]);
     expect(r.code).toBe(1);
     expect(oneLine(r)).toContain(`${file} is not a directory`);
+  });
+});
+
+describe('logs on a terminal', () => {
+  const hasScript = spawnSync('script', ['--version']).error === undefined;
+  it.skipIf(!hasScript)('are text with local timestamps when standard output is a TTY (run under script(1))', async () => {
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} ${QUIET.join(' ')} & sleep 1.5; kill %1; wait`;
+    const r = await new Promise<string>((resolve) => {
+      const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('close', () => resolve(out));
+    });
+    // eslint-disable-next-line no-control-regex
+    const plain = r.replace(/\u001b\[[0-9;]*m/g, '');
+    expect(plain).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: midge listening \{"version":"[\d.]+","store":"memory"/m);
+    expect(plain).toMatch(/INFO: midge stopped/);
+  });
+
+  it('the default format is auto (JSON without a terminal, as the other CLI tests read it)', async () => {
+    const r = await midge([...QUIET, '--print-config']);
+    expect(r.stdout).toContain('logFormat: auto');
   });
 });

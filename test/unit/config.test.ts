@@ -9,7 +9,7 @@ import { parseCommandLine, withCliDefaults } from '../../src/cli/args.js';
 import { envName, flagName, formatConfig, loadConfig } from '../../src/config/load.js';
 import { CONFIG_FIELDS } from '../../src/config/schema.js';
 import { isBrokerError } from '../../src/errors.js';
-import { createLogger, textLine } from '../../src/logger.js';
+import { createLogger, effectiveLogFormat } from '../../src/logger.js';
 import { CLI_DEFAULTS, DEFAULTS, resolveOptions } from '../../src/options.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -131,17 +131,26 @@ describe('reference and example', () => {
   });
 });
 
-describe('text log format', () => {
-  it('writes one readable line per entry with its fields', async () => {
+describe('text log format (pino-pretty)', () => {
+  it('writes one readable line per entry, local time first, with its fields; an error stays on its line', async () => {
     const out = new PassThrough();
     let text = '';
     out.on('data', (d: Buffer) => (text += d.toString()));
     const logger = createLogger('info', 'text', out);
     logger.info({ clientId: 'sensor 1', listener: 'tcp', code: 'ERR_X' }, 'client disconnected');
     logger.debug('hidden at info');
+    logger.error({ err: new Error('boom') }, 'failed');
     await new Promise((r) => setImmediate(r));
-    expect(text).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO  client disconnected clientId="sensor 1" listener=tcp code=ERR_X\n$/);
-    expect(textLine('not json')).toBe('not json');
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: client disconnected \{"clientId":"sensor 1","listener":"tcp","code":"ERR_X"\}$/);
+    expect(lines[1]).toMatch(/ERROR: failed .*"message":"boom"/);
+  });
+
+  it('auto is text on a terminal and JSON otherwise', () => {
+    expect(effectiveLogFormat('auto', Object.assign(new PassThrough(), { isTTY: true }))).toBe('text');
+    expect(effectiveLogFormat('auto', new PassThrough())).toBe('json');
+    expect(effectiveLogFormat('json', Object.assign(new PassThrough(), { isTTY: true }))).toBe('json');
   });
 });
 
