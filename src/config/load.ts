@@ -3,6 +3,7 @@ import { bridgeOptionsOf, type BridgeConfig } from '../bridge/config.js';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { BrokerError } from '../errors.js';
 import { DEFAULTS, type BrokerOptions, type ResolvedOptions } from '../options.js';
+import { redacted, REDACTED } from './redact.js';
 import { flagOf, OPTIONS, type OptionKey, type OptionSpec } from './table.js';
 import { closest, CONFIG_FIELDS, configSchema, describeIssues, keyPath } from './schema.js';
 
@@ -52,28 +53,7 @@ export function formatConfig(options: ResolvedOptions): string {
     else shown[key] = key === 'store' && typeof value === 'object' ? 'custom' : value;
     if (key in OPTIONS && (OPTIONS[key as OptionKey] as OptionSpec<unknown>).secret && value !== '') shown[key] = REDACTED;
   }
-  return toYaml(redacted(shown, 0));
-}
-
-/** What --print-config shows instead of a secret. */
-export const REDACTED = '<redacted>';
-/** Keys whose values are secrets wherever they appear (sink and bridge credentials too). */
-const SECRET_KEY = /pass(word|phrase)?$|secret|token|credential|private.?key|^sasl$|^auth$/i;
-
-/** A copy of `value` with secrets replaced: values of secret-named keys, and passwords inside URLs. */
-function redacted(value: unknown, depth: number): unknown {
-  if (depth > 16) return value;
-  if (typeof value === 'string') return redactUrl(value);
-  if (Array.isArray(value)) return value.map((v) => redacted(v, depth + 1));
-  if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, SECRET_KEY.test(k) && v !== '' && v !== undefined && v !== null ? REDACTED : redacted(v, depth + 1)]),
-  );
-}
-
-/** `redis://user:pw@host` → `redis://user:<redacted>@host`. */
-function redactUrl(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]+@/i, `$1:${REDACTED}@`);
+  return toYaml(redacted(shown));
 }
 
 function envPath(path: readonly PropertyKey[]): string {

@@ -19,10 +19,11 @@ import type { BrokerContext } from './context.js';
 export async function handleConnect(ctx: BrokerContext, conn: Connection, packet: ConnectPacket): Promise<void> {
   if (conn.phase !== 'new') throw new BrokerError('ERR_PROTOCOL', 'second CONNECT'); // [MQTT-3.1.0-2]
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
-  conn.beginConnect(version, {
-    maxPacketSize: packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY,
-    problemInformation: packet.properties?.requestProblemInformation !== false,
-  });
+  conn.beginConnect(
+    version,
+    { maxPacketSize: packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY, problemInformation: packet.properties?.requestProblemInformation !== false },
+    { clientId: packet.clientId, username: conn.certificateUsername ?? packet.username },
+  );
   checkProtocolName(packet, version);
   const assignedClientId = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
   const clientId = assignedClientId ?? packet.clientId;
@@ -99,7 +100,7 @@ function completeConnect(ctx: BrokerContext, conn: Connection, pending: PendingC
   conn.expireAt(auth?.expiresAt);
   session.attach(conn);
   ctx.journal.saveSession(session); // after attach, so the record says the client is connected
-  ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
+  ctx.logger.info({ clientId, username: info.username, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
   ctx.hooks.notify('onConnected', info);
 }
 
