@@ -96,7 +96,7 @@ function completeConnect(ctx: BrokerContext, conn: Connection, pending: PendingC
   conn.accept(client);
   ctx.connections.set(clientId, conn);
   ctx.stats.connectionsTotal++;
-  ctx.stats.connectionsByListener.set(conn.listener, (ctx.stats.connectionsByListener.get(conn.listener) ?? 0) + 1);
+  ctx.stats.connectionsByListener[conn.listener] = (ctx.stats.connectionsByListener[conn.listener] ?? 0) + 1;
   conn.expireAt(auth?.expiresAt);
   session.attach(conn);
   ctx.journal.saveSession(session); // after attach, so the record says the client is connected

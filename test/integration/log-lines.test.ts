@@ -31,3 +31,13 @@ describe('connect and refusal lines carry the client id and username (issue 18 Â
     expect(entries.find((e) => e.msg === 'connection refused')).toMatchObject({ clientId: 'garage', username: 'alice', listener: 'tcp', code: 'ERR_BAD_CREDENTIALS' });
   });
 });
+
+describe('broker.stats (issue 18, defect 8)', () => {
+  it('connectionsByListener counts a TCP client, and shows in JSON like the other counters', async () => {
+    t = await startBroker();
+    await t.client();
+    await t.client({ ws: true });
+    expect(t.broker.stats.connectionsTotal).toBe(2);
+    expect(JSON.parse(JSON.stringify(t.broker.stats)).connectionsByListener).toEqual({ tcp: 1, ws: 1 });
+  });
+});
