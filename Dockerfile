@@ -5,13 +5,13 @@
 # a config file and name it:  -v ./midge.yaml:/etc/midge/midge.yaml:ro -e MIDGE_CONFIG=/etc/midge/midge.yaml
 # Flags after the image name are passed to midge (docker run midge --log-level debug).
 
-# Build: compile TypeScript (npm ci runs the prepare script), then keep only runtime dependencies.
+# Build: install, compile TypeScript, then keep only runtime dependencies.
 FROM node:22-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+RUN npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev
 
 # Runtime: the compiled broker, its runtime dependencies and the status page, run as the non-root node user.
 FROM node:22-slim
