@@ -161,8 +161,8 @@ export const OPTIONS = {
 
   /** Cap on the client's keepalive in seconds (MQTT 5 Server Keep Alive); 0 means no cap. */
   maxKeepAlive: opt({ field: int(0, 65535), default: 0, value: 'SECS', help: "cap on the client's keepalive (0 = no cap)", group: 'MQTT behaviour' }),
-  /** Receive Maximum the broker advertises: unacknowledged inbound QoS 1/2 publishes per client. */
-  receiveMaximum: opt({ field: int(1, 65535), default: 100, value: 'N', help: 'unacknowledged inbound QoS 1/2 publishes per client (MQTT 5 Receive Maximum)', group: 'MQTT behaviour' }),
+  /** Receive Maximum the broker advertises: inbound QoS 2 publishes awaiting PUBREL per client (QoS 1 is acknowledged once stored, so it never counts); above it the client is disconnected (0x93). */
+  receiveMaximum: opt({ field: int(1, 65535), default: 100, value: 'N', help: 'inbound QoS 2 publishes awaiting PUBREL per client (MQTT 5 Receive Maximum; QoS 1 is acknowledged at once)', group: 'MQTT behaviour' }),
   /** Topic Alias Maximum the broker advertises for inbound aliases (0 disables them). */
   topicAliasMaximum: opt({ field: int(0, 65535), default: 10, value: 'N', help: 'inbound topic aliases per client (0 = none)', group: 'MQTT behaviour' }),
   /** Send MQTT 5 clients outbound topic aliases, up to the Topic Alias Maximum each one sets (least recently used reassigned). */
