@@ -11,11 +11,11 @@ export class UsageError extends Error {
 }
 
 /** The subcommands, listed at the top of `midge --help`. */
-const COMMANDS = `Usage: midge [options]                 run the broker
-       midge passwd [-c] [-b] [-D] FILE USER [PASSWORD]   manage a password file (midge passwd --help)
-       midge migrate mosquitto.conf   print the Midge YAML equivalent to a Mosquitto configuration
-       midge log list|stat|read ...   read the bridge's log store (midge log --help)
-       midge bench [options]          load-test a broker (midge bench --help)`;
+const COMMANDS = `Usage: midge [options]                       run the broker
+       midge passwd [-c] [-b] [-D] FILE USER     manage a password file (midge passwd --help)
+       midge migrate mosquitto.conf              print the Midge YAML for a Mosquitto configuration
+       midge log list|stat|read ...              read the bridge's log store (midge log --help)
+       midge bench [options]                     load-test a broker (midge bench --help)`;
 
 const META = `  --config FILE              YAML or JSON file of options (or MIDGE_CONFIG); every option can also
                              be set as MIDGE_<NAME> (e.g. MIDGE_WS_PORT); flags win over the

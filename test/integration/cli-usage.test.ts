@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -170,5 +170,25 @@ describe('logs on a terminal', () => {
   it('the default format is auto (JSON without a terminal, as the other CLI tests read it)', async () => {
     const r = await midge([...QUIET, '--print-config']);
     expect(r.stdout).toContain('logFormat: auto');
+  });
+});
+
+describe('the command in a clone (issue 18, defect 9)', () => {
+  it('the build leaves dist/src/cli/main.js executable, so `npx midge` runs it', async () => {
+    expect(statSync(MAIN).mode & 0o111).not.toBe(0);
+    const r = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+      const child = spawn('npx', ['--no-install', 'midge', '--version'], { cwd: fileURLToPath(new URL('../../', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      let stdout = '';
+      child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.on('close', (code) => resolve({ code, stdout }));
+    });
+    expect(r).toEqual({ code: 0, stdout: expect.stringMatching(/^midge \d+\.\d+\.\d+\n$/) });
+  });
+
+  it('--help lists the subcommands, bench and migrate included (defect 12)', async () => {
+    const r = await midge(['--help']);
+    expect(r.code).toBe(0);
+    for (const command of ['midge passwd', 'midge migrate', 'midge log', 'midge bench']) expect(r.stdout).toContain(command);
   });
 });
