@@ -44,14 +44,16 @@ export function parseAcl(text: string, file: string): AclRule[] {
       if (argument !== '') throw fail('"everyone" takes no argument');
       scope = { kind: 'everyone' };
     } else if (keyword === 'topic' || keyword === 'pattern') {
-      // ACCESS FILTER or FILTER, then at most a comment; the filter may itself be "#"
+      // ACCESS FILTER or FILTER, then at most a comment. A lone trailing "#" is no comment (it is
+      // the wildcard of "topic read #"), so "topic maybe #" stays an unknown access, not a comment
+      const comment = (i: number) => (rest[i] ?? '').startsWith('#') && ((rest[i] as string).length > 1 || rest.length > i + 1);
       const first = rest[0] ?? '';
-      const second = rest[1];
-      const hasAccess = second !== undefined && (ACCESS.has(first) || !second.startsWith('#'));
+      const hasAccess = rest.length > 1 && (ACCESS.has(first) || !comment(1));
       const access = hasAccess ? first : 'readwrite';
       if (!ACCESS.has(access)) throw fail(`unknown access "${access}" (read, write, readwrite or deny)`);
-      const [pattern = '', ...extra] = rest.slice(hasAccess ? 1 : 0);
-      if (pattern === '' || (extra.length > 0 && !(extra[0] as string).startsWith('#'))) throw fail('expected one topic filter (a comment starts with " #")');
+      const start = hasAccess ? 1 : 0;
+      const pattern = rest[start] ?? '';
+      if (pattern === '' || (rest.length > start + 1 && !comment(start + 1))) throw fail('expected one topic filter (a comment starts with " #")');
       if (parseFilter(pattern.replaceAll('%u', 'u').replaceAll('%c', 'c')) === null) throw fail(`invalid topic filter "${pattern}"`);
       rules.push({ scope: keyword === 'pattern' ? { kind: 'everyone' } : scope, access: access as Access, pattern });
     } else {

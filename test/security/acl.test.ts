@@ -124,6 +124,9 @@ describe('end-of-line comments (issue 18, defect 1)', () => {
       { scope: { kind: 'user', name: 'bob' }, access: 'write', pattern: 'b' },
     ]);
     expect(() => parseAcl('topic read a/b extra\n', 'f')).toThrow('f:1: expected one topic filter (a comment starts with " #")');
+    // A lone trailing '#' is a filter, not a comment: "maybe" is then an unknown access
+    expect(() => parseAcl('topic maybe #\n', 'f')).toThrow('f:1: unknown access "maybe"');
+    expect(() => parseAcl('topic read a/b #\n', 'f')).toThrow('f:1: expected one topic filter');
   });
 
   it('with the README example loaded, alice may use her topics (her name is not "alice # ...")', async () => {
