@@ -24,7 +24,7 @@ interface Result {
 }
 
 /** Runs midge to its end (killed after `timeoutMs`) in a fresh working directory. */
-function midge(args: string[], timeoutMs = 10_000, env: Record<string, string> = {}): Promise<Result> {
+function midge(args: string[], timeoutMs = 20_000, env: Record<string, string> = {}): Promise<Result> {
   const cwd = mkdtempSync(path.join(tmpdir(), 'midge-usage-'));
   const started = Date.now();
   const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', ...env } });
@@ -52,7 +52,7 @@ function oneLine(r: Result): string {
 const QUIET = ['--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--http-port', '-1', '--store', 'memory', '--sys-interval', '0'];
 
 describe('usage errors: exit 2 and one message style (defect 3)', () => {
-  it('a bad integer, an out-of-range port, a bad level and a typo all exit 2 in the same words', async () => {
+  it('a bad integer, an out-of-range port, a bad level and a typo all exit 2 in the same words', { timeout: 60_000 }, async () => {
     const cases: [string[], string][] = [
       [['--port', 'abc'], 'midge: invalid option: --port: expected an integer from -1 to 65535, found "abc"'],
       [['--http-port', '70000'], 'midge: invalid option: --http-port: expected an integer from -1 to 65535, found 70000'],
@@ -60,7 +60,8 @@ describe('usage errors: exit 2 and one message style (defect 3)', () => {
       [['--max-conections', '5'], 'midge: invalid option: --max-conections: unknown option (did you mean --max-connections?)'],
       [['--port'], 'midge: invalid option: --port: expected a value'],
     ];
-    const results = await Promise.all(cases.map(([args]) => midge(args)));
+    const results: Result[] = [];
+    for (const [args] of cases) results.push(await midge(args)); // one at a time: a loaded machine starts node slowly
     results.forEach((r, i) => {
       expect(r.code, cases[i]?.[0].join(' ')).toBe(2);
       expect(oneLine(r)).toBe(cases[i]?.[1]);
@@ -152,13 +153,19 @@ describe('an unusable data directory (defect 7)', () => {
 
 describe('logs on a terminal', () => {
   const hasScript = spawnSync('script', ['--version']).error === undefined;
-  it.skipIf(!hasScript)('are text with local timestamps when standard output is a TTY (run under script(1))', async () => {
-    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} ${QUIET.join(' ')} & sleep 1.5; kill %1; wait`;
+  it.skipIf(!hasScript)('are text with local timestamps when standard output is a TTY (run under script(1))', { timeout: 40_000 }, async () => {
+    // midge runs until the test has seen its start line (then creates `seen`); bounded to 30 s
+    const seen = path.join(mkdtempSync(path.join(tmpdir(), 'midge-tty-')), 'seen');
+    const midgeCommand = `${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} ${QUIET.join(' ')}`;
+    const command = `${midgeCommand} & for i in $(seq 1 300); do [ -e ${seen} ] && break; sleep 0.1; done; kill %1; wait`;
     const r = await new Promise<string>((resolve) => {
       const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
       children.push(child);
       let out = '';
-      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('midge listening')) writeFileSync(seen, '');
+      });
       child.on('close', () => resolve(out));
     });
     // eslint-disable-next-line no-control-regex
