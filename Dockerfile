@@ -5,20 +5,23 @@
 # a config file and name it:  -v ./midge.yaml:/etc/midge/midge.yaml:ro -e MIDGE_CONFIG=/etc/midge/midge.yaml
 # Flags after the image name are passed to midge (docker run midge --log-level debug).
 
-# Build: compile TypeScript (npm ci runs the prepare script), then keep only runtime dependencies.
+# Build: install, compile TypeScript, then keep only runtime dependencies.
 FROM node:22-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json ./
 COPY src ./src
 COPY bench ./bench
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+RUN npm ci --no-audit --no-fund && npm run build && npm prune --omit=dev
 
 # Runtime: the compiled broker, its runtime dependencies and the status page, run as the non-root node user.
 FROM node:22-slim
 # NODE_OPTIONS: the flags of src/cli/node-flags.ts (a smaller young generation: less idle memory)
+# MIDGE_HTTP_HOST: outside a container the HTTP listener stays on loopback; inside one, only a
+# port published with -p reaches it, and 127.0.0.1 would make that port useless
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=8 \
-    MIDGE_DATA_DIR=/data
+    MIDGE_DATA_DIR=/data \
+    MIDGE_HTTP_HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
@@ -21,6 +22,7 @@ import { MqttListeners } from './transport/listeners.js';
 import { KeepaliveSweep } from './connection/keepalive.js';
 import { createSecurity, type Security } from './auth/security.js';
 import { Admission } from './connection/admission.js';
+import { anonymousWarning } from './auth/exposure.js';
 import type { Bridge } from './bridge/bridge.js';
 import type { Log } from './bridge/log.js';
 
@@ -33,6 +35,12 @@ export interface ListenAddresses {
   /** MQTT over secure WebSocket, when a certificate is configured. */
   readonly wss?: { host: string; port: number; path: string } | undefined;
   readonly http: { host: string; port: number } | undefined;
+}
+
+/** What the start line tells beyond the options. */
+export interface StartInfo {
+  /** The config file the options were read from. */
+  readonly configFile?: string | undefined;
 }
 
 /** A snapshot of one session, from `broker.session(clientId)`. */
@@ -74,11 +82,16 @@ export class Broker {
   #closing = false;
   #ready = false;
   #slowConsumers = 0;
+  /** listen() failed: the broker never started, so close() does not say it stopped. */
+  #startFailed = false;
+  readonly #about: StartInfo;
   /** The log bridge (an ordinary plugin of the core), opened after restore and closed before the store. */
   readonly #bridge: Bridge;
 
-  constructor(input: BrokerOptions = {}) {
+  /** `about`: what the start line says beyond the options (the `midge` command passes its config file). */
+  constructor(input: BrokerOptions = {}, about: StartInfo = {}) {
     this.options = resolveOptions(input);
+    this.#about = about;
     this.logger = this.options.logger ?? createLogger(this.options.logLevel, this.options.logFormat);
     this.#listeners = new MqttListeners(this.options, this.logger);
     // Built-in security plugins (password file, JWT, ACL) come before the user's; a bad file stops the start here
@@ -140,13 +153,24 @@ export class Broker {
       await this.#listeners.start(onStream);
       await this.#operations.start(this, () => this.#notReady());
     } catch (err) {
+      this.#startFailed = true;
       await this.close();
       throw err;
     }
     this.#listening = true;
     const addresses = this.addresses();
-    this.logger.info({ tcp: addresses.tcp, ws: addresses.ws, tls: addresses.tls, wss: addresses.wss, http: addresses.http }, 'midge listening');
+    this.logger.info({ version: this.version, ...this.#storeFacts(), tcp: addresses.tcp, ws: addresses.ws, tls: addresses.tls, wss: addresses.wss, http: addresses.http }, 'midge listening');
+    const warning = anonymousWarning(addresses, this.#ctx.hooks.has('authenticate'), this.options.allowAnonymous);
+    if (warning) this.logger.warn(warning);
     return addresses;
+  }
+
+  /** The start line's facts: config file, store, data directory and durability mode. */
+  #storeFacts(): Record<string, unknown> {
+    const { store, dataDir, durability } = this.options;
+    const kind = typeof store === 'string' ? store : 'custom';
+    const level = kind === 'level';
+    return { config: this.#about.configFile, store: kind, dataDir: level ? path.resolve(dataDir) : undefined, durability: level ? durability : undefined };
   }
 
   /**
@@ -281,7 +305,7 @@ export class Broker {
     for (const plugin of this.#ctx.hooks.plugins) await plugin.close?.();
     // Last, so that /readyz answers 503 for as long as the shutdown takes
     await this.#operations.close();
-    this.logger.info('midge stopped');
+    if (!this.#startFailed) this.logger.info('midge stopped');
   }
 
 }

@@ -3,7 +3,7 @@ export { Broker, createBroker, type ListenAddresses, type SessionInfo } from './
 export { LevelStore, type Durability, type CommitStats } from './store/level.js';
 export { BrokerError, ErrorCode, isBrokerError, type ErrorCodeName } from './errors.js';
 export type { BrokerOptions } from './options.js';
-export { DEFAULTS } from './options.js';
+export { CLI_DEFAULTS, DEFAULTS } from './options.js';
 export type { AuthExchange, AuthResult, AuthVerdict, ClientInfo, Credentials, Drop, DropReason, Plugin, SubscriptionRequestInfo, UserProperties } from './hooks.js';
 export { formatScramLine, scramCredential, scramSha256, scramUsersFile, SCRAM_SHA_256, type ScramCredential, type ScramUserLookup } from './auth/scram.js';
 export type { Message, MessageProperties, PublishInput } from './broker/message.js';

@@ -1,40 +1,37 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
+import type { PrettyOptions } from 'pino-pretty';
 
-/** How log entries are written. */
-export type LogFormat = 'json' | 'text';
+/** How log entries are written: `auto` is `text` when standard output is a terminal, `json` otherwise. */
+export type LogFormat = 'auto' | 'json' | 'text';
 
-const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-const SKIPPED = new Set(['level', 'time', 'msg', 'name', 'pid', 'hostname']);
+/** The format `auto` stands for on this output. */
+export function effectiveLogFormat(format: LogFormat, out: NodeJS.WritableStream = process.stdout): 'json' | 'text' {
+  if (format !== 'auto') return format;
+  return (out as { isTTY?: boolean }).isTTY === true ? 'text' : 'json';
+}
 
-/** The broker's pino logger: pino's JSON lines, or one readable line per entry (`text`). */
+/**
+ * The broker's pino logger: pino's JSON lines, or (`text`) pino-pretty's readable lines with local
+ * timestamps, in colour on a terminal. pino-pretty is loaded only when text is asked for.
+ */
 export function createLogger(level: string, format: LogFormat, out: NodeJS.WritableStream = process.stdout): Logger {
   const options = { level, base: { name: 'midge' } };
-  if (format === 'json') return pino(options);
-  const stream: DestinationStream = { write: (line: string) => out.write(`${textLine(line)}\n`) };
-  return pino(options, stream);
+  if (effectiveLogFormat(format, out) === 'json') return out === process.stdout ? pino(options) : pino(options, out as DestinationStream);
+  // pino names its error key to pino-pretty, which prints that key over several lines: `err` must not be it
+  return pino({ ...options, errorKey: 'error' }, prettyStream(out));
 }
 
-/** One pino JSON entry as `time LEVEL message key=value …`. */
-export function textLine(json: string): string {
-  let entry: Record<string, unknown>;
-  try {
-    entry = JSON.parse(json) as Record<string, unknown>;
-  } catch {
-    return json.trimEnd(); // not JSON: pass it through as it came
-  }
-  const time = typeof entry.time === 'number' ? new Date(entry.time).toISOString() : '';
-  const level = LEVEL_NAMES[entry.level as number] ?? String(entry.level);
-  const fields = Object.entries(entry)
-    .filter(([key]) => !SKIPPED.has(key))
-    .map(([key, value]) => `${key}=${fieldValue(value)}`);
-  return [time, level.padEnd(5), String(entry.msg ?? ''), ...fields].join(' ');
-}
-
-function fieldValue(value: unknown): string {
-  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
-  if (typeof value === 'object' && value !== null && 'message' in value) {
-    const err = value as { message?: unknown; code?: unknown; type?: unknown };
-    return JSON.stringify(err.code ? `${String(err.code)}: ${String(err.message)}` : String(err.message));
-  }
-  return JSON.stringify(value) ?? String(value);
+function prettyStream(out: NodeJS.WritableStream): DestinationStream {
+  const pretty = createRequire(import.meta.url)('pino-pretty') as (options: PrettyOptions) => DestinationStream;
+  return pretty({
+    destination: out,
+    colorize: (out as { isTTY?: boolean }).isTTY === true,
+    translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+    ignore: 'pid,hostname,name',
+    singleLine: true,
+    // An error stays on its entry's line too (its stack as a JSON string), so one entry is one line
+    errorLikeObjectKeys: [],
+    sync: true,
+  });
 }

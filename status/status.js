@@ -17,11 +17,16 @@
     return (d ? d + 'd ' : '') + (d || h ? h + 'h ' : '') + (d || h || m ? m + 'm ' : '') + s + 's';
   }
 
+  /** "1 session", "2 sessions". */
+  function count(n, noun) {
+    return n + ' ' + noun + (n === 1 ? '' : 's');
+  }
+
   function render(status, now) {
     $('version').textContent = 'v' + status.version;
     $('uptime').textContent = duration(status.uptimeSeconds);
     $('clients').textContent = status.clients.connected;
-    $('sessions').textContent = status.clients.sessions + ' sessions';
+    $('sessions').textContent = count(status.clients.sessions, 'session');
     $('total-in').textContent = status.messages.received + ' total';
     $('total-out').textContent = status.messages.sent + ' total';
     if (previous) {
@@ -31,11 +36,11 @@
     }
     previous = { status, at: now };
     $('retained').textContent = status.retained;
-    $('subscriptions').textContent = status.subscriptions + ' subscriptions';
+    $('subscriptions').textContent = count(status.subscriptions, 'subscription');
     $('queued').textContent = status.queued + ' / ' + status.inflight;
     $('dropped').textContent = status.messages.dropped + ' dropped';
     const store = status.store;
-    $('store').textContent = store.kind + (store.dataDir ? ' in ' + store.dataDir + ', durability ' + store.durability : '') + ', ' + store.errors + ' errors';
+    $('store').textContent = store.kind + (store.dataDir ? ' in ' + store.dataDir + ', durability ' + store.durability : '') + ', ' + count(store.errors, 'error');
     const sinks = (status.bridge && status.bridge.sinks) || [];
     $('bridge').textContent = sinks.length === 0 ? 'no bridge configured' : sinks.map((s) => s.name + ': ' + s.state + (s.lag !== undefined ? ', lag ' + s.lag : '')).join('; ');
     websocket = status.websocket;

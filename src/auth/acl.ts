@@ -35,7 +35,8 @@ export function parseAcl(text: string, file: string): AclRule[] {
     if (line === '' || line.startsWith('#')) continue;
     const fail = (why: string) => new BrokerError('ERR_SECURITY_FILE', `${file}:${index + 1}: ${why}`);
     const [keyword = '', ...rest] = line.split(/\s+/);
-    const argument = line.slice(keyword.length).trim();
+    // A '#' after whitespace starts an end-of-line comment; inside a filter ("a/#") it is a wildcard
+    const argument = withoutComment(line.slice(keyword.length).trim());
     if (keyword === 'user' || keyword === 'client') {
       if (argument === '') throw fail(`"${keyword}" needs a name`);
       scope = keyword === 'user' ? { kind: 'user', name: argument } : { kind: 'client', id: argument };
@@ -43,11 +44,16 @@ export function parseAcl(text: string, file: string): AclRule[] {
       if (argument !== '') throw fail('"everyone" takes no argument');
       scope = { kind: 'everyone' };
     } else if (keyword === 'topic' || keyword === 'pattern') {
-      const hasAccess = rest.length > 1;
-      const access = hasAccess ? (rest[0] as string) : 'readwrite';
+      // ACCESS FILTER or FILTER, then at most a comment. A lone trailing "#" is no comment (it is
+      // the wildcard of "topic read #"), so "topic maybe #" stays an unknown access, not a comment
+      const comment = (i: number) => (rest[i] ?? '').startsWith('#') && ((rest[i] as string).length > 1 || rest.length > i + 1);
+      const first = rest[0] ?? '';
+      const hasAccess = rest.length > 1 && (ACCESS.has(first) || !comment(1));
+      const access = hasAccess ? first : 'readwrite';
       if (!ACCESS.has(access)) throw fail(`unknown access "${access}" (read, write, readwrite or deny)`);
-      const pattern = hasAccess ? argument.slice(access.length).trim() : argument;
-      if (pattern === '' || /\s/.test(pattern)) throw fail('expected one topic filter');
+      const start = hasAccess ? 1 : 0;
+      const pattern = rest[start] ?? '';
+      if (pattern === '' || (rest.length > start + 1 && !comment(start + 1))) throw fail('expected one topic filter (a comment starts with " #")');
       if (parseFilter(pattern.replaceAll('%u', 'u').replaceAll('%c', 'c')) === null) throw fail(`invalid topic filter "${pattern}"`);
       rules.push({ scope: keyword === 'pattern' ? { kind: 'everyone' } : scope, access: access as Access, pattern });
     } else {
@@ -55,6 +61,13 @@ export function parseAcl(text: string, file: string): AclRule[] {
     }
   }
   return rules;
+}
+
+/** `text` without an end-of-line comment: from the first '#' that follows whitespace. */
+function withoutComment(text: string): string {
+  if (text.startsWith('#')) return '';
+  const at = text.search(/\s#/);
+  return (at < 0 ? text : text.slice(0, at)).trim();
 }
 
 interface Compiled {

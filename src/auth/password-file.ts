@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, pbkdf2, randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import { verdictBeforeChecking } from './credentials.js';
 import { readFileOrThrow } from '../read-file.js';
 import { BrokerError } from '../errors.js';
@@ -22,24 +22,53 @@ export async function hashPassword(password: Buffer): Promise<string> {
   return `scrypt$${COST.N}$${COST.r}$${COST.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-interface Entry {
-  readonly cost: { N: number; r: number; p: number };
-  readonly salt: Buffer;
-  readonly hash: Buffer;
-}
+/** One user's hash: Midge's scrypt, or one of the two Mosquitto formats mosquitto_passwd writes. */
+type Entry =
+  | { readonly kind: 'scrypt'; readonly cost: { N: number; r: number; p: number }; readonly salt: Buffer; readonly hash: Buffer }
+  /** Mosquitto `$6$salt$hash`: SHA-512 of the password then the salt (Mosquitto 1.6 and earlier). */
+  | { readonly kind: 'sha512'; readonly salt: Buffer; readonly hash: Buffer }
+  /** Mosquitto `$7$iterations$salt$hash`: PBKDF2-HMAC-SHA512 (Mosquitto 2.0's default). */
+  | { readonly kind: 'pbkdf2'; readonly iterations: number; readonly salt: Buffer; readonly hash: Buffer };
+
+const B64 = '[A-Za-z0-9+/=]+';
+const SHA512_BYTES = 64;
+/** Bounded, so a hand-edited file cannot make one CONNECT take minutes. */
+const MAX_PBKDF2_ITERATIONS = 10_000_000;
 
 function parseEntry(encoded: string): Entry | undefined {
-  const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(encoded);
-  if (!m) return undefined;
-  const [N, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  // Bounded cost, so a hand-edited file cannot make one CONNECT take minutes or gigabytes
-  if (N < 2 || N > 1 << 20 || (N & (N - 1)) !== 0 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
-  const hash = Buffer.from(m[5] as string, 'base64');
-  if (hash.length !== HASH_BYTES) return undefined;
-  return { cost: { N, r, p }, salt: Buffer.from(m[4] as string, 'base64'), hash };
+  const scryptLine = new RegExp(`^scrypt\\$(\\d+)\\$(\\d+)\\$(\\d+)\\$(${B64})\\$(${B64})$`).exec(encoded);
+  if (scryptLine) {
+    const [N, r, p] = [Number(scryptLine[1]), Number(scryptLine[2]), Number(scryptLine[3])];
+    // Bounded cost, so a hand-edited file cannot make one CONNECT take minutes or gigabytes
+    if (N < 2 || N > 1 << 20 || (N & (N - 1)) !== 0 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
+    const hash = Buffer.from(scryptLine[5] as string, 'base64');
+    if (hash.length !== HASH_BYTES) return undefined;
+    return { kind: 'scrypt', cost: { N, r, p }, salt: Buffer.from(scryptLine[4] as string, 'base64'), hash };
+  }
+  const shaLine = new RegExp(`^\\$6\\$(${B64})\\$(${B64})$`).exec(encoded);
+  if (shaLine) {
+    const hash = Buffer.from(shaLine[2] as string, 'base64');
+    return hash.length === SHA512_BYTES ? { kind: 'sha512', salt: Buffer.from(shaLine[1] as string, 'base64'), hash } : undefined;
+  }
+  const pbkdf2Line = new RegExp(`^\\$7\\$(\\d+)\\$(${B64})\\$(${B64})$`).exec(encoded);
+  if (pbkdf2Line) {
+    const iterations = Number(pbkdf2Line[1]);
+    const hash = Buffer.from(pbkdf2Line[3] as string, 'base64');
+    if (iterations < 1 || iterations > MAX_PBKDF2_ITERATIONS || hash.length !== SHA512_BYTES) return undefined;
+    return { kind: 'pbkdf2', iterations, salt: Buffer.from(pbkdf2Line[2] as string, 'base64'), hash };
+  }
+  return undefined;
 }
 
-/** Parses a password file (`user:scrypt$...` per line, # comments); throws ERR_SECURITY_FILE naming file and line. */
+/** The hash `entry` would hold for `password`. */
+function digest(password: Buffer, entry: Entry): Promise<Buffer> {
+  if (entry.kind === 'scrypt') return derive(password, entry.salt, entry.cost);
+  if (entry.kind === 'sha512') return Promise.resolve(createHash('sha512').update(password).update(entry.salt).digest());
+  const { salt, iterations } = entry;
+  return new Promise((resolve, reject) => pbkdf2(password, salt, iterations, SHA512_BYTES, 'sha512', (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+/** Parses a password file (`user:scrypt$...`, or Mosquitto's `user:$6$...` / `user:$7$...`, per line; # comments); throws ERR_SECURITY_FILE naming file and line. */
 export function parsePasswordFile(text: string, file: string): Map<string, Entry> {
   const users = new Map<string, Entry>();
   for (const [index, raw] of text.split(/\r?\n/).entries()) {
@@ -47,7 +76,9 @@ export function parsePasswordFile(text: string, file: string): Map<string, Entry
     if (line === '' || line.startsWith('#')) continue;
     const colon = line.indexOf(':');
     const entry = colon > 0 ? parseEntry(line.slice(colon + 1)) : undefined;
-    if (!entry) throw new BrokerError('ERR_SECURITY_FILE', `${file}:${index + 1}: expected user:scrypt$N$r$p$salt$hash (see midge passwd)`);
+    if (!entry) {
+      throw new BrokerError('ERR_SECURITY_FILE', `${file}:${index + 1}: expected user:scrypt$N$r$p$salt$hash (midge passwd) or a Mosquitto $6$/$7$ hash (mosquitto_passwd)`);
+    }
     users.set(line.slice(0, colon), entry);
   }
   return users;
@@ -74,7 +105,7 @@ export class PasswordFilePlugin implements Plugin {
   readonly #options: PasswordFileOptions;
   #users: Map<string, Entry>;
   /** Compared against for unknown users, so that their answer takes as long as a wrong password. */
-  readonly #dummy: Entry = { cost: COST, salt: randomBytes(SALT_BYTES), hash: randomBytes(HASH_BYTES) };
+  readonly #dummy: Entry = { kind: 'scrypt', cost: COST, salt: randomBytes(SALT_BYTES), hash: randomBytes(HASH_BYTES) };
 
   constructor(options: PasswordFileOptions) {
     this.#options = options;
@@ -100,7 +131,8 @@ export class PasswordFilePlugin implements Plugin {
     const { username, password } = credentials;
     if (username === undefined || password === undefined) return false;
     const entry = this.#users.get(username);
-    const actual = await derive(password, (entry ?? this.#dummy).salt, (entry ?? this.#dummy).cost);
-    return timingSafeEqual(actual, (entry ?? this.#dummy).hash) && entry !== undefined;
+    const checked = entry ?? this.#dummy;
+    const actual = await digest(password, checked);
+    return actual.length === checked.hash.length && timingSafeEqual(actual, checked.hash) && entry !== undefined;
   }
 }

@@ -22,6 +22,29 @@ export interface SinkStatus {
   readonly lastError: string | undefined;
 }
 
+/**
+ * A driver's error as a sentence an operator can act on, keeping the driver's own words after
+ * it: ioredis' "Stream isn't writeable and enableOfflineQueue options is false" means the
+ * connection to Redis is down.
+ */
+export function explainDriverError(err: unknown): string {
+  const e = err as { message?: unknown; code?: unknown; name?: unknown };
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const text = `${String(e?.code ?? '')} ${String(e?.name ?? '')} ${message}`;
+  const causes: [RegExp, string][] = [
+    [/Stream isn't writeable|Connection is closed|CONNECTION_CLOSED|DISCONNECT/i, 'the connection to the server is down'],
+    [/ECONNREFUSED|CONNECTION_REFUSED/i, 'connection refused (is the server running, and is this its address?)'],
+    [/ENOTFOUND|EAI_AGAIN/i, 'unknown host'],
+    [/ECONNRESET|EPIPE/i, 'the server closed the connection'],
+    [/ETIMEDOUT|TIMEOUT|timed out/i, 'the server did not answer in time'],
+    [/NOAUTH|WRONGPASS|AUTHORIZATION_VIOLATION|AUTHENTICATION|SASL/i, 'the server refused the credentials'],
+    [/no responders|JetStream not enabled|503/i, 'JetStream is not available on the NATS server'],
+    [/KafkaJSConnectionError|KafkaJSNumberOfRetriesExceeded|KafkaJSBrokerNotFound/i, 'cannot reach the Kafka brokers'],
+  ];
+  const cause = causes.find(([pattern]) => pattern.test(text))?.[1];
+  return cause === undefined ? message : `${cause} (driver: ${message})`;
+}
+
 /** How long `stop()` lets a send in progress finish. */
 const STOP_GRACE_MS = 2000;
 
@@ -51,6 +74,8 @@ export class SinkRunner {
   #dropped = 0;
   #failures = 0;
   #lastError: string | undefined;
+  /** When the current run of failures began, and how many it holds; undefined while healthy. */
+  #outage: { since: number; failures: number } | undefined;
   #loop: Promise<void> | undefined;
 
   constructor(sink: { name: string; type: string; stream: string; batchSize: number }, log: Log, driver: SinkDriver, logger: Logger) {
@@ -90,9 +115,12 @@ export class SinkRunner {
           await this.#driver.connect();
           connected = true;
           this.#logger.info({ engine: this.#driver.description }, 'sink connected');
+          this.#recovered();
         }
         this.#state = 'running';
-        if (!(await this.#step(signal))) await this.#log.waitFor(this.stream, this.#cursor, signal);
+        const shipped = await this.#step(signal);
+        if (shipped) this.#recovered();
+        if (!shipped) await this.#log.waitFor(this.stream, this.#cursor, signal);
         attempt = 0;
       } catch (err) {
         if (signal.aborted) break;
@@ -125,9 +153,21 @@ export class SinkRunner {
   #failed(err: unknown, attempt: number, connected: boolean): void {
     this.#state = 'retrying';
     this.#failures++;
-    this.#lastError = (err as Error).message ?? String(err);
-    const what = connected ? 'sink send failed' : 'sink unreachable';
-    this.#logger.error({ err, engine: this.#driver.description, retryInMs: backoffMs(attempt), cursor: this.#cursor }, what);
+    this.#outage ??= { since: Date.now(), failures: 0 };
+    this.#outage.failures++;
+    const why = explainDriverError(err);
+    this.#lastError = why;
+    const retryInMs = backoffMs(attempt);
+    const what = `${connected ? 'cannot send to' : 'cannot reach'} ${this.#driver.description}`;
+    this.#logger.error({ err, engine: this.#driver.description, retryInMs, cursor: this.#cursor }, `sink ${this.name} ${what}: ${why}; retrying in ${retryInMs} ms`);
+  }
+
+  /** After failures, the first batch that ships again (or a reconnect) ends the outage: said once. */
+  #recovered(): void {
+    const outage = this.#outage;
+    if (!outage) return;
+    this.#outage = undefined;
+    this.#logger.info({ engine: this.#driver.description, failures: outage.failures, downMs: Date.now() - outage.since, cursor: this.#cursor }, `sink ${this.name} recovered`);
   }
 
   status(now = Date.now()): SinkStatus {

@@ -9,7 +9,16 @@ import type { BrokerContext } from '../handlers/context.js';
  */
 export function connectionEnded(ctx: BrokerContext, conn: Connection, shuttingDown: boolean): void {
   const { connections, sessions, hooks, logger } = ctx;
-  const fields = { clientId: conn.clientId || undefined, address: conn.remoteAddress, listener: conn.listener, reason: conn.closeReason, code: conn.closeCode };
+  // A refused client has no accepted identity: its line carries what its CONNECT claimed
+  const claimed = conn.info ?? (conn.claimed && { id: conn.claimed.clientId, username: conn.claimed.username });
+  const fields = {
+    clientId: claimed?.id || conn.clientId || undefined,
+    username: claimed?.username,
+    address: conn.remoteAddress,
+    listener: conn.listener,
+    reason: conn.closeReason,
+    code: conn.closeCode,
+  };
   if (!conn.isAccepted()) {
     // A refusal (bad credentials, protocol error) is worth an info line; a bare probe is not
     if (conn.closeCode) logger.info(fields, 'connection refused');

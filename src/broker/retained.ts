@@ -1,6 +1,11 @@
 import type { Message } from '../model.js';
 import { pruneBranch, trieBranch } from './trie.js';
 
+/** The broker's own statistics topics: rewritten every sysInterval, never stored, not counted as retained. */
+export function isSystemTopic(topic: string): boolean {
+  return topic.startsWith('$SYS/');
+}
+
 class Node {
   readonly children = new Map<string, Node>();
   message: Message | undefined;
@@ -17,6 +22,8 @@ function isEmpty(node: Node): boolean {
 export class RetainedIndex {
   readonly #root = new Node();
   #size = 0;
+  /** Of those, the broker's own `$SYS/...` topics. */
+  #system = 0;
   /** Retained messages that have an expiry, by topic, so expired ones are found without a full walk. */
   readonly #expiring = new Map<string, Message>();
 
@@ -31,7 +38,10 @@ export class RetainedIndex {
       }
       node = child;
     }
-    if (!node.message) this.#size++;
+    if (!node.message) {
+      this.#size++;
+      if (isSystemTopic(message.topic)) this.#system++;
+    }
     node.message = message;
     if (message.expiresAt !== undefined) this.#expiring.set(message.topic, message);
     else this.#expiring.delete(message.topic);
@@ -62,6 +72,7 @@ export class RetainedIndex {
     if (!branch || !node?.message) return false;
     node.message = undefined;
     this.#size--;
+    if (isSystemTopic(topic)) this.#system--;
     this.#expiring.delete(topic);
     pruneBranch(branch, levels, isEmpty);
     return true;
@@ -70,6 +81,11 @@ export class RetainedIndex {
   /** Number of retained messages. */
   get size(): number {
     return this.#size;
+  }
+
+  /** Number of retained `$SYS/...` messages (the broker's own statistics), included in `size`. */
+  get systemSize(): number {
+    return this.#system;
   }
 
   /** Every retained message whose topic matches `filter`. */

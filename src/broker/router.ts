@@ -3,7 +3,7 @@ import { parseSharedFilter } from '../protocol/topic.js';
 import type { Delivery } from './inflight.js';
 import type { Store } from '../store/store.js';
 import { isExpired } from './message.js';
-import { RetainedIndex } from './retained.js';
+import { isSystemTopic, RetainedIndex } from './retained.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 import { grantedQos, identifiersOf, matchFilterOf, type Subscription } from './subscription.js';
@@ -51,9 +51,9 @@ export class Router {
     this.#interest = interest;
   }
 
-  /** Number of retained messages. */
+  /** Number of retained messages, not counting the broker's own `$SYS` topics. */
   get retainedCount(): number {
-    return this.#retained.size;
+    return this.#retained.size - this.#retained.systemSize;
   }
 
   /** Adds (or replaces) a session's subscription. Returns true when it did not exist before. */
@@ -83,12 +83,14 @@ export class Router {
 
   /** Updates the retained index for a message published with RETAIN=1 [MQTT-3.3.1-5]. */
   retain(message: Message): void {
+    // $SYS is rewritten every interval: mirroring it would cost writes (and flash) for figures the next interval replaces
+    const stored = !isSystemTopic(message.topic);
     if (message.payload.length === 0) {
       // [MQTT-3.3.1-10] [MQTT-3.3.1-11] an empty payload clears the topic and is not stored
-      if (this.#retained.delete(message.topic)) this.#store.deleteRetained(message.topic);
+      if (this.#retained.delete(message.topic) && stored) this.#store.deleteRetained(message.topic);
     } else {
       this.#retained.add(message);
-      this.#store.saveRetained(message);
+      if (stored) this.#store.saveRetained(message);
     }
   }
 
@@ -115,7 +117,7 @@ export class Router {
 
   #expire(message: Message): void {
     if (!this.#retained.delete(message.topic)) return;
-    this.#store.deleteRetained(message.topic);
+    if (!isSystemTopic(message.topic)) this.#store.deleteRetained(message.topic);
     this.#onExpired(message);
   }
 

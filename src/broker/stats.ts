@@ -16,8 +16,8 @@ export class Stats {
   packetsSent = 0;
   bytesReceived = 0;
   bytesSent = 0;
-  /** Accepted connections, by listener name. */
-  readonly connectionsByListener = new Map<string, number>();
+  /** Accepted connections, by listener name: a plain object, so it shows in JSON and in logs like the other counters. */
+  readonly connectionsByListener: Record<string, number> = Object.create(null) as Record<string, number>;
   /** Store commits that failed (their acknowledgements were withheld). */
   storeErrors = 0;
   readonly dropped: Record<DropReason, number> = {

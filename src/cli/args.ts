@@ -1,92 +1,94 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CONFIG_ENV, loadConfig } from '../config/load.js';
-import type { BrokerOptions } from '../options.js';
+import { closest } from '../config/schema.js';
+import { flagOf, optionEntries, type OptionKey, type OptionSpec } from '../config/table.js';
+import { CLI_DEFAULTS, type BrokerOptions } from '../options.js';
 
 /** Thrown for a bad command line or config file; the CLI prints its message on one line. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
-export const USAGE = `Usage: midge [options]
-  --host ADDR          interface to bind (default 0.0.0.0)
-  --port N             MQTT over TCP port (default 1883; 0 = any free port; -1 = off)
-  --ws-port N          MQTT over WebSocket port (default 8083; 0 = any free port; -1 = off)
-  --ws-path PATH       WebSocket path (default /mqtt)
-  --data-dir DIR       LevelDB data directory (default ./data)
-  --store KIND         level (durable, default) or memory (volatile)
-  --durability MODE    fsync (default): acknowledge after a synced commit;
-                       batch: synced every few ms; none: never synced
-  --scram-users FILE   SCRAM-SHA-256 users file (enables MQTT 5 enhanced authentication)
-  --config FILE        YAML or JSON file of options (or MIDGE_CONFIG); every option
-                       can also be set as MIDGE_<NAME> (e.g. MIDGE_WS_PORT);
-                       flags win over the environment, which wins over the file
-  --print-config       print the effective configuration (YAML) and exit
-  --log-level LEVEL    fatal|error|warn|info|debug|trace|silent (default info)
-  --log-format FORMAT  json (default) or text (one readable line per entry)
-  --http-port N        HTTP port for /metrics, /healthz, /readyz and the status
-                       page (default 8080; 0 = any free port; -1 = off)
-  --sys-interval SECS  seconds between $SYS updates (default 10; 0 = off)
- Security (see README, Security):
-  --cert FILE --key FILE   PEM certificate and key: enables the TLS and WSS listeners
-  --tls-port N         MQTT over TLS port (default 8883; -1 = off)
-  --wss-port N         MQTT over secure WebSocket port (default 8084; -1 = off)
-  --ca FILE            CA for client certificates (clients are asked for one)
-  --require-client-cert  refuse TLS clients without a valid certificate (mTLS)
-  --cert-as-username   the client certificate's CN is the username
-  --password-file FILE users and scrypt hashes (midge passwd FILE USER)
-  --acl-file FILE      access rules; deny by default once set
-  --allow-anonymous    accept clients without credentials despite a password file or JWT
-  --jwt-secret-file FILE  shared secret for JWT passwords (HS256/384/512)
-  --jwt-jwks FILE      JWKS file for JWT passwords
-  --jwt-username-claim C (default sub)   --jwt-topics-claim C (default topics)
-  --jwt-issuer S --jwt-audience S        required iss / aud
-  --max-packet-size N (default 1048576)  --connect-timeout MS (default 10000)
-  --max-topic-length N (default 4096)    --max-topic-levels N (default 200)
-  --max-client-id-length N (default 256)
-  --max-connections N (default 10000)    --max-connections-per-ip N (default 0 = no limit)
-  --publish-rate N     PUBLISH packets/s per client, then reads pause (default 0 = off)
-  --publish-rate-bytes N  PUBLISH bytes/s per client (default 0 = off)
-  --max-subscriptions N  per client (default 10000)
-  --max-inflight N (default 100)  --max-queued-messages N (default 1000)  --max-queued-bytes N
-  --slow-consumer-timeout MS  disconnect a client that stopped reading (default 30000; 0 = never)
-  midge passwd FILE USER [--stdin] | -D FILE USER   manage a password file
-  -h, --help           show this help
-  -v, --version        show the version
-       midge log list|stat|read ...   read the bridge's log store (midge log --help)`;
+/** The subcommands, listed at the top of `midge --help`. */
+const COMMANDS = `Usage: midge [options]                       run the broker
+       midge passwd [-c] [-b] [-D] FILE USER     manage a password file (midge passwd --help)
+       midge migrate mosquitto.conf              print the Midge YAML for a Mosquitto configuration
+       midge log list|stat|read ...              read the bridge's log store (midge log --help)
+       midge bench [options]                     load-test a broker (midge bench --help)`;
+
+const META = `  --config FILE              YAML or JSON file of options (or MIDGE_CONFIG); every option can also
+                             be set as MIDGE_<NAME> (e.g. MIDGE_WS_PORT); flags win over the
+                             environment, which wins over the file
+  --print-config             print the effective configuration (YAML, secrets redacted) and exit
+  --cluster URLS             cluster mode: the NATS JetStream servers (nats://host:4222[,...]),
+                             with --node-id; see docs/cluster.md
+  --node-id ID               this node's id in the cluster ([A-Za-z0-9_-], unique per process)
+  -h, --help                 show this help
+  -v, --version              show the version`;
+
+const HELP_WIDTH = 100;
+const HELP_COLUMN = 29;
+
+/** A default as the help shows it; nothing for an empty or false one. */
+function shownDefault(value: unknown): string {
+  if (value === '' || value === false || value === undefined) return '';
+  return ` (default ${String(value)})`;
+}
+
+/** `text` cut into lines of at most `width` characters, at spaces. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line];
+}
+
+/** The help line of one option: flag, value, what it does and the `midge` command's default. */
+function helpLine(spec: OptionSpec<unknown>, flag: string): string {
+  const value = spec.cliDefault ?? spec.default;
+  const on = value === true;
+  const left = `  --${on ? '[no-]' : ''}${flag}${spec.value ? ` ${spec.value}` : ''}`;
+  const [first = '', ...rest] = wrap(`${spec.help}${on ? ' (default on)' : shownDefault(value)}`, HELP_WIDTH - HELP_COLUMN);
+  const indent = ' '.repeat(HELP_COLUMN);
+  const head = left.length < HELP_COLUMN - 1 ? left.padEnd(HELP_COLUMN) + first : `${left}\n${indent}${first}`;
+  return [head, ...rest.map((l) => indent + l)].join('\n');
+}
+
+/** `midge --help`, generated from the options table (config/table.ts): its defaults are the code's. */
+export function usage(): string {
+  const groups = new Map<string, string[]>();
+  for (const [key, spec] of optionEntries()) {
+    const flag = flagOf(key);
+    if (flag === undefined) continue;
+    const lines = groups.get(spec.group) ?? [];
+    lines.push(helpLine(spec, flag));
+    groups.set(spec.group, lines);
+  }
+  const sections = [...groups].map(([group, lines]) => ` ${group}:\n${lines.join('\n')}`);
+  return [COMMANDS, '', 'Options:', META, ...sections, '', 'See README.md and docs/configuration.md for every option.'].join('\n');
+}
+
+/** The help text (see usage()). */
+export const USAGE = usage();
 
 /** What the command line asks for. */
 export type Command =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; options: BrokerOptions }
-  | { kind: 'print-config'; options: BrokerOptions };
+  | { kind: 'run'; options: BrokerOptions; configFile?: string | undefined }
+  | { kind: 'print-config'; options: BrokerOptions; configFile?: string | undefined };
 
-function integer(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^-?\d+$/.test(value)) throw new UsageError(`${flag} expects an integer, got "${value}"`);
-  return Number(value); // the range is checked with the other options (config/schema.ts)
-}
-
-function count(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`${flag} expects a non-negative integer, got "${value}"`);
-  return Number(value);
-}
-
-function secretFile(flag: string, file: string | undefined): string | undefined {
-  if (file === undefined) return undefined;
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (err) {
-    throw new UsageError(`${flag}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-}
-
-function choice<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${flag} must be one of ${allowed.join(', ')}, got "${value}"`);
-  return value as T;
+/** The options the `midge` command runs with: its own defaults (CLI_DEFAULTS: LevelDB, HTTP on) under what was given. */
+export function withCliDefaults(options: BrokerOptions): BrokerOptions {
+  return { ...CLI_DEFAULTS, ...options };
 }
 
 /** Joins `--flag -1` into `--flag=-1`: node's parseArgs takes a lone negative number for an option. */
@@ -105,113 +107,101 @@ function joinNegativeValues(argv: string[]): string[] {
   return out;
 }
 
+/** A flag of the table: which option it sets, and to what for a boolean (`--no-x` sets false). */
+interface FlagTarget {
+  readonly key: OptionKey;
+  readonly spec: OptionSpec<unknown>;
+  readonly boolean: boolean;
+  readonly sets?: boolean;
+}
+
+/** Every flag the table generates, by name without `--`. */
+function flagTargets(): Map<string, FlagTarget> {
+  const out = new Map<string, FlagTarget>();
+  for (const [key, spec] of optionEntries()) {
+    const flag = flagOf(key);
+    if (flag === undefined) continue;
+    const boolean = typeof spec.default === 'boolean';
+    out.set(flag, { key, spec, boolean, sets: boolean ? true : undefined });
+    if (boolean) out.set(`no-${flag}`, { key, spec, boolean, sets: false });
+  }
+  return out;
+}
+
+const META_FLAGS = {
+  config: { type: 'string' },
+  cluster: { type: 'string' },
+  'node-id': { type: 'string' },
+  'print-config': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+/** A flag's text as the option's value: integers become numbers (the schema checks the range and reports the rest). */
+function valueOf(flag: string, target: FlagTarget, raw: string | boolean): unknown {
+  if (target.boolean) return target.sets;
+  const text = raw as string;
+  if (target.spec.flagReadsFile) return secretFile(`--${flag}`, text);
+  if (typeof target.spec.default === 'number' && /^-?\d+$/.test(text)) return Number(text);
+  return text;
+}
+
+function secretFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** `--cluster URLS --node-id ID` as the `cluster` option; the two go together. */
+function clusterOf(servers: string | boolean | undefined, nodeId: string | boolean | undefined): { servers: string; nodeId: string } | undefined {
+  if (servers === undefined && nodeId === undefined) return undefined;
+  if (typeof servers !== 'string' || typeof nodeId !== 'string') {
+    throw new UsageError('invalid option: --cluster and --node-id go together (e.g. --cluster nats://127.0.0.1:4222 --node-id n1)');
+  }
+  return { servers, nodeId };
+}
+
+/** parseArgs' complaint in Midge's words: `--prot: unknown option (did you mean --port?)`. */
+function usageErrorOf(err: unknown, known: readonly string[]): UsageError {
+  const e = err as NodeJS.ErrnoException;
+  const message = e.message ?? String(err);
+  const unknown = /Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];
+  if (unknown !== undefined) {
+    const name = unknown.replace(/^-+/, '').split('=')[0] ?? '';
+    const hint = closest(name, known);
+    return new UsageError(`invalid option: ${unknown}: unknown option${hint ? ` (did you mean --${hint}?)` : ''}`);
+  }
+  const missing = /Option '(-{1,2}[\w-]+)[^']*' argument missing/.exec(message)?.[1];
+  if (missing !== undefined) return new UsageError(`invalid option: ${missing}: expected a value`);
+  const positional = /Unexpected argument '([^']+)'/.exec(message)?.[1];
+  if (positional !== undefined) return new UsageError(`invalid option: unexpected argument "${positional}" (see midge --help)`);
+  return new UsageError(`invalid option: ${message} (see midge --help)`);
+}
+
 /** Parses argv (without node and script) into a command; options come from flags, `MIDGE_*` env and the config file. */
 export function parseCommandLine(argv: string[], env: Record<string, string | undefined> = process.env): Command {
+  const targets = flagTargets();
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { ...META_FLAGS };
+  for (const [flag, target] of targets) options[flag] = { type: target.boolean ? 'boolean' : 'string' };
   let parsed;
   try {
-    parsed = parseArgs({
-      args: joinNegativeValues(argv),
-      strict: true,
-      allowPositionals: false,
-      options: {
-        host: { type: 'string' },
-        port: { type: 'string' },
-        'ws-port': { type: 'string' },
-        'ws-path': { type: 'string' },
-        config: { type: 'string' },
-        'data-dir': { type: 'string' },
-        store: { type: 'string' },
-        durability: { type: 'string' },
-        'log-level': { type: 'string' },
-        'log-format': { type: 'string' },
-        'http-port': { type: 'string' },
-        'sys-interval': { type: 'string' },
-        'print-config': { type: 'boolean' },
-        'scram-users': { type: 'string' },
-        'tls-port': { type: 'string' },
-        'wss-port': { type: 'string' },
-        cert: { type: 'string' },
-        key: { type: 'string' },
-        ca: { type: 'string' },
-        'require-client-cert': { type: 'boolean' },
-        'cert-as-username': { type: 'boolean' },
-        'password-file': { type: 'string' },
-        'acl-file': { type: 'string' },
-        'allow-anonymous': { type: 'boolean' },
-        'jwt-secret-file': { type: 'string' },
-        'jwt-jwks': { type: 'string' },
-        'jwt-username-claim': { type: 'string' },
-        'jwt-topics-claim': { type: 'string' },
-        'jwt-issuer': { type: 'string' },
-        'jwt-audience': { type: 'string' },
-        'max-packet-size': { type: 'string' },
-        'connect-timeout': { type: 'string' },
-        'max-topic-length': { type: 'string' },
-        'max-topic-levels': { type: 'string' },
-        'max-client-id-length': { type: 'string' },
-        'max-connections': { type: 'string' },
-        'max-connections-per-ip': { type: 'string' },
-        'publish-rate': { type: 'string' },
-        'publish-rate-bytes': { type: 'string' },
-        'max-subscriptions': { type: 'string' },
-        'max-inflight': { type: 'string' },
-        'max-queued-messages': { type: 'string' },
-        'max-queued-bytes': { type: 'string' },
-        'slow-consumer-timeout': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
-    });
+    parsed = parseArgs({ args: joinNegativeValues(argv), strict: true, allowPositionals: false, options });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message} (see midge --help)`);
+    throw usageErrorOf(err, [...Object.keys(options)]);
   }
-  const v = parsed.values;
+  const v = parsed.values as Record<string, string | boolean | undefined>;
   if (v.help) return { kind: 'help' };
   if (v.version) return { kind: 'version' };
-  const fromFlags: BrokerOptions = {
-    host: v.host,
-    port: integer('--port', v.port),
-    wsPort: integer('--ws-port', v['ws-port']),
-    wsPath: v['ws-path'],
-    logLevel: v['log-level'],
-    dataDir: v['data-dir'],
-    store: choice('--store', v.store, ['level', 'memory'] as const),
-    durability: choice('--durability', v.durability, ['fsync', 'batch', 'none'] as const),
-    logFormat: choice('--log-format', v['log-format'], ['json', 'text'] as const),
-    httpPort: integer('--http-port', v['http-port']),
-    sysInterval: integer('--sys-interval', v['sys-interval']),
-    scramUsersFile: v['scram-users'],
-    tlsPort: integer('--tls-port', v['tls-port']),
-    wssPort: integer('--wss-port', v['wss-port']),
-    tlsCert: v.cert,
-    tlsKey: v.key,
-    tlsCa: v.ca,
-    requireClientCert: v['require-client-cert'],
-    certAsUsername: v['cert-as-username'],
-    passwordFile: v['password-file'],
-    aclFile: v['acl-file'],
-    allowAnonymous: v['allow-anonymous'],
-    jwtSecret: secretFile('--jwt-secret-file', v['jwt-secret-file']),
-    jwtJwksFile: v['jwt-jwks'],
-    jwtUsernameClaim: v['jwt-username-claim'],
-    jwtTopicsClaim: v['jwt-topics-claim'],
-    jwtIssuer: v['jwt-issuer'],
-    jwtAudience: v['jwt-audience'],
-    maxPacketSize: count('--max-packet-size', v['max-packet-size']),
-    connectTimeout: count('--connect-timeout', v['connect-timeout']),
-    maxTopicLength: count('--max-topic-length', v['max-topic-length']),
-    maxTopicLevels: count('--max-topic-levels', v['max-topic-levels']),
-    maxClientIdLength: count('--max-client-id-length', v['max-client-id-length']),
-    maxConnections: count('--max-connections', v['max-connections']),
-    maxConnectionsPerIp: count('--max-connections-per-ip', v['max-connections-per-ip']),
-    publishRateMessages: count('--publish-rate', v['publish-rate']),
-    publishRateBytes: count('--publish-rate-bytes', v['publish-rate-bytes']),
-    maxSubscriptionsPerClient: count('--max-subscriptions', v['max-subscriptions']),
-    maxInflight: count('--max-inflight', v['max-inflight']),
-    maxQueuedMessages: count('--max-queued-messages', v['max-queued-messages']),
-    maxQueuedBytes: count('--max-queued-bytes', v['max-queued-bytes']),
-    slowConsumerTimeout: count('--slow-consumer-timeout', v['slow-consumer-timeout']),
-  };
-  const options = loadConfig({ file: v.config ?? env[CONFIG_ENV], env, flags: fromFlags });
-  return { kind: v['print-config'] ? 'print-config' : 'run', options };
+  const fromFlags: Record<string, unknown> = {};
+  for (const [flag, target] of targets) {
+    const raw = v[flag];
+    if (raw !== undefined) fromFlags[target.key] = valueOf(flag, target, raw);
+  }
+  const cluster = clusterOf(v.cluster, v['node-id']);
+  if (cluster !== undefined) fromFlags.cluster = cluster;
+  const config = typeof v.config === 'string' ? v.config : env[CONFIG_ENV];
+  const options_ = loadConfig({ file: config, env, flags: fromFlags as BrokerOptions });
+  return { kind: v['print-config'] ? 'print-config' : 'run', options: options_, configFile: config };
 }

@@ -4,8 +4,9 @@ import { formatConfig } from '../config/load.js';
 import { isBrokerError } from '../errors.js';
 import { resolveOptions } from '../options.js';
 import { packageVersion } from '../package.js';
-import { parseCommandLine, USAGE, UsageError } from './args.js';
+import { parseCommandLine, USAGE, UsageError, withCliDefaults } from './args.js';
 import { runPasswd } from './passwd.js';
+import { runMigrate } from './migrate.js';
 import { runLogCommand } from './log.js';
 
 function fail(message: string, code: number): never {
@@ -15,6 +16,10 @@ function fail(message: string, code: number): never {
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'passwd') return void process.stdout.write(`${await runPasswd(process.argv.slice(3))}\n`);
+  if (process.argv[2] === 'migrate') {
+    process.exitCode = runMigrate(process.argv.slice(3), (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+    return;
+  }
   if (process.argv[2] === 'log') return runLogCommand(process.argv.slice(3)); // midge log list|read|stat (src/cli/log.ts)
   if (process.argv[2] === 'bench') return process.exit(await (await import('../loadgen/command.js')).runBenchCommand(process.argv.slice(3)));
   const command = parseCommandLine(process.argv.slice(2));
@@ -27,10 +32,10 @@ async function main(): Promise<void> {
     return;
   }
   if (command.kind === 'print-config') {
-    process.stdout.write(formatConfig(resolveOptions(command.options)));
+    process.stdout.write(formatConfig(resolveOptions(withCliDefaults(command.options))));
     return;
   }
-  const broker = new Broker(command.options);
+  const broker = new Broker(withCliDefaults(command.options), { configFile: command.configFile });
   await broker.listen();
   handleSignals(broker);
 }
@@ -72,7 +77,8 @@ function handleSignals(broker: Broker): void {
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof UsageError) fail(err.message, 2);
+  // A bad flag, env variable or config value is a usage error, whichever layer found it
+  if (err instanceof UsageError || (isBrokerError(err) && err.code === 'ERR_INVALID_OPTION')) fail(err.message, 2);
   if (isBrokerError(err)) fail(err.message, 1);
   fail(err instanceof Error ? err.message : String(err), 1);
 });

@@ -3,9 +3,15 @@ import { parseArgs } from 'node:util';
 import { hashPassword } from '../auth/password-file.js';
 import { UsageError } from './args.js';
 
-export const PASSWD_USAGE = `Usage: midge passwd FILE USER [--stdin]   add or update USER (prompts for the password)
-       midge passwd -D FILE USER          delete USER
-  --stdin   read the password from the first line of standard input instead of prompting`;
+export const PASSWD_USAGE = `Usage: midge passwd [-c] FILE USER [--stdin]   add or update USER (prompts for the password)
+       midge passwd [-c] -b FILE USER PASSWORD  add or update USER with PASSWORD (batch mode)
+       midge passwd -D FILE USER                delete USER
+  -c        create FILE, replacing any file of that name (as mosquitto_passwd -c)
+  -b        batch mode: the password is the last argument (it is then visible to other
+            users in the process list; prefer --stdin)
+  -D        delete USER
+  --stdin   read the password from the first line of standard input instead of prompting
+The file may also hold Mosquitto hashes ($6$, $7$); Midge writes scrypt.`;
 
 const MAX_PASSWORD_BYTES = 4096;
 
@@ -53,6 +59,10 @@ function prompt(question: string): Promise<string> {
 async function readPassword(fromStdin: boolean): Promise<string> {
   const password = fromStdin ? await readStdinLine() : await prompt('Password: ');
   if (!fromStdin && (await prompt('Repeat password: ')) !== password) throw new UsageError('passwords do not match');
+  return checked(password);
+}
+
+function checked(password: string): string {
   if (password === '') throw new UsageError('empty password');
   if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) throw new UsageError(`password longer than ${MAX_PASSWORD_BYTES} bytes`);
   return password;
@@ -82,25 +92,43 @@ function writeLines(file: string, lines: string[]): void {
 export async function runPasswd(argv: string[]): Promise<string> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { stdin: { type: 'boolean' }, D: { type: 'boolean', short: 'D' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        stdin: { type: 'boolean' },
+        D: { type: 'boolean', short: 'D' },
+        c: { type: 'boolean', short: 'c' },
+        b: { type: 'boolean', short: 'b' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\n${PASSWD_USAGE}`);
   }
-  if (parsed.values.help) return PASSWD_USAGE;
+  const { values } = parsed;
+  if (values.help) return PASSWD_USAGE;
   const [file, user, ...extra] = parsed.positionals;
-  if (file === undefined || user === undefined || extra.length > 0) throw new UsageError(`expected FILE and USER\n${PASSWD_USAGE}`);
+  const expected = values.b ? 1 : 0;
+  if (file === undefined || user === undefined || extra.length !== expected) {
+    throw new UsageError(`expected FILE and USER${values.b ? ' and PASSWORD' : ''}\n${PASSWD_USAGE}`);
+  }
+  if (values.D && (values.c || values.b)) throw new UsageError(`-D cannot be combined with -c or -b\n${PASSWD_USAGE}`);
+  if (values.b && values.stdin) throw new UsageError(`-b takes the password from the command line, --stdin from standard input: not both\n${PASSWD_USAGE}`);
   if (!/^[^:\s]+$/.test(user)) throw new UsageError('a user name cannot be empty or contain ":" or spaces');
-  const lines = readLines(file);
+  const lines = values.c ? [] : readLines(file);
   const index = lines.findIndex((l) => l.slice(0, l.indexOf(':')) === user && l.includes(':'));
-  if (parsed.values.D) {
+  if (values.D) {
     if (index < 0) throw new UsageError(`no user ${user} in ${file}`);
     lines.splice(index, 1);
     writeLines(file, lines);
     return `deleted ${user} from ${file}`;
   }
-  const entry = `${user}:${await hashPassword(Buffer.from(await readPassword(parsed.values.stdin === true)))}`;
+  const password = values.b ? checked(extra[0] as string) : await readPassword(values.stdin === true);
+  const entry = `${user}:${await hashPassword(Buffer.from(password))}`;
   if (index >= 0) lines[index] = entry;
   else lines.push(entry);
   writeLines(file, lines);
-  return `${index >= 0 ? 'updated' : 'added'} ${user} in ${file}`;
+  return `${values.c ? 'created' : index >= 0 ? 'updated' : 'added'} ${user} in ${file}`;
 }

@@ -3,6 +3,8 @@ import { bridgeOptionsOf, type BridgeConfig } from '../bridge/config.js';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { BrokerError } from '../errors.js';
 import { DEFAULTS, type BrokerOptions, type ResolvedOptions } from '../options.js';
+import { redacted, REDACTED } from './redact.js';
+import { flagOf, OPTIONS, type OptionKey, type OptionSpec } from './table.js';
 import { closest, CONFIG_FIELDS, configSchema, describeIssues, keyPath } from './schema.js';
 
 /** Environment variables are `MIDGE_` plus the option in SCREAMING_SNAKE_CASE (`wsPort` → `MIDGE_WS_PORT`). */
@@ -35,12 +37,13 @@ export function envName(key: string): string {
   return ENV_PREFIX + key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase();
 }
 
-/** `wsPort` → `--ws-port`. */
+/** `wsPort` → `--ws-port`, or the flag the options table gives (`tlsCert` → `--cert`). */
 export function flagName(key: string): string {
-  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const flag = key in OPTIONS ? flagOf(key as OptionKey) : undefined;
+  return `--${flag ?? key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
-/** The effective configuration as YAML, for `--print-config` (programmatic-only options left out). */
+/** The effective configuration as YAML, for `--print-config` (programmatic-only options left out, secrets redacted). */
 export function formatConfig(options: ResolvedOptions): string {
   const shown: Record<string, unknown> = {};
   for (const key of Object.keys({ ...DEFAULTS, ...options })) {
@@ -48,8 +51,9 @@ export function formatConfig(options: ResolvedOptions): string {
     if (key === 'logger' || key === 'plugins' || value === undefined) continue;
     if (key === 'bridge') shown[key] = bridgeOptionsOf(value as BridgeConfig);
     else shown[key] = key === 'store' && typeof value === 'object' ? 'custom' : value;
+    if (key in OPTIONS && (OPTIONS[key as OptionKey] as OptionSpec<unknown>).secret && value !== '') shown[key] = REDACTED;
   }
-  return toYaml(shown);
+  return toYaml(redacted(shown));
 }
 
 function envPath(path: readonly PropertyKey[]): string {
@@ -77,14 +81,38 @@ function readConfigFile(file: string): Record<string, unknown> {
     // YAML 1.2 is a superset of JSON, but JSON.parse gives JSON files JSON's own error messages
     parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    const message = (err as Error).message.split('\n')[0] ?? '';
-    throw new BrokerError('ERR_INVALID_OPTION', `config file ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${message}`);
+    throw new BrokerError('ERR_INVALID_OPTION', `config file ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${syntaxError(err, text)}`);
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new BrokerError('ERR_INVALID_OPTION', `config file ${file} must hold a mapping of option names to values`);
   }
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * A YAML or JSON syntax error on one line, whole: what is wrong, where (line and column), and the
+ * offending line (the nearest line with text at or before it, as the end of a file is often blank).
+ */
+function syntaxError(err: unknown, text: string): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const yamlPos = (err as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+  const jsonPos = /at position (\d+)/.exec(message)?.[1];
+  let line: number | undefined;
+  let col: number | undefined;
+  if (yamlPos) ({ line, col } = yamlPos);
+  else if (jsonPos !== undefined) {
+    const before = text.slice(0, Number(jsonPos)).split('\n');
+    line = before.length;
+    col = (before[before.length - 1]?.length ?? 0) + 1;
+  }
+  const what = (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '').replace(/ in JSON at position \d+.*$/, '').trim();
+  if (line === undefined) return what;
+  const lines = text.split(/\r?\n/);
+  let shown = line;
+  while (shown > 1 && (lines[shown - 1] ?? '').trim() === '') shown--;
+  const offending = (lines[shown - 1] ?? '').trimEnd();
+  return `${what} at line ${line}, column ${col ?? 1} (line ${shown}: ${JSON.stringify(offending)})`;
 }
 
 /** `MIDGE_*` variables as options; a value the option cannot take as text is read as JSON (numbers, booleans, objects). */

@@ -1,97 +1,11 @@
 import { z } from 'zod';
-
-/** One option: its zod schema and, for messages, what it expects in words. */
-interface Field {
-  readonly schema: z.ZodType;
-  readonly expected: string;
-}
-
-function int(min: number, max: number): Field {
-  return { schema: z.number().int().min(min).max(max), expected: `an integer from ${min} to ${max}` };
-}
-
-function oneOf(values: readonly [string, ...string[]]): Field {
-  return { schema: z.enum(values), expected: values.join('|') };
-}
-
-const BOOLEAN: Field = { schema: z.boolean(), expected: 'true or false' };
-const PORT = int(-1, 65535);
-const MAX = Number.MAX_SAFE_INTEGER;
-const FILE: Field = { schema: z.string(), expected: "a file path ('' = none)" };
+import { optionEntries, type Field } from './table.js';
 
 /**
  * The options a config file, the environment or a flag can set (everything but the programmatic
- * logger, plugins and Store object). Defaults live in options.ts; this says what each may hold.
+ * logger, plugins and Store object), as generated from the options table (table.ts).
  */
-export const CONFIG_FIELDS: Record<string, Field> = {
-  host: { schema: z.string().min(1), expected: 'a host name or address' },
-  port: PORT,
-  wsPort: PORT,
-  wsPath: { schema: z.string().startsWith('/'), expected: 'a path starting with /' },
-  httpPort: PORT,
-  logLevel: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-  logFormat: oneOf(['json', 'text']),
-  maxInflight: int(1, 65535),
-  maxQueuedMessages: int(0, MAX),
-  maxQueuedBytes: int(0, MAX),
-  queueOverflow: oneOf(['drop-oldest', 'drop-new']),
-  queuePageSize: int(2, 1_000_000),
-  maxPacketSize: int(64, 268_435_455),
-  maxKeepAlive: int(0, 65535),
-  connectTimeout: int(1, 3_600_000),
-  receiveMaximum: int(1, 65535),
-  topicAliasMaximum: int(0, 65535),
-  topicAliasOutbound: BOOLEAN,
-  maxSessionExpiryInterval: int(0, 0xffffffff),
-  maxWriteBuffer: int(1024, MAX),
-  maxPendingPackets: int(1, 1_000_000),
-  store: oneOf(['level', 'memory']),
-  dataDir: { schema: z.string().min(1), expected: 'a directory path' },
-  durability: oneOf(['fsync', 'batch', 'none']),
-  sharedSubscriptionStrategy: oneOf(['round-robin', 'random', 'sticky']),
-  responseInformationPrefix: { schema: z.string(), expected: 'a string' },
-  validatePayloadFormat: BOOLEAN,
-  scramUsersFile: { schema: z.string(), expected: 'a file path' },
-  sysInterval: int(0, 86_400),
-  shutdownTimeout: int(100, 600_000),
-  // Security and limits (README, Security)
-  tlsPort: PORT,
-  wssPort: PORT,
-  tlsCert: FILE,
-  tlsKey: FILE,
-  tlsCa: FILE,
-  requireClientCert: BOOLEAN,
-  certAsUsername: BOOLEAN,
-  passwordFile: FILE,
-  aclFile: FILE,
-  allowAnonymous: BOOLEAN,
-  jwtSecret: { schema: z.string(), expected: 'a string' },
-  jwtJwksFile: FILE,
-  jwtUsernameClaim: { schema: z.string().min(1), expected: 'a claim name' },
-  jwtTopicsClaim: { schema: z.string(), expected: 'a claim name' },
-  jwtIssuer: { schema: z.string(), expected: 'a string' },
-  jwtAudience: { schema: z.string(), expected: 'a string' },
-  maxTopicLength: int(1, 65535),
-  maxTopicLevels: int(1, 65535),
-  maxClientIdLength: int(23, 65535), // [MQTT-3.1.3-5] 1 to 23 bytes must be allowed
-  maxConnections: int(0, MAX),
-  maxConnectionsPerIp: int(0, MAX),
-  publishRateMessages: int(0, MAX),
-  publishRateBytes: int(0, MAX),
-  maxSubscriptionsPerClient: int(0, MAX),
-  slowConsumerTimeout: int(0, 86_400_000),
-  cluster: {
-    schema: z.strictObject({
-      servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
-      nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
-      prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).optional(),
-      replicas: z.number().int().min(1).max(5).optional(),
-    }),
-    expected: 'an object { servers: "nats://host:4222[,…]", nodeId: [A-Za-z0-9_-]{1,64}, prefix?: [A-Za-z0-9_-]{1,32}, replicas?: 1..5 }',
-  },
-  // Checked in depth by resolveBridgeOptions (src/bridge/config.ts), which names the nested key
-  bridge: { schema: z.record(z.string(), z.unknown()), expected: 'an object { streams, rules, sinks, overflow } (see README, Bridge)' },
-};
+export const CONFIG_FIELDS: Record<string, Field> = Object.fromEntries(optionEntries().map(([key, spec]) => [key, spec.field]));
 
 const PROGRAMMATIC_FIELDS: Record<string, Field> = {
   logger: { schema: z.custom((v) => typeof v === 'object' && v !== null && typeof (v as { info?: unknown }).info === 'function'), expected: 'a pino logger' },

@@ -51,6 +51,12 @@ export interface ConnectionHost {
 
 type Phase = 'new' | 'connecting' | 'connected' | 'closed';
 
+/** Who a CONNECT says it is, before it is accepted. */
+export interface ClaimedIdentity {
+  readonly clientId: string;
+  readonly username: string | undefined;
+}
+
 /** What a client states in its CONNECT before anything is answered (MQTT 5; 3.1.1 has neither). */
 export interface ConnectLimits {
   /** The client's Maximum Packet Size: no packet to it may be larger [MQTT-3.1.2-24]. */
@@ -82,6 +88,7 @@ export class Connection implements Outlet, DecoderEvents {
   /** The username a verified certificate gives, when certificates are used as usernames. */
   readonly certificateUsername: string | undefined;
   #protocolVersion: ProtocolVersion = 4;
+  #claimed: ClaimedIdentity | undefined;
   #maxOutboundPacketSize = Number.POSITIVE_INFINITY;
   #problemInformation = true;
   #authentication: Authentication | undefined;
@@ -222,12 +229,18 @@ export class Connection implements Outlet, DecoderEvents {
    * Marks the CONNECT as being processed; a second CONNECT is then a protocol error [MQTT-3.1.0-2].
    * The client's limits are known before any refusal is sent, so a CONNACK never exceeds them [MQTT-3.2.2-19].
    */
-  beginConnect(version: ProtocolVersion, limits?: ConnectLimits): void {
+  beginConnect(version: ProtocolVersion, limits?: ConnectLimits, claimed?: ClaimedIdentity): void {
     this.#phase = 'connecting';
     this.#protocolVersion = version;
+    this.#claimed = claimed;
     if (limits === undefined) return;
     this.#maxOutboundPacketSize = limits.maxPacketSize;
     this.#problemInformation = limits.problemInformation;
+  }
+
+  /** The client id and username the CONNECT gave: known before it is accepted or refused (for the refusal's log line). */
+  get claimed(): ClaimedIdentity | undefined {
+    return this.#claimed;
   }
 
   /** Starts authentication with the CONNECT's Authentication Method (undefined: plain credentials). */

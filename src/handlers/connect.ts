@@ -19,10 +19,11 @@ import type { BrokerContext } from './context.js';
 export async function handleConnect(ctx: BrokerContext, conn: Connection, packet: ConnectPacket): Promise<void> {
   if (conn.phase !== 'new') throw new BrokerError('ERR_PROTOCOL', 'second CONNECT'); // [MQTT-3.1.0-2]
   const version = (packet.protocolVersion ?? 4) as ProtocolVersion;
-  conn.beginConnect(version, {
-    maxPacketSize: packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY,
-    problemInformation: packet.properties?.requestProblemInformation !== false,
-  });
+  conn.beginConnect(
+    version,
+    { maxPacketSize: packet.properties?.maximumPacketSize ?? Number.POSITIVE_INFINITY, problemInformation: packet.properties?.requestProblemInformation !== false },
+    { clientId: packet.clientId, username: conn.certificateUsername ?? packet.username },
+  );
   checkProtocolName(packet, version);
   // Cluster mode without NATS: nothing could be stored or routed (5.0: 0x88, 3.1.1: return code 3)
   if (ctx.cluster?.connected === false) throw new BrokerError('ERR_SERVER_UNAVAILABLE', 'the cluster engine (NATS) is unreachable');
@@ -97,11 +98,11 @@ function completeConnect(ctx: BrokerContext, conn: Connection, pending: PendingC
   conn.accept(client);
   ctx.connections.set(clientId, conn);
   ctx.stats.connectionsTotal++;
-  ctx.stats.connectionsByListener.set(conn.listener, (ctx.stats.connectionsByListener.get(conn.listener) ?? 0) + 1);
+  ctx.stats.connectionsByListener[conn.listener] = (ctx.stats.connectionsByListener[conn.listener] ?? 0) + 1;
   conn.expireAt(auth?.expiresAt);
   session.attach(conn);
   ctx.journal.saveSession(session); // after attach, so the record says the client is connected
-  ctx.logger.info({ clientId, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
+  ctx.logger.info({ clientId, username: info.username, listener: conn.listener, address: conn.remoteAddress, version, present }, 'client connected');
   ctx.hooks.notify('onConnected', info);
 }
 

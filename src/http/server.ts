@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { BrokerError } from '../errors.js';
 import { packageRoot } from '../package.js';
+import { whyNotBound } from '../transport/tcp.js';
 
 /** What the HTTP listener serves, supplied by the broker. */
 export interface HttpApp {
@@ -44,8 +45,7 @@ export async function listenHttp(host: string, port: number, app: HttpApp): Prom
   server.maxHeadersCount = 50;
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'address in use' : err.message;
-      reject(new BrokerError('ERR_LISTEN', `http ${host}:${port}: ${why}`, { cause: err }));
+      reject(new BrokerError('ERR_LISTEN', `HTTP ${host}:${port}: ${whyNotBound(err)}`, { cause: err }));
     };
     server.once('error', onError);
     server.listen(port, host, () => {

@@ -124,7 +124,7 @@ function sinkMetric(registry: Registry, kind: 'gauge' | 'counter', name: string,
   }
 }
 
-function counterBy(registry: Registry, name: string, help: string, label: string, read: () => ReadonlyMap<string, number>): void {
+function counterBy(registry: Registry, name: string, help: string, label: string, read: () => ReadonlyMap<string, number> | Readonly<Record<string, number>>): void {
   new Counter({
     name,
     help,
@@ -132,7 +132,8 @@ function counterBy(registry: Registry, name: string, help: string, label: string
     registers: [registry],
     collect() {
       this.reset();
-      for (const [value, count] of read()) this.inc({ [label]: value }, count);
+      const counts = read();
+      for (const [value, count] of counts instanceof Map ? counts : Object.entries(counts)) this.inc({ [label]: value }, count);
     },
   });
 }

@@ -11,9 +11,9 @@ export class Operations {
 
   /** Starts what the options ask for; `notReady` answers /readyz. */
   async start(broker: Broker, notReady: () => string | undefined): Promise<void> {
-    const { host, httpPort, sysInterval } = broker.options;
+    const { httpHost, httpPort, sysInterval } = broker.options;
     if (httpPort >= 0 && !this.#http) {
-      this.#http = await listenHttp(host, httpPort, {
+      this.#http = await listenHttp(httpHost, httpPort, {
         logger: broker.logger,
         notReady,
         metrics: () => broker.metrics.text(),

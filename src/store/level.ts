@@ -1,3 +1,5 @@
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { BrokerError } from '../errors.js';
 import type { Message } from '../model.js';
@@ -90,6 +92,7 @@ export class LevelStore implements Store {
   }
 
   async open(options: { queuePage?: number } = {}): Promise<StoredState> {
+    prepareDirectory(this.path);
     try {
       await this.#db.open();
     } catch (err) {
@@ -363,4 +366,42 @@ export class LevelStore implements Store {
     if (this.#durability === 'batch' && this.#unsynced) await this.#db.put(KEY.format, Buffer.from(String(FORMAT_VERSION)), { sync: true });
     await this.#db.close();
   }
+}
+
+/**
+ * Creates the data directory one level at a time, a bounded number of steps. LevelDB's own
+ * recursive mkdir never settles under /proc (it spun at 85% CPU on `--data-dir /proc/nope`), so
+ * the directory is checked first and a failure is one line naming the path and the cause.
+ */
+function prepareDirectory(dir: string): void {
+  const missing: string[] = [];
+  let current = resolve(dir);
+  for (let depth = 0; depth < 256; depth++) {
+    let stat;
+    try {
+      stat = statSync(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotUse(dir, current, err);
+      missing.push(current);
+      const parent = dirname(current);
+      if (parent === current) break;
+      current = parent;
+      continue;
+    }
+    if (!stat.isDirectory()) throw new BrokerError('ERR_STORE_OPEN', `${dir}: ${current} is not a directory`);
+    break;
+  }
+  for (const path of missing.reverse()) {
+    try {
+      mkdirSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw cannotUse(dir, path, err);
+    }
+  }
+}
+
+function cannotUse(dir: string, path: string, err: unknown): BrokerError {
+  const code = (err as NodeJS.ErrnoException).code ?? String(err);
+  const at = path === resolve(dir) ? '' : ` (at ${path})`;
+  return new BrokerError('ERR_STORE_OPEN', `${dir}: cannot create the data directory${at}: ${code}`, { cause: err });
 }

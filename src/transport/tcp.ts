@@ -16,12 +16,28 @@ export async function listenTcp(host: string, port: number, onStream: StreamHand
   return server;
 }
 
+/** Why a listener could not bind, in the same words for every listener (MQTT, TLS, WebSocket, HTTP). */
+export function whyNotBound(err: NodeJS.ErrnoException): string {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return 'address already in use';
+    case 'EACCES':
+      return 'permission denied';
+    case 'EADDRNOTAVAIL':
+      return 'address not available on this machine';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'unknown host';
+    default:
+      return err.message;
+  }
+}
+
 /** Binds a server and converts a bind failure into a clear ERR_LISTEN. */
 export function bind<S extends net.Server>(server: S, host: string, port: number, what: string): Promise<S> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      const why = err.code === 'EADDRINUSE' ? 'address already in use' : err.code === 'EACCES' ? 'permission denied' : err.message;
-      reject(new BrokerError('ERR_LISTEN', `${what} ${host}:${port}: ${why}`, { cause: err }));
+      reject(new BrokerError('ERR_LISTEN', `${what} ${host}:${port}: ${whyNotBound(err)}`, { cause: err }));
     };
     server.once('error', onError);
     server.listen(port, host, () => {

@@ -57,7 +57,7 @@ export async function listenTls(
   options: tls.TlsOptions,
   onStream: StreamHandler,
   onError: (err: Error) => void,
-  onClientError: (err: Error) => void,
+  onClientError: (err: Error, socket: { remoteAddress?: string }) => void,
 ): Promise<tls.Server> {
   const server = tls.createServer(options, (socket) => {
     socket.setNoDelay(true);

@@ -89,7 +89,7 @@ describe('Kafka sink (injected producer)', () => {
     const { log, sink } = await runner(fake.producer, 100);
     for (let i = 0; i < 5; i++) log.append('s', message(i), Date.now() - 2000);
     await until(() => sink.status().failures >= 1, 'a failure');
-    expect(sink.status()).toMatchObject({ state: 'retrying', lagRecords: 5, lastError: 'ECONNREFUSED 127.0.0.1:9092' });
+    expect(sink.status()).toMatchObject({ state: 'retrying', lagRecords: 5, lastError: 'connection refused (is the server running, and is this its address?) (driver: ECONNREFUSED 127.0.0.1:9092)' });
     await until(() => sink.cursor === 5, 'records shipped after retries', 5000);
     expect(fake.attempts).toBe(3);
     expect(fake.sent.flatMap((s) => s.messages).map((m) => m.value?.toString())).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);

@@ -74,7 +74,7 @@ describe('midge configuration from the command line', () => {
 
   it('a bad value in the environment stops midge with one line', async () => {
     const run = midge(['--print-config'], { MIDGE_DURABILITY: 'sometimes' });
-    expect((await run.exited).code).toBe(1);
+    expect((await run.exited).code).toBe(2);
     expect(run.stderr).toBe('midge: invalid option: MIDGE_DURABILITY: expected fsync|batch|none, found "sometimes"\n');
   });
 
@@ -84,8 +84,9 @@ describe('midge configuration from the command line', () => {
     writeFileSync(file, 'host: 127.0.0.1\nport: 0\nwsPort: -1\nhttpPort: 0\nlogFormat: text\nstore: memory\n');
     const run = midge([], { MIDGE_CONFIG: file });
     const listening = await line(run, 'midge listening');
-    expect(listening).toMatch(/^\S+Z INFO  midge listening /);
-    const port = /http=\{[^}]*"port":(\d+)/.exec(listening)?.[1];
+    expect(listening).toMatch(/^\[\d{4}-\d\d-\d\d [\d:.]+\] INFO: midge listening /);
+    expect(listening).toContain(`"config":"${file}"`);
+    const port = /"http":\{[^}]*"port":(\d+)/.exec(listening)?.[1];
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     run.child.kill('SIGTERM');
     expect((await run.exited).code).toBe(0);

@@ -58,7 +58,7 @@ describe('HTTP listener', () => {
     const b = createBroker({ host: '127.0.0.1', port: 0, wsPort: -1, httpPort: port, store: 'memory', logLevel: 'silent' });
     const err = await b.listen().then(() => undefined, (e: unknown) => e);
     expect(isBrokerError(err, 'ERR_LISTEN')).toBe(true);
-    expect((err as Error).message).toMatch(/http 127\.0\.0\.1:\d+: address in use/);
+    expect((err as Error).message).toMatch(/HTTP 127\.0\.0\.1:\d+: address already in use/);
     expect(b.addresses().tcp).toBeUndefined();
   });
 

@@ -49,6 +49,7 @@ describe.skipIf(!hasChromium)('status page in headless Chromium', () => {
     await page.click('#subscribe');
     await page.locator('#live-state', { hasText: 'subscribed to sensors/#' }).waitFor({ timeout: 5000 });
     expect(t.broker.clientCount).toBe(1); // the page's own MQTT.js client, over the WebSocket listener
+    await page.locator('#sessions', { hasText: /^1 session$/ }).waitFor({ timeout: 5000 }); // not "1 sessions"
 
     const sensor = await t.client(); // plain TCP
     await sensor.publishAsync('sensors/kitchen/temperature', '21.5 °C', { qos: 0 });
@@ -58,6 +59,7 @@ describe.skipIf(!hasChromium)('status page in headless Chromium', () => {
 
     // The next poll shows both clients and a message rate
     await page.locator('#clients', { hasText: '2' }).waitFor({ timeout: 5000 });
+    await page.locator('#sessions', { hasText: /^2 sessions$/ }).waitFor({ timeout: 5000 });
     expect(Number(await page.locator('#rate-in').textContent())).toBeGreaterThanOrEqual(0);
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'status-page.png'), fullPage: true });

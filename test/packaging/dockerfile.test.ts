@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { DEFAULTS, resolveOptions } from '../../src/options.js';
+import { CLI_DEFAULTS, DEFAULTS, resolveOptions } from '../../src/options.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** TLS and secure WebSocket defaults (MQTT's registered ports); their options arrive with the TLS listener. */
@@ -63,7 +63,7 @@ describe('Dockerfile', () => {
 
   it('exposes the default ports: MQTT, WebSocket, TLS, secure WebSocket, HTTP', () => {
     const exposed = runtime.filter((i) => i.op === 'EXPOSE').flatMap((i) => i.args.split(/\s+/).map(Number));
-    const expected = [DEFAULTS.port, DEFAULTS.wsPort, MQTT_TLS_PORT, MQTT_WSS_PORT, DEFAULTS.httpPort];
+    const expected = [DEFAULTS.port, DEFAULTS.wsPort, MQTT_TLS_PORT, MQTT_WSS_PORT, CLI_DEFAULTS.httpPort];
     expect([...exposed].sort()).toEqual([...expected].sort());
   });
 
@@ -86,10 +86,16 @@ describe('Dockerfile', () => {
     expect(options.dataDir).toBe(volume);
   });
 
+  it('serves HTTP on every interface of the container, so a published port reaches /metrics', () => {
+    // The host's loopback default (httpHost 127.0.0.1) would make `-p 8080:8080` useless in a container
+    const options = resolveOptions(loadConfig({ env: envOf(runtime) }));
+    expect(options.httpHost).toBe('0.0.0.0');
+  });
+
   it('checks health on /healthz at the HTTP port, and ships the status page', () => {
     const check = runtime.find((i) => i.op === 'HEALTHCHECK')?.args ?? '';
     expect(check).toContain('/healthz');
-    expect(check).toContain(`process.env.MIDGE_HTTP_PORT || ${DEFAULTS.httpPort}`);
+    expect(check).toContain(`process.env.MIDGE_HTTP_PORT || ${CLI_DEFAULTS.httpPort}`);
     const copies = runtime.filter((i) => i.op === 'COPY').map((i) => i.args);
     expect(copies).toContain('status ./status');
     expect(copies.some((c) => c.includes('/app/dist/src'))).toBe(true);

@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Packet } from 'mqtt-packet';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createBroker, isBrokerError } from '../../src/index.js';
+import { createBroker, hashPassword, isBrokerError } from '../../src/index.js';
 import { parseAcl } from '../../src/auth/acl.js';
 import { covers, intersects, substitute } from '../../src/auth/patterns.js';
 import { ackCode, collect, sleep, startBroker, subackCodes, type TestBroker } from '../helpers/broker.js';
@@ -92,6 +93,52 @@ describe('ACL file parser', () => {
     }
     expect(isBrokerError(err, 'ERR_SECURITY_FILE')).toBe(true);
     expect((err as Error).message).toContain(`${file}:2: unknown access "sometimes"`);
+  });
+});
+
+describe('end-of-line comments (issue 18, defect 1)', () => {
+  /** The ACL example of the README, exactly as written there. */
+  function readmeExample(): string {
+    const readme = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### ACL file'));
+    const block = /```\n([\s\S]*?)```/.exec(section)?.[1];
+    if (block === undefined) throw new Error('no example under ### ACL file in README.md');
+    return block;
+  }
+
+  it("the README's example loads as written, and its comments are not part of names or filters", () => {
+    const rules = parseAcl(readmeExample(), 'README.md');
+    expect(rules).toContainEqual({ scope: { kind: 'user', name: 'alice' }, access: 'readwrite', pattern: 'home/alice/#' });
+    expect(rules).toContainEqual({ scope: { kind: 'user', name: 'alice' }, access: 'deny', pattern: 'home/alice/secret' });
+    expect(rules).toContainEqual({ scope: { kind: 'client', id: 'sensor-7' }, access: 'write', pattern: 'sensors/sensor-7/#' });
+    expect(rules).toContainEqual({ scope: { kind: 'everyone' }, access: 'readwrite', pattern: 'users/%u/#' });
+    expect(rules.every((r) => !r.pattern.includes(' ') && (r.scope.kind !== 'user' || r.scope.name === 'alice'))).toBe(true);
+  });
+
+  it('"#" as a filter, or ending a filter, is a wildcard; after whitespace it starts a comment', () => {
+    const rules = parseAcl('topic read #\ntopic # # all\ntopic deny a/# # not a\nuser bob # the user bob\ntopic write b\n', 'f');
+    expect(rules).toEqual([
+      { scope: { kind: 'everyone' }, access: 'read', pattern: '#' },
+      { scope: { kind: 'everyone' }, access: 'readwrite', pattern: '#' },
+      { scope: { kind: 'everyone' }, access: 'deny', pattern: 'a/#' },
+      { scope: { kind: 'user', name: 'bob' }, access: 'write', pattern: 'b' },
+    ]);
+    expect(() => parseAcl('topic read a/b extra\n', 'f')).toThrow('f:1: expected one topic filter (a comment starts with " #")');
+    // A lone trailing '#' is a filter, not a comment: "maybe" is then an unknown access
+    expect(() => parseAcl('topic maybe #\n', 'f')).toThrow('f:1: unknown access "maybe"');
+    expect(() => parseAcl('topic read a/b #\n', 'f')).toThrow('f:1: expected one topic filter');
+  });
+
+  it('with the README example loaded, alice may use her topics (her name is not "alice # ...")', async () => {
+    const passwords = path.join(dir, 'passwd');
+    writeFileSync(passwords, `alice:${await hashPassword(Buffer.from('pw'))}\n`);
+    t = await startBroker({ aclFile: aclFile(readmeExample()), passwordFile: passwords });
+    const alice = await t.client({ username: 'alice', password: 'pw', protocolVersion: 5 });
+    const got = collect(alice);
+    expect(await subackCodes(alice, { 'home/alice/#': { qos: 1 } })).toEqual([1]);
+    await alice.publishAsync('home/alice/lamp', 'on', { qos: 1 });
+    await got.waitFor(1);
+    expect(got.messages[0]?.topic).toBe('home/alice/lamp');
   });
 });
 

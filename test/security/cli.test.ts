@@ -101,6 +101,6 @@ describe('security from the command line', () => {
     expect((err as { code?: number }).code).toBe(0x85);
     const usage = run(['--max-connections', 'many']);
     expect(await usage.exited).toBe(2);
-    expect(usage.out()).toBe('midge: --max-connections expects a non-negative integer, got "many"\n');
+    expect(usage.out()).toBe('midge: invalid option: --max-connections: expected an integer from 0 to 9007199254740991, found "many"\n');
   });
 });

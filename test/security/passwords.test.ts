@@ -113,7 +113,7 @@ describe('password file authentication', () => {
       return undefined;
     })();
     expect(isBrokerError(err, 'ERR_SECURITY_FILE')).toBe(true);
-    expect(err?.message).toBe(`invalid security file: ${file}:2: expected user:scrypt$N$r$p$salt$hash (see midge passwd)`);
+    expect(err?.message).toBe(`invalid security file: ${file}:2: expected user:scrypt$N$r$p$salt$hash (midge passwd) or a Mosquitto $6$/$7$ hash (mosquitto_passwd)`);
     expect(() => createBroker({ passwordFile: path.join(dir, 'none'), store: 'memory' })).toThrow(/cannot read password file .*none: ENOENT/);
   });
 

@@ -5,12 +5,12 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { parseCommandLine } from '../../src/cli/args.js';
+import { parseCommandLine, withCliDefaults } from '../../src/cli/args.js';
 import { envName, flagName, formatConfig, loadConfig } from '../../src/config/load.js';
 import { CONFIG_FIELDS } from '../../src/config/schema.js';
 import { isBrokerError } from '../../src/errors.js';
-import { createLogger, textLine } from '../../src/logger.js';
-import { DEFAULTS, resolveOptions } from '../../src/options.js';
+import { createLogger, effectiveLogFormat } from '../../src/logger.js';
+import { CLI_DEFAULTS, DEFAULTS, resolveOptions } from '../../src/options.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -43,7 +43,7 @@ describe('configuration layers', () => {
     expect(loadConfig({ file: json })).toEqual({ logFormat: 'text', topicAliasOutbound: false });
     const yaml = tempFile('midge.yml', '# comment\nsysInterval: 0\ndataDir: /var/lib/midge\n');
     const cmd = parseCommandLine(['--port', '0'], { MIDGE_CONFIG: yaml });
-    expect(cmd).toEqual({ kind: 'run', options: { sysInterval: 0, dataDir: '/var/lib/midge', port: 0 } });
+    expect(cmd).toEqual({ kind: 'run', options: { sysInterval: 0, dataDir: '/var/lib/midge', port: 0 }, configFile: yaml });
   });
 
   it('reads env values as the option type: numbers, booleans, and text as text', () => {
@@ -100,6 +100,22 @@ describe('configuration errors name the key, the expectation and what was found'
   });
 });
 
+describe('cluster mode options', () => {
+  it('--cluster and --node-id set the cluster option; MIDGE_CLUSTER takes it as JSON; defaults fill prefix and replicas', () => {
+    const run = parseCommandLine(['--cluster', 'nats://127.0.0.1:4222,nats://127.0.0.1:4223', '--node-id', 'n1'], {});
+    expect(run.kind === 'run' && resolveOptions(run.options).cluster).toEqual({ servers: ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223'], nodeId: 'n1', prefix: 'midge', replicas: 1 });
+    const env = parseCommandLine([], { MIDGE_CLUSTER: '{"servers":"nats://a:4222","nodeId":"n2","replicas":3}' });
+    expect(env.kind === 'run' && resolveOptions(env.options).cluster).toEqual({ servers: ['nats://a:4222'], nodeId: 'n2', prefix: 'midge', replicas: 3 });
+    expect(resolveOptions({}).cluster).toBeUndefined();
+  });
+
+  it('one of the two flags alone, or a bad node id, is a usage error', () => {
+    expect(() => parseCommandLine(['--cluster', 'nats://127.0.0.1:4222'], {})).toThrow(/--cluster and --node-id go together/);
+    expect(() => parseCommandLine(['--node-id', 'n1'], {})).toThrow(/--cluster and --node-id go together/);
+    expect(() => parseCommandLine(['--cluster', 'nats://x:4222', '--node-id', 'a.b'], {})).toThrow(/cluster/);
+  });
+});
+
 describe('reference and example', () => {
   it('every default has a validated config key, an env name, a flag name and a line in docs/configuration.md', async () => {
     const { readFileSync } = await import('node:fs');
@@ -109,14 +125,14 @@ describe('reference and example', () => {
       expect(doc, `docs/configuration.md documents ${key}`).toContain(`\`${key}\``);
       expect(doc, `docs/configuration.md names ${envName(key)}`).toContain(envName(key));
     }
-    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store', 'bridge']);
+    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store', 'cluster', 'bridge']);
     expect(flagName('wsPort')).toBe('--ws-port');
   });
 
   it('midge.example.yaml loads, validates, and states the defaults', () => {
     const file = path.join(ROOT, 'midge.example.yaml');
     const options = loadConfig({ file });
-    expect(resolveOptions(options)).toMatchObject(DEFAULTS);
+    expect(resolveOptions(options)).toMatchObject({ ...DEFAULTS, ...CLI_DEFAULTS }); // the midge command's defaults
     expect(Object.keys(options).sort()).toEqual([...Object.keys(DEFAULTS), 'store', 'bridge'].sort());
   });
 
@@ -124,24 +140,33 @@ describe('reference and example', () => {
     const cmd = parseCommandLine(['--print-config', '--port', '1884'], { MIDGE_LOG_FORMAT: 'text' });
     expect(cmd.kind).toBe('print-config');
     if (cmd.kind !== 'print-config') return;
-    const printed = parseYaml(formatConfig(resolveOptions(cmd.options))) as Record<string, unknown>;
+    const printed = parseYaml(formatConfig(resolveOptions(withCliDefaults(cmd.options)))) as Record<string, unknown>;
     const bridge = { streams: {}, rules: [], sinks: [], overflow: 'drop-oldest', retentionIntervalMs: 1000, admin: true };
-    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level', bridge });
+    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level', httpPort: 8080, bridge });
     expect(resolveOptions(printed).bridge).toEqual(resolveOptions({}).bridge); // what it prints loads again
   });
 });
 
-describe('text log format', () => {
-  it('writes one readable line per entry with its fields', async () => {
+describe('text log format (pino-pretty)', () => {
+  it('writes one readable line per entry, local time first, with its fields; an error stays on its line', async () => {
     const out = new PassThrough();
     let text = '';
     out.on('data', (d: Buffer) => (text += d.toString()));
     const logger = createLogger('info', 'text', out);
     logger.info({ clientId: 'sensor 1', listener: 'tcp', code: 'ERR_X' }, 'client disconnected');
     logger.debug('hidden at info');
+    logger.error({ err: new Error('boom') }, 'failed');
     await new Promise((r) => setImmediate(r));
-    expect(text).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO  client disconnected clientId="sensor 1" listener=tcp code=ERR_X\n$/);
-    expect(textLine('not json')).toBe('not json');
+    const lines = text.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] INFO: client disconnected \{"clientId":"sensor 1","listener":"tcp","code":"ERR_X"\}$/);
+    expect(lines[1]).toMatch(/ERROR: failed .*"message":"boom"/);
+  });
+
+  it('auto is text on a terminal and JSON otherwise', () => {
+    expect(effectiveLogFormat('auto', Object.assign(new PassThrough(), { isTTY: true }))).toBe('text');
+    expect(effectiveLogFormat('auto', new PassThrough())).toBe('json');
+    expect(effectiveLogFormat('json', Object.assign(new PassThrough(), { isTTY: true }))).toBe('json');
   });
 });
 
@@ -150,7 +175,8 @@ describe('docs/grafana-dashboard.json', () => {
     const { readFileSync } = await import('node:fs');
     const { Broker } = await import('../../src/broker.js');
     const dashboard = JSON.parse(readFileSync(path.join(ROOT, 'docs/grafana-dashboard.json'), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
-    const broker = new Broker({ store: 'memory', logLevel: 'silent' });
+    // httpPort: process metrics are collected only by a broker that serves /metrics (start() binds nothing)
+    const broker = new Broker({ store: 'memory', logLevel: 'silent', httpPort: 0 });
     await broker.start();
     const exported = (await broker.metrics.text()).body;
     await broker.close();

@@ -31,9 +31,12 @@ describe('command line', () => {
     expect(cmd).toEqual({ kind: 'run', options: { host: '127.0.0.1', port: 0, wsPort: -1, wsPath: '/m', logLevel: 'warn' } });
   });
 
-  it('rejects unknown flags and bad numbers with a UsageError', () => {
+  it('rejects unknown flags (naming the nearest one) and bad numbers in one style', () => {
     expect(() => parseCommandLine(['--nope'])).toThrow(UsageError);
-    expect(() => parseCommandLine(['--port', 'x'])).toThrow(/--port expects an integer/);
+    expect(() => parseCommandLine(['--prot', '1'])).toThrow('invalid option: --prot: unknown option (did you mean --port?)');
+    expect(() => parseCommandLine(['--port', 'x'])).toThrow('invalid option: --port: expected an integer from -1 to 65535, found "x"');
+    expect(() => parseCommandLine(['--http-port', '70000'])).toThrow('invalid option: --http-port: expected an integer from -1 to 65535, found 70000');
+    expect(() => parseCommandLine(['--log-level', 'verbose'])).toThrow('invalid option: --log-level: expected fatal|error|warn|info|debug|trace|silent, found "verbose"');
     expect(() => parseCommandLine(['--config', '/nonexistent/midge.json'])).toThrow(/cannot read config file/);
   });
 });

@@ -1,3 +1,4 @@
+import { redactUrl } from '../../config/redact.js';
 import { connect, headers as natsHeaders, type JetStreamClient, type NatsConnection } from 'nats';
 import type { NatsSinkOptions } from '../config.js';
 import { recordId, type LogRecord } from '../record.js';
@@ -21,7 +22,7 @@ export class NatsSink implements SinkDriver {
   constructor(options: NatsSinkOptions) {
     this.#options = options;
     this.#jetstream = options.jetstream ?? `MIDGE_${options.stream}`.replace(/\./g, '_');
-    this.description = `nats ${[options.servers].flat().join(',')} subject ${options.subject}`;
+    this.description = `nats ${[options.servers].flat().map(redactUrl).join(',')} subject ${options.subject}`; // logged: no password
   }
 
   async connect(): Promise<void> {

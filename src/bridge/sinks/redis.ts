@@ -1,3 +1,4 @@
+import { redactUrl } from '../../config/redact.js';
 import { Redis } from 'ioredis';
 import type { RedisSinkOptions } from '../config.js';
 import { recordId, type LogRecord } from '../record.js';
@@ -20,7 +21,7 @@ export class RedisSink implements SinkDriver {
 
   constructor(options: RedisSinkOptions) {
     this.#options = options;
-    this.description = `redis ${options.url} key ${options.key}`;
+    this.description = `redis ${redactUrl(options.url)} key ${options.key}`; // logged: no password
   }
 
   async connect(): Promise<void> {

@@ -1,3 +1,4 @@
+import { isSystemTopic } from '../retained.js';
 import type { Logger } from 'pino';
 import type { SessionRecord, Store, StoredState } from '../../store/store.js';
 import type { MessageIds } from '../message.js';
@@ -30,7 +31,9 @@ export function restoreState(ctx: RestoreHost, state: StoredState): void {
   messageIds.observe(state.nextMessageId - 1);
   for (const message of state.retained) {
     messageIds.observe(message.id);
-    router.restoreRetained(message);
+    // Stores written before $SYS was kept out of them still hold it: drop it, the next interval rewrites it
+    if (isSystemTopic(message.topic)) ctx.store.deleteRetained(message.topic);
+    else router.restoreRetained(message);
   }
   const now = Date.now();
   for (const record of state.sessions) restoreSession(ctx, record, now);
