@@ -9,6 +9,7 @@ import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, messagePropertiesOf, type PublishInput } from './broker/message.js';
 import { createCore } from './broker/core.js';
+import { BrokerAdmin, ConnectClock } from './broker/admin.js';
 import { connectionEnded } from './broker/disconnect.js';
 import { Stats } from './broker/stats.js';
 import { Connection, type ConnectionHost } from './connection/connection.js';
@@ -58,6 +59,8 @@ export class Broker {
   /** Prometheus metrics on a registry of this broker's own (served at /metrics). */
   readonly metrics = new Metrics();
   readonly version = packageVersion();
+  /** The operator's view: clients, sessions, subscriptions and retained messages, kick and delete (the admin API uses it). */
+  readonly admin: BrokerAdmin;
   readonly #ctx: BrokerContext;
   readonly #connections = new Set<Connection>();
   readonly #keepalive = new KeepaliveSweep(this.#connections, (err) => this.logger.error({ err }, 'keepalive check failed'));
@@ -84,8 +87,10 @@ export class Broker {
     // Built-in security plugins (password file, JWT, ACL) come before the user's; a bad file stops the start here
     this.#security = createSecurity(this.options);
     this.#admission = new Admission(this.options.maxConnections, this.options.maxConnectionsPerIp);
-    const core = createCore(this.options, this.logger, this.stats, [this.metrics, ...this.#security.plugins, ...this.options.plugins]);
+    const clock = new ConnectClock();
+    const core = createCore(this.options, this.logger, this.stats, [this.metrics, clock, ...this.#security.plugins, ...this.options.plugins]);
     this.#ctx = core.ctx;
+    this.admin = new BrokerAdmin({ connections: core.ctx.connections, sessions: core.ctx.sessions, router: core.ctx.router, clock });
     this.#bridge = core.bridge;
     this.#connectionHost = {
       logger: this.logger,

@@ -70,6 +70,8 @@ export interface BrokerOptions {
   validatePayloadFormat?: boolean;
   /** HTTP port for /metrics, /healthz, /readyz and the status page; 0 picks a free port, -1 disables it. */
   httpPort?: number;
+  /** Require an API token or user (midge admin) for /metrics too; /healthz and /readyz stay open. */
+  metricsAuth?: boolean;
   /** Log format: 'json' (one pino object per line) or 'text' (one readable line per entry). */
   logFormat?: 'json' | 'text';
   /** Seconds between $SYS publications; 0 disables $SYS. */
@@ -167,6 +169,7 @@ export const DEFAULTS = {
   responseInformationPrefix: 'response/',
   validatePayloadFormat: true,
   httpPort: 8080,
+  metricsAuth: false,
   logFormat: 'json' as 'json' | 'text',
   sysInterval: 10,
   shutdownTimeout: 10_000,

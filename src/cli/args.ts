@@ -51,6 +51,7 @@ export const USAGE = `Usage: midge [options]
   --max-inflight N (default 100)  --max-queued-messages N (default 1000)  --max-queued-bytes N
   --slow-consumer-timeout MS  disconnect a client that stopped reading (default 30000; 0 = never)
   midge passwd FILE USER [--stdin] | -D FILE USER   manage a password file
+  midge admin add-token|add-user|list|remove ...   HTTP API tokens and users (midge admin --help)
   -h, --help           show this help
   -v, --version        show the version
        midge log list|stat|read ...   read the bridge's log store (midge log --help)`;

@@ -6,6 +6,7 @@ import { resolveOptions } from '../options.js';
 import { packageVersion } from '../package.js';
 import { parseCommandLine, USAGE, UsageError } from './args.js';
 import { runPasswd } from './passwd.js';
+import { runAdmin } from './admin.js';
 import { runLogCommand } from './log.js';
 
 function fail(message: string, code: number): never {
@@ -15,6 +16,7 @@ function fail(message: string, code: number): never {
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'passwd') return void process.stdout.write(`${await runPasswd(process.argv.slice(3))}\n`);
+  if (process.argv[2] === 'admin') return void process.stdout.write(`${await runAdmin(process.argv.slice(3))}\n`);
   if (process.argv[2] === 'log') return runLogCommand(process.argv.slice(3)); // midge log list|read|stat (src/cli/log.ts)
   if (process.argv[2] === 'bench') return process.exit(await (await import('../loadgen/command.js')).runBenchCommand(process.argv.slice(3)));
   const command = parseCommandLine(process.argv.slice(2));

@@ -29,6 +29,7 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   wsPort: PORT,
   wsPath: { schema: z.string().startsWith('/'), expected: 'a path starting with /' },
   httpPort: PORT,
+  metricsAuth: BOOLEAN,
   logLevel: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   logFormat: oneOf(['json', 'text']),
   maxInflight: int(1, 65535),
