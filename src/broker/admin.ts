@@ -181,9 +181,9 @@ export class BrokerAdmin {
    * will is published, as when a session ends [MQTT-3.1.3-9]. False when there is no session.
    */
   deleteSession(clientId: string): boolean {
-    this.kick(clientId);
     const session = this.#parts.sessions.get(clientId);
     if (!session) return false;
+    this.kick(clientId); // a session that ends with its connection is gone after this
     this.#parts.sessions.end(session, 'deleted');
     return true;
   }

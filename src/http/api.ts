@@ -2,7 +2,7 @@ import type { Principal } from '../auth/admin-credentials.js';
 import type { ClientDetails, SessionDetails, SubscriptionDetails } from '../broker/admin.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import type { Message, QoS } from '../model.js';
-import { isValidTopicFilter } from '../protocol/topic.js';
+import { isReservedTopic, isValidTopicFilter } from '../protocol/topic.js';
 import type { AccessLevel } from './access.js';
 import * as S from './schemas.js';
 
@@ -90,7 +90,7 @@ function subscriptionOut(s: SubscriptionDetails) {
   return s;
 }
 
-/** A retained message for JSON: text when the payload is UTF-8, else base64; `limit` bytes at most. */
+/** A retained message for JSON: text when the payload is UTF-8 without control characters, else base64; `limit` bytes at most. */
 function retainedOut(m: Message, limit = Number.POSITIVE_INFINITY) {
   const shown = m.payload.length > limit ? m.payload.subarray(0, limit) : m.payload;
   const text = new TextDecoder('utf-8', { fatal: true });
@@ -98,6 +98,8 @@ function retainedOut(m: Message, limit = Number.POSITIVE_INFINITY) {
   let encoding: 'utf8' | 'base64' = 'utf8';
   try {
     payload = text.decode(shown, { stream: shown !== m.payload });
+    // Control characters other than tab and line breaks mean binary data, whatever UTF-8 says
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(payload)) throw new Error('binary');
   } catch {
     payload = shown.toString('base64');
     encoding = 'base64';
@@ -240,6 +242,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     schema: { body: S.publishBody, response: { 204: { type: 'null' }, ...errors(400) } },
     handle: async (api, { body }) => {
       const b = body as { topic: string; payload: string; encoding: 'utf8' | 'base64'; qos: QoS; retain: boolean; contentType?: string; responseTopic?: string; messageExpiryInterval?: number; userProperties?: Record<string, string> };
+      // What no client may write ($SYS/, $share), the API does not write either
+      if (isReservedTopic(b.topic)) return { status: 400, body: { error: 'bad-request', message: `${JSON.stringify(b.topic)} is reserved to the broker` } };
       if (b.encoding === 'base64' && !/^[A-Za-z0-9+/]*={0,2}$/.test(b.payload)) return { status: 400, body: { error: 'bad-request', message: 'payload is not base64' } };
       const payload = Buffer.from(b.payload, b.encoding);
       await api.publish({ ...b, payload });

@@ -104,7 +104,7 @@ export const retainedSchema = {
     topic: str,
     qos: { type: 'integer', enum: [0, 1, 2] },
     size: { ...int, description: 'payload bytes' },
-    payload: { ...str, description: 'the payload as text (encoding utf8) or base64 (encoding base64)' },
+    payload: { ...str, description: 'the payload as text (encoding utf8), or base64 (encoding base64) when it is not UTF-8 or holds control characters' },
     encoding: { type: 'string', enum: ['utf8', 'base64'] },
     truncated: { ...bool, description: 'true when a listing shows only the first 1024 bytes' },
     contentType: nullable(str),
