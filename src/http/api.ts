@@ -37,6 +37,8 @@ export type ApiResult = { status: number; body?: unknown };
 /** One route of the API: what it needs, its schemas, and what it does. */
 export interface ApiRoute {
   readonly method: 'GET' | 'POST' | 'DELETE';
+  /** The OpenAPI operationId. */
+  readonly id: string;
   /** Under /api/v1, fastify syntax (`:clientId`). */
   readonly path: string;
   readonly access: AccessLevel;
@@ -114,12 +116,12 @@ const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, S
 /** Every route of /api/v1, in the order of the OpenAPI file. */
 export const API_ROUTES: readonly ApiRoute[] = [
   {
-    method: 'GET', path: '/status', access: 'read', tag: 'broker', summary: 'Broker status: the figures of /status.json',
+    method: 'GET', id: 'getStatus', path: '/status', access: 'read', tag: 'broker', summary: 'Broker status: the figures of /status.json',
     schema: { response: { 200: S.statusSchema } },
     handle: (api) => ok(api.status()),
   },
   {
-    method: 'GET', path: '/history', access: 'read', tag: 'broker', summary: 'Message rates, connections and drops over the last 15 minutes (5 s samples)',
+    method: 'GET', id: 'getHistory', path: '/history', access: 'read', tag: 'broker', summary: 'Message rates, connections and drops over the last 15 minutes (5 s samples)',
     schema: { response: { 200: S.historySchema } },
     handle: (api) => {
       const h = api.history();
@@ -127,7 +129,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/clients', access: 'read', tag: 'clients', summary: 'Connected clients, searched by client id, username or address',
+    method: 'GET', id: 'listClients', path: '/clients', access: 'read', tag: 'clients', summary: 'Connected clients, searched by client id, username or address',
     schema: {
       querystring: listQuery({
         q: { type: 'string', description: 'matches client id, username or address (case-insensitive substring)' },
@@ -146,7 +148,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/clients/:clientId', access: 'read', tag: 'clients', summary: 'One connected client, with its subscriptions',
+    method: 'GET', id: 'getClient', path: '/clients/:clientId', access: 'read', tag: 'clients', summary: 'One connected client, with its subscriptions',
     schema: { params: S.clientIdParam, response: { 200: S.clientDetailsSchema, ...errors(404) } },
     handle: (api, { params }) => {
       const id = params.clientId as string;
@@ -157,13 +159,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'POST', path: '/clients/:clientId/kick', access: 'admin', tag: 'clients',
+    method: 'POST', id: 'kickClient', path: '/clients/:clientId/kick', access: 'admin', tag: 'clients',
     summary: 'Disconnects a client (MQTT 5: DISCONNECT 0x98 Administrative action); its session and will apply as for any close by the server',
     schema: { params: S.clientIdParam, response: { 204: { type: 'null' }, ...errors(404) } },
     handle: (api, { params }) => (api.admin.kick(params.clientId as string) ? noContent : notFound(`no connected client ${JSON.stringify(params.clientId)}`)),
   },
   {
-    method: 'GET', path: '/sessions', access: 'read', tag: 'sessions', summary: 'Sessions, connected and offline',
+    method: 'GET', id: 'listSessions', path: '/sessions', access: 'read', tag: 'sessions', summary: 'Sessions, connected and offline',
     schema: {
       querystring: listQuery({
         clientId: { type: 'string', description: 'substring of the client id' },
@@ -177,7 +179,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/sessions/:clientId', access: 'read', tag: 'sessions', summary: 'One session, with its subscriptions',
+    method: 'GET', id: 'getSession', path: '/sessions/:clientId', access: 'read', tag: 'sessions', summary: 'One session, with its subscriptions',
     schema: { params: S.clientIdParam, response: { 200: S.sessionDetailsSchema, ...errors(404) } },
     handle: (api, { params }) => {
       const id = params.clientId as string;
@@ -187,13 +189,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'DELETE', path: '/sessions/:clientId', access: 'admin', tag: 'sessions',
+    method: 'DELETE', id: 'deleteSession', path: '/sessions/:clientId', access: 'admin', tag: 'sessions',
     summary: 'Ends a session: a connected client is kicked first; subscriptions and queued messages are removed; a pending will is published',
     schema: { params: S.clientIdParam, response: { 204: { type: 'null' }, ...errors(404) } },
     handle: (api, { params }) => (api.admin.deleteSession(params.clientId as string) ? noContent : notFound(`no session ${JSON.stringify(params.clientId)}`)),
   },
   {
-    method: 'GET', path: '/subscriptions', access: 'read', tag: 'subscriptions', summary: 'Subscriptions of every session, filtered',
+    method: 'GET', id: 'listSubscriptions', path: '/subscriptions', access: 'read', tag: 'subscriptions', summary: 'Subscriptions of every session, filtered',
     schema: {
       querystring: listQuery({
         clientId: { type: 'string', description: 'exact client id' },
@@ -210,7 +212,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/retained', access: 'read', tag: 'retained', summary: 'Retained messages whose topic matches a filter (payloads cut to 1024 bytes)',
+    method: 'GET', id: 'listRetained', path: '/retained', access: 'read', tag: 'retained', summary: 'Retained messages whose topic matches a filter (payloads cut to 1024 bytes)',
     schema: {
       querystring: listQuery({ filter: { type: 'string', minLength: 1, default: '#', description: 'topic filter; # does not match $ topics' } }),
       response: { 200: S.pageOf(S.retainedSchema, 'a page of retained messages, ordered by topic'), ...errors(400) },
@@ -224,7 +226,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/retained/message', access: 'read', tag: 'retained', summary: 'The retained message of one topic, whole',
+    method: 'GET', id: 'getRetained', path: '/retained/message', access: 'read', tag: 'retained', summary: 'The retained message of one topic, whole',
     schema: { querystring: S.topicQuery, response: { 200: S.retainedSchema, ...errors(404) } },
     handle: (api, { query }) => {
       const m = api.admin.retainedMessage(String(query.topic));
@@ -232,12 +234,12 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'DELETE', path: '/retained/message', access: 'admin', tag: 'retained', summary: 'Clears the retained message of one topic (memory and store)',
+    method: 'DELETE', id: 'deleteRetained', path: '/retained/message', access: 'admin', tag: 'retained', summary: 'Clears the retained message of one topic (memory and store)',
     schema: { querystring: S.topicQuery, response: { 204: { type: 'null' }, ...errors(404) } },
     handle: (api, { query }) => (api.admin.deleteRetained(String(query.topic)) ? noContent : notFound(`no retained message on ${JSON.stringify(query.topic)}`)),
   },
   {
-    method: 'POST', path: '/publish', access: 'admin', tag: 'messages',
+    method: 'POST', id: 'publish', path: '/publish', access: 'admin', tag: 'messages',
     summary: 'Publishes a message as the broker (plugins transform it; it is not checked against the ACL); resolves once routed and stored',
     schema: { body: S.publishBody, response: { 204: { type: 'null' }, ...errors(400) } },
     handle: async (api, { body }) => {
@@ -251,7 +253,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'POST', path: '/reload', access: 'admin', tag: 'broker',
+    method: 'POST', id: 'reload', path: '/reload', access: 'admin', tag: 'broker',
     summary: 'Rereads the password, ACL, JWKS and SCRAM files (as SIGHUP) and the admin credentials; on an error every current rule stays',
     schema: { response: { 204: { type: 'null' }, ...errors(422) } },
     handle: (api) => {
@@ -260,12 +262,12 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'GET', path: '/whoami', access: 'read', tag: 'access', summary: 'Who the request is authenticated as, and whether anyone may act',
+    method: 'GET', id: 'whoami', path: '/whoami', access: 'read', tag: 'access', summary: 'Who the request is authenticated as, and whether anyone may act',
     schema: { response: { 200: S.principalSchema } },
     handle: (api, { principal }) => ok({ ...(principal ?? { name: 'anonymous', role: 'read', kind: 'anonymous' }), readOnly: api.readOnly }),
   },
   {
-    method: 'POST', path: '/login', access: 'open', tag: 'access', summary: 'Exchanges a user name and password (midge admin add-user) for a token valid 12 hours',
+    method: 'POST', id: 'login', path: '/login', access: 'open', tag: 'access', summary: 'Exchanges a user name and password (midge admin add-user) for a token valid 12 hours',
     schema: { body: S.loginBody, response: { 200: S.loginResponse, ...errors(401, 429) } },
     handle: async (api, { body, address }) => {
       const { username, password } = body as { username: string; password: string };
@@ -277,7 +279,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   },
   {
-    method: 'POST', path: '/logout', access: 'open', tag: 'access', summary: 'Ends the login session whose token is in the Authorization header',
+    method: 'POST', id: 'logout', path: '/logout', access: 'open', tag: 'access', summary: 'Ends the login session whose token is in the Authorization header',
     schema: { response: { 204: { type: 'null' } } },
     handle: (api, { authorization }) => {
       api.logout(authorization);

@@ -9,6 +9,8 @@ import { BrokerError, isBrokerError } from '../errors.js';
 import { packageRoot } from '../package.js';
 import { Access, type AccessLevel } from './access.js';
 import { API_ROUTES, type ApiContext } from './api.js';
+import { openApiDocument } from './openapi.js';
+import { packageVersion } from '../package.js';
 
 /** What the HTTP listener serves, supplied by the broker (src/metrics/operations.ts). */
 export interface HttpApp extends Omit<ApiContext, 'login' | 'logout' | 'limited' | 'readOnly'> {
@@ -139,6 +141,9 @@ function registerApi(fastify: FastifyInstance, app: HttpApp, add: (method: 'GET'
       return access.readOnly;
     },
   };
+  const document = JSON.stringify(openApiDocument(packageVersion()));
+  add('GET', '/api/v1/openapi.json');
+  fastify.get('/api/v1/openapi.json', (_req, reply) => reply.header('cache-control', 'no-cache').type('application/json; charset=utf-8').send(document));
   for (const route of API_ROUTES) {
     const url = `/api/v1${route.path}`;
     add(route.method, url);
