@@ -44,6 +44,7 @@ function staticFiles(): Map<string, { file: string; type: string }> {
     ['/index.html', { file: path.join(dir, 'index.html'), type: 'text/html; charset=utf-8' }],
     ['/status.js', { file: path.join(dir, 'status.js'), type: JS }],
     ['/status.css', { file: path.join(dir, 'status.css'), type: 'text/css; charset=utf-8' }],
+    ['/panels.js', { file: path.join(dir, 'panels.js'), type: JS }],
     ['/mqtt.min.js', { file: require.resolve('mqtt/dist/mqtt.min'), type: JS }],
     ['/uPlot.iife.min.js', { file: path.join(uplot, 'uPlot.iife.min.js'), type: JS }],
     ['/uPlot.min.css', { file: path.join(uplot, 'uPlot.min.css'), type: 'text/css; charset=utf-8' }],

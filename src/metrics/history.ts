@@ -55,23 +55,32 @@ export class History {
 
   /** Takes one sample now (the timer calls this). */
   sample(now: number): void {
-    const totals = this.#totals(now);
-    const seconds = Math.max((now - this.#last.at) / 1000, 0.001);
-    const rate = (a: number, b: number) => Math.round(((a - b) / seconds) * 100) / 100;
-    this.#samples.push({
-      time: now,
-      messagesIn: rate(totals.received, this.#last.received),
-      messagesOut: rate(totals.sent, this.#last.sent),
-      connections: this.#connections(),
-      dropped: rate(totals.dropped, this.#last.dropped),
-    });
+    this.#samples.push(this.#since(this.#last, now));
     if (this.#samples.length > this.size) this.#samples.shift();
-    this.#last = totals;
+    this.#last = this.#totals(now);
   }
 
-  /** The samples, oldest first. */
-  samples(): HistorySample[] {
-    return [...this.#samples];
+  /**
+   * The samples, oldest first, and (a second or more after the last one) a point for the
+   * interval running now, so that a chart reaches the present.
+   */
+  samples(now = Date.now()): HistorySample[] {
+    const out = [...this.#samples];
+    if (now - this.#last.at >= 1000) out.push(this.#since(this.#last, now));
+    return out;
+  }
+
+  #since(last: Totals, now: number): HistorySample {
+    const totals = this.#totals(now);
+    const seconds = Math.max((now - last.at) / 1000, 0.001);
+    const rate = (a: number, b: number) => Math.round(((a - b) / seconds) * 100) / 100;
+    return {
+      time: now,
+      messagesIn: rate(totals.received, last.received),
+      messagesOut: rate(totals.sent, last.sent),
+      connections: this.#connections(),
+      dropped: rate(totals.dropped, last.dropped),
+    };
   }
 
   #totals(at: number): Totals {
