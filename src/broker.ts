@@ -9,7 +9,7 @@ import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, messagePropertiesOf, type PublishInput } from './broker/message.js';
 import { createCore } from './broker/core.js';
-import { BrokerAdmin, ConnectClock } from './broker/admin.js';
+import { BrokerAdmin } from './broker/admin.js';
 import { connectionEnded } from './broker/disconnect.js';
 import { Stats } from './broker/stats.js';
 import { Connection, type ConnectionHost } from './connection/connection.js';
@@ -87,10 +87,9 @@ export class Broker {
     // Built-in security plugins (password file, JWT, ACL) come before the user's; a bad file stops the start here
     this.#security = createSecurity(this.options);
     this.#admission = new Admission(this.options.maxConnections, this.options.maxConnectionsPerIp);
-    const clock = new ConnectClock();
-    const core = createCore(this.options, this.logger, this.stats, [this.metrics, clock, ...this.#security.plugins, ...this.options.plugins]);
+    const core = createCore(this.options, this.logger, this.stats, [this.metrics, ...this.#security.plugins, ...this.options.plugins]);
     this.#ctx = core.ctx;
-    this.admin = new BrokerAdmin({ connections: core.ctx.connections, sessions: core.ctx.sessions, router: core.ctx.router, clock });
+    this.admin = new BrokerAdmin({ connections: core.ctx.connections, sessions: core.ctx.sessions, router: core.ctx.router });
     this.#bridge = core.bridge;
     this.#connectionHost = {
       logger: this.logger,

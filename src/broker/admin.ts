@@ -1,7 +1,6 @@
 import type { Connection } from '../connection/connection.js';
 import { BrokerError } from '../errors.js';
-import type { Plugin } from '../hooks.js';
-import type { ClientInfo, Message, ProtocolVersion, QoS } from '../model.js';
+import type { Message, ProtocolVersion, QoS } from '../model.js';
 import type { Router } from './router.js';
 import type { Session } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -17,7 +16,7 @@ export interface ClientDetails {
   /** Keep alive in seconds as accepted (after any Server Keep Alive cap); 0 = none. */
   readonly keepalive: number;
   /** When the CONNACK was sent (ms since the epoch). */
-  readonly connectedAt: number | undefined;
+  readonly connectedAt: number;
   readonly subscriptions: number;
   readonly inflight: number;
   readonly queued: number;
@@ -75,27 +74,11 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
-/** Remembers when each client connected (an observer: the connection itself keeps no wall-clock time). */
-export class ConnectClock implements Plugin {
-  readonly name = 'connect-clock';
-  readonly #at = new WeakMap<ClientInfo, number>();
-
-  onConnected(client: ClientInfo): void {
-    this.#at.set(client, Date.now());
-  }
-
-  /** When `client` connected, in ms since the epoch. */
-  get(client: ClientInfo): number | undefined {
-    return this.#at.get(client);
-  }
-}
-
 /** What the admin operations read and act on, from the broker's core. */
 export interface AdminParts {
   readonly connections: ReadonlyMap<string, Connection>;
   readonly sessions: SessionRegistry;
   readonly router: Router;
-  readonly clock: ConnectClock;
 }
 
 /**
@@ -133,17 +116,17 @@ export class BrokerAdmin {
   }
 
   #details(conn: Connection): ClientDetails | undefined {
-    const info = conn.info;
-    const session = conn.session;
-    if (!info || !session || conn.closed) return undefined;
+    const client = conn.client;
+    if (!client || conn.closed) return undefined;
+    const { info, session } = client;
     return {
       clientId: info.id,
       username: info.username,
       address: info.remoteAddress,
       listener: info.listener,
       protocolVersion: info.protocolVersion,
-      keepalive: conn.keepalive,
-      connectedAt: this.#parts.clock.get(info),
+      keepalive: client.keepalive,
+      connectedAt: client.connectedAt,
       subscriptions: session.subscriptionCount,
       inflight: session.inflightCount,
       queued: session.queuedCount,

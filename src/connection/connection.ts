@@ -151,11 +151,6 @@ export class Connection implements Outlet, DecoderEvents {
     return this.#phase === 'closed';
   }
 
-  /** The keep alive in seconds accepted at CONNACK (0: none). */
-  get keepalive(): number {
-    return this.#keepaliveMs / 1500;
-  }
-
   get congested(): boolean {
     return this.stream.writableLength > this.#host.limits.maxWriteBuffer;
   }

@@ -123,7 +123,7 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin use
     const pub = await t.client({ username: 'sensor', password: 'sensor-pass' });
     for (let i = 0; i < 20; i++) await pub.publishAsync('sensors/hall/temperature', String(20 + i / 10), { qos: 0 });
     // History is sampled every 5 s, plus a point for the interval running now; the page reads it every 5 s
-    await page.waitForFunction(() => Number(document.body.dataset.historySamples ?? 0) >= 2 && Number(document.body.dataset.historyPeakIn) > 0, undefined, { timeout: 15_000 });
+    await page.waitForFunction('Number(document.body.dataset.historySamples ?? 0) >= 2 && Number(document.body.dataset.historyPeakIn) > 0', undefined, { timeout: 15_000 });
     expect(await page.locator('.uplot').count()).toBe(3);
     expect(await page.locator('.uplot canvas').count()).toBe(3);
     // 1 kitchen reading, 2 retained configs, 20 hall readings
