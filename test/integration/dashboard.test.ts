@@ -39,6 +39,10 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin use
     });
     page = browser.pages()[0] ?? (await browser.newPage());
     page.on('pageerror', (err) => errors.push(err.message));
+    // Console errors too (a Content-Security-Policy refusal is one), except the browser's note of each 401 it was sent
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+    });
     page.on('dialog', (dialog) => void dialog.accept()); // the confirmations of kick and delete
   });
 
@@ -123,7 +127,11 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin use
     const pub = await t.client({ username: 'sensor', password: 'sensor-pass' });
     for (let i = 0; i < 20; i++) await pub.publishAsync('sensors/hall/temperature', String(20 + i / 10), { qos: 0 });
     // History is sampled every 5 s, plus a point for the interval running now; the page reads it every 5 s
-    await page.waitForFunction('Number(document.body.dataset.historySamples ?? 0) >= 2 && Number(document.body.dataset.historyPeakIn) > 0', undefined, { timeout: 15_000 });
+    const charted = () => {
+      const { dataset } = (globalThis as unknown as { document: { body: { dataset: Record<string, string | undefined> } } }).document.body;
+      return Number(dataset.historySamples ?? 0) >= 2 && Number(dataset.historyPeakIn) > 0;
+    };
+    await page.waitForFunction(charted, undefined, { timeout: 15_000 });
     expect(await page.locator('.uplot').count()).toBe(3);
     expect(await page.locator('.uplot canvas').count()).toBe(3);
     // 1 kitchen reading, 2 retained configs, 20 hall readings
