@@ -257,6 +257,29 @@ describe('admin API', () => {
     await until(() => api.t.broker.session('online') === undefined && api.t.broker.clientCount === 2, 'online session gone');
   });
 
+  it('a deleted session and a cleared retained message stay gone after a restart (LevelDB store)', async () => {
+    const dataDir = tempDir();
+    const token = await addToken(dataDir, 'ops', 'admin');
+    const first = await start({ dataDir, store: 'level' });
+    const keep = await first.t.client({ clientId: 'keep', clean: false });
+    await keep.subscribeAsync('k/#', { qos: 1 });
+    const gone = await first.t.client({ clientId: 'gone', clean: false });
+    await gone.subscribeAsync('g/#', { qos: 1 });
+    await gone.publishAsync('r/1', 'one', { qos: 1, retain: true });
+    await gone.publishAsync('r/2', 'two', { qos: 1, retain: true });
+    await Promise.all([keep.endAsync(), gone.endAsync()]);
+    expect((await first.send('DELETE', '/api/v1/sessions/gone', bearer(token))).status).toBe(204);
+    expect((await first.send('DELETE', '/api/v1/retained/message?topic=r/1', bearer(token))).status).toBe(204);
+    await first.t.close();
+    opened.splice(opened.indexOf(first.t), 1);
+
+    const second = await start({ dataDir, store: 'level' });
+    const sessions = await second.get('/api/v1/sessions', bearer(token));
+    expect(sessions.body.items.map((s: { clientId: string }) => s.clientId)).toEqual(['keep']);
+    const retained = await second.get('/api/v1/retained', bearer(token));
+    expect(retained.body.items.map((m: { topic: string }) => m.topic)).toEqual(['r/2']);
+  });
+
   it('subscriptions: list and filter by client, filter, matching topic, QoS and shared group', async () => {
     const api = await withAdmin();
     const a = await api.t.client({ clientId: 'a', protocolVersion: 5 });
