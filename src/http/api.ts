@@ -1,14 +1,14 @@
 import type { Principal } from '../auth/admin-credentials.js';
-import type { ClientDetails, SessionDetails, SubscriptionDetails } from '../broker/admin.js';
+import type { BrokerAdmin, ClientDetails, SessionDetails } from '../broker/admin.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import type { Message, QoS } from '../model.js';
 import { isReservedTopic, isValidTopicFilter } from '../protocol/topic.js';
-import type { AccessLevel } from './access.js';
+import type { AccessLevel, Denial } from './access.js';
 import * as S from './schemas.js';
 
 /** What an API handler works with, supplied by the HTTP server. */
 export interface ApiContext {
-  readonly admin: import('../broker/admin.js').BrokerAdmin;
+  readonly admin: BrokerAdmin;
   status(): object;
   history(): { intervalSeconds: number; samples: { time: number; messagesIn: number; messagesOut: number; connections: number; dropped: number }[] };
   publish(input: PublishRequest): Promise<void>;
@@ -17,7 +17,7 @@ export interface ApiContext {
   login(username: string, password: string, address: string | undefined): Promise<{ token: string; principal: Principal; expiresAt: number } | undefined>;
   logout(authorization: string | undefined): boolean;
   /** Why requests from `address` are refused for now (too many failed authentications), if they are. */
-  limited(address: string | undefined): import('./access.js').Denial | undefined;
+  limited(address: string | undefined): Denial | undefined;
   readonly readOnly: boolean;
 }
 
@@ -48,6 +48,7 @@ export interface ApiRoute {
   handle(api: ApiContext, req: ApiRequest): ApiResult | Promise<ApiResult>;
 }
 
+/** A message to publish, as the publish route hands it on. */
 export interface PublishRequest {
   readonly topic: string;
   readonly payload: Buffer;
@@ -86,10 +87,6 @@ function sessionOut(s: SessionDetails) {
   const { subscriptions, disconnectedAt, willDueAt, ...rest } = s;
   const expires = disconnectedAt !== undefined && s.expiryInterval !== NEVER_EXPIRES ? disconnectedAt + s.expiryInterval * 1000 : undefined;
   return { ...rest, subscriptionCount: subscriptions, disconnectedAt: iso(disconnectedAt), expiresAt: iso(expires), willDueAt: iso(willDueAt) };
-}
-
-function subscriptionOut(s: SubscriptionDetails) {
-  return s;
 }
 
 /** A retained message for JSON: text when the payload is UTF-8 without control characters, else base64; `limit` bytes at most. */
@@ -155,7 +152,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       const client = api.admin.client(id);
       const session = api.admin.session(id);
       if (!client || !session) return notFound(`no connected client ${JSON.stringify(id)}`);
-      return ok({ ...clientOut(client), expiryInterval: session.expiryInterval, subscriptions: (api.admin.subscriptionsOf(id) ?? []).map(subscriptionOut) });
+      return ok({ ...clientOut(client), expiryInterval: session.expiryInterval, subscriptions: (api.admin.subscriptionsOf(id) ?? []) });
     },
   },
   {
@@ -185,7 +182,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       const id = params.clientId as string;
       const session = api.admin.session(id);
       if (!session) return notFound(`no session ${JSON.stringify(id)}`);
-      return ok({ ...sessionOut(session), subscriptions: (api.admin.subscriptionsOf(id) ?? []).map(subscriptionOut) });
+      return ok({ ...sessionOut(session), subscriptions: (api.admin.subscriptionsOf(id) ?? []) });
     },
   },
   {
@@ -208,7 +205,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
     handle: (api, { query }) => {
       const q = query as { clientId?: string; filter?: string; matching?: string; qos?: QoS; group?: string };
-      return ok(page(api.admin.subscriptions(q).map(subscriptionOut), query));
+      return ok(page(api.admin.subscriptions(q), query));
     },
   },
   {
