@@ -18,6 +18,7 @@
   async function api(path, options) {
     const opts = options || {};
     const headers = {};
+    const sentWith = token;
     if (token) headers.authorization = 'Bearer ' + token;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(path, { method: opts.method || 'GET', headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body), cache: 'no-store' });
@@ -25,7 +26,8 @@
     if (!res.ok) {
       const err = new Error((body && body.message) || 'HTTP ' + res.status);
       err.status = res.status;
-      if (res.status === 401) signedOut();
+      // Only a refusal of the credentials in use now signs out (not one of a request sent before signing in)
+      if (res.status === 401 && sentWith === token) signedOut();
       throw err;
     }
     return body;

@@ -16,7 +16,7 @@ if (!hasChromium) console.warn(`dashboard browser test skipped: ${CHROMIUM} is m
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
-describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin user and MQTT passwords', () => {
+describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin user and MQTT passwords', { timeout: 60_000 }, () => {
   let t: TestBroker;
   let browser: BrowserContext;
   let dir: string;
@@ -54,17 +54,17 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin use
 
   it('asks to sign in, then signs in with a user name and password', async () => {
     await page.goto(`http://127.0.0.1:${t.broker.addresses().http?.port}/`, { timeout: 10_000 });
-    await page.locator('#state', { hasText: 'sign in required' }).waitFor({ timeout: 5000 });
+    await page.locator('#state', { hasText: 'sign in required' }).waitFor({ timeout: 10_000 });
     expect(await page.locator('#notice').textContent()).toContain('Sign in');
     await page.click('#sign-in-open');
     await page.fill('#sign-in-user', 'ops');
     await page.fill('#sign-in-password', 'wrong');
     await page.click('#sign-in-submit');
-    await page.locator('#sign-in-error', { hasText: 'Bad user name' }).waitFor({ timeout: 5000 });
+    await page.locator('#sign-in-error', { hasText: 'Bad user name' }).waitFor({ timeout: 10_000 });
     await page.fill('#sign-in-password', 'ops-pass');
     await page.click('#sign-in-submit');
-    await page.locator('#who', { hasText: 'ops (admin)' }).waitFor({ timeout: 5000 });
-    await page.locator('#state', { hasText: 'up' }).waitFor({ timeout: 5000 });
+    await page.locator('#who', { hasText: 'ops (admin)' }).waitFor({ timeout: 10_000 });
+    await page.locator('#state', { hasText: 'up' }).waitFor({ timeout: 10_000 });
     expect(await page.locator('#notice').isHidden()).toBe(true);
   });
 
@@ -73,30 +73,30 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin use
     await page.fill('#live-username', 'viewer');
     await page.fill('#live-password', 'not-it');
     await page.click('#subscribe');
-    await page.locator('#live-state', { hasText: /Bad User Name or Password/i }).waitFor({ timeout: 5000 });
+    await page.locator('#live-state', { hasText: /Bad User Name or Password/i }).waitFor({ timeout: 10_000 });
     await page.fill('#live-password', 'viewer-pass');
     await page.click('#subscribe');
-    await page.locator('#live-state', { hasText: 'subscribed to sensors/#' }).waitFor({ timeout: 5000 });
+    await page.locator('#live-state', { hasText: 'subscribed to sensors/#' }).waitFor({ timeout: 10_000 });
     const sensor = await t.client({ clientId: 'kitchen-sensor', username: 'sensor', password: 'sensor-pass' });
     await sensor.publishAsync('sensors/kitchen/temperature', '21.5 °C', { qos: 1, retain: true });
     const row = page.locator('#messages tr', { hasText: 'sensors/kitchen/temperature' });
-    await row.waitFor({ timeout: 5000 });
+    await row.waitFor({ timeout: 10_000 });
     expect(await row.locator('td').nth(3).textContent()).toBe('21.5 °C');
   });
 
   it('the clients table searches and kicks', async () => {
     const doomed = await t.client({ clientId: 'doomed-7', username: 'sensor', password: 'sensor-pass', protocolVersion: 5 });
     const disconnected = new Promise<IDisconnectPacket>((resolve) => doomed.once('disconnect', resolve));
-    await page.locator('#client-rows tr[data-client-id="doomed-7"]').waitFor({ timeout: 8000 });
+    await page.locator('#client-rows tr[data-client-id="doomed-7"]').waitFor({ timeout: 15_000 });
     expect(await page.locator('#client-rows tr').count()).toBe(3); // the live view, the sensor, doomed-7
     await page.fill('#client-query', 'doomed');
-    await page.locator('#client-count', { hasText: '1–1 of 1' }).waitFor({ timeout: 5000 });
+    await page.locator('#client-count', { hasText: '1–1 of 1' }).waitFor({ timeout: 10_000 });
     const cells = await page.locator('#client-rows tr').first().locator('td').allTextContents();
     expect(cells.slice(0, 6)).toEqual(['doomed-7', 'sensor', '127.0.0.1', 'tcp', '5.0', '60 s']);
     await page.locator('#client-rows tr[data-client-id="doomed-7"] button', { hasText: 'Kick' }).click();
     expect((await disconnected).reasonCode).toBe(0x98);
-    await page.locator('#client-state', { hasText: 'disconnected doomed-7' }).waitFor({ timeout: 5000 });
-    await page.locator('#client-count', { hasText: 'no clients' }).waitFor({ timeout: 5000 });
+    await page.locator('#client-state', { hasText: 'disconnected doomed-7' }).waitFor({ timeout: 10_000 });
+    await page.locator('#client-count', { hasText: 'no clients' }).waitFor({ timeout: 10_000 });
     await page.fill('#client-query', '');
   });
 
@@ -104,23 +104,23 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin use
     const pub = await t.client({ username: 'sensor', password: 'sensor-pass' });
     await pub.publishAsync('config/site-1/setpoint', '22.5', { qos: 1, retain: true });
     await pub.publishAsync('config/site-2/blob', Buffer.from([0, 1, 2, 255]), { qos: 0, retain: true });
-    await until(() => t.broker.retainedCount === 3, 'three retained');
+    await until(() => t.broker.retainedCount === 3, 'three retained', 10_000);
     await page.fill('#retained-filter', 'config/#');
     await page.click('#retained-search button[type=submit]');
-    await page.locator('#retained-count', { hasText: '1–2 of 2' }).waitFor({ timeout: 5000 });
+    await page.locator('#retained-count', { hasText: '1–2 of 2' }).waitFor({ timeout: 10_000 });
     const rows = await page.locator('#retained-rows tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 4).map((td) => td.textContent)));
     expect(rows).toEqual([
       ['config/site-1/setpoint', '1', '4', '22.5'],
       ['config/site-2/blob', '0', '4', 'base64: AAEC/w=='],
     ]);
     await page.locator('#retained-rows td', { hasText: 'config/site-1/setpoint' }).click();
-    await page.locator('#retained-detail', { hasText: 'QoS 1, 4 bytes' }).waitFor({ timeout: 5000 });
+    await page.locator('#retained-detail', { hasText: 'QoS 1, 4 bytes' }).waitFor({ timeout: 10_000 });
     await page.locator('#retained-rows tr[data-topic="config/site-2/blob"] button', { hasText: 'Delete' }).click();
-    await page.locator('#retained-count', { hasText: '1–1 of 1' }).waitFor({ timeout: 5000 });
+    await page.locator('#retained-count', { hasText: '1–1 of 1' }).waitFor({ timeout: 10_000 });
     expect(t.broker.admin.retainedMessage('config/site-2/blob')).toBeUndefined();
     await page.fill('#retained-filter', '#');
     await page.click('#retained-search button[type=submit]');
-    await page.locator('#retained-count', { hasText: '1–2 of 2' }).waitFor({ timeout: 5000 });
+    await page.locator('#retained-count', { hasText: '1–2 of 2' }).waitFor({ timeout: 10_000 });
   });
 
   it('charts the last 15 minutes with uPlot, and a screenshot shows the whole dashboard', async () => {
@@ -135,13 +135,13 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin use
     expect(await page.locator('.uplot').count()).toBe(3);
     expect(await page.locator('.uplot canvas').count()).toBe(3);
     // 1 kitchen reading, 2 retained configs, 20 hall readings
-    await page.locator('#total-in', { hasText: '23 total' }).waitFor({ timeout: 5000 });
+    await page.locator('#total-in', { hasText: '23 total' }).waitFor({ timeout: 10_000 });
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     // Signing out leaves a page that asks to sign in again
     await page.click('#sign-out');
-    await page.locator('#who', { hasText: 'signed out' }).waitFor({ timeout: 5000 });
-    await page.locator('#state', { hasText: 'sign in required' }).waitFor({ timeout: 5000 });
+    await page.locator('#who', { hasText: 'signed out' }).waitFor({ timeout: 10_000 });
+    await page.locator('#state', { hasText: 'sign in required' }).waitFor({ timeout: 10_000 });
     expect(errors).toEqual([]);
   });
 });
