@@ -64,7 +64,8 @@ export class Access {
     const now = Date.now();
     const limited = this.limited(address, now);
     if (limited) return limited;
-    if (level !== 'metrics' && !this.#store.hasAdmin && !isLoopback(address)) {
+    // No admin: the API answers loopback only. Protected metrics with no credential at all: the same
+    if (!isLoopback(address) && (level === 'metrics' ? !this.#store.any : !this.#store.hasAdmin)) {
       return { status: 403, error: 'loopback-only', message: 'with no admin configured the API answers loopback clients only (midge admin add-token NAME --role admin)' };
     }
     const principal = authorization === undefined ? this.#anonymous() : await this.#authenticate(authorization, now);

@@ -34,6 +34,10 @@ describe('HTTP access rules', () => {
     expect(await access.check('admin', undefined, '127.0.0.1')).toMatchObject({ status: 403, error: 'forbidden' });
     expect(await access.check('open', undefined, '10.0.0.5')).toBeUndefined();
     expect(await access.check('metrics', undefined, '10.0.0.5')).toBeUndefined();
+    // metricsAuth with nobody to authenticate: loopback only, like the API
+    const protectedMetrics = new Access(storeWith([]), true);
+    expect(await protectedMetrics.check('metrics', undefined, '10.0.0.5')).toMatchObject({ status: 403, error: 'loopback-only' });
+    expect(await protectedMetrics.check('metrics', undefined, '127.0.0.1')).toMatchObject({ kind: 'anonymous' });
     const readers = new Access(storeWith([{ name: 'r', role: 'read', token: 'midge_r' }]), false);
     expect(await readers.check('read', 'Bearer midge_r', '10.0.0.5')).toMatchObject({ status: 403, error: 'loopback-only' });
     expect(await readers.check('read', undefined, '127.0.0.1')).toMatchObject({ status: 401 });
