@@ -76,6 +76,11 @@ export async function listenHttp(host: string, port: number, app: HttpApp): Prom
     routerOptions: { maxParamLength: 8192 },
     forceCloseConnections: true,
     return503OnClosing: true,
+    // A malformed URL or an overlong parameter gets the API's error shape, without echoing the URL
+    frameworkErrors: (err, _req, reply) => {
+      const answer = reply as unknown as FastifyReply;
+      void answer.code(400).header('cache-control', 'no-store').send({ error: 'bad-request', message: err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'malformed URL' });
+    },
     // Unknown query or body fields are refused, not silently dropped
     ajv: { customOptions: { removeAdditional: false, coerceTypes: true, useDefaults: true } },
   });

@@ -384,6 +384,8 @@ describe('admin API', () => {
     expect((await api.send('PUT', '/api/v1/clients')).status).toBe(405);
     expect((await api.send('DELETE', '/api/v1/clients/x')).status).toBe(405);
     expect((await api.get('/api/v1/nothing')).status).toBe(404);
+    expect(await api.get(`/api/v1/clients/${'a'.repeat(9000)}`)).toEqual({ status: 400, body: { error: 'bad-request', message: 'a path parameter is too long' } });
+    expect(await api.get('/api/v1/clients/%E0%A4%A')).toEqual({ status: 400, body: { error: 'bad-request', message: 'malformed URL' } });
   });
 });
 
