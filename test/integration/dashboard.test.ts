@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { IDisconnectPacket } from 'mqtt';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentialsPath, emptyCredentials, hashAdminPassword, writeCredentials } from '../../src/auth/admin-credentials.js';
+import { credentialsPath, emptyCredentials, hashAdminPassword, newToken, tokenDigest, writeCredentials } from '../../src/auth/admin-credentials.js';
 import { hashPassword } from '../../src/auth/password-file.js';
 import { startBroker, until, type TestBroker } from '../helpers/broker.js';
 
@@ -22,11 +22,17 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin use
   let dir: string;
   let page: Page;
   const errors: string[] = [];
+  const readToken = newToken();
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'midge-dashboard-'));
     const dataDir = path.join(dir, 'data');
-    writeCredentials(credentialsPath(dataDir), { ...emptyCredentials(), users: [{ name: 'ops', role: 'admin', password: await hashAdminPassword('ops-pass'), created: new Date().toISOString() }] });
+    const created = new Date().toISOString();
+    writeCredentials(credentialsPath(dataDir), {
+      ...emptyCredentials(),
+      users: [{ name: 'ops', role: 'admin', password: await hashAdminPassword('ops-pass'), created }],
+      tokens: [{ name: 'grafana', role: 'read', sha256: tokenDigest(readToken), created }],
+    });
     const passwords = path.join(dir, 'passwd');
     writeFileSync(passwords, `sensor:${await hashPassword(Buffer.from('sensor-pass'))}\nviewer:${await hashPassword(Buffer.from('viewer-pass'))}\n`);
     t = await startBroker({ httpPort: 0, dataDir, passwordFile: passwords });
@@ -142,6 +148,19 @@ describe.skipIf(!hasChromium)('dashboard in headless Chromium, with an admin use
     await page.click('#sign-out');
     await page.locator('#who', { hasText: 'signed out' }).waitFor({ timeout: 10_000 });
     await page.locator('#state', { hasText: 'sign in required' }).waitFor({ timeout: 10_000 });
+  });
+
+  it('signs in with a read token: everything shows, nothing can be kicked or deleted', async () => {
+    await page.click('#sign-in-open');
+    await page.fill('#sign-in-token', readToken);
+    await page.click('#sign-in-submit');
+    await page.locator('#who', { hasText: 'grafana (read)' }).waitFor({ timeout: 10_000 });
+    await page.locator('#state', { hasText: 'up' }).waitFor({ timeout: 10_000 });
+    await page.locator('#client-rows tr').first().waitFor({ timeout: 10_000 });
+    await page.locator('#retained-rows tr').first().waitFor({ timeout: 10_000 });
+    const buttons = page.locator('#client-rows button, #retained-rows button');
+    expect(await buttons.count()).toBeGreaterThanOrEqual(3);
+    for (const disabled of await buttons.evaluateAll((all) => all.map((b) => (b as unknown as { disabled: boolean }).disabled))) expect(disabled).toBe(true);
     expect(errors).toEqual([]);
   });
 });
