@@ -2,7 +2,7 @@ import { Session, type SessionDeps } from './session.js';
 
 /** What happens around a session's lifetime, wired by the broker. */
 export interface SessionLifecycle {
-  /** The session is gone (expired, replaced by a clean start, or ended with its connection). */
+  /** The session is gone (expired, replaced by a clean start, ended with its connection, or deleted by an operator). */
   ended(session: Session, reason: 'expired' | 'clean-start' | 'connection-closed' | 'deleted'): void;
   /** The will delay passed (or the session ended first): publish the session's will. */
   willDue(session: Session): void;

@@ -38,11 +38,11 @@ function dataDirOf(values: { 'data-dir'?: string | undefined; config?: string | 
 
 function roleOf(role: string | undefined): AdminRole {
   if (role === 'admin' || role === 'read') return role;
-  throw new UsageError(`--role must be admin or read${role === undefined ? '' : `, found ${JSON.stringify(role)}`}\n${ADMIN_USAGE}`);
+  throw new UsageError(`--role must be admin or read${role === undefined ? '' : `, found ${JSON.stringify(role)}`}; see midge admin --help`);
 }
 
 function nameOf(name: string | undefined): string {
-  if (name === undefined) throw new UsageError(`expected NAME\n${ADMIN_USAGE}`);
+  if (name === undefined) throw new UsageError(`expected NAME; see midge admin --help`);
   if (!isValidName(name)) throw new UsageError(`invalid name ${JSON.stringify(name)}: letters, digits and . _ @ - (at most 64), starting with a letter or digit`);
   return name;
 }
@@ -81,12 +81,12 @@ export async function runAdmin(argv: string[]): Promise<string> {
       },
     });
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${ADMIN_USAGE}`);
+    throw new UsageError(`${(err as Error).message}; see midge admin --help`);
   }
   const { values, positionals } = parsed;
   const [command, name, ...extra] = positionals;
   if (values.help || command === undefined) return ADMIN_USAGE;
-  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}\n${ADMIN_USAGE}`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}; see midge admin --help`);
   const file = credentialsPath(dataDirOf(values));
   const credentials = load(file);
   const taken = (n: string) => credentials.tokens.some((t) => t.name === n) || credentials.users.some((u) => u.name === n);
@@ -113,7 +113,7 @@ export async function runAdmin(argv: string[]): Promise<string> {
       return `${existed ? 'updated' : 'added'} user ${n} (${role}) in ${file}`;
     }
     case 'list': {
-      if (name !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(name)}\n${ADMIN_USAGE}`);
+      if (name !== undefined) throw new UsageError(`unexpected argument ${JSON.stringify(name)}; see midge admin --help`);
       const rows = [
         ...credentials.tokens.map((t) => ({ name: t.name, kind: 'token', role: t.role, created: t.created })),
         ...credentials.users.map((u) => ({ name: u.name, kind: 'user', role: u.role, created: u.created })),
@@ -129,6 +129,6 @@ export async function runAdmin(argv: string[]): Promise<string> {
       return `removed ${n} from ${file}`;
     }
     default:
-      throw new UsageError(`unknown admin command ${JSON.stringify(command)}\n${ADMIN_USAGE}`);
+      throw new UsageError(`unknown admin command ${JSON.stringify(command)}; see midge admin --help`);
   }
 }
