@@ -153,6 +153,7 @@ export class CredentialStore {
   #tokens = new Map<string, TokenRecord>();
   #signature = '';
   #checkedAt = 0;
+  #generation = 0;
   readonly #onError: (err: unknown) => void;
 
   constructor(file: string, onError: (err: unknown) => void) {
@@ -163,6 +164,7 @@ export class CredentialStore {
   }
 
   #install(credentials: AdminCredentials): void {
+    this.#generation++;
     this.#credentials = credentials;
     this.#tokens = new Map(credentials.tokens.map((t) => [t.sha256, t]));
   }
@@ -190,6 +192,11 @@ export class CredentialStore {
   /** Rereads the file now; throws ERR_SECURITY_FILE and keeps the current credentials on an error. */
   reload(): void {
     this.#install(readCredentials(this.file));
+  }
+
+  /** Moves on each time the credentials are (re)installed: what was verified before may no longer hold. */
+  get generation(): number {
+    return this.#generation;
   }
 
   /** True when any token or user exists (then every API request must authenticate). */

@@ -21,6 +21,13 @@ const MAX_FAILURES = 20;
 const FAILURE_WINDOW_MS = 60_000;
 /** Addresses whose failures are remembered at once. */
 const MAX_FAILING_ADDRESSES = 10_000;
+/** Password checks (scrypt: 16 MiB and tens of ms each) running at once; more are refused (429). */
+const MAX_PASSWORD_CHECKS = 4;
+/** A verified Basic header is trusted this long without a new scrypt check (until the credentials change). */
+const BASIC_CACHE_MS = 60_000;
+const MAX_BASIC_CACHE = 100;
+
+const BUSY: Denial = { status: 429, error: 'too-many-requests', message: 'too many password checks at once: retry, or use a token' };
 
 interface Login {
   readonly name: string;
@@ -46,6 +53,9 @@ export class Access {
   readonly #metricsAuth: boolean;
   readonly #logins = new Map<string, Login>();
   readonly #failures = new Map<string, { count: number; since: number }>();
+  /** Verified Basic credentials by the digest of their header, with the credentials' generation. */
+  readonly #basic = new Map<string, { principal: Principal; until: number; generation: number }>();
+  #checking = 0;
 
   constructor(store: CredentialStore, metricsAuth: boolean) {
     this.#store = store;
@@ -69,6 +79,7 @@ export class Access {
       return { status: 403, error: 'loopback-only', message: 'with no admin configured the API answers loopback clients only (midge admin add-token NAME --role admin)' };
     }
     const principal = authorization === undefined ? this.#anonymous() : await this.#authenticate(authorization, now);
+    if (principal === 'busy') return BUSY;
     if (principal === undefined) {
       if (authorization !== undefined) this.#failed(address, now);
       return { status: 401, error: 'unauthorized', message: authorization === undefined ? 'credentials required (Authorization: Bearer TOKEN or Basic)' : 'bad credentials' };
@@ -89,11 +100,12 @@ export class Access {
     return undefined;
   }
 
-  /** Exchanges a user's password for a login token (the dashboard's sign-in); undefined when refused. */
-  async login(username: string, password: string, address: string | undefined): Promise<{ token: string; principal: Principal; expiresAt: number } | undefined> {
+  /** Exchanges a user's password for a login token (the dashboard's sign-in); undefined when refused, 'busy' when too many checks run. */
+  async login(username: string, password: string, address: string | undefined): Promise<{ token: string; principal: Principal; expiresAt: number } | 'busy' | undefined> {
     await this.#store.refresh();
-    const principal = await this.#store.user(username, password);
+    const principal = await this.#password(username, password);
     const now = Date.now();
+    if (principal === 'busy') return 'busy';
     if (!principal) {
       this.#failed(address, now);
       return undefined;
@@ -116,7 +128,7 @@ export class Access {
     return this.#store.any ? undefined : { name: 'anonymous', role: 'read', kind: 'anonymous' };
   }
 
-  async #authenticate(authorization: string, now: number): Promise<Principal | undefined> {
+  async #authenticate(authorization: string, now: number): Promise<Principal | 'busy' | undefined> {
     const token = bearerOf(authorization);
     if (token !== undefined) {
       const login = this.#logins.get(tokenDigest(token));
@@ -125,10 +137,30 @@ export class Access {
     }
     const basic = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization);
     if (!basic) return undefined;
+    const key = tokenDigest(authorization);
+    const cached = this.#basic.get(key);
+    if (cached && cached.until > now && cached.generation === this.#store.generation) return cached.principal;
     const decoded = Buffer.from(basic[1] as string, 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     if (colon <= 0) return undefined;
-    return this.#store.user(decoded.slice(0, colon), decoded.slice(colon + 1));
+    const generation = this.#store.generation;
+    const principal = await this.#password(decoded.slice(0, colon), decoded.slice(colon + 1));
+    if (principal === 'busy' || principal === undefined) return principal;
+    this.#basic.delete(key);
+    if (this.#basic.size >= MAX_BASIC_CACHE) this.#basic.delete(this.#basic.keys().next().value as string);
+    this.#basic.set(key, { principal, until: now + BASIC_CACHE_MS, generation });
+    return principal;
+  }
+
+  /** A user's password check, at most MAX_PASSWORD_CHECKS at once ('busy' beyond). */
+  async #password(name: string, password: string): Promise<Principal | 'busy' | undefined> {
+    if (this.#checking >= MAX_PASSWORD_CHECKS) return 'busy';
+    this.#checking++;
+    try {
+      return await this.#store.user(name, password);
+    } finally {
+      this.#checking--;
+    }
   }
 
   #failed(address: string | undefined, now: number): void {

@@ -14,7 +14,7 @@ export interface ApiContext {
   publish(input: PublishRequest): Promise<void>;
   /** Rereads the password, ACL, JWKS and admin credentials files; throws ERR_SECURITY_FILE. */
   reload(): void;
-  login(username: string, password: string, address: string | undefined): Promise<{ token: string; principal: Principal; expiresAt: number } | undefined>;
+  login(username: string, password: string, address: string | undefined): Promise<{ token: string; principal: Principal; expiresAt: number } | 'busy' | undefined>;
   logout(authorization: string | undefined): boolean;
   /** Why requests from `address` are refused for now (too many failed authentications), if they are. */
   limited(address: string | undefined): Denial | undefined;
@@ -271,6 +271,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       const limited = api.limited(address);
       if (limited) return { status: limited.status, body: { error: limited.error, message: limited.message } };
       const login = await api.login(username, password, address);
+      if (login === 'busy') return { status: 429, body: { error: 'too-many-requests', message: 'too many password checks at once: retry' } };
       if (!login) return { status: 401, body: { error: 'unauthorized', message: 'bad user name or password' } };
       return ok({ token: login.token, name: login.principal.name, role: login.principal.role, expiresAt: iso(login.expiresAt) });
     },

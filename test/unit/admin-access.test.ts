@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { credentialsPath, CredentialStore, emptyCredentials, newToken, tokenDigest, writeCredentials } from '../../src/auth/admin-credentials.js';
+import { credentialsPath, CredentialStore, emptyCredentials, hashAdminPassword, newToken, tokenDigest, writeCredentials } from '../../src/auth/admin-credentials.js';
 import { topicMatches } from '../../src/broker/admin.js';
 import { Access, isLoopback } from '../../src/http/access.js';
 
@@ -59,6 +59,34 @@ describe('HTTP access rules', () => {
     for (let i = 0; i < 20; i++) expect(await access.check('read', 'Bearer nope', '10.0.0.9')).toMatchObject({ status: 401 });
     expect(await access.check('read', 'Bearer midge_ok', '10.0.0.9')).toMatchObject({ status: 429 });
     expect(await access.check('read', 'Bearer midge_ok', '10.0.0.8')).toMatchObject({ name: 'ops' });
+  });
+});
+
+describe('password checks', () => {
+  const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+  it('at most 4 scrypt checks run at once; the others are refused with 429 at once', async () => {
+    const store = storeWith([]);
+    writeCredentials(store.file, { ...emptyCredentials(), users: [{ name: 'alice', role: 'admin', password: await hashAdminPassword('right'), created: '' }] });
+    store.reload();
+    const access = new Access(store, false);
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => access.check('read', basic('alice', 'wrong'), `10.0.1.${i}`)));
+    const statuses = answers.map((a) => (a && 'status' in a ? a.status : 200));
+    expect(statuses.filter((s) => s === 401)).toHaveLength(4);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(6);
+    expect(await access.check('read', basic('alice', 'right'), '10.0.1.99')).toMatchObject({ name: 'alice', kind: 'user' });
+  });
+
+  it('a verified Basic header is remembered only while the credentials stay the same', async () => {
+    const store = storeWith([]);
+    writeCredentials(store.file, { ...emptyCredentials(), users: [{ name: 'alice', role: 'admin', password: await hashAdminPassword('right'), created: '' }] });
+    store.reload();
+    const access = new Access(store, false);
+    expect(await access.check('admin', basic('alice', 'right'), '127.0.0.1')).toMatchObject({ name: 'alice' });
+    expect(await access.check('admin', basic('alice', 'right'), '127.0.0.1')).toMatchObject({ name: 'alice' });
+    writeCredentials(store.file, { ...emptyCredentials(), users: [{ name: 'alice', role: 'admin', password: await hashAdminPassword('changed'), created: '' }] });
+    store.reload();
+    expect(await access.check('admin', basic('alice', 'right'), '127.0.0.1')).toMatchObject({ status: 401 });
   });
 });
 
