@@ -10,6 +10,7 @@ import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, messagePropertiesOf, type PublishInput } from './broker/message.js';
 import { createCore } from './broker/core.js';
+import { BrokerAdmin } from './broker/admin.js';
 import { connectionEnded } from './broker/disconnect.js';
 import { Stats } from './broker/stats.js';
 import { Connection, type ConnectionHost } from './connection/connection.js';
@@ -66,6 +67,8 @@ export class Broker {
   /** Prometheus metrics on a registry of this broker's own (served at /metrics). */
   readonly metrics = new Metrics();
   readonly version = packageVersion();
+  /** The operator's view: clients, sessions, subscriptions and retained messages, kick and delete (the admin API uses it). */
+  readonly admin: BrokerAdmin;
   readonly #ctx: BrokerContext;
   readonly #connections = new Set<Connection>();
   readonly #keepalive = new KeepaliveSweep(this.#connections, (err) => this.logger.error({ err }, 'keepalive check failed'));
@@ -99,6 +102,7 @@ export class Broker {
     this.#admission = new Admission(this.options.maxConnections, this.options.maxConnectionsPerIp);
     const core = createCore(this.options, this.logger, this.stats, [this.metrics, ...this.#security.plugins, ...this.options.plugins]);
     this.#ctx = core.ctx;
+    this.admin = new BrokerAdmin({ connections: core.ctx.connections, sessions: core.ctx.sessions, router: core.ctx.router });
     this.#bridge = core.bridge;
     this.#connectionHost = {
       logger: this.logger,

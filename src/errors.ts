@@ -36,6 +36,7 @@ export const ErrorCode = {
   ERR_TOPIC_LIMIT: { reason: ReasonCode.TopicNameInvalid, text: 'topic exceeds the length or level limit' },
   ERR_SLOW_CONSUMER: { reason: ReasonCode.ImplementationSpecificError, text: 'client stopped reading' },
   ERR_NOT_STARTED: { reason: ReasonCode.ServerUnavailable, text: 'broker not started' },
+  ERR_ADMIN_DISCONNECT: { reason: ReasonCode.AdministrativeAction, text: 'disconnected by an administrator' },
   // Bridge and log store (src/bridge/)
   ERR_LOG_STREAM_UNKNOWN: { reason: ReasonCode.ImplementationSpecificError, text: 'unknown log stream' },
   ERR_LOG_READ: { reason: ReasonCode.UnspecifiedError, text: 'cannot read the log' },

@@ -1,5 +1,6 @@
 /** Midge: an MQTT 3.1 / 3.1.1 / 5.0 broker. Public API. */
 export { Broker, createBroker, type ListenAddresses, type SessionInfo } from './broker.js';
+export type { BrokerAdmin, ClientDetails, SessionDetails, SubscriptionDetails, SubscriptionQuery } from './broker/admin.js';
 export { LevelStore, type Durability, type CommitStats } from './store/level.js';
 export { BrokerError, ErrorCode, isBrokerError, type ErrorCodeName } from './errors.js';
 export type { BrokerOptions } from './options.js';

@@ -110,6 +110,21 @@ export class Router {
     return live;
   }
 
+  /** The retained message of `topic`, unless it expired (then it is removed) [MQTT-3.3.2-5]. */
+  retainedMessage(topic: string): Message | undefined {
+    const message = this.#retained.get(topic);
+    if (!message || !isExpired(message, Date.now())) return message;
+    this.#expire(message);
+    return undefined;
+  }
+
+  /** Clears the retained message of `topic` (an operator's action); false when there was none. */
+  clearRetained(topic: string): boolean {
+    if (!this.#retained.delete(topic)) return false;
+    this.#store.deleteRetained(topic);
+    return true;
+  }
+
   /** Removes the retained messages whose expiry has passed (the broker calls this periodically). */
   sweepRetained(now: number): void {
     for (const message of this.#retained.expired(now)) this.#expire(message);

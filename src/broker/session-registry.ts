@@ -2,8 +2,8 @@ import { Session, type SessionDeps } from './session.js';
 
 /** What happens around a session's lifetime, wired by the broker. */
 export interface SessionLifecycle {
-  /** The session is gone (expired, replaced by a clean start, or ended with its connection). */
-  ended(session: Session, reason: 'expired' | 'clean-start' | 'connection-closed'): void;
+  /** The session is gone (expired, replaced by a clean start, ended with its connection, or deleted by an operator). */
+  ended(session: Session, reason: 'expired' | 'clean-start' | 'connection-closed' | 'deleted'): void;
   /** The will delay passed (or the session ended first): publish the session's will. */
   willDue(session: Session): void;
 }
@@ -64,7 +64,7 @@ export class SessionRegistry {
   }
 
   /** Ends a session now: it is removed and the lifecycle is told. */
-  end(session: Session, reason: 'expired' | 'clean-start' | 'connection-closed'): void {
+  end(session: Session, reason: 'expired' | 'clean-start' | 'connection-closed' | 'deleted'): void {
     if (this.#sessions.get(session.clientId) !== session) return;
     const willPending = session.willDueAt !== undefined;
     this.cancelTimers(session.clientId);

@@ -14,6 +14,7 @@ export class UsageError extends Error {
 const COMMANDS = `Usage: midge [options]                       run the broker
        midge passwd [-c] [-b] [-D] FILE USER     manage a password file (midge passwd --help)
        midge migrate mosquitto.conf              print the Midge YAML for a Mosquitto configuration
+       midge admin add-token|add-user|list|remove ...   HTTP API tokens and users (midge admin --help)
        midge log list|stat|read ...              read the bridge's log store (midge log --help)
        midge bench [options]                     load-test a broker (midge bench --help)`;
 

@@ -7,6 +7,7 @@ import { packageVersion } from '../package.js';
 import { parseCommandLine, USAGE, UsageError, withCliDefaults } from './args.js';
 import { runPasswd } from './passwd.js';
 import { runMigrate } from './migrate.js';
+import { runAdmin } from './admin.js';
 import { runLogCommand } from './log.js';
 
 function fail(message: string, code: number): never {
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
     process.exitCode = runMigrate(process.argv.slice(3), (t) => process.stdout.write(t), (t) => process.stderr.write(t));
     return;
   }
+  if (process.argv[2] === 'admin') return void process.stdout.write(`${await runAdmin(process.argv.slice(3))}\n`);
   if (process.argv[2] === 'log') return runLogCommand(process.argv.slice(3)); // midge log list|read|stat (src/cli/log.ts)
   if (process.argv[2] === 'bench') return process.exit(await (await import('../loadgen/command.js')).runBenchCommand(process.argv.slice(3)));
   const command = parseCommandLine(process.argv.slice(2));

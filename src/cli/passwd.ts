@@ -56,7 +56,8 @@ function prompt(question: string): Promise<string> {
   });
 }
 
-async function readPassword(fromStdin: boolean): Promise<string> {
+/** Reads a password: the first line of stdin, or a prompt (twice) on the terminal. */
+export async function readPassword(fromStdin: boolean): Promise<string> {
   const password = fromStdin ? await readStdinLine() : await prompt('Password: ');
   if (!fromStdin && (await prompt('Repeat password: ')) !== password) throw new UsageError('passwords do not match');
   return checked(password);

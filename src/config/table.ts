@@ -72,6 +72,8 @@ export const OPTIONS = {
   wssPort: opt({ field: PORT, default: 8084, value: 'N', help: 'MQTT over secure WebSocket port, with --cert (-1 = off)', group: 'Listeners' }),
   /** HTTP port for /metrics, /healthz, /readyz and the status page; 0 picks a free port, -1 (createBroker's default) disables it. */
   httpPort: opt({ field: PORT, default: -1, cliDefault: 8080, value: 'N', help: 'HTTP port for /metrics, /healthz, /readyz and the status page (0 = any free port; -1 = off)', group: 'Listeners' }),
+  /** Require an API token or user (midge admin) for /metrics too; /healthz and /readyz stay open. */
+  metricsAuth: opt({ field: BOOLEAN, default: false, help: 'require an API token or user (midge admin) for /metrics too', group: 'Logs and monitoring' }),
   /** Interface the HTTP listener binds to; loopback by default, so /metrics and the status page stay on this machine. */
   httpHost: opt({ field: text('a host name or address', 1), default: '127.0.0.1', value: 'ADDR', help: 'interface the HTTP listener binds to (0.0.0.0 = every interface)', group: 'Listeners' }),
 

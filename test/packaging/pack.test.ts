@@ -22,7 +22,7 @@ describe.skipIf(!built)('npm pack', () => {
     const packed = await run(NPM, ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, timeout: 30_000 });
     const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
     const files = (info?.files ?? []).map((f) => f.path);
-    for (const needed of ['dist/src/cli/main.js', 'dist/src/index.js', 'status/index.html', 'status/status.js', 'status/status.css', 'midge.example.yaml', 'docs/configuration.md']) {
+    for (const needed of ['dist/src/cli/main.js', 'dist/src/index.js', 'status/index.html', 'status/status.js', 'status/status.css', 'status/panels.js', 'midge.example.yaml', 'docs/configuration.md', 'docs/admin-api.yaml']) {
       expect(files, needed).toContain(needed);
     }
     expect(files.some((f) => f.startsWith('test/') || f.startsWith('src/'))).toBe(false);
@@ -55,6 +55,7 @@ async function startAndStop(app: string): Promise<void> {
     const http = (JSON.parse(listening as string) as { http: { port: number } }).http.port;
     expect((await fetch(`http://127.0.0.1:${http}/healthz`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${http}/mqtt.min.js`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${http}/uPlot.iife.min.js`)).status).toBe(200);
     expect(await (await fetch(`http://127.0.0.1:${http}/`)).text()).toContain('Midge');
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
