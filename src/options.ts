@@ -8,6 +8,8 @@ import type { Durability } from './store/level.js';
 import type { Store } from './store/store.js';
 import { resolveBridgeOptions, type BridgeConfig, type BridgeOptions } from './bridge/config.js';
 import type { ClusterOptions } from './cluster/cluster.js';
+import { resolveMqttBridges, type MqttBridgeConfig, type MqttBridgeOptions } from './mqtt-bridge/config.js';
+import { hostname } from 'node:os';
 
 /** Options accepted by `createBroker`. Every field is optional; defaults are in DEFAULTS. */
 export interface BrokerOptions {
@@ -86,6 +88,8 @@ export interface BrokerOptions {
    * Without it Midge is one process, as before.
    */
   cluster?: { servers: string | string[]; nodeId: string; prefix?: string; replicas?: number };
+  /** MQTT bridges to other brokers (see the README, MQTT bridges). */
+  bridges?: MqttBridgeOptions[];
 
   // Security and limits (see the README's Security section)
   /** TLS port, used when `tlsCert` is set; 0 picks a free port, -1 disables it. */
@@ -201,7 +205,7 @@ export const DEFAULTS = {
 
 /** Options after defaults and validation. */
 export type ResolvedOptions = typeof DEFAULTS &
-  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig; cluster: ClusterOptions | undefined };
+  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig; cluster: ClusterOptions | undefined; bridges: MqttBridgeConfig[] };
 
 /** Applies defaults and validates; throws ERR_INVALID_OPTION naming the key, what was expected and what was found. */
 export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
@@ -218,6 +222,7 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
     ...given,
     bridge: resolveBridgeOptions(input.bridge),
     cluster: resolveClusterOptions(input.cluster),
+    bridges: resolveMqttBridges(input.bridges, hostname()),
   } as ResolvedOptions;
   checkSecurityOptions(merged);
   return merged;

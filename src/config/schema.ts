@@ -91,6 +91,8 @@ export const CONFIG_FIELDS: Record<string, Field> = {
   },
   // Checked in depth by resolveBridgeOptions (src/bridge/config.ts), which names the nested key
   bridge: { schema: z.record(z.string(), z.unknown()), expected: 'an object { streams, rules, sinks, overflow } (see README, Bridge)' },
+  // Checked in depth by resolveMqttBridges (src/mqtt-bridge/config.ts), which names the nested key
+  bridges: { schema: z.array(z.record(z.string(), z.unknown())), expected: 'a list of bridges { name, url, topics, ... } (see README, MQTT bridges)' },
 };
 
 const PROGRAMMATIC_FIELDS: Record<string, Field> = {

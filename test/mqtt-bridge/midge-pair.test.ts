@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { startBroker, until, type TestBroker } from '../helpers/broker.js';
+import type { MqttBridgeOptions } from '../../src/mqtt-bridge/config.js';
+
+const opened: TestBroker[] = [];
+afterEach(async () => {
+  for (const b of opened.splice(0).reverse()) await b.close();
+});
+
+async function broker(bridges?: MqttBridgeOptions[]): Promise<TestBroker> {
+  const b = await startBroker(bridges ? { bridges } : {});
+  opened.push(b);
+  return b;
+}
+
+function received(client: MqttClient): { topic: string; payload: string; qos: number; retain: boolean; properties: unknown }[] {
+  const out: { topic: string; payload: string; qos: number; retain: boolean; properties: unknown }[] = [];
+  client.on('message', (topic, payload, packet) => out.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain, properties: packet.properties }));
+  return out;
+}
+
+describe.each([4, 5] as const)('two Midge brokers bridged (MQTT %s)', (protocolVersion) => {
+  it('forwards out at min(message QoS, rule QoS) with the prefixes applied', async () => {
+    const remote = await broker();
+    const local = await broker([
+      { name: 'cloud', url: remote.url, protocolVersion, reconnectDelay: 50, topics: [{ filter: 'sensors/#', direction: 'out', qos: 2, localPrefix: 'site/', remotePrefix: 'edge/a/' }] },
+    ]);
+    await until(() => local.broker.mqttBridges.status()[0]?.state === 'connected', 'bridge connected');
+    const sub = await remote.client({ protocolVersion: 5 });
+    const got = received(sub);
+    await sub.subscribeAsync('edge/#', { qos: 2 });
+    const pub = await local.client({ protocolVersion: 5 });
+    for (const qos of [0, 1, 2] as const) await pub.publishAsync(`site/sensors/t${qos}`, `v${qos}`, { qos });
+    await pub.publishAsync('other/x', 'no', { qos: 1 });
+    await until(() => got.length >= 3, 'three messages at the remote');
+    expect(got.map((m) => [m.topic, m.payload, m.qos])).toEqual([
+      ['edge/a/sensors/t0', 'v0', 0],
+      ['edge/a/sensors/t1', 'v1', 1],
+      ['edge/a/sensors/t2', 'v2', 2],
+    ]);
+    const status = local.broker.mqttBridges.status()[0];
+    expect(status?.forwardedOut).toBe(3);
+    expect(status?.backlogMessages).toBe(0);
+  });
+
+  it('forwards in, and both directions without loops', async () => {
+    const remote = await broker();
+    const local = await broker([
+      { name: 'cloud', url: remote.url, protocolVersion, reconnectDelay: 50, topics: [{ filter: 'chat/#', direction: 'both', qos: 1 }] },
+    ]);
+    await until(() => local.broker.mqttBridges.status()[0]?.state === 'connected', 'bridge connected');
+    await new Promise((r) => setTimeout(r, 100)); // remote subscription in place
+    const l = await local.client({ protocolVersion: 5 });
+    const r = await remote.client({ protocolVersion: 5 });
+    const atLocal = received(l);
+    const atRemote = received(r);
+    await l.subscribeAsync('chat/#', { qos: 1 });
+    await r.subscribeAsync('chat/#', { qos: 1 });
+    await l.publishAsync('chat/from-local', 'L', { qos: 1 });
+    await r.publishAsync('chat/from-remote', 'R', { qos: 1 });
+    await until(() => atLocal.length >= 2 && atRemote.length >= 2, 'each side has both messages');
+    await new Promise((r) => setTimeout(r, 300)); // an echo would arrive now
+    expect(atLocal.map((m) => m.topic).sort()).toEqual(['chat/from-local', 'chat/from-remote']);
+    expect(atRemote.map((m) => m.topic).sort()).toEqual(['chat/from-local', 'chat/from-remote']);
+    const status = local.broker.mqttBridges.status()[0];
+    expect(status?.forwardedOut).toBe(1);
+    expect(status?.forwardedIn).toBe(1);
+  });
+});
