@@ -109,7 +109,7 @@ describe('reference and example', () => {
       expect(doc, `docs/configuration.md documents ${key}`).toContain(`\`${key}\``);
       expect(doc, `docs/configuration.md names ${envName(key)}`).toContain(envName(key));
     }
-    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store', 'bridge']);
+    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store', 'bridge', 'bridges']);
     expect(flagName('wsPort')).toBe('--ws-port');
   });
 
@@ -117,7 +117,7 @@ describe('reference and example', () => {
     const file = path.join(ROOT, 'midge.example.yaml');
     const options = loadConfig({ file });
     expect(resolveOptions(options)).toMatchObject(DEFAULTS);
-    expect(Object.keys(options).sort()).toEqual([...Object.keys(DEFAULTS), 'store', 'bridge'].sort());
+    expect(Object.keys(options).sort()).toEqual([...Object.keys(DEFAULTS), 'store', 'bridge', 'bridges'].sort());
   });
 
   it('--print-config shows the effective configuration as YAML', () => {
@@ -126,7 +126,7 @@ describe('reference and example', () => {
     if (cmd.kind !== 'print-config') return;
     const printed = parseYaml(formatConfig(resolveOptions(cmd.options))) as Record<string, unknown>;
     const bridge = { streams: {}, rules: [], sinks: [], overflow: 'drop-oldest', retentionIntervalMs: 1000, admin: true };
-    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level', bridge });
+    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level', bridge, bridges: [] });
     expect(resolveOptions(printed).bridge).toEqual(resolveOptions({}).bridge); // what it prints loads again
   });
 });
