@@ -111,10 +111,10 @@ export class MqttBridge {
     this.#dropped[reason] = (this.#dropped[reason] ?? 0) + 1;
   }
 
-  /** True when the backlog is at its bounds (for the 'block' policy). */
+  /** True when the backlog is over its bounds (for the 'block' policy: the message just routed took it over). */
   get full(): boolean {
     const s = this.#session;
-    return s.queuedBytes >= this.#config.maxBacklogBytes || s.queuedCount >= this.#config.maxBacklogMessages;
+    return s.queuedBytes > this.#config.maxBacklogBytes || s.queuedCount > this.#config.maxBacklogMessages;
   }
 
   /** True when this bridge forwards `topic` to the remote. */
