@@ -16,6 +16,9 @@ export interface Mapped {
 export class TopicMap {
   readonly #out: readonly BridgeTopic[];
   readonly #in: readonly BridgeTopic[];
+  /** Recent mappings, so the common case (few topics, many messages) matches no filter per message. */
+  readonly #remote = new Map<string, Mapped | undefined>();
+  readonly #local = new Map<string, Mapped | undefined>();
 
   constructor(topics: readonly BridgeTopic[]) {
     this.#out = topics.filter((t) => t.direction !== 'in');
@@ -34,19 +37,35 @@ export class TopicMap {
 
   /** The remote topic of a local message (first outbound rule that matches), or undefined. */
   toRemote(topic: string): Mapped | undefined {
-    for (const rule of this.#out) {
-      if (topicMatches(rule.localFilter, topic)) return { topic: rule.remotePrefix + topic.slice(rule.localPrefix.length), qos: rule.qos };
-    }
-    return undefined;
+    return cached(this.#remote, topic, () => {
+      for (const rule of this.#out) {
+        if (topicMatches(rule.localFilter, topic)) return { topic: rule.remotePrefix + topic.slice(rule.localPrefix.length), qos: rule.qos };
+      }
+      return undefined;
+    });
   }
 
   /** The local topic of a message from the remote (first inbound rule that matches), or undefined. */
   toLocal(topic: string): Mapped | undefined {
-    for (const rule of this.#in) {
-      if (topicMatches(rule.remoteFilter, topic)) return { topic: rule.localPrefix + topic.slice(rule.remotePrefix.length), qos: rule.qos };
-    }
-    return undefined;
+    return cached(this.#local, topic, () => {
+      for (const rule of this.#in) {
+        if (topicMatches(rule.remoteFilter, topic)) return { topic: rule.localPrefix + topic.slice(rule.remotePrefix.length), qos: rule.qos };
+      }
+      return undefined;
+    });
   }
+}
+
+/** Most topics a TopicMap remembers per direction; past it the memory starts over. */
+const CACHE_LIMIT = 4096;
+
+function cached(cache: Map<string, Mapped | undefined>, topic: string, map: () => Mapped | undefined): Mapped | undefined {
+  const hit = cache.get(topic);
+  if (hit !== undefined || cache.has(topic)) return hit;
+  if (cache.size >= CACHE_LIMIT) cache.clear();
+  const mapped = map();
+  cache.set(topic, mapped);
+  return mapped;
 }
 
 /** True when topic name `topic` matches filter `filter` [MQTT-4.7]; `#` and `+` do not match a leading `$` level [MQTT-4.7.2-1]. */

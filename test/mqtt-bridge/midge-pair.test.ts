@@ -68,3 +68,14 @@ describe.each([4, 5] as const)('two Midge brokers bridged (MQTT %s)', (protocolV
     expect(status?.forwardedIn).toBe(1);
   });
 });
+
+describe('the bridge session id', () => {
+  it.each([4, 5] as const)('no MQTT %s client may connect as $bridge/... (identifier rejected)', async (protocolVersion) => {
+    const b = await broker();
+    const code = await b.client({ clientId: '$bridge/cloud', protocolVersion }).then(
+      () => -1,
+      (err: { code?: number }) => err.code,
+    );
+    expect(code).toBe(protocolVersion === 5 ? 0x85 : 2);
+  });
+});
