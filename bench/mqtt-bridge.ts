@@ -24,7 +24,9 @@ import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 
 const HOST = '127.0.0.1';
-const { values } = parseArgs({ options: { messages: { type: 'string' }, payload: { type: 'string' }, window: { type: 'string' }, json: { type: 'string' }, timeout: { type: 'string' } } });
+const { values } = parseArgs({ options: { messages: { type: 'string' }, payload: { type: 'string' }, window: { type: 'string' }, json: { type: 'string' }, timeout: { type: 'string' }, only: { type: 'string' } } });
+/** `--only midge-fsync:out:0,mosquitto:out:0` runs just those cases. */
+const ONLY = values.only?.split(',');
 const MESSAGES = Number(values.messages ?? 20_000);
 const PAYLOAD = Number(values.payload ?? 64);
 const WINDOW = Number(values.window ?? 200);
@@ -65,6 +67,14 @@ class Proc {
     return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
   }
   async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      // SIGTERM first (Midge writes its CPU profile then), SIGKILL if it lingers
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(timer);
+    }
     if (this.child.exitCode === null && this.child.signalCode === null) {
       const exited = new Promise((r) => this.child.once('exit', r));
       this.child.kill('SIGKILL');
@@ -133,7 +143,9 @@ async function startEdge(edge: Edge, port: number, remotePort: number, direction
   const store = edge === 'midge-memory' ? ['--store', 'memory'] : ['--data-dir', path.join(dir, 'data')];
   // The destination subscriber's queue unbounded, as max_queued_messages 0 gives Mosquitto
   const args = [MIDGE_CLI, '--max-queued-messages', '100000000', '--max-queued-bytes', '100000000000', '--host', HOST, '--port', String(port), '--ws-port', '-1', '--http-port', '-1', '--sys-interval', '0', '--log-level', 'warn', '--config', path.join(dir, 'midge.json'), ...store];
-  const proc = new Proc(process.execPath, args, dir);
+  // MIDGE_BENCH_CPU_PROF=DIR writes a CPU profile of the Midge edge there
+  const profile = process.env.MIDGE_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.MIDGE_BENCH_CPU_PROF] : [];
+  const proc = new Proc(process.execPath, [...profile, ...args], dir);
   await listening(port, proc);
   return proc;
 }
@@ -232,6 +244,7 @@ async function main(): Promise<void> {
   for (const direction of ['out', 'in'] as const) {
     for (const qos of [0, 1] as const) {
       for (const edge of ['midge-fsync', 'midge-memory', 'mosquitto'] as const) {
+        if (ONLY !== undefined && !ONLY.includes(`${edge}:${direction}:${qos}`)) continue;
         const row = await runCase(edge, direction, qos);
         rows.push(row);
         console.log(JSON.stringify(row));
