@@ -37,6 +37,7 @@ export function statusOf(broker: Broker): object {
       retryAt: b.retryAt === undefined ? null : new Date(b.retryAt).toISOString(),
       backlog: { messages: b.backlogMessages, bytes: b.backlogBytes, inflight: b.inflight },
       forwarded: { out: b.forwardedOut, in: b.forwardedIn },
+      loopsDropped: b.loopsDropped,
       dropped: Object.values(b.dropped).reduce((x, y) => x + y, 0),
       droppedByReason: b.dropped,
       blocked: b.blocked,

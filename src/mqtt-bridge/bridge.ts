@@ -28,6 +28,8 @@ export interface MqttBridgeStatus {
   readonly inflight: number;
   readonly forwardedOut: number;
   readonly forwardedIn: number;
+  /** Messages from the remote dropped because they had already crossed this broker (MQTT 5 loop detection). */
+  readonly loopsDropped: number;
   /** Outbound messages dropped, by reason (link down at QoS 0, backlog full, refused by the remote, ...). */
   readonly dropped: Readonly<Partial<Record<DropReason, number>>>;
   /** Local publishers' acknowledgements withheld by the 'block' policy now. */
@@ -56,11 +58,14 @@ export class MqttBridge {
   /** Remote filters of an earlier configuration, unsubscribed at the next connection. */
   #stale: string[] = [];
   #forwardedOut = 0;
-  readonly #counters: InboundCounters = { forwardedIn: 0, unmatched: 0 };
+  readonly #counters: InboundCounters = { forwardedIn: 0, unmatched: 0, loops: 0 };
+  /** This broker's id in the `midge-bridge-via` user property (see via.ts). */
+  readonly #brokerId: string;
   readonly #dropped: Partial<Record<DropReason, number>> = {};
   #blocked: (() => void)[] = [];
 
-  constructor(config: MqttBridgeConfig, ctx: BrokerContext) {
+  constructor(config: MqttBridgeConfig, ctx: BrokerContext, brokerId: string) {
+    this.#brokerId = brokerId;
     this.name = config.name;
     this.clientId = bridgeSessionId(config.name);
     this.#config = config;
@@ -138,6 +143,7 @@ export class MqttBridge {
       inflight: s.inflightCount,
       forwardedOut: this.#forwardedOut,
       forwardedIn: this.#counters.forwardedIn,
+      loopsDropped: this.#counters.loops,
       dropped: { ...this.#dropped },
       blocked: this.#blocked.length,
     };
@@ -167,7 +173,7 @@ export class MqttBridge {
   }
 
   async #up(client: MqttClient, connack: IConnackPacket): Promise<void> {
-    this.#inbound = new Inbound(this.#ctx, this.#session, this.#link, this.#topics, this.#info, this.#counters);
+    this.#inbound = new Inbound(this.#ctx, this.#session, this.#link, this.#topics, this.#info, this.#counters, this.#brokerId);
     try {
       await this.#subscribeRemote(client);
     } catch (err) {
@@ -176,7 +182,7 @@ export class MqttBridge {
       if (!client.connected) return;
     }
     if (this.#link.status.state !== 'connected') return;
-    const outlet = new BridgeOutlet(this.#link, connack, this.#config, this.#info, this.#topics, this.#ctx.options.maxWriteBuffer, () => this.#forwardedOut++);
+    const outlet = new BridgeOutlet(this.#link, connack, this.#config, this.#info, this.#topics, this.#ctx.options.maxWriteBuffer, () => this.#forwardedOut++, this.#brokerId);
     this.#session.attach(outlet);
   }
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import type { QueueLimits } from '../broker/queue.js';
@@ -6,6 +7,7 @@ import type { Plugin } from '../hooks.js';
 import type { ClientInfo, Drop, Message } from '../model.js';
 import { MqttBridge, type MqttBridgeStatus } from './bridge.js';
 import { bridgeSessionId, type MqttBridgeConfig } from './config.js';
+import { VIA_PROPERTY, viaOf } from './via.js';
 
 /** Prefix of every bridge's local session id. */
 const SESSION_PREFIX = bridgeSessionId('');
@@ -23,6 +25,8 @@ export class MqttBridges implements Plugin {
   readonly #logger: Logger;
   #ctx: BrokerContext | undefined;
   #blocking: MqttBridge[] = [];
+  /** This broker's id among bridged Midge brokers (loop detection, see via.ts); new at each start. */
+  readonly #brokerId = randomBytes(6).toString('hex');
 
   constructor(configs: readonly MqttBridgeConfig[], logger: Logger) {
     this.#configs = configs;
@@ -97,6 +101,20 @@ export class MqttBridges implements Plugin {
     this.#bridges.get(drop.clientId.slice(SESSION_PREFIX.length))?.dropped(drop.reason);
   }
 
+  /**
+   * A message that already went out through a bridge of this broker and came back (published by
+   * another broker's bridge, over another link) is not published again: dropped, counted
+   * ('bridge-loop'). Costs one property lookup on messages with user properties.
+   */
+  onPublish(client: ClientInfo | undefined, message: Message): Message | null {
+    const props = message.properties?.userProperties;
+    if (props === undefined || props[VIA_PROPERTY] === undefined) return message;
+    // A bridge's own inbound publish carries this broker's id already (it checked the list before adding it)
+    if (client?.id.startsWith(SESSION_PREFIX) === true || !viaOf(props).includes(this.#brokerId)) return message;
+    this.#context().drops.add(client?.id, message, 'bridge-loop');
+    return null;
+  }
+
   holdAcknowledgement(_client: ClientInfo, message: Message): Promise<void> | undefined {
     if (this.#blocking.length === 0) return undefined;
     const holds = this.#blocking.filter((b) => b.full && b.forwards(message.topic)).map((b) => b.block());
@@ -105,7 +123,7 @@ export class MqttBridges implements Plugin {
   }
 
   async #add(config: MqttBridgeConfig): Promise<void> {
-    const bridge = new MqttBridge(config, this.#context());
+    const bridge = new MqttBridge(config, this.#context(), this.#brokerId);
     this.#bridges.set(config.name, bridge);
     if (config.overflow === 'block') this.#blocking.push(bridge);
     await bridge.start();

@@ -8,6 +8,7 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import { isReservedTopic, isValidTopicName } from '../protocol/topic.js';
 import type { RemoteLink } from './link.js';
 import type { TopicMap } from './topics.js';
+import { viaOf, withVia } from './via.js';
 
 /** What the inbound side counts. */
 export interface InboundCounters {
@@ -15,6 +16,8 @@ export interface InboundCounters {
   forwardedIn: number;
   /** Messages from the remote that no inbound rule maps (e.g. a subscription left from an older configuration). */
   unmatched: number;
+  /** Messages from the remote that had already crossed this broker (a loop), acknowledged and not published. */
+  loops: number;
 }
 
 /**
@@ -35,7 +38,10 @@ export class Inbound {
   /** With authorizePublish gates: messages are routed in the order they came, each after its own check. */
   #chain: Promise<void> = Promise.resolve();
 
-  constructor(ctx: BrokerContext, session: Session, link: RemoteLink, topics: TopicMap, info: ClientInfo, counters: InboundCounters) {
+  readonly #brokerId: string;
+
+  constructor(ctx: BrokerContext, session: Session, link: RemoteLink, topics: TopicMap, info: ClientInfo, counters: InboundCounters, brokerId: string) {
+    this.#brokerId = brokerId;
     this.#ctx = ctx;
     this.#session = session;
     this.#link = link;
@@ -60,6 +66,13 @@ export class Inbound {
     const message = this.#toMessage(packet);
     if (message === undefined) {
       this.#counters.unmatched++;
+      if (qos > 0) this.#link.hold(ack, id, Promise.resolve());
+      return;
+    }
+    if (viaOf(packet.properties?.userProperties).includes(this.#brokerId)) {
+      // It went out from here through a bridge and came back through another: acknowledged, not published
+      this.#counters.loops++;
+      this.#ctx.drops.add(this.#info.id, message, 'bridge-loop');
       if (qos > 0) this.#link.hold(ack, id, Promise.resolve());
       return;
     }
@@ -110,13 +123,15 @@ export class Inbound {
     const local = this.#topics.toLocal(packet.topic);
     if (local === undefined || !isValidTopicName(local.topic)) return undefined;
     const props = packet.properties as PublishPacket['properties'];
+    const properties = messagePropertiesOf(props);
     return {
       id: this.#ctx.messageIds.next(),
       topic: local.topic,
       payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
       qos: packet.qos,
       retain: packet.retain,
-      properties: messagePropertiesOf(props),
+      // This broker joins the list of brokers it crossed, so it drops the message if it ever comes back
+      properties: { ...properties, userProperties: withVia(properties?.userProperties, this.#brokerId) },
       expiresAt: expiresAtOf(props?.messageExpiryInterval),
       origin: this.#info.id,
     };

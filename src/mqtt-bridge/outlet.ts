@@ -5,6 +5,7 @@ import type { Outlet } from '../broker/session.js';
 import type { ClientInfo, DropReason, Message, ProtocolVersion } from '../model.js';
 import type { RemoteLink } from './link.js';
 import type { TopicMap } from './topics.js';
+import { withVia } from './via.js';
 
 /** Bytes of a PUBLISH beyond topic and payload, counted generously (fixed header, length, packet id, properties' framing). */
 const PUBLISH_OVERHEAD = 16;
@@ -24,6 +25,7 @@ export class BridgeOutlet implements Outlet {
   readonly #maxPacketSize: number;
   readonly #maxWriteBuffer: number;
   readonly #sentQos0: () => void;
+  readonly #brokerId: string;
 
   constructor(
     link: RemoteLink,
@@ -33,7 +35,9 @@ export class BridgeOutlet implements Outlet {
     topics: TopicMap,
     maxWriteBuffer: number,
     sentQos0: () => void,
+    brokerId: string,
   ) {
+    this.#brokerId = brokerId;
     this.#link = link;
     this.info = info;
     this.#topics = topics;
@@ -56,7 +60,7 @@ export class BridgeOutlet implements Outlet {
     const now = Date.now();
     if (isExpired(message, now)) return 'expired'; // [MQTT-3.3.2-5]
     if (Buffer.byteLength(remote.topic) + message.payload.length + PUBLISH_OVERHEAD > this.#maxPacketSize) return 'packet-too-large'; // [MQTT-3.1.2-24]
-    const properties = this.protocolVersion === 5 ? propertiesOf(message, now) : undefined;
+    const properties = this.protocolVersion === 5 ? propertiesOf(message, now, this.#brokerId) : undefined;
     const sent = this.#link.publish(remote.topic, message.payload, { qos: delivery.qos, retain: delivery.retain, dup, properties }, delivery.packetId);
     if (delivery.qos > 0) return undefined; // in flight: if the link just went, the next attach resends it
     if (!sent) return 'offline';
@@ -69,10 +73,13 @@ export class BridgeOutlet implements Outlet {
   }
 }
 
-/** MQTT 5 properties of a forwarded message: passed through, with the expiry interval that is left [MQTT-3.3.2-6]. */
-function propertiesOf(message: Message, now: number): IPublishPacket['properties'] {
+/**
+ * MQTT 5 properties of a forwarded message: passed through, with the expiry interval that is left
+ * [MQTT-3.3.2-6], and this broker added to its `midge-bridge-via` user property (see via.ts).
+ */
+function propertiesOf(message: Message, now: number, brokerId: string): IPublishPacket['properties'] {
   const expiry = remainingExpiry(message, now);
   const props = message.properties;
-  if (props === undefined && expiry === undefined) return undefined;
-  return { ...props, ...(expiry === undefined ? {} : { messageExpiryInterval: expiry }) } as IPublishPacket['properties'];
+  const userProperties = withVia(props?.userProperties, brokerId);
+  return { ...props, userProperties, ...(expiry === undefined ? {} : { messageExpiryInterval: expiry }) } as IPublishPacket['properties'];
 }

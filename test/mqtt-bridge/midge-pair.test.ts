@@ -79,3 +79,44 @@ describe('the bridge session id', () => {
     expect(code).toBe(protocolVersion === 5 ? 0x85 : 2);
   });
 });
+
+describe('two Midge brokers, each bridging to the other (MQTT 5)', () => {
+  async function ring(direction: 'out' | 'both'): Promise<{ gotA: string[]; gotB: string[]; a: TestBroker; b: TestBroker }> {
+    const a = await broker();
+    const b = await broker();
+    const link = (url: string) => [{ name: 'peer', url, protocolVersion: 5 as const, reconnectDelay: 50, topics: [{ filter: 'ring/#', direction, qos: 1 as const }] }];
+    await a.broker.reloadBridges(link(b.url));
+    await b.broker.reloadBridges(link(a.url));
+    await until(() => a.broker.mqttBridges.status()[0]?.state === 'connected' && b.broker.mqttBridges.status()[0]?.state === 'connected', 'both links up');
+    await new Promise((r) => setTimeout(r, 200));
+    const atA = await a.client({ protocolVersion: 5 });
+    const atB = await b.client({ protocolVersion: 5 });
+    const gotA = received(atA);
+    const gotB = received(atB);
+    await atA.subscribeAsync('ring/#', { qos: 1 });
+    await atB.subscribeAsync('ring/#', { qos: 1 });
+    await atA.publishAsync('ring/from-a', 'a', { qos: 1 });
+    await atB.publishAsync('ring/from-b', 'b', { qos: 1 });
+    await until(() => gotA.length >= 2 && gotB.length >= 2, 'each broker has both messages');
+    await new Promise((r) => setTimeout(r, 500)); // a loop would deliver more now
+    return { gotA: gotA.map((m) => m.topic).sort(), gotB: gotB.map((m) => m.topic).sort(), a, b };
+  }
+
+  it('out on each side: a message crosses once and never comes back', async () => {
+    const { gotA, gotB, a, b } = await ring('out');
+    expect(gotA).toEqual(['ring/from-a', 'ring/from-b']);
+    expect(gotB).toEqual(['ring/from-a', 'ring/from-b']);
+    // Each message went back once over the other link and was dropped there, unpublished
+    expect(a.broker.stats.dropped['bridge-loop']).toBe(1);
+    expect(b.broker.stats.dropped['bridge-loop']).toBe(1);
+  });
+
+  it('both on each side (two links between the same brokers): no endless loop', async () => {
+    const { gotA, gotB } = await ring('both');
+    // Two links carry each message twice, as with Mosquitto; the loop still ends at once
+    for (const got of [gotA, gotB]) {
+      expect(got.filter((t) => t === 'ring/from-a').length).toBeLessThanOrEqual(2);
+      expect(got.filter((t) => t === 'ring/from-b').length).toBeLessThanOrEqual(2);
+    }
+  });
+});

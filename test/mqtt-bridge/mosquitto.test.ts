@@ -95,7 +95,7 @@ describe.skipIf(MOSQUITTO === undefined)('Midge bridged to a real Mosquitto', ()
       await until(() => late.got.length === 2, `two retained messages at ${url}`);
       for (const p of late.got) {
         expect(p.retain).toBe(true);
-        expect(p.properties?.userProperties).toEqual({ site: 'a' });
+        expect(p.properties?.userProperties).toMatchObject({ site: 'a' });
         expect(p.properties?.contentType).toBe('text/plain');
         expect(p.properties?.responseTopic).toBe('reply/x');
         expect(p.properties?.correlationData?.toString()).toBe('c1');
