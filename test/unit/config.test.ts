@@ -109,7 +109,7 @@ describe('reference and example', () => {
       expect(doc, `docs/configuration.md documents ${key}`).toContain(`\`${key}\``);
       expect(doc, `docs/configuration.md names ${envName(key)}`).toContain(envName(key));
     }
-    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store', 'bridge', 'bridges']);
+    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store', 'cluster', 'bridge', 'bridges']);
     expect(flagName('wsPort')).toBe('--ws-port');
   });
 
