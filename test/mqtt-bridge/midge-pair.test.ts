@@ -120,3 +120,25 @@ describe('two Midge brokers, each bridging to the other (MQTT 5)', () => {
     }
   });
 });
+
+describe('failover', () => {
+  it('tries the URLs in turn and connects to the first that answers; moves on when it goes away', async () => {
+    const { freePort } = await import('../helpers/engines.js');
+    const dead = `mqtt://127.0.0.1:${await freePort()}`;
+    const first = await broker();
+    const second = await broker();
+    const local = await broker([{ name: 'cloud', url: [dead, first.url, second.url], reconnectDelay: 20, reconnectDelayMax: 50, topics: [{ filter: 'f/#', qos: 1 }] }]);
+    await until(() => local.broker.mqttBridges.status()[0]?.state === 'connected', 'connected');
+    expect(local.broker.mqttBridges.status()[0]?.url).toBe(first.url);
+    opened.splice(opened.indexOf(first), 1);
+    await first.close(); // the active remote goes away: retried, then the next URL
+    await until(() => local.broker.mqttBridges.status()[0]?.state === 'connected' && local.broker.mqttBridges.status()[0]?.url === second.url, 'failed over', 10_000);
+    const sub = await second.client();
+    const got: string[] = [];
+    sub.on('message', (t) => got.push(t));
+    await sub.subscribeAsync('f/#', { qos: 1 });
+    const pub = await local.client();
+    await pub.publishAsync('f/x', '1', { qos: 1 });
+    await until(() => got.length === 1, 'forwarded to the second remote');
+  });
+});
