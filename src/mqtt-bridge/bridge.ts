@@ -184,6 +184,16 @@ export class MqttBridge {
     if (this.#link.status.state !== 'connected') return;
     const outlet = new BridgeOutlet(this.#link, connack, this.#config, this.#info, this.#topics, this.#ctx.options.maxWriteBuffer, () => this.#forwardedOut++, this.#brokerId);
     this.#session.attach(outlet);
+    this.#announce(true);
+  }
+
+  /** As Mosquitto: `$SYS/broker/connection/<name>/state` (retained, 1 or 0) as soon as the link changes, when $SYS is on. */
+  #announce(up: boolean): void {
+    const ctx = this.#ctx;
+    if (ctx.options.sysInterval <= 0) return;
+    const topic = `$SYS/broker/connection/${this.name}/state`;
+    const message = { id: ctx.messageIds.next(), topic, payload: Buffer.from(up ? '1' : '0'), qos: 0, retain: true, properties: undefined, expiresAt: undefined, origin: undefined } as const;
+    ctx.publisher.publish(message, undefined);
   }
 
   /**
@@ -210,7 +220,9 @@ export class MqttBridge {
 
   #down(): void {
     this.#inbound = undefined;
-    if (this.#session.connected) this.#session.detach();
+    if (!this.#session.connected) return;
+    this.#session.detach();
+    this.#announce(false);
   }
 
   #packet(packet: Packet): void {

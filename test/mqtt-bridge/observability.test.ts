@@ -68,5 +68,13 @@ describe('MQTT bridge observability', () => {
     expect(after).toContain('midge_mqtt_bridge_up{bridge="cloud"} 1');
     expect(after).toContain('midge_mqtt_bridge_forwarded_total{bridge="cloud",direction="out"} 1');
     expect(after).toContain('midge_mqtt_bridge_backlog_messages{bridge="cloud"} 0');
+    // Published as soon as the link changes, as Mosquitto does, not only every sysInterval
+    const changes: string[] = [];
+    sys.on('message', (topic, payload) => {
+      if (topic === '$SYS/broker/connection/cloud/state') changes.push(payload.toString());
+    });
+    opened.splice(opened.indexOf(remote), 1);
+    await remote.close();
+    await until(() => changes.includes('0'), 'state 0 on the link going down', 900);
   });
 });
