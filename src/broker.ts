@@ -26,6 +26,9 @@ import { Admission } from './connection/admission.js';
 import { anonymousWarning } from './auth/exposure.js';
 import type { Bridge } from './bridge/bridge.js';
 import type { Log } from './bridge/log.js';
+import type { MqttBridges } from './mqtt-bridge/bridges.js';
+import { resolveMqttBridges, type MqttBridgeOptions } from './mqtt-bridge/config.js';
+import { hostname } from 'node:os';
 
 /** Where the listeners are bound (undefined when disabled). */
 export interface ListenAddresses {
@@ -90,6 +93,8 @@ export class Broker {
   readonly #about: StartInfo;
   /** The log bridge (an ordinary plugin of the core), opened after restore and closed before the store. */
   readonly #bridge: Bridge;
+  /** The MQTT bridges to other brokers (the `bridges` option), started after restore, stopped before sessions are saved. */
+  readonly #mqttBridges: MqttBridges;
 
   /** `about`: what the start line says beyond the options (the `midge` command passes its config file). */
   constructor(input: BrokerOptions = {}, about: StartInfo = {}) {
@@ -104,6 +109,7 @@ export class Broker {
     this.#ctx = core.ctx;
     this.admin = new BrokerAdmin({ connections: core.ctx.connections, sessions: core.ctx.sessions, router: core.ctx.router });
     this.#bridge = core.bridge;
+    this.#mqttBridges = core.mqttBridges;
     this.#connectionHost = {
       logger: this.logger,
       encoder: this.#encoder,
@@ -186,6 +192,22 @@ export class Broker {
     this.logger.info('security files reloaded');
   }
 
+  /**
+   * Applies a new `bridges` configuration (SIGHUP): added bridges start, changed ones reconnect with
+   * their new settings (their backlog stays), removed ones end their session. A configuration that
+   * does not validate throws ERR_INVALID_OPTION and changes nothing.
+   */
+  async reloadBridges(bridges: MqttBridgeOptions[] | undefined): Promise<void> {
+    const configs = resolveMqttBridges(bridges, hostname());
+    await this.#mqttBridges.reload(configs);
+    this.logger.info({ bridges: configs.map((c) => c.name) }, 'mqtt bridges reloaded');
+  }
+
+  /** The MQTT bridges: `status()` gives each one's link state, backlog and counters. */
+  get mqttBridges(): MqttBridges {
+    return this.#mqttBridges;
+  }
+
   /** Open connections (with or without CONNECT) and connections refused by maxConnections / maxConnectionsPerIp. */
   get connectionStats(): { open: number; refused: number; slowConsumersDisconnected: number } {
     return { open: this.#admission.size, refused: this.#admission.refused, slowConsumersDisconnected: this.#slowConsumers };
@@ -241,6 +263,7 @@ export class Broker {
       const state = await this.#ctx.store.open({ queuePage: this.options.queuePageSize });
       restoreState(this.#ctx, state);
       await this.#bridge.open();
+      await this.#mqttBridges.start();
       for (const plugin of this.#ctx.hooks.plugins) await plugin.init?.(this);
       // Expired retained messages leave memory and the store even if nobody subscribes [MQTT-3.3.2-5]
       this.#retainedSweep = setInterval(() => this.#ctx.router.sweepRetained(Date.now()), RETAINED_SWEEP_MS).unref();
@@ -299,6 +322,7 @@ export class Broker {
     const closed = [...this.#connections].map((conn) => conn.closeForShutdown());
     await Promise.all([listeners, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;
+    await this.#mqttBridges.close();
     sessions.stop();
     await this.#bridge.close();
     for (const session of sessions.values()) this.#ctx.journal.saveSession(session);

@@ -83,7 +83,9 @@ export type DropReason =
   | 'plugin-error'
   | 'refused'
   | 'unencodable'
-  | 'payload-format-invalid';
+  | 'payload-format-invalid'
+  /** It had already crossed this broker through an MQTT bridge (a loop of bridges, see src/mqtt-bridge/via.ts). */
+  | 'bridge-loop';
 
 /** A dropped message, reported through `onDropped`. */
 export interface Drop {

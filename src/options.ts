@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { BrokerError } from './errors.js';
 import { brokerOptionsSchema, describeIssues } from './config/schema.js';
@@ -6,6 +7,7 @@ import { optionEntries, type OptionKey, type OptionValues } from './config/table
 import type { Store } from './store/store.js';
 import { resolveBridgeOptions, type BridgeConfig, type BridgeOptions } from './bridge/config.js';
 import type { ClusterOptions } from './cluster/cluster.js';
+import { resolveMqttBridges, type MqttBridgeConfig, type MqttBridgeOptions } from './mqtt-bridge/config.js';
 
 /** The options of the table (config/table.ts), each optional; their TSDoc is the table's. */
 type TableOptions = { -readonly [K in OptionKey]?: OptionValues[K] };
@@ -14,7 +16,7 @@ type TableOptions = { -readonly [K in OptionKey]?: OptionValues[K] };
  * Options accepted by `createBroker`. Every field is optional; defaults are in DEFAULTS. All but
  * the four below are generated from the options table (src/config/table.ts).
  */
-export interface BrokerOptions extends Omit<TableOptions, 'store' | 'bridge'> {
+export interface BrokerOptions extends Omit<TableOptions, 'store' | 'bridge' | 'bridges'> {
   /** A pino logger to use instead of creating one. */
   logger?: Logger;
   /** Plugins, called in order. */
@@ -26,14 +28,16 @@ export interface BrokerOptions extends Omit<TableOptions, 'store' | 'bridge'> {
   store?: 'level' | 'memory' | Store;
   /** Bridge to a log store: streams (retention), rules (topic filter → stream) and sinks (NATS, Redis, Kafka). */
   bridge?: BridgeOptions;
+  /** MQTT bridges to other brokers (see the README, MQTT bridges). */
+  bridges?: MqttBridgeOptions[];
 }
 
-type DefaultedKey = Exclude<OptionKey, 'store' | 'bridge' | 'cluster'>;
+type DefaultedKey = Exclude<OptionKey, 'store' | 'bridge' | 'cluster' | 'bridges'>;
 
 /** Defaults for every option except logger, plugins, store and bridge (from the options table). */
 export const DEFAULTS = Object.fromEntries(
   optionEntries()
-    .filter(([key]) => key !== 'store' && key !== 'bridge' && key !== 'cluster')
+    .filter(([key]) => key !== 'store' && key !== 'bridge' && key !== 'cluster' && key !== 'bridges')
     .map(([key, spec]) => [key, spec.default]),
 ) as { -readonly [K in DefaultedKey]: OptionValues[K] };
 
@@ -50,7 +54,7 @@ export const CLI_DEFAULTS: Readonly<BrokerOptions> = Object.fromEntries(
 
 /** Options after defaults and validation. */
 export type ResolvedOptions = typeof DEFAULTS &
-  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig; cluster: ClusterOptions | undefined };
+  Pick<BrokerOptions, 'logger'> & { plugins: Plugin[]; store: NonNullable<BrokerOptions['store']> } & { bridge: BridgeConfig; cluster: ClusterOptions | undefined; bridges: MqttBridgeConfig[] };
 
 /** Applies defaults and validates; throws ERR_INVALID_OPTION naming the key, what was expected and what was found. */
 export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
@@ -69,6 +73,7 @@ export function resolveOptions(input: BrokerOptions = {}): ResolvedOptions {
     ...given,
     bridge: resolveBridgeOptions(input.bridge),
     cluster: resolveClusterOptions(input.cluster),
+    bridges: resolveMqttBridges(input.bridges, hostname()),
   } as ResolvedOptions;
   checkSecurityOptions(merged);
   return merged;

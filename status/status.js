@@ -146,6 +146,11 @@
     $('store').textContent = store.kind + (store.dataDir ? ' in ' + store.dataDir + ', durability ' + store.durability : '') + ', ' + plural(store.errors, 'error', 'errors');
     const sinks = (status.bridge && status.bridge.sinks) || [];
     $('bridge').textContent = sinks.length === 0 ? 'no bridge configured' : sinks.map((s) => s.name + ': ' + s.state + (s.lag !== undefined ? ', lag ' + s.lag : '')).join('; ');
+    const links = status.mqttBridges || [];
+    $('mqtt-bridges').textContent = links.length === 0 ? 'no MQTT bridge configured' : links.map((b) =>
+      b.name + ': ' + b.state + (b.state !== 'connected' && b.reason ? ' (' + b.reason + ')' : '') +
+      ', backlog ' + b.backlog.messages + ' (' + b.backlog.bytes + ' B)' +
+      ', out ' + b.forwarded.out + ', in ' + b.forwarded.in + ', dropped ' + b.dropped).join('; ');
     websocket = status.websocket;
     window.dispatchEvent(new CustomEvent('midge:status', { detail: status }));
   }

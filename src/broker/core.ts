@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { Bridge } from '../bridge/bridge.js';
 import { ClusterNode } from '../cluster/cluster.js';
+import { MqttBridges } from '../mqtt-bridge/bridges.js';
 import type { AcceptedConnection } from '../connection/connection.js';
 import { refuseUnstored, type CommitAck } from '../handlers/commit.js';
 import type { BrokerContext } from '../handlers/context.js';
@@ -23,10 +24,11 @@ import { SessionRegistry, type SessionLifecycle } from './session-registry.js';
 import { storeFailed, type Stats } from './stats.js';
 import { Wills } from './wills.js';
 
-/** The broker's core, as createCore builds it: what handlers share, and the log bridge. */
+/** The broker's core, as createCore builds it: what handlers share, the log bridge and the MQTT bridges. */
 export interface Core {
   readonly ctx: BrokerContext;
   readonly bridge: Bridge;
+  readonly mqttBridges: MqttBridges;
 }
 
 /**
@@ -52,7 +54,8 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
       retain: (message) => router.retain(message),
       nextMessageId: () => messageIds.next(),
     });
-  const hooks = new HookRunner(cluster ? [...plugins, bridge, cluster] : [...plugins, bridge], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
+  const mqttBridges = new MqttBridges(options.bridges, logger);
+  const hooks = new HookRunner(cluster ? [...plugins, bridge, mqttBridges, cluster] : [...plugins, bridge, mqttBridges], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
   const drops = new Drops(stats, hooks, logger);
   const journal = new Journal(store);
   // The gate refuses through the context, which exists once the gate does
@@ -86,14 +89,16 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
     willDue: (session) => wills.due(session),
   };
   const readable = hooks.has('authorizeRead') ? (client: ClientInfo, message: Message) => hooks.authorizeRead(client, message) : undefined;
-  const sessions = new SessionRegistry({ limits, maxInflight: options.maxInflight, events, journal, pager, gate, readable }, lifecycle);
+  const limitsOf = (clientId: string) => mqttBridges.limitsOf(clientId);
+  const sessions = new SessionRegistry({ limits, limitsOf, maxInflight: options.maxInflight, events, journal, pager, gate, readable }, lifecycle);
   router = new Router(sessions, store, options.sharedSubscriptionStrategy, (message) => drops.add(undefined, message, 'expired'));
   if (cluster) router.observeInterest(cluster);
   const publisher = new Publisher(hooks, router, drops, cluster);
   wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops });
   const connections = new Map<string, AcceptedConnection>();
   ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections, cluster };
-  return { ctx, bridge };
+  mqttBridges.bind(ctx);
+  return { ctx, bridge, mqttBridges };
 }
 
 /** The store the options ask for. */

@@ -46,12 +46,17 @@ export class MessageQueue {
   /** Highest seq placed in memory: everything on disk only comes after it. */
   #memorySeq = 0;
   #loading = false;
-  readonly #limits: QueueLimits;
+  #limits: QueueLimits;
   readonly #paging: QueuePaging | undefined;
 
   constructor(limits: QueueLimits, paging?: QueuePaging) {
     this.#limits = limits;
     this.#paging = paging;
+  }
+
+  /** New bounds (a reloaded configuration); what is already queued stays, even above them. */
+  setLimits(limits: QueueLimits): void {
+    this.#limits = limits;
   }
 
   /** Appends `delivery`; returns the deliveries dropped by the overflow policy (possibly itself). */
@@ -167,6 +172,7 @@ export class MessageQueue {
     return this.#backlog;
   }
 
+  /** Payload bytes waiting, in memory and on disk. */
   get bytes(): number {
     return this.#bytes;
   }

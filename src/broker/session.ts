@@ -58,6 +58,8 @@ export interface SessionGate {
 /** What every session of a broker shares. */
 export interface SessionDeps {
   readonly limits: QueueLimits;
+  /** Bounds of one session's queue other than `limits` (an MQTT bridge's backlog), or undefined. */
+  readonly limitsOf?: (clientId: string) => QueueLimits | undefined;
   readonly maxInflight: number;
   readonly events: SessionEvents;
   readonly journal: SessionJournal;
@@ -105,7 +107,7 @@ export class Session {
     const { pager, limits, events } = this.#deps;
     const clientId = this.clientId;
     this.#queue = new MessageQueue(
-      limits,
+      this.#deps.limitsOf?.(clientId) ?? limits,
       pager && {
         pageSize: pager.pageSize,
         load: (afterSeq, limit) => pager.load(clientId, afterSeq, limit),
@@ -191,6 +193,16 @@ export class Session {
 
   get queuedCount(): number {
     return this.#queue?.size ?? 0;
+  }
+
+  /** Payload bytes queued, in memory and on disk. */
+  get queuedBytes(): number {
+    return this.#queue?.bytes ?? 0;
+  }
+
+  /** Applies the current bounds of this session's queue (after a configuration reload). */
+  relimit(): void {
+    this.#queue?.setLimits(this.#deps.limitsOf?.(this.clientId) ?? this.#deps.limits);
   }
 
   get queuedInMemoryCount(): number {

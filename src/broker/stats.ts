@@ -32,6 +32,7 @@ export class Stats {
     refused: 0,
     unencodable: 0,
     'payload-format-invalid': 0,
+    'bridge-loop': 0,
   };
 }
 

@@ -68,13 +68,31 @@ function handleSignals(broker: Broker): void {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  // SIGHUP rereads the password, ACL and JWKS files; connections stay, and a bad file keeps the old rules
+  // SIGHUP rereads the password, ACL and JWKS files, and the config file's `bridges`; connections
+  // stay, and a bad file keeps the old rules (or bridges)
   process.on('SIGHUP', () => {
     try {
       broker.reloadSecurity();
     } catch (err) {
       broker.logger.error({ err }, `reload failed, previous rules kept: ${(err as Error).message}`);
     }
+    reloadBridges(broker);
+  });
+}
+
+/** Reads the configuration again (file, environment, flags) and applies its `bridges`. */
+function reloadBridges(broker: Broker): void {
+  let bridges;
+  try {
+    const command = parseCommandLine(process.argv.slice(2));
+    if (command.kind !== 'run') return;
+    bridges = command.options.bridges;
+  } catch (err) {
+    broker.logger.error({ err }, `bridges reload failed, previous bridges kept: ${(err as Error).message}`);
+    return;
+  }
+  broker.reloadBridges(bridges).catch((err: unknown) => {
+    broker.logger.error({ err }, `bridges reload failed, previous bridges kept: ${(err as Error).message}`);
   });
 }
 

@@ -1,5 +1,6 @@
 import { readFileOrThrow } from '../read-file.js';
 import { bridgeOptionsOf, type BridgeConfig } from '../bridge/config.js';
+import type { MqttBridgeConfig } from '../mqtt-bridge/config.js';
 import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { BrokerError } from '../errors.js';
 import { DEFAULTS, type BrokerOptions, type ResolvedOptions } from '../options.js';
@@ -50,6 +51,7 @@ export function formatConfig(options: ResolvedOptions): string {
     const value = (options as unknown as Record<string, unknown>)[key];
     if (key === 'logger' || key === 'plugins' || value === undefined) continue;
     if (key === 'bridge') shown[key] = bridgeOptionsOf(value as BridgeConfig);
+    else if (key === 'bridges') shown[key] = (value as MqttBridgeConfig[]).map((c) => c.options);
     else shown[key] = key === 'store' && typeof value === 'object' ? 'custom' : value;
     if (key in OPTIONS && (OPTIONS[key as OptionKey] as OptionSpec<unknown>).secret && value !== '') shown[key] = REDACTED;
   }

@@ -206,6 +206,14 @@ export const OPTIONS = {
     help: 'the log bridge (config file only)',
     group: 'Store',
   }),
+  /** MQTT bridges to other brokers (see the README, MQTT bridges); checked in depth by src/mqtt-bridge/config.ts. */
+  bridges: opt<Record<string, unknown>[] | undefined>({
+    field: { schema: z.array(z.record(z.string(), z.unknown())), expected: 'a list of bridges { name, url, topics, ... } (see README, MQTT bridges)' },
+    default: undefined,
+    flag: null,
+    help: 'MQTT bridges to other brokers (config file only)',
+    group: 'Store',
+  }),
 } as const;
 
 /** An option's name. */

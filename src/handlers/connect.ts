@@ -30,6 +30,8 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   const assignedClientId = packet.clientId === '' ? assignClientId(ctx, packet, version) : undefined;
   const clientId = assignedClientId ?? packet.clientId;
   if (Buffer.byteLength(clientId) > ctx.options.maxClientIdLength) throw new BrokerError('ERR_CLIENT_ID_TOO_LONG', `over ${ctx.options.maxClientIdLength} bytes`);
+  // `$bridge/<name>` is the local session of an MQTT bridge (src/mqtt-bridge): no client may take it over
+  if (clientId.startsWith('$bridge/')) throw new BrokerError('ERR_CLIENT_ID_INVALID', 'reserved for MQTT bridges');
   const will = willOf(packet, ctx.options.validatePayloadFormat);
   if (will && exceedsTopicLimits(will.topic, ctx.options.maxTopicLength, ctx.options.maxTopicLevels)) throw new BrokerError('ERR_TOPIC_LIMIT', 'will topic');
   checkConnectProperties(packet);

@@ -47,15 +47,17 @@ async function authorizeThenSubscribe(
 function toSubscription(conn: AcceptedConnection, req: SubscriptionRequest, identifier: number | undefined): Request {
   const parsed = parseFilter(req.topic);
   if (parsed === null) return { code: ReasonCode.TopicFilterInvalid }; // [MQTT-3.8.3-1] [MQTT-4.7.1-1]
-  // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error
-  if (parsed.group !== undefined && req.nl) throw new BrokerError('ERR_PROTOCOL', 'No Local on a shared subscription');
   const v5 = conn.protocolVersion === 5;
+  // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error
+  if (v5 && parsed.group !== undefined && req.nl) throw new BrokerError('ERR_PROTOCOL', 'No Local on a shared subscription');
   const sub: Subscription = {
     clientId: conn.clientId,
     filter: req.topic,
     qos: req.qos,
-    noLocal: v5 && (req.nl ?? false),
-    retainAsPublished: v5 && (req.rap ?? false),
+    // A 3.1.1 client that set the bridge bit (protocol level 0x84, as Mosquitto's bridges do) gets No Local and
+    // Retain As Published on every subscription (the parser sets them), so its own messages never come back
+    noLocal: req.nl === true && parsed.group === undefined,
+    retainAsPublished: req.rap === true,
     retainHandling: v5 ? ((req.rh ?? 0) as 0 | 1 | 2) : 0,
     identifier,
     group: parsed.group,

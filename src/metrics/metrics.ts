@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { SinkStatus } from '../bridge/sink-runner.js';
 import type { Broker } from '../broker.js';
 import type { Plugin } from '../hooks.js';
+import type { MqttBridgeStatus } from '../mqtt-bridge/bridge.js';
 
 const QOS = ['0', '1', '2'] as const;
 
@@ -40,6 +41,22 @@ export class Metrics implements Plugin {
     gauge(r, 'midge_start_time_seconds', 'When the broker started, in Unix seconds.', () => stats.startedAt / 1000);
     this.#storeHistograms(broker);
     this.#bridgeGauges(broker);
+    this.#mqttBridgeMetrics(broker);
+  }
+
+  /** Per MQTT bridge (label bridge): link state, backlog, forwarded and dropped messages. */
+  #mqttBridgeMetrics(broker: Broker): void {
+    const r = this.registry;
+    const each = (read: (b: MqttBridgeStatus) => number) => () => broker.mqttBridges.status().map((b) => [{ bridge: b.name }, read(b)] as const);
+    labelled(r, 'gauge', 'midge_mqtt_bridge_up', '1 while the bridge is connected to its remote broker, else 0.', ['bridge'], each((b) => (b.state === 'connected' ? 1 : 0)));
+    labelled(r, 'gauge', 'midge_mqtt_bridge_backlog_messages', 'Outbound messages waiting for the remote (memory and disk) or in flight to it.', ['bridge'], each((b) => b.backlogMessages));
+    labelled(r, 'gauge', 'midge_mqtt_bridge_backlog_bytes', 'Payload bytes of the outbound messages waiting for the remote.', ['bridge'], each((b) => b.backlogBytes));
+    labelled(r, 'counter', 'midge_mqtt_bridge_connects_total', 'Connections to the remote broker made.', ['bridge'], each((b) => b.connects));
+    labelled(r, 'counter', 'midge_mqtt_bridge_failures_total', 'Failed attempts to connect and lost connections.', ['bridge'], each((b) => b.failures));
+    const forwarded = () => broker.mqttBridges.status().flatMap((b) => [[{ bridge: b.name, direction: 'out' }, b.forwardedOut] as const, [{ bridge: b.name, direction: 'in' }, b.forwardedIn] as const]);
+    labelled(r, 'counter', 'midge_mqtt_bridge_forwarded_total', 'Messages forwarded (out: acknowledged by the remote, or sent at QoS 0; in: published locally).', ['bridge', 'direction'], forwarded);
+    const dropped = () => broker.mqttBridges.status().flatMap((b) => Object.entries(b.dropped).map(([reason, n]) => [{ bridge: b.name, reason }, n] as const));
+    labelled(r, 'counter', 'midge_mqtt_bridge_dropped_total', 'Outbound messages dropped, by reason (offline: QoS 0 while the link is down; queue-full: the backlog bound).', ['bridge', 'reason'], dropped);
   }
 
   /** Lag, shipped and dropped records of every bridge sink, labelled by sink and stream. */
@@ -136,4 +153,26 @@ function counterBy(registry: Registry, name: string, help: string, label: string
       for (const [value, count] of counts instanceof Map ? counts : Object.entries(counts)) this.inc({ [label]: value }, count);
     },
   });
+}
+
+/** A gauge or counter with labelled series, read at scrape time. */
+function labelled(
+  registry: Registry,
+  kind: 'gauge' | 'counter',
+  name: string,
+  help: string,
+  labelNames: readonly string[],
+  read: () => readonly (readonly [Record<string, string>, number])[],
+): void {
+  if (kind === 'gauge') {
+    new Gauge({ name, help, labelNames, registers: [registry], collect() {
+      this.reset();
+      for (const [labels, v] of read()) this.set(labels, v);
+    } });
+  } else {
+    new Counter({ name, help, labelNames, registers: [registry], collect() {
+      this.reset();
+      for (const [labels, v] of read()) this.inc(labels, v);
+    } });
+  }
 }

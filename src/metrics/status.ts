@@ -28,6 +28,20 @@ export function statusOf(broker: Broker): object {
       streams: broker.log.list(),
       sinks: broker.bridge.status().sinks.map((s) => ({ name: s.name, stream: s.stream, state: s.state, lag: s.lagRecords, lagSeconds: s.lagSeconds })),
     },
+    mqttBridges: broker.mqttBridges.status().map((b) => ({
+      name: b.name,
+      state: b.state,
+      reason: b.reason ?? null,
+      url: b.url,
+      since: new Date(b.since).toISOString(),
+      retryAt: b.retryAt === undefined ? null : new Date(b.retryAt).toISOString(),
+      backlog: { messages: b.backlogMessages, bytes: b.backlogBytes, inflight: b.inflight },
+      forwarded: { out: b.forwardedOut, in: b.forwardedIn },
+      loopsDropped: b.loopsDropped,
+      dropped: Object.values(b.dropped).reduce((x, y) => x + y, 0),
+      droppedByReason: b.dropped,
+      blocked: b.blocked,
+    })),
     websocket: addresses.ws ? { port: addresses.ws.port, path: addresses.ws.path } : null,
   };
 }

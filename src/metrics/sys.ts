@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { PublishInput } from '../broker/message.js';
 import type { Stats } from '../broker/stats.js';
+import type { MqttBridgeStatus } from '../mqtt-bridge/bridge.js';
 
 /** What the $SYS publisher reads and how it publishes (through the broker's normal routing, so ACLs apply). */
 export interface SysSource {
@@ -11,6 +12,8 @@ export interface SysSource {
   readonly retainedCount: number;
   totals(): { inflight: number; queued: number; subscriptions: number };
   publish(input: PublishInput): Promise<void>;
+  /** The MQTT bridges, whose figures go under bridges/<name>/ and Mosquitto's connection/<name>/state. */
+  readonly mqttBridges?: { status(): MqttBridgeStatus[] };
 }
 
 /** A load average in the manner of Mosquitto: an exponentially weighted per-minute rate over a window. */
@@ -108,6 +111,7 @@ export class SysTopics {
       'store/errors': src.stats.storeErrors,
     };
     for (const [name, value] of Object.entries(counts)) if (name !== 'connections') values[name] = value;
+    for (const bridge of src.mqttBridges?.status() ?? []) Object.assign(values, bridgeValues(bridge));
     this.#addLoads(values, counts, now);
     this.#last = { at: now, counts };
     return values;
@@ -126,4 +130,18 @@ export class SysTopics {
       }
     }
   }
+}
+
+/** One MQTT bridge's $SYS topics: Mosquitto's connection/<name>/state (1 connected, 0 not) and Midge's bridges/<name>/... */
+function bridgeValues(b: MqttBridgeStatus): Record<string, string | number> {
+  const at = `bridges/${b.name}`;
+  return {
+    [`connection/${b.name}/state`]: b.state === 'connected' ? 1 : 0,
+    [`${at}/state`]: b.state === 'down' && b.reason !== undefined ? `down: ${b.reason}` : b.state,
+    [`${at}/backlog/messages`]: b.backlogMessages,
+    [`${at}/backlog/bytes`]: b.backlogBytes,
+    [`${at}/messages/forwarded/out`]: b.forwardedOut,
+    [`${at}/messages/forwarded/in`]: b.forwardedIn,
+    [`${at}/messages/dropped`]: Object.values(b.dropped).reduce((x, y) => x + y, 0),
+  };
 }

@@ -125,7 +125,7 @@ describe('reference and example', () => {
       expect(doc, `docs/configuration.md documents ${key}`).toContain(`\`${key}\``);
       expect(doc, `docs/configuration.md names ${envName(key)}`).toContain(envName(key));
     }
-    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store', 'cluster', 'bridge']);
+    expect(Object.keys(CONFIG_FIELDS).filter((k) => !(k in DEFAULTS))).toEqual(['store', 'cluster', 'bridge', 'bridges']);
     expect(flagName('wsPort')).toBe('--ws-port');
   });
 
@@ -133,7 +133,7 @@ describe('reference and example', () => {
     const file = path.join(ROOT, 'midge.example.yaml');
     const options = loadConfig({ file });
     expect(resolveOptions(options)).toMatchObject({ ...DEFAULTS, ...CLI_DEFAULTS }); // the midge command's defaults
-    expect(Object.keys(options).sort()).toEqual([...Object.keys(DEFAULTS), 'store', 'bridge'].sort());
+    expect(Object.keys(options).sort()).toEqual([...Object.keys(DEFAULTS), 'store', 'bridge', 'bridges'].sort());
   });
 
   it('--print-config shows the effective configuration as YAML', () => {
@@ -142,7 +142,7 @@ describe('reference and example', () => {
     if (cmd.kind !== 'print-config') return;
     const printed = parseYaml(formatConfig(resolveOptions(withCliDefaults(cmd.options)))) as Record<string, unknown>;
     const bridge = { streams: {}, rules: [], sinks: [], overflow: 'drop-oldest', retentionIntervalMs: 1000, admin: true };
-    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level', httpPort: 8080, bridge });
+    expect(printed).toEqual({ ...DEFAULTS, port: 1884, logFormat: 'text', store: 'level', httpPort: 8080, bridge, bridges: [] });
     expect(resolveOptions(printed).bridge).toEqual(resolveOptions({}).bridge); // what it prints loads again
   });
 });

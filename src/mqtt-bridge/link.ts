@@ -1,0 +1,324 @@
+import type { IClientOptions, IClientPublishOptions, IConnackPacket, MqttClient, Packet } from 'mqtt';
+import type { Logger } from 'pino';
+import type { MqttBridgeConfig } from './config.js';
+
+/** Where a link stands: connecting (an attempt is under way), connected, down (waiting to retry), stopped. */
+export type LinkState = 'connecting' | 'connected' | 'down' | 'stopped';
+
+/** What a link reports to its bridge. */
+export interface LinkHost {
+  /** CONNACK arrived: the link is usable through `client` until `down()`. */
+  up(client: MqttClient, connack: IConnackPacket): void;
+  /** The connection that was `up` is gone. */
+  down(): void;
+  /** A packet from the remote, before mqtt.js handles it. */
+  packet(packet: Packet): void;
+}
+
+/** A link's state for status and metrics. */
+export interface LinkStatus {
+  readonly state: LinkState;
+  /** Why it is down (or why the last attempt failed). */
+  readonly reason: string | undefined;
+  /** The URL in use or being tried. */
+  readonly url: string;
+  /** Since when (ms since epoch) it is in this state. */
+  readonly since: number;
+  /** When the next attempt starts, while down. */
+  readonly retryAt: number | undefined;
+  /** Successful connections since start. */
+  readonly connects: number;
+  /** Failed attempts and lost connections since start. */
+  readonly failures: number;
+}
+
+type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) => void;
+type Connect = (url: string, options: IClientOptions) => MqttClient;
+type Ack = 'puback' | 'pubrec' | 'pubcomp';
+
+/** How long a stopping link waits for its DISCONNECT to be written before it closes the socket. */
+const STOP_TIMEOUT_MS = 1000;
+
+/**
+ * mqtt.js's packet id source for one client: an outbound PUBLISH takes the packet id its session
+ * delivery has (so a resend after a restart uses the same one, and the remote recognises a QoS 2
+ * duplicate); anything else (SUBSCRIBE, UNSUBSCRIBE, sent before the session is attached) takes
+ * the next free id.
+ */
+class PacketIds {
+  readonly #forced: number[] = [];
+  readonly #used = new Set<number>();
+  #next = 0;
+  #last: number | null = null;
+
+  force(id: number): void {
+    this.#forced.push(id);
+  }
+
+  allocate(): number | null {
+    let id = this.#forced.shift();
+    if (id === undefined) {
+      for (let n = 0; n < 0xffff && (id === undefined || this.#used.has(id)); n++) id = (this.#next = (this.#next % 0xffff) + 1);
+      if (id === undefined || this.#used.has(id)) return null;
+    }
+    this.#used.add(id);
+    this.#last = id;
+    return id;
+  }
+
+  getLastAllocated(): number | null {
+    return this.#last;
+  }
+
+  register(id: number): boolean {
+    if (this.#used.has(id)) return false;
+    this.#used.add(id);
+    return true;
+  }
+
+  deallocate(id: number): void {
+    this.#used.delete(id);
+  }
+
+  clear(): void {
+    this.#used.clear();
+  }
+}
+
+/** Reconnect delay before attempt `failures` (1, 2, ...): doubling from `base`, capped, with jitter (half to all of it). */
+export function backoff(failures: number, base: number, cap: number, random = Math.random): number {
+  const full = Math.min(cap, base * 2 ** Math.min(failures - 1, 30));
+  return Math.round(full / 2 + (random() * full) / 2);
+}
+
+/**
+ * A bridge's connection to the remote broker through mqtt.js, one MqttClient per attempt: it tries
+ * the URLs in turn (failover), waits with exponential backoff, jitter and a cap between failed
+ * attempts, and reports the connection's life to its bridge.
+ *
+ * Acknowledgements are the bridge's to time. mqtt.js handles received packets one at a time and
+ * sends PUBACK/PUBREC/PUBCOMP as soon as it has handled one; the link lets mqtt.js go on at once
+ * but holds each acknowledgement until the local commit it was given (`hold`), in the order the
+ * packets came [MQTT-4.6.0-2]. mqtt.js's own PUBREL is not sent: the bridge's session sends it once
+ * the 'pubrel' state is committed (`sendPubrel`). This is the one place that reaches into mqtt.js
+ * (its `_sendPacket`), because mqtt.js has no public way to delay an acknowledgement without
+ * handling one packet per commit.
+ */
+export class RemoteLink {
+  readonly #config: MqttBridgeConfig;
+  readonly #host: LinkHost;
+  readonly #logger: Logger;
+  #client: MqttClient | undefined;
+  #write: SendPacket | undefined;
+  #ids: PacketIds | undefined;
+  #state: LinkState = 'down';
+  #reason: string | undefined = 'not started';
+  #since = Date.now();
+  #retryAt: number | undefined;
+  #urlIndex = 0;
+  /** Failed attempts in a row (backoff exponent). */
+  #streak = 0;
+  #connects = 0;
+  #failures = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #holds = new Map<string, Promise<number | void>>();
+  #acks: Promise<unknown> = Promise.resolve();
+  #connect: Connect | undefined;
+
+  constructor(config: MqttBridgeConfig, host: LinkHost, logger: Logger) {
+    this.#config = config;
+    this.#host = host;
+    this.#logger = logger.child({ bridge: config.name });
+  }
+
+  get status(): LinkStatus {
+    return {
+      state: this.#state,
+      reason: this.#reason,
+      url: this.#config.urls[this.#urlIndex] as string,
+      since: this.#since,
+      retryAt: this.#retryAt,
+      connects: this.#connects,
+      failures: this.#failures,
+    };
+  }
+
+  /** Starts connecting (mqtt.js is loaded now, so a broker without bridges never imports it). */
+  async start(): Promise<void> {
+    if (this.#state === 'stopped') return;
+    this.#connect ??= (await import('mqtt')).connect as Connect;
+    this.#attempt();
+  }
+
+  /** Ends the connection and every retry. */
+  async stop(): Promise<void> {
+    this.#state = 'stopped';
+    this.#reason = 'stopped';
+    this.#since = Date.now();
+    this.#retryAt = undefined;
+    clearTimeout(this.#timer);
+    const client = this.#client;
+    this.#drop();
+    if (client === undefined) return;
+    // DISCONNECT, without waiting for acknowledgements: what is in flight stays in the session, resent next time
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => client.end(true, () => resolve()), STOP_TIMEOUT_MS);
+      client.end(false, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * The acknowledgement `cmd` of packet `id` waits for `until` (a local commit), which gives its
+   * MQTT 5 reason code (0 or nothing: success). A failed commit sends no acknowledgement: the
+   * connection is closed and the remote sends the message again.
+   */
+  hold(cmd: Ack, id: number, until: Promise<number | void>): void {
+    this.#holds.set(`${cmd}:${id}`, until);
+  }
+
+  /** Publishes to the remote; a QoS 1/2 message goes with `packetId`. False when not connected. */
+  publish(topic: string, payload: Buffer, options: IClientPublishOptions, packetId: number): boolean {
+    const client = this.#client;
+    if (client === undefined || this.#state !== 'connected') return false;
+    if (options.qos !== 0) this.#ids?.force(packetId);
+    client.publish(topic, payload, options);
+    return true;
+  }
+
+  /** Bytes waiting in the socket's write buffer. */
+  get writeBacklog(): number {
+    return this.#client?.stream?.writableLength ?? 0;
+  }
+
+  /** Sends PUBREL for an outbound QoS 2 message (its 'pubrel' state is committed) [MQTT-4.3.3-4]. */
+  sendPubrel(packetId: number): void {
+    this.#write?.({ cmd: 'pubrel', qos: 2, messageId: packetId } as Packet, undefined, undefined, true);
+  }
+
+  #attempt(): void {
+    if (this.#state === 'stopped') return;
+    const url = this.#config.urls[this.#urlIndex] as string;
+    this.#setState('connecting', undefined);
+    this.#ids = new PacketIds();
+    const client = (this.#connect as Connect)(url, { ...this.#options(), messageIdProvider: this.#ids, manualConnect: true });
+    this.#client = client;
+    this.#intercept(client);
+    if (this.#config.protocolVersion === 4 && this.#config.bridgeBit) {
+      // 'packetsend' comes just before mqtt.js writes the packet, with the packet itself: mqtt-packet
+      // then writes protocol level 0x84 (3.1.1 with the bridge bit), which mqtt.js has no option for
+      client.on('packetsend', (packet) => {
+        if (packet.cmd === 'connect') (packet as { bridgeMode?: boolean }).bridgeMode = true;
+      });
+    }
+    let wasUp = false;
+    client.on('packetreceive', (packet) => {
+      if (this.#client === client && wasUp) this.#host.packet(packet);
+    });
+    client.on('connect', (connack) => {
+      if (this.#client !== client) return;
+      wasUp = true;
+      this.#connects++;
+      this.#streak = 0;
+      this.#setState('connected', undefined);
+      this.#logger.info({ url, sessionPresent: connack.sessionPresent }, 'mqtt bridge connected');
+      this.#host.up(client, connack);
+    });
+    client.on('error', (err) => {
+      if (this.#client === client) this.#reason = err.message;
+    });
+    client.on('close', () => {
+      if (this.#client !== client) return;
+      this.#drop();
+      client.end(true);
+      if (wasUp) this.#host.down();
+      this.#failed(url, wasUp);
+    });
+    client.connect();
+  }
+
+  #options(): IClientOptions {
+    const c = this.#config;
+    const v5 = c.protocolVersion === 5;
+    return {
+      clientId: c.clientId,
+      username: c.username,
+      password: c.password,
+      protocolVersion: v5 ? 5 : 4,
+      clean: c.cleanStart,
+      keepalive: c.keepalive,
+      connectTimeout: c.connectTimeout,
+      reconnectPeriod: 0,
+      resubscribe: false,
+      properties: v5 ? { sessionExpiryInterval: c.sessionExpiry } : undefined,
+      ca: c.tls.ca,
+      cert: c.tls.cert,
+      key: c.tls.key,
+      rejectUnauthorized: c.tls.rejectUnauthorized,
+      log: () => {},
+    };
+  }
+
+  /** Wraps mqtt.js's `_sendPacket` (see the class comment). */
+  #intercept(client: MqttClient): void {
+    const internals = client as unknown as { _sendPacket: SendPacket };
+    const write = internals._sendPacket.bind(client);
+    this.#write = write;
+    this.#acks = Promise.resolve();
+    internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
+      if (packet.cmd === 'pubrel') return cb?.(); // mqtt.js's automatic PUBREL: the session sends its own after commit
+      if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return write(packet, cb, cbStorePut, noStore);
+      const key = `${packet.cmd}:${packet.messageId}`;
+      const hold = this.#holds.get(key);
+      this.#holds.delete(key);
+      const v5 = this.#config.protocolVersion === 5;
+      this.#acks = this.#acks.then(() => hold).then(
+        (reasonCode) => {
+          if (this.#client !== client) return;
+          if (v5 && typeof reasonCode === 'number' && reasonCode !== 0) (packet as { reasonCode?: number }).reasonCode = reasonCode;
+          write(packet);
+        },
+        (err: unknown) => {
+          if (this.#client !== client) return;
+          this.#logger.error({ err, packet: packet.cmd, packetId: packet.messageId }, 'mqtt bridge: local commit failed; not acknowledged, reconnecting');
+          client.end(true);
+        },
+      );
+      cb?.(); // mqtt.js handles the next packet meanwhile
+    };
+  }
+
+  #drop(): void {
+    this.#client = undefined;
+    this.#write = undefined;
+    this.#ids = undefined;
+    this.#holds.clear();
+  }
+
+  #failed(url: string, wasUp: boolean): void {
+    if (this.#state === 'stopped') return;
+    this.#failures++;
+    this.#streak++;
+    const reason = this.#reason ?? 'connection closed';
+    // Failover: a failed attempt moves on to the next URL; a lost connection is retried on the same one first
+    if (!wasUp) this.#urlIndex = (this.#urlIndex + 1) % this.#config.urls.length;
+    const delay = backoff(this.#streak, this.#config.reconnectDelay, this.#config.reconnectDelayMax);
+    this.#setState('down', reason);
+    this.#retryAt = Date.now() + delay;
+    const fields = { url, reason, retryInMs: delay, attempt: this.#streak };
+    if (wasUp || this.#streak === 1) this.#logger.warn(fields, 'mqtt bridge down');
+    else this.#logger.debug(fields, 'mqtt bridge attempt failed');
+    this.#timer = setTimeout(() => this.#attempt(), delay);
+    this.#timer.unref();
+  }
+
+  #setState(state: LinkState, reason: string | undefined): void {
+    if (this.#state === 'stopped') return;
+    if (state !== this.#state) this.#since = Date.now();
+    this.#state = state;
+    this.#reason = reason;
+    this.#retryAt = undefined;
+  }
+}
