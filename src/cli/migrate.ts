@@ -33,6 +33,8 @@ interface Listener {
   cafile?: string;
   requireCertificate?: boolean;
   identityAsUsername?: boolean;
+  /** Where each of the block's directives was (`file:line text`), for the output's comments. */
+  readonly sources: Map<string, string>;
 }
 
 /** What the translation produced. */
@@ -223,7 +225,7 @@ class Translator {
       this.#current = undefined;
       return;
     }
-    this.#current = { at: d.at, port, address: d.args[1], websockets: false };
+    this.#current = { at: d.at, port, address: d.args[1], websockets: false, sources: new Map() };
     if (port === 0) this.#skip(d, 'a unix socket listener: Midge listens on TCP');
     else this.#listeners.push(this.#current);
   }
@@ -251,6 +253,7 @@ class Translator {
 function translateListenerDirective(d: Directive, current: Listener | undefined): 'done' | undefined {
   if (!current) return undefined;
   const value = d.args.join(' ');
+  current.sources.set(d.name, `${d.at} ${d.text}`);
   switch (d.name) {
     case 'protocol':
       current.websockets = d.args[0] === 'websockets';
@@ -283,7 +286,7 @@ function applyListeners(
   untranslated: string[],
 ): void {
   const all = [...listeners];
-  if (defaultListener?.port !== undefined) all.unshift({ at: defaultListener.at, port: defaultListener.port, address: defaultListener.address, websockets: false });
+  if (defaultListener?.port !== undefined) all.unshift({ at: defaultListener.at, port: defaultListener.port, address: defaultListener.address, websockets: false, sources: new Map() });
   if (all.length === 0) {
     // Mosquitto 2 without a listener: port 1883 on the loopback interface only
     const from = 'no listener (Mosquitto 2 then listens on localhost:1883 only)';
@@ -309,16 +312,19 @@ function applyListeners(
   for (const key of ['port', 'wsPort', 'tlsPort', 'wssPort']) if (!taken.has(key)) options.set(key, { value: -1, from: 'no such listener in the Mosquitto file' });
 }
 
+/** The listener directive each TLS file option comes from. */
+const DIRECTIVE_OF: Record<string, string> = { tlsCert: 'certfile', tlsKey: 'keyfile', tlsCa: 'cafile' };
+
 function applyTls(l: Listener, options: Map<string, { value: unknown; from: string }>, untranslated: string[]): void {
   const files: [string, string | undefined][] = [['tlsCert', l.certfile], ['tlsKey', l.keyfile], ['tlsCa', l.cafile]];
   for (const [key, file] of files) {
     if (file === undefined) continue;
     const existing = options.get(key);
     if (existing && existing.value !== file) untranslated.push(`${l.at}: ${key} ${file}: Midge's TLS and secure WebSocket listeners share one certificate (${existing.value} kept)`);
-    else options.set(key, { value: file, from: `${l.at} listener ${l.port}` });
+    else options.set(key, { value: file, from: l.sources.get(DIRECTIVE_OF[key] ?? '') ?? `${l.at} listener ${l.port}` });
   }
-  if (l.requireCertificate) options.set('requireClientCert', { value: true, from: `${l.at} require_certificate true` });
-  if (l.identityAsUsername) options.set('certAsUsername', { value: true, from: `${l.at} use_identity_as_username true` });
+  if (l.requireCertificate) options.set('requireClientCert', { value: true, from: l.sources.get('require_certificate') ?? l.at });
+  if (l.identityAsUsername) options.set('certAsUsername', { value: true, from: l.sources.get('use_identity_as_username') ?? l.at });
 }
 
 /** Checks that Midge reads the ACL file, and warns of the one difference in meaning. */
