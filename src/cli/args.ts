@@ -203,6 +203,6 @@ export function parseCommandLine(argv: string[], env: Record<string, string | un
   const cluster = clusterOf(v.cluster, v['node-id']);
   if (cluster !== undefined) fromFlags.cluster = cluster;
   const config = typeof v.config === 'string' ? v.config : env[CONFIG_ENV];
-  const options_ = loadConfig({ file: config, env, flags: fromFlags as BrokerOptions });
-  return { kind: v['print-config'] ? 'print-config' : 'run', options: options_, configFile: config };
+  const loaded = loadConfig({ file: config, env, flags: fromFlags as BrokerOptions });
+  return { kind: v['print-config'] ? 'print-config' : 'run', options: loaded, configFile: config };
 }

@@ -33,6 +33,8 @@ interface Listener {
   cafile?: string;
   requireCertificate?: boolean;
   identityAsUsername?: boolean;
+  /** Where each of the block's directives was (`file:line text`), for the output's comments. */
+  readonly sources: Map<string, string>;
 }
 
 /** What the translation produced. */
@@ -123,135 +125,135 @@ function duration(value: string | undefined): number | undefined {
   return Math.min(Number(m[1]) * unit, 0xffffffff);
 }
 
+/** Numeric directives: the Midge option, the range Mosquitto allows, and how a value maps (undefined: not translated, with why). */
+const NUMBERS: Record<string, { key: string; min: number; max: number; map?: (n: number) => number | string }> = {
+  max_queued_messages: { key: 'maxQueuedMessages', min: 0, max: Number.MAX_SAFE_INTEGER, map: (n) => n || NO_QUEUE_LIMIT },
+  max_queued_bytes: { key: 'maxQueuedBytes', min: 0, max: Number.MAX_SAFE_INTEGER, map: (n) => n || NO_QUEUE_LIMIT },
+  max_inflight_messages: { key: 'maxInflight', min: 0, max: Number.MAX_SAFE_INTEGER, map: (n) => (n === 0 ? 65535 : Math.min(n, 65535)) },
+  // A payload limit; maxPacketSize bounds the whole packet, so leave room for the topic and header
+  message_size_limit: { key: 'maxPacketSize', min: 0, max: Number.MAX_SAFE_INTEGER, map: (n) => (n === 0 ? NO_LIMIT_PACKET : Math.min(n + 65_546, NO_LIMIT_PACKET)) },
+  max_packet_size: { key: 'maxPacketSize', min: 0, max: Number.MAX_SAFE_INTEGER, map: (n) => (n === 0 ? NO_LIMIT_PACKET : Math.max(64, Math.min(n, NO_LIMIT_PACKET))) },
+  max_keepalive: { key: 'maxKeepAlive', min: 0, max: 65535 },
+  max_connections: { key: 'maxConnections', min: -1, max: Number.MAX_SAFE_INTEGER, map: (n) => Math.max(n, 0) },
+  sys_interval: { key: 'sysInterval', min: 0, max: 86_400 },
+};
+const NO_QUEUE_LIMIT = '0 means no limit in Mosquitto; Midge always bounds queues (the option keeps its default, raise it if needed)';
+
 /** Translates the text of a mosquitto.conf. `readFile` reads the ACL file it names, to check it (optional). */
 export function migrateMosquitto(text: string, file: string, readFile: (path: string) => string | undefined = () => undefined): Migration {
-  const options = new Map<string, { value: unknown; from: string }>();
-  const untranslated: string[] = [];
-  const notes: string[] = [];
-  const set = (key: string, value: unknown, d: Directive) => options.set(key, { value, from: `${d.at} ${d.text}` });
-  const skip = (d: Directive, why: string) => untranslated.push(`${d.at}: ${d.text}: ${why}`);
-  const listeners: Listener[] = [];
-  let current: Listener | undefined;
-  let defaultListener: { port?: number; address?: string; at: string } | undefined;
-  let anonymous: boolean | undefined;
-  let passwordFile = false;
-  for (const d of parse(text, file)) {
-    const listenerOption = translateListenerDirective(d, current);
-    if (listenerOption === 'done') continue;
+  const translator = new Translator(readFile);
+  for (const d of parse(text, file)) translator.add(d);
+  return translator.finish();
+}
+
+/** Walks the directives in order: listener blocks collect their own, the rest map to options. */
+class Translator {
+  readonly options = new Map<string, { value: unknown; from: string }>();
+  readonly untranslated: string[] = [];
+  readonly notes: string[] = [];
+  readonly #readFile: (path: string) => string | undefined;
+  readonly #listeners: Listener[] = [];
+  #current: Listener | undefined;
+  #defaultListener: { port?: number; address?: string; at: string } | undefined;
+  #anonymous: boolean | undefined;
+  #passwordFile = false;
+
+  constructor(readFile: (path: string) => string | undefined) {
+    this.#readFile = readFile;
+  }
+
+  add(d: Directive): void {
+    if (translateListenerDirective(d, this.#current) === 'done') return;
+    const number = NUMBERS[d.name];
+    if (number) return this.#number(d, number);
     switch (d.name) {
-      case 'listener': {
-        const port = integer(d);
-        if (port === undefined || port < 0 || port > 65535) {
-          skip(d, 'expected a port number');
-          current = undefined;
-          break;
-        }
-        if (port === 0) skip(d, 'a unix socket listener: Midge listens on TCP');
-        current = { at: d.at, port, address: d.args[1], websockets: false };
-        if (port !== 0) listeners.push(current);
-        break;
-      }
+      case 'listener':
+        return this.#listener(d);
       case 'port':
-        defaultListener = { ...defaultListener, at: d.at, port: integer(d) };
-        break;
+        this.#defaultListener = { ...this.#defaultListener, at: d.at, port: integer(d) };
+        return;
       case 'bind_address':
-        defaultListener = { ...defaultListener, at: d.at, address: d.args[0] };
-        break;
+        this.#defaultListener = { ...this.#defaultListener, at: d.at, address: d.args[0] };
+        return;
       case 'allow_anonymous':
-        anonymous = bool(d);
-        set('allowAnonymous', anonymous, d);
-        break;
+        this.#anonymous = bool(d);
+        return this.#set('allowAnonymous', this.#anonymous, d);
       case 'password_file':
-        passwordFile = true;
-        set('passwordFile', d.args.join(' '), d);
-        break;
+        this.#passwordFile = true;
+        return this.#set('passwordFile', d.args.join(' '), d);
       case 'acl_file':
-        set('aclFile', d.args.join(' '), d);
-        checkAcl(d, readFile, notes, untranslated);
-        break;
+        this.#set('aclFile', d.args.join(' '), d);
+        return checkAcl(d, this.#readFile, this.notes, this.untranslated);
       case 'persistence':
-        set('store', bool(d) ? 'level' : 'memory', d);
-        break;
+        return this.#set('store', bool(d) ? 'level' : 'memory', d);
       case 'persistence_location':
-        set('dataDir', d.args.join(' '), d);
-        break;
-      case 'max_queued_messages':
-      case 'max_queued_bytes': {
-        const n = integer(d);
-        const key = d.name === 'max_queued_messages' ? 'maxQueuedMessages' : 'maxQueuedBytes';
-        if (n === undefined || n < 0) skip(d, 'expected a number');
-        else if (n === 0) skip(d, `0 means no limit in Mosquitto; Midge always bounds queues (${key} keeps its default, raise it if needed)`);
-        else set(key, n, d);
-        break;
-      }
-      case 'max_inflight_messages': {
-        const n = integer(d);
-        if (n === undefined || n < 0) skip(d, 'expected a number');
-        else set('maxInflight', n === 0 ? 65535 : Math.min(n, 65535), d);
-        break;
-      }
-      case 'message_size_limit': {
-        const n = integer(d);
-        // A payload limit; maxPacketSize bounds the whole packet, so leave room for the topic and header
-        if (n === undefined || n < 0) skip(d, 'expected a number');
-        else set('maxPacketSize', n === 0 ? NO_LIMIT_PACKET : Math.min(n + 65_546, NO_LIMIT_PACKET), d);
-        break;
-      }
-      case 'max_packet_size': {
-        const n = integer(d);
-        if (n === undefined || n < 0) skip(d, 'expected a number');
-        else set('maxPacketSize', n === 0 ? NO_LIMIT_PACKET : Math.max(64, Math.min(n, NO_LIMIT_PACKET)), d);
-        break;
-      }
-      case 'max_keepalive': {
-        const n = integer(d);
-        if (n === undefined || n < 0 || n > 65535) skip(d, 'expected 0 to 65535');
-        else set('maxKeepAlive', n, d);
-        break;
-      }
-      case 'max_connections': {
-        const n = integer(d);
-        if (n === undefined) skip(d, 'expected a number');
-        else set('maxConnections', n < 0 ? 0 : n, d);
-        if (current) notes.push(`${d.at}: max_connections is per listener in Mosquitto; in Midge maxConnections counts every listener together`);
-        break;
-      }
+        return this.#set('dataDir', d.args.join(' '), d);
       case 'retain_available':
-        if (bool(d) === false) skip(d, 'Midge always offers retained messages');
-        break;
-      case 'sys_interval': {
-        const n = integer(d);
-        if (n === undefined || n < 0 || n > 86_400) skip(d, 'expected 0 to 86400 seconds');
-        else set('sysInterval', n, d);
-        break;
-      }
-      case 'persistent_client_expiration': {
-        const seconds = duration(d.args[0]);
-        if (seconds === undefined) skip(d, 'expected a duration such as 1d, 2w or 1m');
-        else set('maxSessionExpiryInterval', seconds, d);
-        notes.push(`${d.at}: in Midge maxSessionExpiryInterval caps the expiry of every session, MQTT 5 ones too`);
-        break;
-      }
+        if (bool(d) === false) this.#skip(d, 'Midge always offers retained messages');
+        return;
+      case 'persistent_client_expiration':
+        return this.#expiration(d);
       case 'per_listener_settings':
-        if (bool(d)) skip(d, 'Midge applies one set of security and limit settings to every listener; the settings of each listener below were merged');
-        break;
+        if (bool(d)) this.#skip(d, 'Midge applies one set of security and limit settings to every listener; the settings of each listener were merged');
+        return;
       default:
-        if (BRIDGE.test(d.name)) skip(d, 'MQTT bridges (connection blocks) are not translated');
-        else skip(d, UNSUPPORTED[d.name] ?? 'unknown to midge migrate');
+        this.#skip(d, BRIDGE.test(d.name) ? 'MQTT bridges (connection blocks) are not translated' : (UNSUPPORTED[d.name] ?? 'unknown to midge migrate'));
     }
   }
-  applyListeners(listeners, defaultListener, options, untranslated);
-  if (anonymous === false && !passwordFile) {
-    notes.push('allow_anonymous false without a password_file refuses every client in Mosquitto; Midge needs a passwordFile (or JWT, or a plugin) to refuse anyone');
+
+  finish(): Migration {
+    applyListeners(this.#listeners, this.#defaultListener, this.options, this.untranslated);
+    if (this.#anonymous === false && !this.#passwordFile) {
+      this.notes.push('allow_anonymous false without a password_file refuses every client in Mosquitto; Midge needs a passwordFile (or JWT, or a plugin) to refuse anyone');
+    }
+    if (this.#anonymous === undefined && this.#passwordFile) this.notes.push('Mosquitto 2 refuses anonymous clients by default, and so does Midge once a passwordFile is set');
+    return { options: this.options, untranslated: this.untranslated, notes: this.notes };
   }
-  if (anonymous === undefined && passwordFile) notes.push('Mosquitto 2 refuses anonymous clients by default, and so does Midge once a passwordFile is set');
-  return { options, untranslated, notes };
+
+  #set(key: string, value: unknown, d: Directive): void {
+    this.options.set(key, { value, from: `${d.at} ${d.text}` });
+  }
+
+  #skip(d: Directive, why: string): void {
+    this.untranslated.push(`${d.at}: ${d.text}: ${why}`);
+  }
+
+  #listener(d: Directive): void {
+    const port = integer(d);
+    if (port === undefined || port < 0 || port > 65535) {
+      this.#skip(d, 'expected a port number');
+      this.#current = undefined;
+      return;
+    }
+    this.#current = { at: d.at, port, address: d.args[1], websockets: false, sources: new Map() };
+    if (port === 0) this.#skip(d, 'a unix socket listener: Midge listens on TCP');
+    else this.#listeners.push(this.#current);
+  }
+
+  #number(d: Directive, spec: (typeof NUMBERS)[string]): void {
+    const n = integer(d);
+    if (n === undefined || n < spec.min || n > spec.max) return this.#skip(d, `expected a number from ${spec.min} to ${spec.max}`);
+    const value = spec.map ? spec.map(n) : n;
+    if (typeof value === 'string') return this.#skip(d, value);
+    this.#set(spec.key, value, d);
+    if (d.name === 'max_connections' && this.#current) {
+      this.notes.push(`${d.at}: max_connections is per listener in Mosquitto; in Midge maxConnections counts every listener together`);
+    }
+  }
+
+  #expiration(d: Directive): void {
+    const seconds = duration(d.args[0]);
+    if (seconds === undefined) return this.#skip(d, 'expected a duration such as 1d, 2w or 1m');
+    this.#set('maxSessionExpiryInterval', seconds, d);
+    this.notes.push(`${d.at}: in Midge maxSessionExpiryInterval caps the expiry of every session, MQTT 5 ones too`);
+  }
 }
 
 /** Applies a directive that belongs to the current listener block; 'done' when it did. */
 function translateListenerDirective(d: Directive, current: Listener | undefined): 'done' | undefined {
   if (!current) return undefined;
   const value = d.args.join(' ');
+  current.sources.set(d.name, `${d.at} ${d.text}`);
   switch (d.name) {
     case 'protocol':
       current.websockets = d.args[0] === 'websockets';
@@ -284,7 +286,7 @@ function applyListeners(
   untranslated: string[],
 ): void {
   const all = [...listeners];
-  if (defaultListener?.port !== undefined) all.unshift({ at: defaultListener.at, port: defaultListener.port, address: defaultListener.address, websockets: false });
+  if (defaultListener?.port !== undefined) all.unshift({ at: defaultListener.at, port: defaultListener.port, address: defaultListener.address, websockets: false, sources: new Map() });
   if (all.length === 0) {
     // Mosquitto 2 without a listener: port 1883 on the loopback interface only
     const from = 'no listener (Mosquitto 2 then listens on localhost:1883 only)';
@@ -310,16 +312,19 @@ function applyListeners(
   for (const key of ['port', 'wsPort', 'tlsPort', 'wssPort']) if (!taken.has(key)) options.set(key, { value: -1, from: 'no such listener in the Mosquitto file' });
 }
 
+/** The listener directive each TLS file option comes from. */
+const DIRECTIVE_OF: Record<string, string> = { tlsCert: 'certfile', tlsKey: 'keyfile', tlsCa: 'cafile' };
+
 function applyTls(l: Listener, options: Map<string, { value: unknown; from: string }>, untranslated: string[]): void {
   const files: [string, string | undefined][] = [['tlsCert', l.certfile], ['tlsKey', l.keyfile], ['tlsCa', l.cafile]];
   for (const [key, file] of files) {
     if (file === undefined) continue;
     const existing = options.get(key);
     if (existing && existing.value !== file) untranslated.push(`${l.at}: ${key} ${file}: Midge's TLS and secure WebSocket listeners share one certificate (${existing.value} kept)`);
-    else options.set(key, { value: file, from: `${l.at} listener ${l.port}` });
+    else options.set(key, { value: file, from: l.sources.get(DIRECTIVE_OF[key] ?? '') ?? `${l.at} listener ${l.port}` });
   }
-  if (l.requireCertificate) options.set('requireClientCert', { value: true, from: `${l.at} require_certificate true` });
-  if (l.identityAsUsername) options.set('certAsUsername', { value: true, from: `${l.at} use_identity_as_username true` });
+  if (l.requireCertificate) options.set('requireClientCert', { value: true, from: l.sources.get('require_certificate') ?? l.at });
+  if (l.identityAsUsername) options.set('certAsUsername', { value: true, from: l.sources.get('use_identity_as_username') ?? l.at });
 }
 
 /** Checks that Midge reads the ACL file, and warns of the one difference in meaning. */

@@ -19,7 +19,7 @@ export interface BrokerProcess {
 /** Starts `midge` with the memory store on a free port and `args`. */
 export async function startBrokerProcess(args: string[]): Promise<BrokerProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npm test does)`);
-  const child = spawn(process.execPath, [MAIN, '--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--store', 'memory', ...args], {
+  const child = spawn(process.execPath, [MAIN, '--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--http-port', '-1', '--store', 'memory', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

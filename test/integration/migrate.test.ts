@@ -86,6 +86,10 @@ describe('midge migrate: the translation', () => {
     expect(m.untranslated[1]).toContain('retain_available false: Midge always offers retained messages');
     expect(m.untranslated[3]).toContain('connection cloud: MQTT bridges (connection blocks) are not translated');
     expect(m.notes.join('\n')).toContain('1 topic rule(s) before the first "user" line apply only to anonymous clients in Mosquitto');
+    // Each option names the line it came from
+    expect(m.options.get('requireClientCert')?.from).toBe('mosquitto.conf:10 require_certificate true');
+    expect(m.options.get('tlsCa')?.from).toBe('mosquitto.conf:9 cafile /etc/mosquitto/certs/ca.crt');
+    expect(m.options.get('maxKeepAlive')?.from).toBe('mosquitto.conf:25 max_keepalive 120');
   });
 
   it('no listener is what Mosquitto 2 does then: localhost:1883 only', () => {

@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 function run(args: string[]): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [MAIN, '--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--store', 'memory', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [MAIN, '--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--http-port', '-1', '--store', 'memory', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
