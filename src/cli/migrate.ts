@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { parseAcl } from '../auth/acl.js';
 import { UsageError } from './args.js';
+import { BridgeTranslator } from './migrate-bridges.js';
 
 export const MIGRATE_USAGE = `Usage: midge migrate MOSQUITTO_CONF > midge.yaml
   Prints the Midge configuration (YAML) equivalent to a Mosquitto configuration file, and lists
@@ -94,7 +95,7 @@ const UNSUPPORTED: Record<string, string> = {
 };
 
 /** Bridge (`connection`) directives: named as one group. */
-const BRIDGE = /^(connection|address|addresses|topic|bridge_\w+|remote_\w+|local_\w+|cleansession|notifications\w*|restart_timeout|round_robin|start_type|idle_timeout|threshold|try_private|keepalive_interval|notification_topic)$/;
+const BRIDGE = /^(connection|address|addresses|topic|clientid|bridge_\w+|remote_\w+|local_\w+|cleansession|notifications\w*|restart_timeout|round_robin|start_type|idle_timeout|threshold|try_private|keepalive_interval|notification_topic)$/;
 
 function parse(text: string, file: string): Directive[] {
   const out: Directive[] = [];
@@ -157,12 +158,14 @@ class Translator {
   #defaultListener: { port?: number; address?: string; at: string } | undefined;
   #anonymous: boolean | undefined;
   #passwordFile = false;
+  readonly #bridges = new BridgeTranslator((d, why) => this.#skip(d, why));
 
   constructor(readFile: (path: string) => string | undefined) {
     this.#readFile = readFile;
   }
 
   add(d: Directive): void {
+    if (BRIDGE.test(d.name)) return this.#bridges.add(d);
     if (translateListenerDirective(d, this.#current) === 'done') return;
     const number = NUMBERS[d.name];
     if (number) return this.#number(d, number);
@@ -197,12 +200,14 @@ class Translator {
         if (bool(d)) this.#skip(d, 'Midge applies one set of security and limit settings to every listener; the settings of each listener were merged');
         return;
       default:
-        this.#skip(d, BRIDGE.test(d.name) ? 'MQTT bridges (connection blocks) are not translated' : (UNSUPPORTED[d.name] ?? 'unknown to midge migrate'));
+        this.#skip(d, UNSUPPORTED[d.name] ?? 'unknown to midge migrate');
     }
   }
 
   finish(): Migration {
     applyListeners(this.#listeners, this.#defaultListener, this.options, this.untranslated);
+    const bridges = this.#bridges.bridges((at, why) => this.untranslated.push(`${at}: ${why}`));
+    if (bridges) this.options.set('bridges', { value: bridges.bridges, from: bridges.from });
     if (this.#anonymous === false && !this.#passwordFile) {
       this.notes.push('allow_anonymous false without a password_file refuses every client in Mosquitto; Midge needs a passwordFile (or JWT, or a plugin) to refuse anyone');
     }

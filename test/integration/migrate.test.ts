@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import mqtt, { type ErrorWithReasonCode, type MqttClient } from 'mqtt';
 import { parse as parseYaml } from 'yaml';
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrateMosquitto } from '../../src/cli/migrate.js';
+import { formatMigration, migrateMosquitto } from '../../src/cli/migrate.js';
+import { resolveOptions } from '../../src/options.js';
 import { collect, subackCodes } from '../helpers/broker.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
@@ -80,16 +81,77 @@ describe('midge migrate: the translation', () => {
       maxPacketSize: 262144 + 65546,
       maxKeepAlive: 120,
       sysInterval: 30,
+      bridges: [{ name: 'cloud', url: 'mqtt://cloud.example.com:8883', topics: [{ filter: 'sensors/#', direction: 'out', qos: 1 }] }],
     });
     const named = m.untranslated.map((u) => u.split(': ')[0]);
-    expect(named).toEqual(['mosquitto.conf:21', 'mosquitto.conf:26', 'mosquitto.conf:28', 'mosquitto.conf:29', 'mosquitto.conf:30', 'mosquitto.conf:31']);
+    expect(named).toEqual(['mosquitto.conf:21', 'mosquitto.conf:26', 'mosquitto.conf:28']);
     expect(m.untranslated[1]).toContain('retain_available false: Midge always offers retained messages');
-    expect(m.untranslated[3]).toContain('connection cloud: MQTT bridges (connection blocks) are not translated');
     expect(m.notes.join('\n')).toContain('1 topic rule(s) before the first "user" line apply only to anonymous clients in Mosquitto');
     // Each option names the line it came from
     expect(m.options.get('requireClientCert')?.from).toBe('mosquitto.conf:10 require_certificate true');
     expect(m.options.get('tlsCa')?.from).toBe('mosquitto.conf:9 cafile /etc/mosquitto/certs/ca.crt');
     expect(m.options.get('maxKeepAlive')?.from).toBe('mosquitto.conf:25 max_keepalive 120');
+  });
+
+  it('translates connection blocks into bridges, Mosquitto\'s topic, prefix, TLS and session directives included, and the result loads', () => {
+    const conf = [
+      'connection site-a',
+      'address broker1.example.com:8883 broker2.example.com',
+      'bridge_protocol_version mqttv50',
+      'remote_clientid gateway-7',
+      'remote_username gw',
+      'remote_password s3cret',
+      'cleansession true',
+      'keepalive_interval 30',
+      'try_private false',
+      'restart_timeout 2 120',
+      'bridge_cafile /etc/ssl/ca.pem',
+      'bridge_certfile /etc/ssl/gw.pem',
+      'bridge_keyfile /etc/ssl/gw.key',
+      'topic sensors/# out 1 "" site-a/',
+      'topic commands/# in 2 local/ remote/',
+      'topic "" both 0 a/status b/status',
+      'notifications true',
+      'start_type lazy',
+      'connection second',
+      'address 10.0.0.9',
+      'topic # out',
+      'connection empty',
+    ].join('\n');
+    const m = migrateMosquitto(conf, 'bridges.conf', () => undefined);
+    expect(m.options.get('bridges')?.value).toEqual([
+      {
+        name: 'site-a',
+        url: ['mqtts://broker1.example.com:8883', 'mqtts://broker2.example.com:1883'],
+        protocolVersion: 5,
+        clientId: 'gateway-7',
+        username: 'gw',
+        password: 's3cret',
+        cleanStart: true,
+        keepalive: 30,
+        bridgeBit: false,
+        reconnectDelay: 2000,
+        reconnectDelayMax: 120_000,
+        ca: '/etc/ssl/ca.pem',
+        cert: '/etc/ssl/gw.pem',
+        key: '/etc/ssl/gw.key',
+        topics: [
+          { filter: 'sensors/#', direction: 'out', qos: 1, remotePrefix: 'site-a/' },
+          { filter: 'commands/#', direction: 'in', qos: 2, localPrefix: 'local/', remotePrefix: 'remote/' },
+          { filter: '', direction: 'both', qos: 0, localPrefix: 'a/status', remotePrefix: 'b/status' },
+        ],
+      },
+      { name: 'second', url: 'mqtt://10.0.0.9:1883', topics: [{ filter: '#', direction: 'out', qos: 0 }] },
+    ]);
+    expect(m.untranslated).toEqual([
+      expect.stringMatching(/^bridges.conf:17: notifications true: Midge reports bridge state in \$SYS/),
+      expect.stringMatching(/^bridges.conf:18: start_type lazy: /),
+      'bridges.conf:22: bridge empty has no address',
+    ]);
+    // What midge migrate prints is a configuration Midge accepts (the bridges are validated, files included)
+    const yaml = parseYaml(formatMigration(m, 'bridges.conf')) as Record<string, unknown>;
+    const first = (yaml.bridges as Record<string, unknown>[])[0] as Record<string, unknown>;
+    expect(() => resolveOptions({ bridges: [{ ...first, ca: undefined, cert: undefined, key: undefined }, (yaml.bridges as object[])[1] as never] as never })).not.toThrow();
   });
 
   it('no listener is what Mosquitto 2 does then: localhost:1883 only', () => {
