@@ -85,9 +85,9 @@ describe('on-disk format 1 (test/fixtures/store-format-1)', () => {
     expect(will?.will?.payload.toString()).toBe('fixture-will gone');
 
     const delayed = sessions.get('fixture-will-delayed');
-    expect(delayed?.will).toMatchObject({ topic: 'will/fixture-will-delayed', qos: 1, delayInterval: 3600 });
+    expect(delayed?.will).toMatchObject({ topic: 'will/fixture-will-delayed', qos: 1, delayInterval: 0xffffffff });
     expect(delayed?.will?.payload.toString()).toBe('delayed gone');
-    expect((delayed?.willDueAt as number) - (delayed?.disconnectedAt as number)).toBe(3600_000);
+    expect((delayed?.willDueAt as number) - (delayed?.disconnectedAt as number)).toBe(0xffffffff * 1000);
   });
 
   it('LevelStore reads back the retained messages with their properties', async () => {
