@@ -37,18 +37,8 @@ export interface SessionDetails {
   readonly willDueAt: number | undefined;
 }
 
-/** One subscription, as the admin API shows it. */
-export interface SubscriptionDetails {
-  readonly clientId: string;
-  readonly filter: string;
-  readonly qos: QoS;
-  readonly noLocal: boolean;
-  readonly retainAsPublished: boolean;
-  readonly retainHandling: 0 | 1 | 2;
-  readonly identifier: number | undefined;
-  /** The shared subscription group, for `$share/GROUP/filter`. */
-  readonly group: string | undefined;
-}
+/** One subscription, as the admin API shows it: the session's own record (src/broker/subscription.ts). */
+export type SubscriptionDetails = Subscription;
 
 /** What narrows a subscription listing; every given field must hold. */
 export interface SubscriptionQuery {
