@@ -251,10 +251,15 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     if (message.qos === 0) nc.publish(topicSubject(`${prefix}.live`, message.topic), data, { headers });
     else stored.push(this.#append(topicSubject(`${prefix}.msgs`, message.topic), data, headers, `${this.incarnation}:${message.id}`));
     if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, headers, `${this.incarnation}:r${message.id}`));
-    if (stored.length === 0 || client === undefined) return;
+    if (stored.length === 0) return;
     const append = stored.length === 1 ? (stored[0] as Promise<void>) : Promise.all(stored).then(() => undefined);
-    append.catch(() => undefined); // reported through the acknowledgement hold, or not at all for QoS 0
-    this.#appends.set(accepted, append);
+    const acknowledged = client !== undefined && message.qos > 0;
+    // A failure is the publisher's answer when its acknowledgement waits; anything else (a will, a
+    // broker publish, a QoS 0 retained message) is logged here, never left as an unhandled rejection
+    append.catch((err: unknown) => {
+      if (!acknowledged) this.#host.logger.error({ err, topic: message.topic }, 'cannot store a message in JetStream: other nodes miss it');
+    });
+    if (acknowledged) this.#appends.set(accepted, append);
   }
 
   /**
