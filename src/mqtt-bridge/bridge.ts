@@ -6,22 +6,13 @@ import type { BrokerContext } from '../handlers/context.js';
 import type { ClientInfo, DropReason, QoS } from '../model.js';
 import { bridgeSessionId, type MqttBridgeConfig } from './config.js';
 import { Inbound, type InboundCounters } from './inbound.js';
-import { RemoteLink, type LinkState } from './link.js';
+import { RemoteLink, type LinkStatus } from './link.js';
 import { BridgeOutlet } from './outlet.js';
 import { TopicMap } from './topics.js';
 
 /** One bridge's figures, for /status.json, /metrics and $SYS. */
-export interface MqttBridgeStatus {
+export interface MqttBridgeStatus extends LinkStatus {
   readonly name: string;
-  readonly state: LinkState;
-  /** Why the link is down, or why its last attempt failed. */
-  readonly reason: string | undefined;
-  readonly url: string;
-  /** Ms since epoch the link is in this state. */
-  readonly since: number;
-  readonly retryAt: number | undefined;
-  readonly connects: number;
-  readonly failures: number;
   /** Outbound messages waiting (memory and disk) and in flight to the remote. */
   readonly backlogMessages: number;
   readonly backlogBytes: number;
