@@ -157,9 +157,10 @@ describe('logs on a terminal', () => {
     // midge runs until the test has seen its start line (then creates `seen`); bounded to 30 s
     const seen = path.join(mkdtempSync(path.join(tmpdir(), 'midge-tty-')), 'seen');
     const midgeCommand = `${JSON.stringify(process.execPath)} ${JSON.stringify(MAIN)} ${QUIET.join(' ')}`;
-    const command = `${midgeCommand} & for i in $(seq 1 300); do [ -e ${seen} ] && break; sleep 0.1; done; kill %1; wait`;
+    // POSIX sh only: script(1) runs the command with $SHELL, which is dash (no `kill %1` without job control) on CI
+    const command = `${midgeCommand} & pid=$!; i=0; while [ $i -lt 300 ] && [ ! -e ${seen} ]; do sleep 0.1; i=$((i+1)); done; kill $pid; wait $pid`;
     const r = await new Promise<string>((resolve) => {
-      const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHELL: '/bin/sh' } });
       children.push(child);
       let out = '';
       child.stdout?.on('data', (d: Buffer) => {
