@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { verdictBeforeChecking } from './credentials.js';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import type { JSONWebKeySet, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
 import { BrokerError } from '../errors.js';
 import type { ClientInfo, Message } from '../model.js';
 import type { AuthVerdict, Credentials, Plugin, SubscriptionRequestInfo } from '../hooks.js';
@@ -45,7 +45,9 @@ export function looksLikeJwt(password: Buffer | undefined): boolean {
 export class JwtPlugin implements Plugin {
   readonly name = 'jwt';
   readonly #options: JwtOptions;
-  #key: Uint8Array | JWTVerifyGetKey;
+  #key: Uint8Array | JSONWebKeySet;
+  /** The JWKS key resolver, built on the first token checked against `#key`. */
+  #keySet: { readonly jwks: JSONWebKeySet; readonly resolve: JWTVerifyGetKey } | undefined;
   /** Allowed topics of clients whose CONNECT is being accepted, then of connected clients. */
   readonly #pending = new Map<string, Allowed>();
   readonly #active = new Map<string, Allowed>();
@@ -55,14 +57,15 @@ export class JwtPlugin implements Plugin {
     this.#key = this.#loadKey();
   }
 
-  #loadKey(): Uint8Array | JWTVerifyGetKey {
+  #loadKey(): Uint8Array | JSONWebKeySet {
     if (this.#options.secret !== '') return new TextEncoder().encode(this.#options.secret);
     const file = this.#options.jwksFile;
     let jwks: JSONWebKeySet;
     try {
       jwks = JSON.parse(readFileSync(file, 'utf8')) as JSONWebKeySet;
       if (!Array.isArray(jwks.keys)) throw new Error('no "keys" array');
-      return createLocalJWKSet(jwks);
+      if (!jwks.keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k))) throw new Error('a key that is not an object');
+      return jwks;
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       throw new BrokerError('ERR_SECURITY_FILE', `cannot read JWKS file ${file}: ${why}`);
@@ -98,13 +101,16 @@ export class JwtPlugin implements Plugin {
     return { outcome: 'success', username: name, ...(payload.exp !== undefined ? { expiresAt: payload.exp * 1000 } : {}) };
   }
 
-  #verify(token: string) {
+  async #verify(token: string) {
+    // jose is loaded on the first token: a broker without JWT authentication never pays for it
+    const { createLocalJWKSet, jwtVerify } = await import('jose');
     const options: JWTVerifyOptions = {};
     if (this.#options.issuer !== '') options.issuer = this.#options.issuer;
     if (this.#options.audience !== '') options.audience = this.#options.audience;
     const key = this.#key;
     if (key instanceof Uint8Array) return jwtVerify(token, key, { ...options, algorithms: ['HS256', 'HS384', 'HS512'] });
-    return jwtVerify(token, key, options);
+    if (this.#keySet?.jwks !== key) this.#keySet = { jwks: key, resolve: createLocalJWKSet(key) };
+    return jwtVerify(token, this.#keySet.resolve, options);
   }
 
   onConnected(client: ClientInfo): void {

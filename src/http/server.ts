@@ -5,9 +5,8 @@ import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/admin-credentials.js';
-import { BrokerError, isBrokerError } from '../errors.js';
+import { isBrokerError } from '../errors.js';
 import { packageRoot } from '../package.js';
-import { whyNotBound } from '../transport/tcp.js';
 import { Access, type AccessLevel } from './access.js';
 import { API_ROUTES, type ApiContext } from './api.js';
 import { openApiDocument } from './openapi.js';
@@ -23,12 +22,6 @@ export interface HttpApp extends Omit<ApiContext, 'login' | 'logout' | 'limited'
   readonly access: Access;
   /** Largest request body accepted, in bytes (a publish carries a payload, base64 or text). */
   readonly bodyLimit: number;
-}
-
-/** The HTTP listener's server, and how to close it. */
-export interface HttpListener {
-  readonly server: http.Server;
-  close(): Promise<void>;
 }
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -68,14 +61,24 @@ declare module 'fastify' {
   }
 }
 
-/** Starts the HTTP listener: /healthz, /readyz, /metrics, /status.json, the dashboard and the admin API under /api/v1. */
-export async function listenHttp(host: string, port: number, app: HttpApp): Promise<HttpListener> {
+/** The HTTP application on a server bound elsewhere (src/http/listener.ts): what handles its requests, and how to stop it. */
+export interface HttpApplication {
+  handle(req: http.IncomingMessage, res: http.ServerResponse): void;
+  /** Stops routing (requests still arriving get 503); the server itself is closed by its owner. */
+  close(): Promise<void>;
+}
+
+/** Builds the application of the HTTP listener: /healthz, /readyz, /metrics, /status.json, the dashboard and the admin API under /api/v1. */
+export async function createHttpApplication(server: http.Server, app: HttpApp): Promise<HttpApplication> {
+  let handle: HttpApplication['handle'] | undefined;
   const fastify = Fastify({
-    requestTimeout: 10_000,
-    keepAliveTimeout: 5_000,
+    // The server is bound before fastify is loaded; fastify routes its requests
+    serverFactory: (handler) => {
+      handle = handler;
+      return server;
+    },
     bodyLimit: app.bodyLimit,
     routerOptions: { maxParamLength: 8192 },
-    forceCloseConnections: true,
     return503OnClosing: true,
     // A malformed URL or an overlong parameter gets the API's error shape, without echoing the URL
     frameworkErrors: (err, _req, reply) => {
@@ -99,14 +102,9 @@ export async function listenHttp(host: string, port: number, app: HttpApp): Prom
     const allow = [...allowed].join(', ');
     fastify.route({ method: others, url, handler: (_req, reply) => reply.code(405).header('allow', allow).type(TEXT).send('method not allowed\n') });
   }
-  try {
-    await fastify.listen({ host, port });
-  } catch (err) {
-    await fastify.close().catch(() => undefined);
-    throw new BrokerError('ERR_LISTEN', `HTTP ${host}:${port}: ${whyNotBound(err as NodeJS.ErrnoException)}`, { cause: err });
-  }
-  fastify.server.on('error', (err) => app.logger.error({ err, listener: 'http' }, 'listener error'));
-  return { server: fastify.server, close: () => fastify.close() };
+  await fastify.ready();
+  if (!handle) throw new Error('fastify did not call its serverFactory');
+  return { handle, close: () => fastify.close() };
 }
 
 /** A preHandler that lets the request through only with the access `level` requires. */

@@ -1,6 +1,6 @@
 import { credentialsPath, CredentialStore } from '../auth/admin-credentials.js';
 import type { Broker } from '../broker.js';
-import type { HttpListener } from '../http/server.js';
+import { listenHttp, type HttpListener } from '../http/listener.js';
 import { History } from './history.js';
 import { statusOf } from './status.js';
 import { SysTopics } from './sys.js';
@@ -19,8 +19,7 @@ export class Operations {
       // A malformed credentials file stops the start, as a malformed password file does
       const credentials = new CredentialStore(credentialsPath(dataDir), (err) => logger.error({ err }, `admin credentials not reloaded, previous ones kept: ${(err as Error).message}`));
       const history = new History(broker.stats, () => broker.clientCount);
-      // fastify is loaded only by a broker that serves HTTP
-      const [{ listenHttp }, { Access }] = await Promise.all([import('../http/server.js'), import('../http/access.js')]);
+      const { Access } = await import('../http/access.js');
       this.#history = history;
       this.#http = await listenHttp(httpHost, httpPort, {
         logger,

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import type { KafkaSinkOptions } from '../config.js';
 import type { LogRecord } from '../record.js';
 import { metadataHeaders, type SinkDriver } from './sink.js';
@@ -7,9 +7,11 @@ import { metadataHeaders, type SinkDriver } from './sink.js';
 export type KafkaProducer = Pick<Producer, 'connect' | 'send' | 'disconnect'>;
 
 /** Builds the producer for `options`; the default is an idempotent kafkajs producer. */
-export type KafkaProducerFactory = (options: KafkaSinkOptions) => KafkaProducer;
+export type KafkaProducerFactory = (options: KafkaSinkOptions) => KafkaProducer | Promise<KafkaProducer>;
 
-function defaultProducer(options: KafkaSinkOptions): KafkaProducer {
+/** Loads kafkajs on first use: a broker without a Kafka sink never pays for its modules. */
+async function defaultProducer(options: KafkaSinkOptions): Promise<KafkaProducer> {
+  const { Kafka, logLevel } = await import('kafkajs');
   const kafka = new Kafka({ clientId: options.clientId ?? 'midge-bridge', brokers: options.brokers, retry: { retries: 2 }, logLevel: logLevel.NOTHING }); // the sink runner logs failures
   // Idempotence needs acks from all replicas and one request in flight to keep the order
   return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
@@ -30,7 +32,7 @@ export class KafkaSink implements SinkDriver {
 
   async connect(): Promise<void> {
     await this.close();
-    const producer = this.#factory(this.#options);
+    const producer = await this.#factory(this.#options);
     await producer.connect();
     this.#producer = producer;
   }

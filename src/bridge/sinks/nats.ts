@@ -1,5 +1,5 @@
 import { redactUrl } from '../../config/redact.js';
-import { connect, headers as natsHeaders, type JetStreamClient, type NatsConnection } from 'nats';
+import type { JetStreamClient, NatsConnection } from 'nats';
 import type { NatsSinkOptions } from '../config.js';
 import { recordId, type LogRecord } from '../record.js';
 import { metadataHeaders, type SinkDriver } from './sink.js';
@@ -18,6 +18,8 @@ export class NatsSink implements SinkDriver {
   readonly #jetstream: string;
   #nc: NatsConnection | undefined;
   #js: JetStreamClient | undefined;
+  /** nats' header factory, loaded with the client on the first connect. */
+  #headers: typeof import('nats').headers | undefined;
 
   constructor(options: NatsSinkOptions) {
     this.#options = options;
@@ -27,7 +29,10 @@ export class NatsSink implements SinkDriver {
 
   async connect(): Promise<void> {
     await this.close();
-    const nc = await connect({ servers: this.#options.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 2000, name: 'midge-bridge' });
+    // Loaded on first use: a broker without a NATS sink never pays for the client's modules
+    const nats = await import('nats');
+    this.#headers = nats.headers;
+    const nc = await nats.connect({ servers: this.#options.servers, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 2000, name: 'midge-bridge' });
     try {
       await this.#ensureStream(nc);
     } catch (err) {
@@ -57,7 +62,8 @@ export class NatsSink implements SinkDriver {
 
   async send(records: readonly LogRecord[]): Promise<void> {
     const js = this.#js;
-    if (!js) throw new Error('not connected');
+    const natsHeaders = this.#headers;
+    if (!js || !natsHeaders) throw new Error('not connected');
     const acks = records.map((record, i) => {
       const h = natsHeaders();
       for (const [key, value] of Object.entries(metadataHeaders(record))) h.set(key, value);

@@ -1,5 +1,5 @@
 import { redactUrl } from '../../config/redact.js';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { RedisSinkOptions } from '../config.js';
 import { recordId, type LogRecord } from '../record.js';
 import type { SinkDriver } from './sink.js';
@@ -26,6 +26,8 @@ export class RedisSink implements SinkDriver {
 
   async connect(): Promise<void> {
     await this.close();
+    // Loaded on first use: a broker without a Redis sink never pays for the client's modules
+    const { Redis } = await import('ioredis');
     // Commands fail at once while disconnected: the sink runner owns retries and backoff
     const redis = new Redis(this.#options.url, {
       lazyConnect: true,
