@@ -5,10 +5,6 @@ import { isBrokerError } from '../errors.js';
 import { resolveOptions } from '../options.js';
 import { packageVersion } from '../package.js';
 import { parseCommandLine, USAGE, UsageError, withCliDefaults } from './args.js';
-import { runPasswd } from './passwd.js';
-import { runMigrate } from './migrate.js';
-import { runAdmin } from './admin.js';
-import { runLogCommand } from './log.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`midge: ${message}\n`);
@@ -16,13 +12,15 @@ function fail(message: string, code: number): never {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === 'passwd') return void process.stdout.write(`${await runPasswd(process.argv.slice(3))}\n`);
+  // Subcommands are imported when run: a broker does not load their modules (e.g. yaml)
+  if (process.argv[2] === 'passwd') return void process.stdout.write(`${await (await import('./passwd.js')).runPasswd(process.argv.slice(3))}\n`);
   if (process.argv[2] === 'migrate') {
+    const { runMigrate } = await import('./migrate.js');
     process.exitCode = runMigrate(process.argv.slice(3), (t) => process.stdout.write(t), (t) => process.stderr.write(t));
     return;
   }
-  if (process.argv[2] === 'admin') return void process.stdout.write(`${await runAdmin(process.argv.slice(3))}\n`);
-  if (process.argv[2] === 'log') return runLogCommand(process.argv.slice(3)); // midge log list|read|stat (src/cli/log.ts)
+  if (process.argv[2] === 'admin') return void process.stdout.write(`${await (await import('./admin.js')).runAdmin(process.argv.slice(3))}\n`);
+  if (process.argv[2] === 'log') return (await import('./log.js')).runLogCommand(process.argv.slice(3)); // midge log list|read|stat (src/cli/log.ts)
   if (process.argv[2] === 'bench') return process.exit(await (await import('../loadgen/command.js')).runBenchCommand(process.argv.slice(3)));
   const command = parseCommandLine(process.argv.slice(2));
   if (command.kind === 'help') {

@@ -1,12 +1,17 @@
 import { readFileOrThrow } from '../read-file.js';
 import { bridgeOptionsOf, type BridgeConfig } from '../bridge/config.js';
 import type { MqttBridgeConfig } from '../mqtt-bridge/config.js';
-import { parse as parseYaml, stringify as toYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { BrokerError } from '../errors.js';
 import { DEFAULTS, type BrokerOptions, type ResolvedOptions } from '../options.js';
 import { redacted, REDACTED } from './redact.js';
 import { flagOf, OPTIONS, type OptionKey, type OptionSpec } from './table.js';
 import { closest, CONFIG_FIELDS, configSchema, describeIssues, keyPath } from './schema.js';
+
+/** The yaml package, loaded (synchronously, as config loading is) only when a YAML file is read or printed. */
+function yaml(): typeof import('yaml') {
+  return createRequire(import.meta.url)('yaml') as typeof import('yaml');
+}
 
 /** Environment variables are `MIDGE_` plus the option in SCREAMING_SNAKE_CASE (`wsPort` → `MIDGE_WS_PORT`). */
 export const ENV_PREFIX = 'MIDGE_';
@@ -55,7 +60,7 @@ export function formatConfig(options: ResolvedOptions): string {
     else shown[key] = key === 'store' && typeof value === 'object' ? 'custom' : value;
     if (key in OPTIONS && (OPTIONS[key as OptionKey] as OptionSpec<unknown>).secret && value !== '') shown[key] = REDACTED;
   }
-  return toYaml(redacted(shown));
+  return yaml().stringify(redacted(shown));
 }
 
 function envPath(path: readonly PropertyKey[]): string {
@@ -81,7 +86,7 @@ function readConfigFile(file: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     // YAML 1.2 is a superset of JSON, but JSON.parse gives JSON files JSON's own error messages
-    parsed = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    parsed = file.endsWith('.json') ? JSON.parse(text) : yaml().parse(text);
   } catch (err) {
     throw new BrokerError('ERR_INVALID_OPTION', `config file ${file} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${syntaxError(err, text)}`);
   }
