@@ -2,6 +2,7 @@ import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
+import { DEFAULTS } from '../src/options.js';
 import type { BrokerMode } from './scenario.js';
 
 /** Executable and arguments that start one broker. */
@@ -60,12 +61,16 @@ function midgeSpec(): BrokerSpec {
   return {
     name: 'midge',
     unavailable: existsSync(cli) ? undefined : `${cli} not built`,
-    modes: ['memory', 'durable', 'instrumented'],
+    modes: ['memory', 'durable', 'instrumented', 'default'],
     launch: (host, port, workDir, mode) => {
       const listen = ['--host', host, '--port', String(port)];
       const dataDir = path.join(workDir, 'data');
       if (mode === 'instrumented') {
         return { command: process.execPath, args: [...NODE_FLAGS, instrumented, ...listen, '--data-dir', dataDir], ipc: true };
+      }
+      if (mode === 'default') {
+        // As `midge` starts: LevelDB store with fsync, WebSocket and HTTP listeners on (on free ports)
+        return { command: process.execPath, args: [...NODE_FLAGS, cli, ...listen, '--ws-port', '0', '--http-port', '0', '--log-level', 'warn', '--data-dir', dataDir] };
       }
       const store =
         mode === 'durable'
@@ -76,13 +81,18 @@ function midgeSpec(): BrokerSpec {
   };
 }
 
-/** aedes 1.2.0 on a plain net server (bench/aedes-server.ts): default in-memory persistence, or LevelDB. */
+/**
+ * aedes 1.2.0 on a plain net server (bench/aedes-server.ts): default in-memory persistence, or
+ * LevelDB. aedes has no bound on a client's in-flight window or on a session's queue (its
+ * `queueLimit` only bounds packets that arrive before a CONNECT is authenticated), so it cannot be
+ * given Midge's limits: it runs without them.
+ */
 function aedesSpec(): BrokerSpec {
   const server = fileURLToPath(new URL('./aedes-server.js', import.meta.url));
   return {
     name: 'aedes',
     unavailable: existsSync(server) ? undefined : `${server} not built`,
-    modes: ['memory', 'durable'],
+    modes: ['memory', 'durable', 'default'],
     launch: (host, port, workDir, mode) => {
       const store = mode === 'durable' ? ['--persistence', 'level', '--db', path.join(workDir, 'aedes-db')] : [];
       return { command: process.execPath, args: [server, '--host', host, '--port', String(port), ...store] };
@@ -96,7 +106,7 @@ function mosquittoSpec(): BrokerSpec {
   return {
     name: 'mosquitto',
     unavailable: binary === undefined ? 'mosquitto is not on PATH' : undefined,
-    modes: ['memory', 'durable'],
+    modes: ['memory', 'durable', 'default'],
     launch: (host, port, workDir, mode) => {
       const config = path.join(workDir, 'mosquitto.conf');
       writeFileSync(config, `${mosquittoConfig(host, port, workDir, mode).join('\n')}\n`);
@@ -106,24 +116,33 @@ function mosquittoSpec(): BrokerSpec {
 }
 
 /**
- * A minimal Mosquitto configuration. The outgoing in-flight window is unlimited because mosquitto
- * 2.0.11 (the Debian/Ubuntu package) stops sending queued QoS 2 messages once its default window
- * of 20 fills, which would measure that bug instead of throughput; the harness's own delivery
- * window still bounds what is in flight. In `durable` mode persistence is on with the default
- * autosave settings: Mosquitto then writes a snapshot of its whole state every autosave_interval
- * (1800 s) and at shutdown, not per message, so nothing reaches the disk during a run.
+ * A minimal Mosquitto configuration with Midge's limits, so a difference in the table is one
+ * between the brokers, not between their settings: `max_inflight_messages` is Midge's
+ * `maxInflight` (outbound QoS 1/2 messages awaiting acknowledgement per client), and
+ * `max_queued_messages` / `max_queued_bytes` are Midge's `maxQueuedMessages` / `maxQueuedBytes`
+ * (messages queued per client beyond that window; 0 is unlimited in both). In `durable` mode
+ * persistence is on with the default autosave settings: Mosquitto then writes a snapshot of its
+ * whole state every autosave_interval (1800 s) and at shutdown, not per message, so nothing
+ * reaches the disk during a run. `default` mode is Mosquitto's own defaults (no persistence).
  */
 function mosquittoConfig(host: string, port: number, workDir: string, mode: BrokerMode): string[] {
   const persistence =
     mode === 'durable'
       ? ['persistence true', `persistence_location ${workDir}${path.sep}`]
       : ['persistence false'];
+  const limits =
+    mode === 'default'
+      ? []
+      : [
+          `max_inflight_messages ${DEFAULTS.maxInflight}`,
+          `max_queued_messages ${DEFAULTS.maxQueuedMessages}`,
+          `max_queued_bytes ${DEFAULTS.maxQueuedBytes}`,
+        ];
   return [
     `listener ${port} ${host}`,
     'allow_anonymous true',
     ...persistence,
-    'max_queued_messages 1000000',
-    'max_inflight_messages 0',
+    ...limits,
     'log_dest stderr',
     'log_type error',
     'log_type warning',

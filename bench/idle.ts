@@ -8,6 +8,15 @@ const WARM_CONNECTIONS = 10;
 /** Time for the broker to finish allocating after the last CONNACK. */
 const SETTLE_MS = 2000;
 
+/** Time a freshly started broker gets to finish its start-up before its RSS is read. */
+const STARTUP_SETTLE_MS = 3000;
+
+/** The RSS of a broker that has started and has had no connection yet (after STARTUP_SETTLE_MS). */
+export async function runStartup(context: RunContext): Promise<ScenarioMetrics> {
+  await pause(STARTUP_SETTLE_MS);
+  return { brokerRssMb: context.probe.rssKb() / 1024, extra: { settleMs: STARTUP_SETTLE_MS } };
+}
+
 /** Opens `connections` idle MQTT connections (keepalive 60) and reports the broker's RSS growth per 1000. */
 export async function runIdle(connections: number, context: RunContext): Promise<ScenarioMetrics> {
   const pool = poolFor(context, 10_000);

@@ -31,6 +31,7 @@ const COMPARED: ReadonlyArray<{ metric: keyof ScenarioMetrics; better: 'higher' 
   { metric: 'p99Ms', better: 'lower' },
   { metric: 'mbPer1k', better: 'lower' },
   { metric: 'cpuUsPerMsg', better: 'lower' },
+  { metric: 'brokerRssMb', better: 'lower' },
 ];
 
 /** midge/peer ratios for every scenario where midge and the peer both produced metrics. */

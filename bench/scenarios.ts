@@ -5,7 +5,7 @@ import { defaultShape, findLoadScenario, throughputSpec } from '../src/loadgen/s
 import type { LoadShape } from '../src/loadgen/scenarios.js';
 import { runThroughput } from '../src/loadgen/throughput.js';
 import { runCommit } from './commit.js';
-import { runIdle } from './idle.js';
+import { runIdle, runStartup } from './idle.js';
 import type { RunContext, Scenario, ScenarioMetrics } from './scenario.js';
 
 /** The default shape of `midge bench`'s scenario `name` (10 → 1 for fan-in, 1 → 50 for fan-out). */
@@ -70,9 +70,21 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
     run: (context) => runLatency(1000, context, { qos: 1, persistent: true }),
   },
   {
+    name: 'startup',
+    mode: 'default',
+    description: 'broker RSS 3 s after start, before any connection, with its default options',
+    run: runStartup,
+  },
+  {
     name: 'idle',
     mode: 'memory',
     description: '5000 idle connections (keepalive 60), broker RSS growth per 1k',
+    run: (context) => runIdle(5000, context),
+  },
+  {
+    name: 'idle-durable',
+    mode: 'durable',
+    description: '5000 idle connections (keepalive 60), each broker with its disk persistence on, broker RSS growth per 1k',
     run: (context) => runIdle(5000, context),
   },
   {
