@@ -6,7 +6,7 @@
 import mqttPacket from 'mqtt-packet';
 import type * as P from 'mqtt-packet';
 import { BrokerError } from '../errors.js';
-import { connectDecoded, createParser, currentPacket, PROPERTY_TABLES, readPosition, useMqtt31Headers, type Parser } from './mqtt-packet-internals.js';
+import { connectDecoded, createParser, currentPacket, PROPERTY_TABLES, readPosition, useMqtt31Headers, type Parser, type ParserSink } from './mqtt-packet-internals.js';
 import { readProperties } from './properties.js';
 import { encodePlainPublish } from './publish-frame.js';
 
@@ -85,22 +85,30 @@ function malformed(detail: string): BrokerError {
 }
 
 
-export class Decoder {
+export class Decoder implements ParserSink {
   readonly #parser: Parser;
+  readonly #events: DecoderEvents;
 
   constructor(events: DecoderEvents) {
-    this.#parser = createParser(strictParseProperties);
-    this.#parser.on('packet', (packet) => {
-      if (packet.cmd === 'connect') connectDecoded(this.#parser, packet);
-      const problem = violation(packet, readPosition(this.#parser));
-      if (problem !== undefined) {
-        events.decodeFailed(problem);
-        return;
-      }
-      if (packet.cmd === 'connect' && packet.protocolVersion === 3) useMqtt31Headers(this.#parser);
-      events.packetDecoded(packet);
-    });
-    this.#parser.on('error', (err) => events.decodeFailed(err));
+    this.#events = events;
+    this.#parser = createParser(strictParseProperties, this);
+  }
+
+  /** From the parser: a decoded packet, checked for what mqtt-packet leaves out. */
+  packet(packet: P.Packet): void {
+    if (packet.cmd === 'connect') connectDecoded(this.#parser, packet);
+    const problem = violation(packet, readPosition(this.#parser));
+    if (problem !== undefined) {
+      this.#events.decodeFailed(problem);
+      return;
+    }
+    if (packet.cmd === 'connect' && packet.protocolVersion === 3) useMqtt31Headers(this.#parser);
+    this.#events.packetDecoded(packet);
+  }
+
+  /** From the parser: its one error. */
+  error(err: Error): void {
+    this.#events.decodeFailed(err);
   }
 
   /** Feeds bytes; packets are reported synchronously through the events. */

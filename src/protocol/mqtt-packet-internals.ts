@@ -23,8 +23,6 @@ declare const opaque: unique symbol;
 /** An mqtt-packet Parser; outside this module only its events and the functions below reach it. */
 export interface Parser {
   readonly [opaque]: true;
-  on(event: 'packet', fn: (packet: P.Packet) => void): void;
-  on(event: 'error', fn: (err: Error) => void): void;
   parse(buf: Buffer): number;
 }
 
@@ -59,6 +57,9 @@ interface RawParser {
   _parseByType(type: string): unknown;
   _parseProperties(): Record<string, unknown> | false;
   _emitError(err: Error): void;
+  emit(event: string, arg: unknown): boolean;
+  /** Where the parser's 'packet' and 'error' events go (see createParser); Midge's own. */
+  _sink: ParserSink;
   /** The Topic Name of the last PUBLISH and its bytes (see strictParseString); Midge's own. */
   _lastTopic: string | undefined;
   _lastTopicBytes: Uint8Array;
@@ -87,8 +88,12 @@ export const PROPERTY_TABLES = require('mqtt-packet/constants.js') as PropertyTa
 export type PropertyReader = (this: Parser) => Record<string, unknown> | false;
 
 /** A parser for one connection with Midge's replacements installed, `readProperties` among them. */
-export function createParser(readProperties: PropertyReader): Parser {
+export function createParser(readProperties: PropertyReader, sink: ParserSink): Parser {
   const parser = mqttPacket.parser({}) as unknown as RawParser;
+  // Events go to the sink through one shared function: a listener closure per event per
+  // connection (with its context) was about 150 bytes of every idle connection's heap
+  parser._sink = sink;
+  parser.emit = emitToSink;
   parser._parseString = strictParseString;
   parser._parseProperties = readProperties as unknown as RawParser['_parseProperties'];
   parser._lastTopic = undefined;
@@ -102,6 +107,19 @@ export function createParser(readProperties: PropertyReader): Parser {
   parser._resetState = resetState;
   parser.parse = parse;
   return parser as unknown as Parser;
+}
+
+/** What a parser reports to: each decoded packet, and its one error (it stops at its first). */
+export interface ParserSink {
+  packet(packet: P.Packet): void;
+  error(err: Error): void;
+}
+
+/** mqtt-packet's Parser emits 'packet' and 'error' only; both go straight to the parser's sink. */
+function emitToSink(this: RawParser, event: string, arg: unknown): boolean {
+  if (event === 'packet') this._sink.packet(arg as P.Packet);
+  else if (event === 'error') this._sink.error(arg as Error);
+  return true;
 }
 
 /** How far into the current packet the parser has read (past its fixed header). */
