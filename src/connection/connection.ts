@@ -258,7 +258,7 @@ export class Connection implements Outlet, DecoderEvents {
     this.#problemInformation = limits.problemInformation;
   }
 
-  /** The client id and username the CONNECT gave: known before it is accepted or refused (for the refusal's log line). */
+  /** The client id and username the CONNECT gave, until it is accepted or refused (for the refusal's log line). */
   get claimed(): ClaimedIdentity | undefined {
     return this.#claimed;
   }
@@ -281,6 +281,7 @@ export class Connection implements Outlet, DecoderEvents {
   accept(client: AcceptedClient): asserts this is AcceptedConnection {
     this.#client = client;
     this.#phase = 'connected';
+    this.#claimed = undefined; // only a refusal's log line reads it; an accepted client has its info
     clearTimeout(this.#connectTimer); // the deadline covers authentication too
     this.#connectTimer = undefined;
     this.#keepaliveMs = client.keepalive * 1500;
