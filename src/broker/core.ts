@@ -51,6 +51,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
     new ClusterNode(options.cluster, {
       logger,
       route: (message) => router.publish(message),
+      routeShared: (message, filter, group) => router.publishShared(message, filter, group),
       retain: (message) => router.retain(message),
       nextMessageId: () => messageIds.next(),
     });

@@ -19,10 +19,16 @@ interface Match {
 
 /** Hears which topic filters this node's sessions subscribe to (cluster mode: interest routing). */
 export interface RouteInterest {
-  /** A session subscribed to `filter` (without `$share/group/`). */
-  added(filter: string): void;
-  /** A session's subscription to `filter` ended. */
-  removed(filter: string): void;
+  /** A session subscribed to `filter` (without `$share/group/`; `group` for a shared subscription). */
+  added(filter: string, group?: string): void;
+  /** A session's subscription to `filter` (of `group`, if shared) ended. */
+  removed(filter: string, group?: string): void;
+  /**
+   * True when the cluster picks the member of a shared group (one member cluster-wide): the router
+   * then leaves shared groups out of `publish`, and the cluster hands a message to a group through
+   * `publishShared` on the one node it chose.
+   */
+  readonly sharesGroups: boolean;
 }
 
 /**
@@ -61,7 +67,7 @@ export class Router {
     session.addSubscription(sub);
     const filter = matchFilterOf(sub);
     const isNew = this.#tree.add(filter, sub);
-    if (isNew) this.#interest?.added(filter);
+    if (isNew) this.#interest?.added(filter, sub.group);
     return isNew;
   }
 
@@ -72,7 +78,7 @@ export class Router {
     session.deleteSubscription(filter);
     const match = matchFilterOf(sub);
     const existed = this.#tree.delete(match, session.clientId, sub.group);
-    if (existed) this.#interest?.removed(match);
+    if (existed) this.#interest?.removed(match, sub.group);
     return existed;
   }
 
@@ -136,13 +142,20 @@ export class Router {
     this.#onExpired(message);
   }
 
-  /** Delivers `message` to every matching session. Returns the number of sessions it went to. */
+  /**
+   * Delivers `message` to every matching session. Returns the number of sessions it went to. In
+   * cluster mode shared groups are left out (the cluster chooses one node, then `publishShared`),
+   * except on `$SYS` topics, which stay on their node.
+   */
   publish(message: Message): number {
+    const shared = this.#interest?.sharesGroups !== true || isSystemTopic(message.topic);
     const matches = new Map<string, Match>();
     const groups: SharedGroup[] = [];
     const visitor: MatchVisitor = {
       subscription: (sub) => this.#collect(matches, message, sub),
-      group: (group) => groups.push(group),
+      group: (group) => {
+        if (shared) groups.push(group);
+      },
     };
     this.#tree.match(message.topic, visitor);
     for (const m of matches.values()) {
@@ -169,6 +182,15 @@ export class Router {
     existing.retainAsPublished ||= sub.retainAsPublished;
     const id = sub.identifier;
     if (id !== undefined && !existing.ids?.includes(id)) (existing.ids ??= []).push(id);
+  }
+
+  /**
+   * Cluster mode: this node was chosen for `message` in shared group `group` of `filter`; one of
+   * its members gets it. False when the node has no member of the group (any more).
+   */
+  publishShared(message: Message, filter: string, group: string): boolean {
+    const members = this.#tree.sharedGroup(filter, group);
+    return members !== undefined && this.#deliverShared(members, message);
   }
 
   /**

@@ -10,6 +10,7 @@ import type { RouteInterest } from '../broker/router.js';
 import { NodeRegistry, type NodeRecord } from './node-registry.js';
 import { filterSubjects, topicSubject } from './subjects.js';
 import { RecentKeys } from './recent-keys.js';
+import { SharedGroups } from './shared-groups.js';
 
 /** Cluster mode: the NATS servers, this node's id, the subject/stream prefix and the JetStream replication factor. */
 export interface ClusterOptions {
@@ -25,6 +26,8 @@ export interface ClusterHost {
   readonly logger: Logger;
   /** Routes a message another node accepted to this node's sessions (not retained again, not transformed again). */
   route(message: Message): void;
+  /** Hands a message NATS chose this node for to one member of shared group `group` of `filter`; false with none left. */
+  routeShared(message: Message, filter: string, group: string): boolean;
   /** Applies a retained message (or, with an empty payload, its clearing) that another node accepted. */
   retain(message: Message): void;
   /** A message id of this process for a message that arrived from another node. */
@@ -58,6 +61,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly #interest = new Map<string, { count: number; sub: NatsSubscription | undefined }>();
   /** Overlapping subscriptions bring one message more than once: each is routed once. */
   readonly #recent = new RecentKeys(8192);
+  /** Shared subscriptions: NATS queue groups, so each message reaches one member cluster-wide. */
+  readonly #shared: SharedGroups;
+  readonly sharesGroups = true;
   /** Per publishing client: the acknowledgement hold of its latest message, so acknowledgements keep their order [MQTT-4.6.0-2]. */
   readonly #tails = new Map<string, Promise<void>>();
   /** Appends of messages whose acknowledgement has not asked for them yet. */
@@ -74,6 +80,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#host = host;
     const base = options.prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_');
     this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES` };
+    this.#shared = new SharedGroups(`${options.prefix}.live`, (msg, filter, group) => this.#receivedShared(msg, filter, group));
   }
 
   /** True while NATS is connected: otherwise the node is not ready and refuses new clients. */
@@ -106,6 +113,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       await this.#registry.claim();
       await withDeadline(this.#loadRetained(nats.DeliverPolicy.LastPerSubject), LOAD_DEADLINE_MS, 'loading the retained messages from JetStream');
       for (const [subject, entry] of this.#interest) entry.sub ??= this.#listen(subject);
+      this.#shared.start(nc);
     } catch (err) {
       await nc.close().catch(() => undefined);
       this.#nc = undefined;
@@ -194,8 +202,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     }
   }
 
-  /** From the router: a local session subscribed to `filter` (without `$share/group/`). */
-  added(filter: string): void {
+  /** From the router: a local session subscribed to `filter` (without `$share/group/`; `group` if shared). */
+  added(filter: string, group?: string): void {
+    if (group !== undefined) return this.#shared.add(filter, group);
     for (const subject of filterSubjects(`${this.#options.prefix}.live`, filter)) {
       const entry = this.#interest.get(subject);
       if (entry !== undefined) {
@@ -206,8 +215,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     }
   }
 
-  /** From the router: a local subscription to `filter` ended. */
-  removed(filter: string): void {
+  /** From the router: a local subscription to `filter` (of `group`, if shared) ended. */
+  removed(filter: string, group?: string): void {
+    if (group !== undefined) return this.#shared.delete(filter, group);
     for (const subject of filterSubjects(`${this.#options.prefix}.live`, filter)) {
       const entry = this.#interest.get(subject);
       if (entry === undefined || --entry.count > 0) continue;
@@ -233,6 +243,20 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     }
     if (!this.#recent.add(`${node}:${message.id}`)) return;
     this.#host.route({ ...message, id: this.#host.nextMessageId() });
+  }
+
+  /** A message NATS gave this node's members of a shared group: this node's own messages included. */
+  #receivedShared(msg: Msg, filter: string, group: string): void {
+    let message: Message;
+    try {
+      message = decodeMessage(msg.data);
+    } catch (err) {
+      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
+      return;
+    }
+    if (!this.#host.routeShared({ ...message, id: this.#host.nextMessageId() }, filter, group)) {
+      this.#host.logger.warn({ topic: message.topic, group, filter }, 'a shared subscription message arrived after the last member of its group left this node');
+    }
   }
 
   /**
