@@ -11,6 +11,8 @@ import { NodeRegistry, type NodeRecord } from './node-registry.js';
 import { filterSubjects, topicSubject } from './subjects.js';
 import { RecentKeys } from './recent-keys.js';
 import { SharedGroups } from './shared-groups.js';
+import { AppendFigures, type ClusterStatus } from './figures.js';
+import { NodeWatch } from './node-watch.js';
 
 /** Cluster mode: the NATS servers, this node's id, the subject/stream prefix and the JetStream replication factor. */
 export interface ClusterOptions {
@@ -32,6 +34,8 @@ export interface ClusterHost {
   retain(message: Message): void;
   /** A message id of this process for a message that arrived from another node. */
   nextMessageId(): number;
+  /** Sessions on this node (reported as the sessions it owns). */
+  sessionCount(): number;
 }
 
 /** How long a node may take to read the cluster's retained messages at start. */
@@ -64,6 +68,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   /** Shared subscriptions: NATS queue groups, so each message reaches one member cluster-wide. */
   readonly #shared: SharedGroups;
   readonly sharesGroups = true;
+  /** JetStream append latency, retries and failures (status, $SYS, /metrics). */
+  readonly appends = new AppendFigures();
+  readonly #nodeWatch = new NodeWatch();
   /** Per publishing client: the acknowledgement hold of its latest message, so acknowledgements keep their order [MQTT-4.6.0-2]. */
   readonly #tails = new Map<string, Promise<void>>();
   /** Appends of messages whose acknowledgement has not asked for them yet. */
@@ -114,6 +121,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       await withDeadline(this.#loadRetained(nats.DeliverPolicy.LastPerSubject), LOAD_DEADLINE_MS, 'loading the retained messages from JetStream');
       for (const [subject, entry] of this.#interest) entry.sub ??= this.#listen(subject);
       this.#shared.start(nc);
+      await this.#nodeWatch.start(kv, (err) => logger.warn({ err }, 'stopped following the nodes bucket; the node count is stale'));
     } catch (err) {
       await nc.close().catch(() => undefined);
       this.#nc = undefined;
@@ -291,14 +299,20 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * the stream has no leader or NATS is unreachable; a stall of several seconds is normal.
    */
   async #append(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<void> {
+    const started = performance.now();
     const deadline = Date.now() + APPEND_DEADLINE_MS;
     let wait = 100;
     for (;;) {
       try {
         await (this.#js as JetStreamClient).publish(subject, data, { msgID, headers, timeout: APPEND_TIMEOUT_MS });
+        this.appends.appended(performance.now() - started);
         return;
       } catch (err) {
-        if (this.#closed || Date.now() + wait > deadline) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+        if (this.#closed || Date.now() + wait > deadline) {
+          this.appends.failures++;
+          throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+        }
+        this.appends.retries++;
         this.#host.logger.warn({ err, subject }, 'JetStream append failed; retrying with the same message id');
         await new Promise((resolve) => setTimeout(resolve, wait));
         wait = Math.min(wait * 2, 2000);
@@ -321,6 +335,20 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     return hold;
   }
 
+  /** This node's cluster figures. */
+  status(): ClusterStatus {
+    const a = this.appends;
+    return {
+      nodeId: this.#options.nodeId,
+      incarnation: this.incarnation,
+      connected: this.connected,
+      nodesSeen: this.#nodeWatch.live(),
+      sessionsOwned: this.#host.sessionCount(),
+      sharedGroups: this.#shared.size,
+      append: { count: a.count, retries: a.retries, failures: a.failures, p50Ms: a.percentile(50), p99Ms: a.percentile(99) },
+    };
+  }
+
   /** The live nodes of the cluster. */
   nodes(): Promise<NodeRecord[]> {
     return this.#registry?.nodes() ?? Promise.resolve([]);
@@ -329,6 +357,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   /** Leaves the cluster: gives the node id back and closes the NATS connection. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#nodeWatch.stop();
     await this.#registry?.release();
     await this.#nc?.drain().catch(() => undefined);
     this.#nc = undefined;
