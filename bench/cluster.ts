@@ -5,7 +5,7 @@
  * single Midge process (the QoS 0 reference). Every process is a fresh child per case, on free
  * 127.0.0.1 ports, stopped by PID. Prints a table and writes bench/results/cluster-latest.json.
  *
- *   node dist/bench/cluster.js [--duration 5] [--warmup 1] [--payload 64]
+ *   node dist/bench/cluster.js [--duration 5] [--warmup 1] [--payload 64] [--only SCENARIO|SYSTEM|SCENARIO:SYSTEM[,...]]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -41,6 +41,8 @@ interface System {
   readonly procs: readonly Proc[];
   /** JetStream append latency of node 1 (cluster only). */
   appendLatency?: () => Promise<{ p50Ms: number | null; p99Ms: number | null; count: number }>;
+  /** Messages each Midge process dropped, from its /status.json. */
+  dropped?: () => Promise<Record<string, number>>;
   readonly dirs: string[];
 }
 
@@ -56,6 +58,8 @@ interface CaseResult {
   cpuUsPerMsg?: Record<string, number>;
   appendP50Ms?: number | null;
   appendP99Ms?: number | null;
+  /** Anything a reader should know (from the load generator, or slow consumers nats-server reported). */
+  notes?: string[];
   error?: string;
 }
 
@@ -113,7 +117,9 @@ const cli = () => path.join(repoRoot(), 'dist/src/cli/main.js');
 async function midgeNode(dir: string, name: string, extra: string[]): Promise<{ proc: Proc; port: number; http: number }> {
   const port = await freePort();
   const http = await freePort();
-  const args = [...NODE_FLAGS, cli(), '--host', HOST, '--port', String(port), '--ws-port', '-1', '--http-port', String(http), '--store', 'memory', '--log-level', 'warn', '--sys-interval', '0', ...extra];
+  // MIDGE_BENCH_NODE_ARGS: extra node flags for the Midge processes (e.g. --cpu-prof --cpu-prof-dir=DIR to profile them)
+  const nodeArgs = (process.env.MIDGE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const args = [...NODE_FLAGS, ...nodeArgs, cli(), '--host', HOST, '--port', String(port), '--ws-port', '-1', '--http-port', String(http), '--store', 'memory', '--log-level', 'warn', '--sys-interval', '0', ...extra];
   const proc = start(name, process.execPath, args, dir);
   await accepting(port, proc);
   return { proc, port, http };
@@ -148,19 +154,26 @@ async function midgeCluster(): Promise<System> {
       const status = (await (await fetch(`http://${HOST}:${n1.http}/status.json`)).json()) as { cluster: { append: { p50Ms: number | null; p99Ms: number | null; count: number } } };
       return status.cluster.append;
     },
+    dropped: () => droppedOf([n1, n2, n3].map((n, i) => [`node${i + 1}`, n.http])),
   };
 }
 
 async function midgeSingle(): Promise<System> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'midge-bench-single-'));
   const node = await midgeNode(dir, 'midge', []);
-  return { publish: tcp(node.port), subscribe: [tcp(node.port)], procs: [node.proc], dirs: [dir] };
+  return { publish: tcp(node.port), subscribe: [tcp(node.port)], procs: [node.proc], dirs: [dir], dropped: () => droppedOf([['midge', node.http]]) };
 }
 
 async function natsMqtt(): Promise<System> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'midge-bench-natsmqtt-'));
   const nats = await natsServer(dir, true);
   return { publish: tcp(nats.mqttPort), subscribe: [tcp(nats.mqttPort)], procs: [nats.proc], dirs: [dir] };
+}
+
+async function droppedOf(nodes: [string, number][]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [name, http] of nodes) out[name] = ((await (await fetch(`http://${HOST}:${http}/status.json`)).json()) as { messages: { dropped: number } }).messages.dropped;
+  return out;
 }
 
 const SYSTEMS: Record<string, () => Promise<System>> = { 'midge-cluster': midgeCluster, 'nats-mqtt': natsMqtt, 'midge-single': midgeSingle };
@@ -221,12 +234,24 @@ async function runCase(scenario: string, qos: QoS, shape: LoadShape, systemName:
       cpuUsPerMsg,
       appendP50Ms: append?.p50Ms,
       appendP99Ms: append?.p99Ms,
+      notes: [...(metrics.notes ?? []), ...slowConsumers(system), ...droppedNote(await system.dropped?.()), ...(metrics.stalls ? [`${metrics.stalls} publisher stall(s)`] : [])],
     };
   } catch (err) {
     return { scenario, system: systemName, error: `${(err as Error).message}\n${system.procs.map((p) => p.output.slice(-500)).join('\n')}` };
   } finally {
     await stop(system);
   }
+}
+
+/** nats-server's slow-consumer reports: core NATS drops messages for a client that cannot keep up. */
+function slowConsumers(system: System): string[] {
+  const lines = system.procs.flatMap((p) => p.output.split('\n').filter((l) => /slow consumer/i.test(l)).map((l) => `${p.name}: ${l.trim()}`));
+  return lines.length === 0 ? [] : [`${lines.length} slow consumer report(s), e.g. ${lines[0]}`];
+}
+
+function droppedNote(dropped: Record<string, number> | undefined): string[] {
+  const some = Object.entries(dropped ?? {}).filter(([, n]) => n > 0);
+  return some.length === 0 ? [] : [`dropped by Midge: ${some.map(([k, n]) => `${k} ${n}`).join(', ')}`];
 }
 
 function table(results: CaseResult[]): string {
@@ -259,7 +284,7 @@ function ratios(results: CaseResult[]): Record<string, number | null> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, payload: { type: 'string', default: '64' } } });
+  const { values } = parseArgs({ options: { duration: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, payload: { type: 'string', default: '64' }, only: { type: 'string' } } });
   const options = { durationMs: Number(values.duration) * 1000, warmupMs: Number(values.warmup) * 1000, payloadSize: Number(values.payload) };
   if (spawnSync('nats-server', ['--version']).status !== 0) {
     console.error('skipping the cluster benchmark: nats-server is not on PATH (apt-get install nats-server)');
@@ -268,6 +293,7 @@ async function main(): Promise<number> {
   const results: CaseResult[] = [];
   for (const c of CASES) {
     for (const system of c.systems) {
+      if (values.only !== undefined && !values.only.split(',').some((o) => o === c.scenario || o === system || o === `${c.scenario}:${system}`)) continue;
       const result = await runCase(c.scenario, c.qos, c.shape, system, options);
       console.error(`${c.scenario} ${system}: ${result.error ?? `${Math.round(result.rate ?? 0)} ${result.unit}`}`);
       results.push(result);
@@ -276,6 +302,7 @@ async function main(): Promise<number> {
   const summary = ratios(results);
   console.log(`\n${table(results)}\n`);
   for (const [k, v] of Object.entries(summary)) console.log(`${k}: ${v ?? 'n/a'}`);
+  for (const r of results) for (const note of r.notes ?? []) console.log(`note ${r.scenario} ${r.system}: ${note}`);
   const file = path.join(repoRoot(), 'bench/results/cluster-latest.json');
   writeJson(file, { generatedAt: new Date().toISOString(), options, machine: { node: process.version, cpus: os.cpus().length }, results, ratios: summary });
   console.log(`\nresults written to ${file}`);
