@@ -136,7 +136,7 @@ export class Broker {
   }
 
   /** Cluster mode: this node's figures (`status()`) and JetStream append latencies (`appends.observe`); undefined for one process. */
-  get cluster(): Pick<ClusterNode, 'status' | 'appends' | 'nodes'> | undefined {
+  get cluster(): Pick<ClusterNode, 'status' | 'appends'> | undefined {
     return this.#cluster;
   }
 

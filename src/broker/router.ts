@@ -29,6 +29,11 @@ export interface RouteInterest {
    * `publishShared` on the one node it chose.
    */
   readonly sharesGroups: boolean;
+  /**
+   * Gives a shared message to a member of `group` on another node (its member's session ended
+   * here unacknowledged and no member is left on this node); false when it cannot.
+   */
+  handOver?(message: Message, filter: string, group: string): boolean;
 }
 
 /**
@@ -201,7 +206,8 @@ export class Router {
     const shared = delivery.shared === undefined ? undefined : parseSharedFilter(delivery.shared);
     if (!shared || isExpired(delivery.message, Date.now())) return false;
     const group = this.#tree.sharedGroup(shared.filter, shared.group);
-    return group !== undefined && this.#deliverShared(group, delivery.message);
+    if (group !== undefined && this.#deliverShared(group, delivery.message)) return true;
+    return this.#interest?.handOver?.(delivery.message, shared.filter, shared.group) ?? false;
   }
 
   /**

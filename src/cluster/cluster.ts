@@ -87,7 +87,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#host = host;
     const base = options.prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_');
     this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES` };
-    this.#shared = new SharedGroups(`${options.prefix}.live`, (msg, filter, group) => this.#receivedShared(msg, filter, group));
+    this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group) => this.#receivedShared(msg, filter, group));
   }
 
   /** True while NATS is connected: otherwise the node is not ready and refuses new clients. */
@@ -253,6 +253,12 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     }
     if (!this.#recent.add(`${node}:${message.id}`)) return;
     this.#host.route({ ...message, id: this.#host.nextMessageId() });
+  }
+
+  /** From the router: a shared message whose member's session ended here unacknowledged, with no other member on this node. */
+  handOver(message: Message, filter: string, group: string): boolean {
+    if (this.#closed) return false;
+    return this.#shared.handOver(encodeMessage(message), filter, group);
   }
 
   /** A message NATS gave this node's members of a shared group: this node's own messages included. */

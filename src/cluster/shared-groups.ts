@@ -16,17 +16,24 @@ interface Held {
  * joins one NATS queue group on the live subjects of `filter`, named after the group and the
  * filter; NATS gives each message to one queue subscriber, so one node gets it, and that node
  * hands it to one of its own members. Every QoS travels the live subjects (QoS 1/2 once
- * JetStream stored them), so the same path serves them all.
+ * JetStream stored them), so the same path serves them all. The same queue group also listens on
+ * a subject of the group's own (`<prefix>.share.<queue>`), where a node hands over a message whose
+ * member's session ended unacknowledged and which has no other member there.
  */
 export class SharedGroups {
   readonly #prefix: string;
+  readonly #handOverPrefix: string;
   readonly #deliver: (msg: Msg, filter: string, group: string) => void;
   readonly #held = new Map<string, Held>();
   #nc: NatsConnection | undefined;
 
-  /** `prefix` is the live subject prefix (`<prefix>.live`); `deliver` gets each message NATS chose this node for. */
-  constructor(prefix: string, deliver: (msg: Msg, filter: string, group: string) => void) {
+  /**
+   * `prefix` is the live subject prefix (`<prefix>.live`), `handOverPrefix` that of the groups' own
+   * subjects (`<prefix>.share`); `deliver` gets each message NATS chose this node for.
+   */
+  constructor(prefix: string, handOverPrefix: string, deliver: (msg: Msg, filter: string, group: string) => void) {
     this.#prefix = prefix;
+    this.#handOverPrefix = handOverPrefix;
     this.#deliver = deliver;
   }
 
@@ -63,12 +70,21 @@ export class SharedGroups {
     this.#held.delete(key);
   }
 
+  /**
+   * Gives `data` (an encoded message) to one node with members of the group, through NATS; false
+   * without a NATS connection. Core NATS: when no node has a member, nobody gets it.
+   */
+  handOver(data: Uint8Array, filter: string, group: string): boolean {
+    if (this.#nc === undefined || this.#nc.isClosed()) return false;
+    this.#nc.publish(`${this.#handOverPrefix}.${queueName(group, filter)}`, data);
+    return true;
+  }
+
   #listen(held: Held): NatsSubscription[] {
     const nc = this.#nc as NatsConnection;
     const queue = queueName(held.group, held.filter);
-    return filterSubjects(this.#prefix, held.filter).map((subject) =>
-      nc.subscribe(subject, { queue, callback: (err, msg) => err === null && this.#deliver(msg, held.filter, held.group) }),
-    );
+    const subjects = [...filterSubjects(this.#prefix, held.filter), `${this.#handOverPrefix}.${queue}`];
+    return subjects.map((subject) => nc.subscribe(subject, { queue, callback: (err, msg) => err === null && this.#deliver(msg, held.filter, held.group) }));
   }
 }
 

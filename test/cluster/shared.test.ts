@@ -3,6 +3,7 @@ import type { MqttClient } from 'mqtt';
 import { Engine, installed } from '../helpers/engines.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { queueName } from '../../src/cluster/shared-groups.js';
+import { Wire } from '../helpers/wire.js';
 
 const hasNats = installed('nats-server');
 if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster shared-subscription tests skipped');
@@ -146,5 +147,32 @@ describe.skipIf(!hasNats)('cluster mode: shared subscriptions span nodes (real n
     const onAFrom = g.got.get('p-a')?.length ?? 0;
     for (let i = 0; i < 20; i++) await pub.publishAsync('t', `y${i}`, { qos: 0 });
     await until(() => (g.got.get('p-a')?.length ?? 0) >= onAFrom + 20, 'node a took them all');
+  });
+
+  it('a member whose session ends with unacknowledged QoS 1 messages and no other member on its node: they go to a member on another node', async () => {
+    const [a, b] = (await cluster(2)) as [TestBroker, TestBroker];
+    // Member on node a never acknowledges: a raw client that reads PUBLISH packets and sends nothing back
+    const held = new Set<string>();
+    const silent = await Wire.open(a.port, 5);
+    await silent.handshake({ clientId: 'h-a', clean: true, properties: { sessionExpiryInterval: 0 } });
+    await silent.subscribe(1, [{ topic: '$share/h/work/#', qos: 1 }]);
+    silent.listen((p) => {
+      if (p.cmd === 'publish') held.add(String(p.payload));
+    });
+    const other = await b.client({ clientId: 'h-b', protocolVersion: 5 });
+    const got: string[] = [];
+    other.on('message', (_t, payload) => got.push(payload.toString()));
+    await other.subscribeAsync('$share/h/work/#', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    const pub = await b.client({ clientId: 'h-pub' });
+    const sent = Array.from({ length: 30 }, (_, i) => `w${i}`);
+    for (const payload of sent) await pub.publishAsync('work/1', payload, { qos: 1 });
+    await until(() => held.size + got.length >= 30, 'every message reached a member');
+    expect(held.size).toBeGreaterThan(0); // NATS gave node a its share
+    // The session on node a ends (session expiry 0): node a has no member left, so its unacknowledged messages go through NATS to node b
+    silent.close();
+    await until(() => got.length >= 30, `node b's member got the ${held.size} unacknowledged messages (has ${got.length})`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect([...got].sort()).toEqual([...sent].sort());
   });
 });
