@@ -10,6 +10,8 @@ export interface BenchOptions {
   durationMs: number;
   warmupMs: number;
   payloadSize: number;
+  /** Run the cluster benchmark (bench/cluster.ts) afterwards: with --scenario all, unless --skip-cluster. */
+  cluster: boolean;
   /** Extra JSON output file besides bench/results/latest.json. */
   jsonFile: string | undefined;
   help: boolean;
@@ -23,6 +25,7 @@ export const USAGE = `usage: node dist/bench/run.js [options]
   --warmup S            warm-up seconds before measuring (default 1)
   --payload BYTES       payload size, at least ${HEADER_BYTES} (default 64)
   --json FILE           also write the JSON results to FILE
+  --skip-cluster        with --scenario all, do not run the cluster benchmark (bench/cluster.ts) afterwards
   --help`;
 
 /** Parses and validates command-line arguments. */
@@ -36,6 +39,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       warmup: { type: 'string', default: '1' },
       payload: { type: 'string', default: '64' },
       json: { type: 'string' },
+      'skip-cluster': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -46,6 +50,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     warmupMs: seconds('warmup', values.warmup, 0, 60) * 1000,
     payloadSize: integer('payload', values.payload, HEADER_BYTES, 256 * 1024),
     jsonFile: values.json,
+    cluster: values.scenario === 'all' && values['skip-cluster'] !== true,
     help: values.help,
   };
 }

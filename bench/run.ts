@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { parseOptions, USAGE } from './args.js';
@@ -48,7 +50,16 @@ async function main(): Promise<number> {
   const chart = path.join(repoRoot(), 'bench/results/latest.svg');
   writeFileSync(chart, renderChart(results, chartSubtitle(document)));
   console.log(`\nresults written to ${files.join(' and ')}, chart to ${chart}`);
-  return results.some((r) => r.error !== undefined) ? 1 : 0;
+  const clusterFailed = options.cluster && runCluster(options) !== 0;
+  return results.some((r) => r.error !== undefined) || clusterFailed ? 1 : 0;
+}
+
+/** The cluster benchmark (bench/cluster.ts) as a child process with the same settings; its exit status. */
+function runCluster(options: BenchOptions): number {
+  console.log('\ncluster benchmark (bench/cluster.ts):');
+  const script = fileURLToPath(new URL('./cluster.js', import.meta.url));
+  const args = [script, '--duration', String(options.durationMs / 1000), '--warmup', String(options.warmupMs / 1000), '--payload', String(options.payloadSize)];
+  return spawnSync(process.execPath, args, { stdio: 'inherit' }).status ?? 1;
 }
 
 /**

@@ -29,6 +29,7 @@ import type { Log } from './bridge/log.js';
 import type { MqttBridges } from './mqtt-bridge/bridges.js';
 import { resolveMqttBridges, type MqttBridgeOptions } from './mqtt-bridge/config.js';
 import { hostname } from 'node:os';
+import type { ClusterNode } from './cluster/cluster.js';
 
 /** Where the listeners are bound (undefined when disabled). */
 export interface ListenAddresses {
@@ -95,6 +96,8 @@ export class Broker {
   readonly #bridge: Bridge;
   /** The MQTT bridges to other brokers (the `bridges` option), started after restore, stopped before sessions are saved. */
   readonly #mqttBridges: MqttBridges;
+  /** Cluster mode: this node of the cluster (undefined: one process). */
+  readonly #cluster: ClusterNode | undefined;
 
   /** `about`: what the start line says beyond the options (the `midge` command passes its config file). */
   constructor(input: BrokerOptions = {}, about: StartInfo = {}) {
@@ -110,6 +113,7 @@ export class Broker {
     this.admin = new BrokerAdmin({ connections: core.ctx.connections, sessions: core.ctx.sessions, router: core.ctx.router });
     this.#bridge = core.bridge;
     this.#mqttBridges = core.mqttBridges;
+    this.#cluster = core.cluster;
     this.#connectionHost = {
       logger: this.logger,
       encoder: this.#encoder,
@@ -129,6 +133,11 @@ export class Broker {
   /** Number of connected clients. */
   get clientCount(): number {
     return this.#ctx.connections.size;
+  }
+
+  /** Cluster mode: this node's figures (`status()`) and JetStream append latencies (`appends.observe`); undefined for one process. */
+  get cluster(): Pick<ClusterNode, 'status' | 'appends'> | undefined {
+    return this.#cluster;
   }
 
   /** Number of sessions (connected or not). */

@@ -29,6 +29,8 @@ export interface Core {
   readonly ctx: BrokerContext;
   readonly bridge: Bridge;
   readonly mqttBridges: MqttBridges;
+  /** Cluster mode: this node (undefined: one process). */
+  readonly cluster: ClusterNode | undefined;
 }
 
 /**
@@ -51,8 +53,10 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
     new ClusterNode(options.cluster, {
       logger,
       route: (message) => router.publish(message),
+      routeShared: (message, filter, group) => router.publishShared(message, filter, group),
       retain: (message) => router.retain(message),
       nextMessageId: () => messageIds.next(),
+      sessionCount: (): number => sessions.size,
     });
   const mqttBridges = new MqttBridges(options.bridges, logger);
   const hooks = new HookRunner(cluster ? [...plugins, bridge, mqttBridges, cluster] : [...plugins, bridge, mqttBridges], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
@@ -98,7 +102,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   const connections = new Map<string, AcceptedConnection>();
   ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections, cluster };
   mqttBridges.bind(ctx);
-  return { ctx, bridge, mqttBridges };
+  return { ctx, bridge, mqttBridges, cluster: cluster || undefined };
 }
 
 /** The store the options ask for. */

@@ -19,10 +19,21 @@ interface Match {
 
 /** Hears which topic filters this node's sessions subscribe to (cluster mode: interest routing). */
 export interface RouteInterest {
-  /** A session subscribed to `filter` (without `$share/group/`). */
-  added(filter: string): void;
-  /** A session's subscription to `filter` ended. */
-  removed(filter: string): void;
+  /** A session subscribed to `filter` (without `$share/group/`; `group` for a shared subscription). */
+  added(filter: string, group?: string): void;
+  /** A session's subscription to `filter` (of `group`, if shared) ended. */
+  removed(filter: string, group?: string): void;
+  /**
+   * True when the cluster picks the member of a shared group (one member cluster-wide): the router
+   * then leaves shared groups out of `publish`, and the cluster hands a message to a group through
+   * `publishShared` on the one node it chose.
+   */
+  readonly sharesGroups: boolean;
+  /**
+   * Gives a shared message to a member of `group` on another node (its member's session ended
+   * here unacknowledged and no member is left on this node); false when it cannot.
+   */
+  handOver?(message: Message, filter: string, group: string): boolean;
 }
 
 /**
@@ -61,7 +72,7 @@ export class Router {
     session.addSubscription(sub);
     const filter = matchFilterOf(sub);
     const isNew = this.#tree.add(filter, sub);
-    if (isNew) this.#interest?.added(filter);
+    if (isNew) this.#interest?.added(filter, sub.group);
     return isNew;
   }
 
@@ -72,7 +83,7 @@ export class Router {
     session.deleteSubscription(filter);
     const match = matchFilterOf(sub);
     const existed = this.#tree.delete(match, session.clientId, sub.group);
-    if (existed) this.#interest?.removed(match);
+    if (existed) this.#interest?.removed(match, sub.group);
     return existed;
   }
 
@@ -136,13 +147,20 @@ export class Router {
     this.#onExpired(message);
   }
 
-  /** Delivers `message` to every matching session. Returns the number of sessions it went to. */
+  /**
+   * Delivers `message` to every matching session. Returns the number of sessions it went to. In
+   * cluster mode shared groups are left out (the cluster chooses one node, then `publishShared`),
+   * except on `$SYS` topics, which stay on their node.
+   */
   publish(message: Message): number {
+    const shared = this.#interest?.sharesGroups !== true || isSystemTopic(message.topic);
     const matches = new Map<string, Match>();
     const groups: SharedGroup[] = [];
     const visitor: MatchVisitor = {
       subscription: (sub) => this.#collect(matches, message, sub),
-      group: (group) => groups.push(group),
+      group: (group) => {
+        if (shared) groups.push(group);
+      },
     };
     this.#tree.match(message.topic, visitor);
     for (const m of matches.values()) {
@@ -172,6 +190,15 @@ export class Router {
   }
 
   /**
+   * Cluster mode: this node was chosen for `message` in shared group `group` of `filter`; one of
+   * its members gets it. False when the node has no member of the group (any more).
+   */
+  publishShared(message: Message, filter: string, group: string): boolean {
+    const members = this.#tree.sharedGroup(filter, group);
+    return members !== undefined && this.#deliverShared(members, message);
+  }
+
+  /**
    * Gives a delivery of a shared subscription whose session ended to another member of its group
    * (MQTT 5 section 4.8.2). False when the group has no member left or the message expired.
    */
@@ -179,7 +206,8 @@ export class Router {
     const shared = delivery.shared === undefined ? undefined : parseSharedFilter(delivery.shared);
     if (!shared || isExpired(delivery.message, Date.now())) return false;
     const group = this.#tree.sharedGroup(shared.filter, shared.group);
-    return group !== undefined && this.#deliverShared(group, delivery.message);
+    if (group !== undefined && this.#deliverShared(group, delivery.message)) return true;
+    return this.#interest?.handOver?.(delivery.message, shared.filter, shared.group) ?? false;
   }
 
   /**

@@ -10,6 +10,9 @@ import type { RouteInterest } from '../broker/router.js';
 import { NodeRegistry, type NodeRecord } from './node-registry.js';
 import { filterSubjects, topicSubject } from './subjects.js';
 import { RecentKeys } from './recent-keys.js';
+import { SharedGroups } from './shared-groups.js';
+import { AppendFigures, type ClusterStatus } from './figures.js';
+import { NodeWatch } from './node-watch.js';
 
 /** Cluster mode: the NATS servers, this node's id, the subject/stream prefix and the JetStream replication factor. */
 export interface ClusterOptions {
@@ -25,10 +28,14 @@ export interface ClusterHost {
   readonly logger: Logger;
   /** Routes a message another node accepted to this node's sessions (not retained again, not transformed again). */
   route(message: Message): void;
+  /** Hands a message NATS chose this node for to one member of shared group `group` of `filter`; false with none left. */
+  routeShared(message: Message, filter: string, group: string): boolean;
   /** Applies a retained message (or, with an empty payload, its clearing) that another node accepted. */
   retain(message: Message): void;
   /** A message id of this process for a message that arrived from another node. */
   nextMessageId(): number;
+  /** Sessions on this node (reported as the sessions it owns). */
+  sessionCount(): number;
 }
 
 /** How long a node may take to read the cluster's retained messages at start. */
@@ -58,6 +65,12 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly #interest = new Map<string, { count: number; sub: NatsSubscription | undefined }>();
   /** Overlapping subscriptions bring one message more than once: each is routed once. */
   readonly #recent = new RecentKeys(8192);
+  /** Shared subscriptions: NATS queue groups, so each message reaches one member cluster-wide. */
+  readonly #shared: SharedGroups;
+  readonly sharesGroups = true;
+  /** JetStream append latency, retries and failures (status, $SYS, /metrics). */
+  readonly appends = new AppendFigures();
+  readonly #nodeWatch = new NodeWatch();
   /** Per publishing client: the acknowledgement hold of its latest message, so acknowledgements keep their order [MQTT-4.6.0-2]. */
   readonly #tails = new Map<string, Promise<void>>();
   /** Appends of messages whose acknowledgement has not asked for them yet. */
@@ -74,6 +87,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#host = host;
     const base = options.prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_');
     this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES` };
+    this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group) => this.#receivedShared(msg, filter, group));
   }
 
   /** True while NATS is connected: otherwise the node is not ready and refuses new clients. */
@@ -88,7 +102,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     const logger = this.#host.logger;
     let nc: NatsConnection;
     try {
-      nc = await nats.connect({ servers: [...servers], name: `midge-${nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000 });
+      // noAsyncTraces: no Error (with its stack) captured per request, which cost a quarter of a
+      // QoS 1 publisher node's CPU in the cluster benchmark; errors still carry their cause
+      nc = await nats.connect({ servers: [...servers], name: `midge-${nodeId}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000, noAsyncTraces: true });
     } catch (err) {
       throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', `cannot reach NATS at ${servers.join(',')}: ${(err as Error).message}`, { cause: err });
     }
@@ -106,6 +122,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       await this.#registry.claim();
       await withDeadline(this.#loadRetained(nats.DeliverPolicy.LastPerSubject), LOAD_DEADLINE_MS, 'loading the retained messages from JetStream');
       for (const [subject, entry] of this.#interest) entry.sub ??= this.#listen(subject);
+      this.#shared.start(nc);
+      await this.#nodeWatch.start(kv, (err) => logger.warn({ err }, 'stopped following the nodes bucket; the node count is stale'));
     } catch (err) {
       await nc.close().catch(() => undefined);
       this.#nc = undefined;
@@ -194,8 +212,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     }
   }
 
-  /** From the router: a local session subscribed to `filter` (without `$share/group/`). */
-  added(filter: string): void {
+  /** From the router: a local session subscribed to `filter` (without `$share/group/`; `group` if shared). */
+  added(filter: string, group?: string): void {
+    if (group !== undefined) return this.#shared.add(filter, group);
     for (const subject of filterSubjects(`${this.#options.prefix}.live`, filter)) {
       const entry = this.#interest.get(subject);
       if (entry !== undefined) {
@@ -206,8 +225,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     }
   }
 
-  /** From the router: a local subscription to `filter` ended. */
-  removed(filter: string): void {
+  /** From the router: a local subscription to `filter` (of `group`, if shared) ended. */
+  removed(filter: string, group?: string): void {
+    if (group !== undefined) return this.#shared.delete(filter, group);
     for (const subject of filterSubjects(`${this.#options.prefix}.live`, filter)) {
       const entry = this.#interest.get(subject);
       if (entry === undefined || --entry.count > 0) continue;
@@ -233,6 +253,26 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     }
     if (!this.#recent.add(`${node}:${message.id}`)) return;
     this.#host.route({ ...message, id: this.#host.nextMessageId() });
+  }
+
+  /** From the router: a shared message whose member's session ended here unacknowledged, with no other member on this node. */
+  handOver(message: Message, filter: string, group: string): boolean {
+    if (this.#closed) return false;
+    return this.#shared.handOver(encodeMessage(message), filter, group);
+  }
+
+  /** A message NATS gave this node's members of a shared group: this node's own messages included. */
+  #receivedShared(msg: Msg, filter: string, group: string): void {
+    let message: Message;
+    try {
+      message = decodeMessage(msg.data);
+    } catch (err) {
+      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
+      return;
+    }
+    if (!this.#host.routeShared({ ...message, id: this.#host.nextMessageId() }, filter, group)) {
+      this.#host.logger.warn({ topic: message.topic, group, filter }, 'a shared subscription message arrived after the last member of its group left this node');
+    }
   }
 
   /**
@@ -267,14 +307,20 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * the stream has no leader or NATS is unreachable; a stall of several seconds is normal.
    */
   async #append(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<void> {
+    const started = performance.now();
     const deadline = Date.now() + APPEND_DEADLINE_MS;
     let wait = 100;
     for (;;) {
       try {
         await (this.#js as JetStreamClient).publish(subject, data, { msgID, headers, timeout: APPEND_TIMEOUT_MS });
+        this.appends.appended(performance.now() - started);
         return;
       } catch (err) {
-        if (this.#closed || Date.now() + wait > deadline) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+        if (this.#closed || Date.now() + wait > deadline) {
+          this.appends.failures++;
+          throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+        }
+        this.appends.retries++;
         this.#host.logger.warn({ err, subject }, 'JetStream append failed; retrying with the same message id');
         await new Promise((resolve) => setTimeout(resolve, wait));
         wait = Math.min(wait * 2, 2000);
@@ -297,6 +343,20 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     return hold;
   }
 
+  /** This node's cluster figures. */
+  status(): ClusterStatus {
+    const a = this.appends;
+    return {
+      nodeId: this.#options.nodeId,
+      incarnation: this.incarnation,
+      connected: this.connected,
+      nodesSeen: this.#nodeWatch.live(),
+      sessionsOwned: this.#host.sessionCount(),
+      sharedGroups: this.#shared.size,
+      append: { count: a.count, retries: a.retries, failures: a.failures, p50Ms: a.percentile(50), p99Ms: a.percentile(99) },
+    };
+  }
+
   /** The live nodes of the cluster. */
   nodes(): Promise<NodeRecord[]> {
     return this.#registry?.nodes() ?? Promise.resolve([]);
@@ -305,6 +365,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   /** Leaves the cluster: gives the node id back and closes the NATS connection. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#nodeWatch.stop();
     await this.#registry?.release();
     await this.#nc?.drain().catch(() => undefined);
     this.#nc = undefined;

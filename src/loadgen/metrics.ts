@@ -18,6 +18,11 @@ export interface ProgressSink {
 /** What a scenario gets: the broker to drive and the run's settings. */
 export interface ScenarioContext {
   endpoint: Endpoint;
+  /**
+   * Where subscribers connect instead of `endpoint`, spread in turn (a cluster: publishers on one
+   * node, subscribers on the others). Publishers always use `endpoint`.
+   */
+  subscriberEndpoints?: readonly Endpoint[];
   /** Topics are `<topicRoot>/...`; subscribers subscribe to `<topicRoot>/#`. */
   topicRoot: string;
   /** Prepended to every client id, so runs against one broker do not take over each other's sessions. */

@@ -1,7 +1,7 @@
 import type { BenchClient, QoS } from './client.js';
 import { ageNs, readPublisher, readSeq } from './payload.js';
 import type { ScenarioContext, ScenarioMetrics } from './metrics.js';
-import { poolFor } from './pool.js';
+import { poolFor, type ClientPool } from './pool.js';
 import { FlowPublisher } from './publisher.js';
 import { SequenceChecker, sumCounts } from './sequence.js';
 import type { SequenceCounts } from './sequence.js';
@@ -55,11 +55,12 @@ export async function runThroughput(
   context: ScenarioContext,
 ): Promise<ScenarioMetrics> {
   const pool = poolFor(context, CONNECT_TIMEOUT_MS);
+  const subscriberPools = (context.subscriberEndpoints ?? []).map((endpoint) => poolFor({ ...context, endpoint }, CONNECT_TIMEOUT_MS));
   try {
     const publishers: FlowPublisher[] = [];
     const tally: Tally = { delivered: 0, recording: false, samplesNs: new Float64Array(MAX_SAMPLES), samples: 0 };
     const cleanSession = spec.persistentSubscribers !== true;
-    const subscribers = await pool.connectMany('sub', spec.subscribers, { cleanSession });
+    const subscribers = await connectSubscribers(subscriberPools.length > 0 ? subscriberPools : [pool], spec.subscribers, cleanSession);
     const checkers = await subscribeAll(subscribers, `${context.topicRoot}/#`, spec.qos, publishers, tally);
     const clients = await pool.connectMany('pub', spec.publishers);
     clients.forEach((client, index) => publishers.push(createPublisher(client, index, spec, context)));
@@ -69,7 +70,8 @@ export async function runThroughput(
     context.progress?.track('draining', () => tally.delivered, unit, STRAGGLER_MS);
     await waitUntil(() => tally.delivered >= expected(), STRAGGLER_MS);
     const perPublisher = countPerPublisher(checkers, publishers);
-    const notes = runNotes(pool.lost, window.extra?.['loadCpuPercent'] ?? 0);
+    const lost = [...pool.lost, ...subscriberPools.flatMap((p) => p.lost)];
+    const notes = runNotes(lost, window.extra?.['loadCpuPercent'] ?? 0);
     const latency = summarizeLatencyNs(tally.samplesNs.subarray(0, tally.samples));
     return {
       ...window,
@@ -79,7 +81,7 @@ export async function runThroughput(
       unit,
       qos: spec.qos,
       brokerRssMb: context.probe === undefined ? undefined : context.probe.rssKb() / 1024,
-      connectionsLost: pool.lost.length,
+      connectionsLost: lost.length,
       sent: sentTotal(publishers),
       counts: sumCounts(perPublisher),
       perPublisher,
@@ -88,7 +90,18 @@ export async function runThroughput(
     };
   } finally {
     pool.closeAll();
+    for (const p of subscriberPools) p.closeAll();
   }
+}
+
+/** Connects `count` subscribers spread in turn over `pools` (one pool per endpoint). */
+async function connectSubscribers(pools: readonly ClientPool[], count: number, cleanSession: boolean): Promise<BenchClient[]> {
+  const clients: BenchClient[] = [];
+  for (const [k, p] of pools.entries()) {
+    const share = Math.floor(count / pools.length) + (k < count % pools.length ? 1 : 0);
+    clients.push(...(await p.connectMany(pools.length > 1 ? `sub${k}` : 'sub', share, { cleanSession })));
+  }
+  return clients;
 }
 
 /** Notes on lost connections and on a load generator that may have been the bottleneck. */

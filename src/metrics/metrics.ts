@@ -42,6 +42,27 @@ export class Metrics implements Plugin {
     this.#storeHistograms(broker);
     this.#bridgeGauges(broker);
     this.#mqttBridgeMetrics(broker);
+    this.#clusterMetrics(broker);
+  }
+
+  /** Cluster mode: this node's view of the cluster and its JetStream appends. */
+  #clusterMetrics(broker: Broker): void {
+    const cluster = broker.cluster;
+    if (cluster === undefined) return;
+    const r = this.registry;
+    gauge(r, 'midge_cluster_connected', '1 while this node is connected to NATS, else 0.', () => (cluster.status().connected ? 1 : 0));
+    gauge(r, 'midge_cluster_nodes', 'Live nodes in the cluster as this node last saw them (itself included).', () => cluster.status().nodesSeen);
+    gauge(r, 'midge_cluster_sessions_owned', 'Sessions this node holds.', () => cluster.status().sessionsOwned);
+    gauge(r, 'midge_cluster_shared_groups', 'Shared subscriptions (group and filter) this node takes part in through NATS queue groups.', () => cluster.status().sharedGroups);
+    counter(r, 'midge_cluster_append_retries_total', 'JetStream appends repeated with the same message id after a failure or timeout.', () => cluster.appends.retries);
+    counter(r, 'midge_cluster_append_failures_total', 'JetStream appends given up after the retry deadline (the publisher was refused).', () => cluster.appends.failures);
+    const latency = new Histogram({
+      name: 'midge_cluster_append_duration_seconds',
+      help: 'Time from the first attempt of a JetStream append (QoS 1/2 or retained message) to its acknowledgement, retries included.',
+      buckets: [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [r],
+    });
+    cluster.appends.observe((ms) => latency.observe(ms / 1000));
   }
 
   /** Per MQTT bridge (label bridge): link state, backlog, forwarded and dropped messages. */

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { PublishInput } from '../broker/message.js';
 import type { Stats } from '../broker/stats.js';
 import type { MqttBridgeStatus } from '../mqtt-bridge/bridge.js';
+import type { ClusterStatus } from '../cluster/figures.js';
 
 /** What the $SYS publisher reads and how it publishes (through the broker's normal routing, so ACLs apply). */
 export interface SysSource {
@@ -14,6 +15,8 @@ export interface SysSource {
   publish(input: PublishInput): Promise<void>;
   /** The MQTT bridges, whose figures go under bridges/<name>/ and Mosquitto's connection/<name>/state. */
   readonly mqttBridges?: { status(): MqttBridgeStatus[] };
+  /** Cluster mode: this node's figures, under cluster/. */
+  readonly cluster?: { status(): ClusterStatus } | undefined;
 }
 
 /** A load average in the manner of Mosquitto: an exponentially weighted per-minute rate over a window. */
@@ -112,6 +115,8 @@ export class SysTopics {
     };
     for (const [name, value] of Object.entries(counts)) if (name !== 'connections') values[name] = value;
     for (const bridge of src.mqttBridges?.status() ?? []) Object.assign(values, bridgeValues(bridge));
+    const cluster = src.cluster?.status();
+    if (cluster !== undefined) Object.assign(values, clusterValues(cluster));
     this.#addLoads(values, counts, now);
     this.#last = { at: now, counts };
     return values;
@@ -144,4 +149,21 @@ function bridgeValues(b: MqttBridgeStatus): Record<string, string | number> {
     [`${at}/messages/forwarded/in`]: b.forwardedIn,
     [`${at}/messages/dropped`]: Object.values(b.dropped).reduce((x, y) => x + y, 0),
   };
+}
+
+/** This node's cluster figures: cluster/nodes, cluster/sessions/owned, cluster/append/... (latencies in ms, once there was an append). */
+function clusterValues(c: ClusterStatus): Record<string, string | number> {
+  const values: Record<string, string | number> = {
+    'cluster/node': c.nodeId,
+    'cluster/connected': c.connected ? 1 : 0,
+    'cluster/nodes': c.nodesSeen,
+    'cluster/sessions/owned': c.sessionsOwned,
+    'cluster/append/count': c.append.count,
+    'cluster/append/retries': c.append.retries,
+    'cluster/append/failures': c.append.failures,
+  };
+  // An empty retained payload would clear the topic [MQTT-3.3.1-10]: no latency is published before the first append
+  if (c.append.p50Ms !== null) values['cluster/append/latency/p50'] = c.append.p50Ms;
+  if (c.append.p99Ms !== null) values['cluster/append/latency/p99'] = c.append.p99Ms;
+  return values;
 }

@@ -46,12 +46,15 @@ async function accepting(port: number, timeoutMs: number): Promise<void> {
 export class Engine {
   readonly port: number;
   readonly dir: string;
+  /** The server name (NATS cluster members), or undefined. */
+  readonly name: string | undefined;
   readonly #command: (port: number, dir: string) => [string, string[]];
   #child: ChildProcess | undefined;
   #output = '';
 
-  private constructor(port: number, command: (port: number, dir: string) => [string, string[]]) {
+  private constructor(port: number, command: (port: number, dir: string) => [string, string[]], name?: string) {
     this.port = port;
+    this.name = name;
     this.dir = mkdtempSync(path.join(tmpdir(), 'midge-engine-'));
     this.#command = command;
   }
@@ -59,6 +62,29 @@ export class Engine {
   /** nats-server with JetStream. */
   static async nats(): Promise<Engine> {
     return new Engine(await freePort(), (port, dir) => ['nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir]]);
+  }
+
+  /**
+   * `size` nats-servers with JetStream forming one NATS cluster over routes on free loopback ports
+   * (server names `<cluster>-1`, …, which stream info reports as leaders and replicas). Start each;
+   * JetStream answers once the servers have elected a meta leader (see `jetStreamReady`).
+   */
+  static async natsCluster(size = 3, clusterName = `mc${process.pid}`): Promise<Engine[]> {
+    const clientPorts: number[] = [];
+    const routePorts: number[] = [];
+    for (let i = 0; i < size; i++) {
+      clientPorts.push(await freePort());
+      routePorts.push(await freePort());
+    }
+    const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(',');
+    return clientPorts.map(
+      (clientPort, i) =>
+        new Engine(
+          clientPort,
+          (port, dir) => ['nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', dir, '--server_name', `${clusterName}-${i + 1}`, '--cluster_name', clusterName, '--cluster', `nats://127.0.0.1:${routePorts[i]}`, '--routes', routes]],
+          `${clusterName}-${i + 1}`,
+        ),
+    );
   }
 
   /** redis-server with an fsynced append-only file, so a kill -9 loses nothing it acknowledged. */
