@@ -59,17 +59,22 @@ export class MessageQueue {
     this.#limits = limits;
   }
 
-  /** Appends `delivery`; returns the deliveries dropped by the overflow policy (possibly itself). */
-  add(delivery: Delivery): readonly Delivery[] {
+  /**
+   * Appends `delivery`; returns the deliveries dropped by the overflow policy (possibly itself).
+   * `stretch` (a consuming subscriber whose publishers flow control holds back) lets the queue take
+   * up to twice its bounds, for what those publishers had already sent when the hold began.
+   */
+  add(delivery: Delivery, stretch = false): readonly Delivery[] {
     const size = delivery.message.payload.length;
+    const factor = stretch ? 2 : 1;
     let dropped: readonly Delivery[] = NOTHING_DROPPED; // the common case allocates nothing
-    if (!this.#fits(size)) {
+    if (!this.#fits(size, factor)) {
       const { maxMessages, maxBytes, policy } = this.#limits;
-      if (policy === 'drop-new' || size > maxBytes || maxMessages === 0) return [delivery];
+      if (policy === 'drop-new' || size > maxBytes * factor || maxMessages === 0) return [delivery];
       // drop-oldest; when the oldest are on disk only (a page is loading), the new one goes instead
       const oldest: Delivery[] = [];
-      while (!this.#fits(size) && this.memorySize > 0) oldest.push(this.shift() as Delivery);
-      if (!this.#fits(size)) return [...oldest, delivery];
+      while (!this.#fits(size, factor) && this.memorySize > 0) oldest.push(this.shift() as Delivery);
+      if (!this.#fits(size, factor)) return [...oldest, delivery];
       dropped = oldest;
     }
     this.#bytes += size;
@@ -82,8 +87,18 @@ export class MessageQueue {
     return dropped;
   }
 
-  #fits(size: number): boolean {
-    return this.size < this.#limits.maxMessages && this.#bytes + size <= this.#limits.maxBytes;
+  #fits(size: number, factor: number): boolean {
+    return this.size < this.#limits.maxMessages * factor && this.#bytes + size <= this.#limits.maxBytes * factor;
+  }
+
+  /** True when the queue has reached its bounds (flow control holds a consuming subscriber's publishers from here). */
+  get full(): boolean {
+    return this.size >= this.#limits.maxMessages || this.#bytes >= this.#limits.maxBytes;
+  }
+
+  /** True when the queue is back under half its bounds (flow control lets held publishers go). */
+  get relieved(): boolean {
+    return this.size * 2 <= this.#limits.maxMessages && this.#bytes * 2 <= this.#limits.maxBytes;
   }
 
   #spills(delivery: Delivery): boolean {

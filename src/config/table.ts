@@ -152,6 +152,13 @@ export const OPTIONS = {
   maxQueuedMessages: opt({ field: int(0, MAX), default: 1000, value: 'N', help: 'messages queued per session', group: 'Limits' }),
   /** Payload bytes queued per session. */
   maxQueuedBytes: opt({ field: int(0, MAX), default: 16 * 1024 * 1024, value: 'N', help: 'payload bytes queued per session', group: 'Limits' }),
+  /**
+   * Milliseconds without an acknowledgement after which a subscriber counts as stalled. While a
+   * connected subscriber acknowledged something within it, a full queue holds back the publishers
+   * that feed it (their PUBACK/PUBREC are withheld) instead of dropping; a stalled or offline one
+   * never holds anyone back. 0 turns flow control off (a full queue always applies queueOverflow).
+   */
+  stallTimeout: opt({ field: int(0, 86_400_000), default: 10_000, value: 'MS', help: 'time without an acknowledgement after which a subscriber is stalled; until then a full queue holds its publishers back (0 = never hold, drop)', group: 'Limits' }),
   /** What happens when a queue is full. */
   queueOverflow: opt({ field: oneOf(['drop-oldest', 'drop-new']), default: 'drop-oldest', value: 'POLICY', help: 'drop-oldest or drop-new when a queue is full', group: 'Limits' }),
   /** Bytes waiting in a client's socket buffer above which QoS 0 messages to it are dropped. */
