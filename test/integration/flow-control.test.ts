@@ -130,8 +130,8 @@ describe('flow control: who is held back, and until when', () => {
     expect(t.broker.flowStatus().publishersHeld).toBe(0);
   }, 30_000);
 
-  it('a publisher that does not feed the full queue is not held back', async () => {
-    t = await startBroker({ ...LIMITS, stallTimeout: 60_000 });
+  it('a publisher that does not feed the full queue is not held back; /metrics and $SYS show the hold', async () => {
+    t = await startBroker({ ...LIMITS, stallTimeout: 60_000, sysInterval: 1 });
     let stop = false;
     const slow = await slowSubscriber('a/#', 1, 0, {}, () => stop);
     const fast = await t.client({ protocolVersion: 5 });
@@ -148,6 +148,19 @@ describe('flow control: who is held back, and until when', () => {
     await publishAll(p2, 'b', 'b/y', 300, 1, 10);
     await got.waitFor(300);
     expect(t.broker.flowStatus().publishersHeld).toBe(1); // p1 still is
+
+    const metrics = (await t.broker.metrics.text()).body;
+    expect(metrics).toMatch(/^midge_publishers_held 1$/m);
+    expect(metrics).toMatch(/^midge_sessions_holding 1$/m);
+    expect(metrics).toMatch(new RegExp(`^midge_session_queued_messages\\{client_id="${slow.client.options.clientId}"\\} (\\d+)$`, 'm'));
+    const sys = await t.client({ protocolVersion: 5 });
+    const seen = new Map<string, string>();
+    sys.on('message', (topic, payload) => seen.set(topic, payload.toString()));
+    await sys.subscribeAsync(['$SYS/broker/publishers/held', '$SYS/broker/queues/deepest']);
+    await until(() => seen.get('$SYS/broker/publishers/held') === '1', '$SYS/broker/publishers/held 1', 5000);
+    const deepest = JSON.parse(seen.get('$SYS/broker/queues/deepest') ?? '[]') as { clientId: string; queued: number; holding: boolean }[];
+    expect(deepest[0]).toMatchObject({ clientId: slow.client.options.clientId, holding: true });
+    expect(deepest[0]?.queued).toBeGreaterThanOrEqual(100);
   }, 30_000);
 
   it('held publishers go when the subscriber disconnects, and a held publisher that disconnects leaves no hold behind', async () => {
