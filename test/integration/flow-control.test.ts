@@ -12,7 +12,7 @@ afterEach(async () => {
 /** Small bounds, so queues fill within a short test. */
 const LIMITS: BrokerOptions = { maxInflight: 10, maxQueuedMessages: 100 };
 
-type Ack = (error: Error | number | null, code?: number) => void;
+type Ack = (error: Error | number, code?: number) => void;
 
 /**
  * A subscriber that acknowledges each message `delayMs` after it arrived, one at a time (mqtt.js reads
@@ -26,7 +26,7 @@ async function slowSubscriber(filter: string, qos: 1 | 2, delayMs: number, opts:
     ...opts,
     customHandleAcks: (_topic: string, payload: Buffer, _packet: unknown, ack: Ack) => {
       received.push(payload.toString());
-      const go = () => setTimeout(() => ack(null, 0), delayMs);
+      const go = () => setTimeout(() => ack(0), delayMs); // reason code 0: accepted
       if (paused()) release = go;
       else go();
     },
