@@ -60,13 +60,20 @@ function missing(received: readonly string[], names: readonly string[], count: n
   return names.flatMap((name) => Array.from({ length: count }, (_, i) => `${name}:${i}`)).filter((m) => !got.has(m));
 }
 
-describe.each([1, 2] as const)('flow control at QoS %i', (qos) => {
+const RUNS = [
+  { qos: 1, version: 5 },
+  { qos: 2, version: 5 },
+  { qos: 1, version: 4 },
+  { qos: 2, version: 4 },
+] as const;
+
+describe.each(RUNS)('flow control at QoS $qos, publishers on MQTT $version', ({ qos, version }) => {
   it('10 publishers at full speed, one subscriber acknowledging slowly: nothing is lost, and the publishers were held back', async () => {
     t = await startBroker(LIMITS);
     const broker = t.broker;
     const sub = await slowSubscriber('fan/#', qos, 1);
     const names = Array.from({ length: 10 }, (_, i) => `p${i}`);
-    const publishers = await Promise.all(names.map(() => (t as TestBroker).client({ protocolVersion: 5 })));
+    const publishers = await Promise.all(names.map(() => (t as TestBroker).client({ protocolVersion: version })));
     let maxQueued = 0;
     let maxHeld = 0;
     const probe = setInterval(() => {
