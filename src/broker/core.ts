@@ -19,6 +19,7 @@ import { CommitGate } from './persistence/commit-gate.js';
 import { Journal } from './persistence/journal.js';
 import { createPager } from './persistence/pager.js';
 import { Publisher } from './publisher.js';
+import { DiskBudget } from './queue.js';
 import { Router } from './router.js';
 import type { SessionEvents } from './session.js';
 import { SessionRegistry, type SessionLifecycle } from './session-registry.js';
@@ -74,6 +75,8 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
     : undefined;
   const limits = { maxMessages: options.maxQueuedMessages, maxBytes: options.maxQueuedBytes, policy: options.queueOverflow };
   const pager = createPager(store, options.queuePageSize);
+  // Queues that page to disk: a persistent session's backlog is bounded by bytes on disk, within a broker-wide budget
+  const disk = pager && options.maxQueuedDiskBytes > 0 ? { maxBytes: options.maxQueuedDiskBytes, budget: new DiskBudget(options.queueDiskBudget) } : undefined;
   const events: SessionEvents = {
     dropped: (session, message, reason) => drops.add(session.clientId, message, reason),
     reroute: (_session, delivery) => router.reroute(delivery),
@@ -95,7 +98,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   };
   const readable = hooks.has('authorizeRead') ? (client: ClientInfo, message: Message) => hooks.authorizeRead(client, message) : undefined;
   const limitsOf = (clientId: string) => mqttBridges.limitsOf(clientId);
-  const sessions = new SessionRegistry({ limits, limitsOf, maxInflight: options.maxInflight, events, journal, pager, gate, readable, flow }, lifecycle);
+  const sessions = new SessionRegistry({ limits, limitsOf, maxInflight: options.maxInflight, events, journal, pager, gate, readable, flow, disk }, lifecycle);
   router = new Router(sessions, store, options.sharedSubscriptionStrategy, (message) => drops.add(undefined, message, 'expired'));
   if (cluster) router.observeInterest(cluster);
   const publisher = new Publisher(hooks, router, drops, cluster, flow);

@@ -2,7 +2,7 @@ import type { ClientInfo, DropReason, Message, ProtocolVersion, QoS, WillRecord 
 import type { SessionRecord } from '../store/store.js';
 import { derivedPacketId, Inflight, type Delivery } from './inflight.js';
 import { isExpired } from './message.js';
-import { MessageQueue, type Backlog, type QueueLimits } from './queue.js';
+import { MessageQueue, type Backlog, type DiskLimits, type QueueLimits } from './queue.js';
 import type { Subscription } from './subscription.js';
 import type { CommitObserver } from './persistence/commit-gate.js';
 import { Outbox, type PendingSend } from './outbox.js';
@@ -87,6 +87,8 @@ export interface SessionDeps {
   readonly readable?: ((client: ClientInfo, message: Message) => boolean) | undefined;
   /** Flow control; undefined when it is off (stallTimeout 0). */
   readonly flow?: SessionFlow | undefined;
+  /** With a paging store: the disk bound of a persistent session's queue and the broker's budget (maxQueuedDiskBytes, queueDiskBudget). */
+  readonly disk?: DiskLimits | undefined;
 }
 
 /**
@@ -145,6 +147,7 @@ export class Session {
         load: (afterSeq, limit) => pager.load(clientId, afterSeq, limit),
         loaded: () => this.#pump(),
         failed: (err) => events.pageFailed(this, err),
+        budget: this.#deps.disk?.budget,
       },
     );
     return this.#queue;
@@ -454,17 +457,28 @@ export class Session {
       return;
     }
     // A consuming subscriber's full queue holds its publishers back instead of dropping (broker/flow.ts)
-    const consuming = !this.#flowless && this.consuming(Date.now());
     const queue = this.#queued();
-    for (const dropped of queue.add(delivery, consuming)) this.#drop(dropped, 'queue-full');
-    if (consuming && queue.full) {
+    const consuming = !this.#flowless && this.consuming(Date.now());
+    this.#queueAdd(delivery, consuming);
+    if (consuming && queue.full(this.#diskLimits())) {
       this.#pressured = true;
       flow.pressured(this);
     }
   }
 
-  #queueAdd(delivery: Delivery): void {
-    for (const dropped of this.#queued().add(delivery)) this.#drop(dropped, 'queue-full');
+  /** A persistent session's queue with a paging store is bounded by bytes on disk (its memory stays about one page). */
+  #diskLimits(): DiskLimits | undefined {
+    return this.expiryInterval > 0 && !this.#flowless ? this.#deps.disk : undefined;
+  }
+
+  #queueAdd(delivery: Delivery, stretch = false): void {
+    const queue = this.#queued();
+    const disk = this.#diskLimits();
+    if (disk !== undefined && delivery.qos === 0 && queue.full()) {
+      this.#drop(delivery, 'queue-full'); // QoS 0 stays in memory only: the memory bounds apply to it
+      return;
+    }
+    for (const dropped of queue.add(delivery, stretch, disk)) this.#drop(dropped, 'queue-full');
   }
 
   /** Reports a delivery that will not happen, and forgets it in the store. */
@@ -476,7 +490,7 @@ export class Session {
   /** Moves queued messages into the window while there is room; lets held publishers go once the queue is half empty. */
   #pump(): void {
     this.#pumpQueue();
-    if (this.#pressured && (this.#queue === undefined || this.#queue.relieved)) this.#relieve();
+    if (this.#pressured && (this.#queue === undefined || this.#queue.relieved(this.#diskLimits()))) this.#relieve();
   }
 
   #pumpQueue(): void {
