@@ -36,7 +36,8 @@ export async function runIsolation(spec: ThroughputSpec, context: ScenarioContex
     const isolationRatio = (run.rate ?? Number.NaN) / alone;
     const notes = [...(baseline.notes ?? []).map((n) => `alone: ${n}`), ...(run.notes ?? [])];
     if (pool.lost.length > 0) notes.push(`the stalled subscriber was disconnected by the broker: ${pool.lost[0]}`);
-    return { ...run, extra: { ...run.extra, aloneRate: alone, isolationRatio }, notes };
+    const aloneCost = { aloneCpuUsPerMsg: baseline.cpuUsPerMsg ?? Number.NaN, aloneBrokerCpuPercent: baseline.extra?.['brokerCpuPercent'] ?? Number.NaN };
+    return { ...run, extra: { ...run.extra, ...aloneCost, aloneRate: alone, isolationRatio }, notes };
   } finally {
     pool.closeAll();
   }
