@@ -47,7 +47,8 @@ const MAX_SWEEP_MS = 1000;
 export class FlowControl implements Plugin, SessionFlow {
   readonly name = 'flow-control';
   readonly stallTimeout: number;
-  #routing = false;
+  /** Routings under way (a plugin may publish from inside one, e.g. from onDropped). */
+  #routing = 0;
   #collected: Session[] | undefined;
   #pending: { readonly clientId: string; readonly sessions: Session[] } | undefined;
   /** Holds waiting on each pressured session, in the order they were made. */
@@ -63,20 +64,19 @@ export class FlowControl implements Plugin, SessionFlow {
 
   /** The publisher starts routing one message. */
   begin(): void {
-    this.#routing = true;
-    this.#collected = undefined;
+    if (this.#routing++ === 0) this.#collected = undefined;
   }
 
   /** The publisher routed the message of `client` (undefined: the broker's own): the sessions it pressured wait for its acknowledgement. */
   end(client: ClientInfo | undefined): void {
-    this.#routing = false;
+    if (--this.#routing > 0) return; // a publish inside another one: its pressure counts for the outer one
     const sessions = this.#collected;
     this.#collected = undefined;
     this.#pending = sessions !== undefined && client !== undefined ? { clientId: client.id, sessions } : undefined;
   }
 
   pressured(session: Session): void {
-    if (this.#routing) (this.#collected ??= []).push(session);
+    if (this.#routing > 0) (this.#collected ??= []).push(session);
   }
 
   relieved(session: Session): void {
