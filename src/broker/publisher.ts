@@ -49,9 +49,13 @@ export class Publisher {
       return 0;
     }
     if (message.retain) this.#router.retain(message);
+    let receivers: number;
     this.#flow?.begin();
-    const receivers = this.#router.publish(message);
-    this.#flow?.end(client);
+    try {
+      receivers = this.#router.publish(message);
+    } finally {
+      this.#flow?.end(client);
+    }
     this.#cluster?.forward(message, client, input);
     this.#hooks.notify('onPublished', message, client);
     return this.#cluster === undefined ? receivers : receivers + 1;
