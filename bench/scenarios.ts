@@ -4,6 +4,7 @@ import { runLatency } from '../src/loadgen/latency.js';
 import { defaultShape, findLoadScenario, throughputSpec } from '../src/loadgen/scenarios.js';
 import type { LoadShape } from '../src/loadgen/scenarios.js';
 import { runThroughput } from '../src/loadgen/throughput.js';
+import { runIsolation } from '../src/loadgen/isolation.js';
 import { runCommit } from './commit.js';
 import { runIdle, runStartup } from './idle.js';
 import type { RunContext, Scenario, ScenarioMetrics } from './scenario.js';
@@ -56,6 +57,18 @@ export const SCENARIOS: readonly Scenario[] = Object.freeze([
     mode: 'memory',
     description: '1 publisher → 50 subscribers, QoS 0 (deliveries/s)',
     run: (context) => runThroughput(throughputSpec(0, shape('fanout-qos0')), context),
+  },
+  {
+    name: 'isolation-qos0',
+    mode: 'memory',
+    description: '4 publishers → 4 subscribers, QoS 0, then again beside 1 subscriber that stopped reading: healthy rate ratio',
+    run: (context) => runIsolation(throughputSpec(0, shape('isolation-qos0')), context),
+  },
+  {
+    name: 'isolation-qos1',
+    mode: 'memory',
+    description: '4 publishers → 4 subscribers, QoS 1, then again beside 1 subscriber that stopped reading: healthy rate ratio',
+    run: (context) => runIsolation(throughputSpec(1, shape('isolation-qos1')), context),
   },
   {
     name: 'latency',

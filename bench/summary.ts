@@ -72,9 +72,23 @@ export function formatSummary(results: readonly BenchResult[], summary: Summary)
     const rows = summary.targets.map((t) => [t.target, fmt(t.value, 2), `≥ ${t.atLeast}`, t.met ? 'met' : 'MISSED']);
     sections.push(`durability targets\n${renderTable(['target', 'value', 'goal', ''], rows)}`);
   }
+  const isolation = formatIsolation(results);
+  if (isolation !== undefined) sections.push(isolation);
   const commits = formatCommits(results);
   if (commits !== undefined) sections.push(commits);
   return sections.join('\n\n');
+}
+
+/** The isolation scenarios' figures: the healthy subscribers' rate alone and beside a stalled subscriber. */
+function formatIsolation(results: readonly BenchResult[]): string | undefined {
+  const measured = results.filter((r) => r.metrics?.extra?.['isolationRatio'] !== undefined);
+  if (measured.length === 0) return undefined;
+  const rows = measured.map((r) => {
+    const x = r.metrics?.extra ?? {};
+    return [r.scenario, r.broker, fmt(x['aloneRate'], 0), fmt(r.metrics?.rate, 0), fmt(x['isolationRatio'], 2), x['isolationRatio'] !== undefined && x['isolationRatio'] >= 0.9 ? 'met' : 'MISSED'];
+  });
+  const table = renderTable(['scenario', 'broker', 'healthy alone', 'beside a stalled one', 'ratio', '≥ 0.9'], rows);
+  return `isolation: healthy subscribers' deliveries/s without and with one stalled subscriber on the same topics\n${table}`;
 }
 
 /** The group-commit figures of scenarios that report them (durable-commit), if any. */

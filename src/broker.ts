@@ -10,6 +10,7 @@ import { packageVersion } from './package.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { expiresAtOf, messagePropertiesOf, type PublishInput } from './broker/message.js';
 import { createCore } from './broker/core.js';
+import type { FlowControl, FlowStatus } from './broker/flow.js';
 import { BrokerAdmin } from './broker/admin.js';
 import { connectionEnded } from './broker/disconnect.js';
 import { Stats } from './broker/stats.js';
@@ -98,6 +99,7 @@ export class Broker {
   readonly #mqttBridges: MqttBridges;
   /** Cluster mode: this node of the cluster (undefined: one process). */
   readonly #cluster: ClusterNode | undefined;
+  readonly #flow: FlowControl | undefined;
 
   /** `about`: what the start line says beyond the options (the `midge` command passes its config file). */
   constructor(input: BrokerOptions = {}, about: StartInfo = {}) {
@@ -114,6 +116,7 @@ export class Broker {
     this.#bridge = core.bridge;
     this.#mqttBridges = core.mqttBridges;
     this.#cluster = core.cluster;
+    this.#flow = core.flow;
     this.#connectionHost = {
       logger: this.logger,
       encoder: this.#encoder,
@@ -241,6 +244,21 @@ export class Broker {
       subscriptions += s.subscriptionCount;
     }
     return { inflight, queued, subscriptions };
+  }
+
+  /** Flow control now: publishers and acknowledgements held back, sessions holding them (all 0 when it is off). */
+  flowStatus(): FlowStatus {
+    return this.#flow?.status() ?? { publishersHeld: 0, acknowledgementsHeld: 0, acknowledgementsHeldTotal: 0, sessionsHolding: 0 };
+  }
+
+  /** The `limit` deepest session queues (messages waiting, memory and disk), deepest first; empty queues are left out. */
+  queueDepths(limit: number): { clientId: string; queued: number; holding: boolean }[] {
+    const depths: { clientId: string; queued: number; holding: boolean }[] = [];
+    for (const s of this.#ctx.sessions.values()) {
+      if (s.queuedCount > 0) depths.push({ clientId: s.clientId, queued: s.queuedCount, holding: s.holding });
+    }
+    depths.sort((a, b) => b.queued - a.queued);
+    return depths.slice(0, limit);
   }
 
   /** Calls `observer` after each store commit with its write count and duration; false when the store does not commit (memory). */

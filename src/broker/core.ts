@@ -13,24 +13,28 @@ import { LevelStore } from '../store/level.js';
 import { MemoryStore } from '../store/memory.js';
 import type { Store } from '../store/store.js';
 import { Drops } from './drops.js';
+import { FlowControl } from './flow.js';
 import { MessageIds } from './message.js';
 import { CommitGate } from './persistence/commit-gate.js';
 import { Journal } from './persistence/journal.js';
 import { createPager } from './persistence/pager.js';
 import { Publisher } from './publisher.js';
+import { DiskBudget } from './queue.js';
 import { Router } from './router.js';
 import type { SessionEvents } from './session.js';
 import { SessionRegistry, type SessionLifecycle } from './session-registry.js';
 import { storeFailed, type Stats } from './stats.js';
 import { Wills } from './wills.js';
 
-/** The broker's core, as createCore builds it: what handlers share, the log bridge and the MQTT bridges. */
+/** The broker's core, as createCore builds it: what handlers share, the log bridge, the MQTT bridges and flow control. */
 export interface Core {
   readonly ctx: BrokerContext;
   readonly bridge: Bridge;
   readonly mqttBridges: MqttBridges;
   /** Cluster mode: this node (undefined: one process). */
   readonly cluster: ClusterNode | undefined;
+  /** Undefined when flow control is off (stallTimeout 0). */
+  readonly flow: FlowControl | undefined;
 }
 
 /**
@@ -59,7 +63,9 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
       sessionCount: (): number => sessions.size,
     });
   const mqttBridges = new MqttBridges(options.bridges, logger);
-  const hooks = new HookRunner(cluster ? [...plugins, bridge, mqttBridges, cluster] : [...plugins, bridge, mqttBridges], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
+  const flow = options.stallTimeout > 0 ? new FlowControl(options.stallTimeout) : undefined;
+  const builtIn = [bridge, mqttBridges, ...(flow ? [flow] : []), ...(cluster ? [cluster] : [])];
+  const hooks = new HookRunner([...plugins, ...builtIn], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
   const drops = new Drops(stats, hooks, logger);
   const journal = new Journal(store);
   // The gate refuses through the context, which exists once the gate does
@@ -73,6 +79,8 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
     : undefined;
   const limits = { maxMessages: options.maxQueuedMessages, maxBytes: options.maxQueuedBytes, policy: options.queueOverflow };
   const pager = createPager(store, options.queuePageSize);
+  // Queues that page to disk: a persistent session's backlog is bounded by bytes on disk, within a broker-wide budget
+  const disk = pager && options.maxQueuedDiskBytes > 0 ? { maxBytes: options.maxQueuedDiskBytes, budget: new DiskBudget(options.queueDiskBudget) } : undefined;
   const events: SessionEvents = {
     dropped: (session, message, reason) => drops.add(session.clientId, message, reason),
     reroute: (_session, delivery) => router.reroute(delivery),
@@ -94,15 +102,15 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   };
   const readable = hooks.has('authorizeRead') ? (client: ClientInfo, message: Message) => hooks.authorizeRead(client, message) : undefined;
   const limitsOf = (clientId: string) => mqttBridges.limitsOf(clientId);
-  const sessions = new SessionRegistry({ limits, limitsOf, maxInflight: options.maxInflight, events, journal, pager, gate, readable }, lifecycle);
+  const sessions = new SessionRegistry({ limits, limitsOf, maxInflight: options.maxInflight, events, journal, pager, gate, readable, flow, disk }, lifecycle);
   router = new Router(sessions, store, options.sharedSubscriptionStrategy, (message) => drops.add(undefined, message, 'expired'));
   if (cluster) router.observeInterest(cluster);
-  const publisher = new Publisher(hooks, router, drops, cluster);
+  const publisher = new Publisher(hooks, router, drops, cluster, flow);
   wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops });
   const connections = new Map<string, AcceptedConnection>();
   ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections, cluster };
   mqttBridges.bind(ctx);
-  return { ctx, bridge, mqttBridges, cluster: cluster || undefined };
+  return { ctx, bridge, mqttBridges, cluster: cluster || undefined, flow };
 }
 
 /** The store the options ask for. */

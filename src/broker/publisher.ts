@@ -3,6 +3,12 @@ import type { ClientInfo, Message } from '../model.js';
 import type { Drops } from './drops.js';
 import type { Router } from './router.js';
 
+/** Flow control's bracket around each routing (see broker/flow.ts). */
+export interface RoutingObserver {
+  begin(): void;
+  end(client: ClientInfo | undefined): void;
+}
+
 /** Where a cluster backend takes the messages this node accepted (see src/cluster/). */
 export interface ClusterLink {
   forward(message: Message, client: ClientInfo | undefined, accepted: Message): void;
@@ -21,12 +27,14 @@ export class Publisher {
   readonly #drops: Drops;
 
   readonly #cluster: ClusterLink | undefined;
+  readonly #flow: RoutingObserver | undefined;
 
-  constructor(hooks: HookRunner, router: Router, drops: Drops, cluster?: ClusterLink) {
+  constructor(hooks: HookRunner, router: Router, drops: Drops, cluster?: ClusterLink, flow?: RoutingObserver) {
     this.#hooks = hooks;
     this.#router = router;
     this.#drops = drops;
     this.#cluster = cluster;
+    this.#flow = flow;
   }
 
   /**
@@ -41,7 +49,13 @@ export class Publisher {
       return 0;
     }
     if (message.retain) this.#router.retain(message);
-    const receivers = this.#router.publish(message);
+    let receivers: number;
+    this.#flow?.begin();
+    try {
+      receivers = this.#router.publish(message);
+    } finally {
+      this.#flow?.end(client);
+    }
     this.#cluster?.forward(message, client, input);
     this.#hooks.notify('onPublished', message, client);
     return this.#cluster === undefined ? receivers : receivers + 1;

@@ -24,6 +24,36 @@ export interface QueuePaging {
   loaded(): void;
   /** A page could not be read. */
   failed(err: unknown): void;
+  /** The broker-wide disk budget this queue counts against, if any. */
+  readonly budget?: DiskBudget | undefined;
+}
+
+/**
+ * Disk bytes a queued message is reckoned to take beyond its payload (its topic, properties and
+ * the message and delivery records, as LevelDB holds them); an estimate, so that the disk bounds
+ * mean about what `du` shows for small messages too.
+ */
+export const RECORD_OVERHEAD = 100;
+
+/** The broker-wide disk budget of queues that page to disk (LevelDB), shared by every such queue. */
+export class DiskBudget {
+  readonly max: number;
+  /** Bytes reckoned (payload plus RECORD_OVERHEAD per message) over every paging queue. */
+  used = 0;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+}
+
+/**
+ * The disk bound of a persistent session's queue with a paging store: it replaces the memory
+ * bounds (maxMessages, maxBytes) as the point where the overflow policy applies; those stay where
+ * flow control holds publishers back. Growth beyond the memory bounds also needs room in the budget.
+ */
+export interface DiskLimits {
+  readonly maxBytes: number;
+  readonly budget: DiskBudget;
 }
 
 /** What a restored queue holds on disk beyond its first page. */
@@ -46,6 +76,8 @@ export class MessageQueue {
   /** Highest seq placed in memory: everything on disk only comes after it. */
   #memorySeq = 0;
   #loading = false;
+  /** What this queue has counted against the disk budget. */
+  #charged = 0;
   #limits: QueueLimits;
   readonly #paging: QueuePaging | undefined;
 
@@ -59,17 +91,29 @@ export class MessageQueue {
     this.#limits = limits;
   }
 
-  /** Appends `delivery`; returns the deliveries dropped by the overflow policy (possibly itself). */
-  add(delivery: Delivery): readonly Delivery[] {
+  /**
+   * Appends `delivery`; returns the deliveries dropped by the overflow policy (possibly itself).
+   * `stretch` (a consuming subscriber whose publishers flow control holds back) lets the queue take
+   * up to twice its bounds, for what those publishers had already sent when the hold began; `disk`
+   * (a persistent session with a paging store) bounds it by bytes on disk instead.
+   */
+  add(delivery: Delivery, stretch = false, disk?: DiskLimits): readonly Delivery[] {
+    const dropped = this.#admit(delivery, stretch ? 2 : 1, disk);
+    this.#charge();
+    return dropped;
+  }
+
+  #admit(delivery: Delivery, factor: number, disk: DiskLimits | undefined): readonly Delivery[] {
     const size = delivery.message.payload.length;
     let dropped: readonly Delivery[] = NOTHING_DROPPED; // the common case allocates nothing
-    if (!this.#fits(size)) {
+    if (!this.#fits(size, factor, disk)) {
       const { maxMessages, maxBytes, policy } = this.#limits;
-      if (policy === 'drop-new' || size > maxBytes || maxMessages === 0) return [delivery];
+      const tooLarge = disk === undefined ? size > maxBytes * factor || maxMessages === 0 : size + RECORD_OVERHEAD > disk.maxBytes;
+      if (policy === 'drop-new' || tooLarge) return [delivery];
       // drop-oldest; when the oldest are on disk only (a page is loading), the new one goes instead
       const oldest: Delivery[] = [];
-      while (!this.#fits(size) && this.memorySize > 0) oldest.push(this.shift() as Delivery);
-      if (!this.#fits(size)) return [...oldest, delivery];
+      while (!this.#fits(size, factor, disk) && this.memorySize > 0) oldest.push(this.shift() as Delivery);
+      if (!this.#fits(size, factor, disk)) return [...oldest, delivery];
       dropped = oldest;
     }
     this.#bytes += size;
@@ -82,8 +126,43 @@ export class MessageQueue {
     return dropped;
   }
 
-  #fits(size: number): boolean {
-    return this.size < this.#limits.maxMessages && this.#bytes + size <= this.#limits.maxBytes;
+  #fits(size: number, factor: number, disk: DiskLimits | undefined): boolean {
+    const withinMemoryBounds = this.size < this.#limits.maxMessages * factor && this.#bytes + size <= this.#limits.maxBytes * factor;
+    if (disk === undefined) return withinMemoryBounds;
+    const reckoned = size + RECORD_OVERHEAD;
+    if (this.diskBytes + reckoned > disk.maxBytes) return false;
+    // Within the memory bounds a queue always has room; beyond them it needs room in the broker's budget
+    return withinMemoryBounds || disk.budget.used + reckoned <= disk.budget.max;
+  }
+
+  /** Bytes reckoned on disk for this queue: payload plus RECORD_OVERHEAD per message. */
+  get diskBytes(): number {
+    return this.#bytes + this.size * RECORD_OVERHEAD;
+  }
+
+  /** Keeps the shared budget's count in step with this queue (paging queues only). */
+  #charge(): void {
+    const budget = this.#paging?.budget;
+    if (budget === undefined) return;
+    const now = this.diskBytes;
+    budget.used += now - this.#charged;
+    this.#charged = now;
+  }
+
+  /**
+   * True when flow control should hold a consuming subscriber's publishers: the queue reached its
+   * bounds; with `disk`, half its disk bound, or its memory bounds once the broker's budget is spent.
+   */
+  full(disk?: DiskLimits): boolean {
+    const memoryFull = this.size >= this.#limits.maxMessages || this.#bytes >= this.#limits.maxBytes;
+    if (disk === undefined) return memoryFull;
+    return this.diskBytes * 2 >= disk.maxBytes || (memoryFull && disk.budget.used >= disk.budget.max);
+  }
+
+  /** True when held publishers may go: under half the bounds; with `disk`, under a quarter of the disk bound. */
+  relieved(disk?: DiskLimits): boolean {
+    if (disk !== undefined) return this.diskBytes * 4 <= disk.maxBytes;
+    return this.size * 2 <= this.#limits.maxMessages && this.#bytes * 2 <= this.#limits.maxBytes;
   }
 
   #spills(delivery: Delivery): boolean {
@@ -101,6 +180,7 @@ export class MessageQueue {
     this.#backlog = backlog.count;
     this.#backlogBytes = backlog.bytes;
     this.#bytes += backlog.bytes;
+    this.#charge();
   }
 
   /** Puts deliveries back at the head, in the given order, beyond the bounds (they were already accepted). */
@@ -108,6 +188,7 @@ export class MessageQueue {
     this.#items = [...deliveries, ...this.#items.slice(this.#head)];
     this.#head = 0;
     for (const d of deliveries) this.#bytes += d.message.payload.length;
+    this.#charge();
   }
 
   /** The oldest delivery in memory, without removing it. */
@@ -127,6 +208,7 @@ export class MessageQueue {
       this.#head = 0;
     }
     this.fill();
+    this.#charge();
     return item;
   }
 
@@ -148,6 +230,7 @@ export class MessageQueue {
           this.#bytes -= this.#backlogBytes;
           this.#backlogBytes = 0;
         }
+        this.#charge();
         paging.loaded();
       },
       (err: unknown) => {
@@ -197,6 +280,7 @@ export class MessageQueue {
     this.#backlog = 0;
     this.#bytes -= this.#backlogBytes;
     this.#backlogBytes = 0;
+    this.#charge();
   }
 
   /** Removes what is in memory, returning it; the disk backlog stays (see drainBacklog). */
@@ -205,6 +289,7 @@ export class MessageQueue {
     this.#items = [];
     this.#head = 0;
     this.#bytes = this.#backlogBytes;
+    this.#charge();
     return all;
   }
 

@@ -2,10 +2,13 @@ import type { ClientInfo, DropReason, Message, ProtocolVersion, QoS, WillRecord 
 import type { SessionRecord } from '../store/store.js';
 import { derivedPacketId, Inflight, type Delivery } from './inflight.js';
 import { isExpired } from './message.js';
-import { MessageQueue, type Backlog, type QueueLimits } from './queue.js';
+import { MessageQueue, type Backlog, type DiskLimits, type QueueLimits } from './queue.js';
 import type { Subscription } from './subscription.js';
 import type { CommitObserver } from './persistence/commit-gate.js';
 import { Outbox, type PendingSend } from './outbox.js';
+
+/** Longest wait for the first acknowledgement of a connection before its client counts as stalled (ms). */
+const FIRST_ACK_MS = 1000;
 
 /** The connection side of a session: what a session needs to send to its client. */
 export interface Outlet {
@@ -55,6 +58,19 @@ export interface SessionGate {
   note(observer: CommitObserver): number;
 }
 
+/**
+ * Flow control (broker/flow.ts): hears when a consuming subscriber's queue reaches its bounds, so
+ * the publishers feeding it are held back, and when that no longer applies.
+ */
+export interface SessionFlow {
+  /** Milliseconds without an acknowledgement after which a subscriber is stalled. */
+  readonly stallTimeout: number;
+  /** A delivery just went into the full queue of `session`, a consuming subscriber. */
+  pressured(session: Session): void;
+  /** `session`'s queue is no longer a reason to hold anyone back (drained, stalled, offline or ended). */
+  relieved(session: Session): void;
+}
+
 /** What every session of a broker shares. */
 export interface SessionDeps {
   readonly limits: QueueLimits;
@@ -69,6 +85,10 @@ export interface SessionDeps {
   readonly gate: SessionGate | undefined;
   /** Per-delivery read check (authorizeRead plugins); undefined when no plugin has one. */
   readonly readable?: ((client: ClientInfo, message: Message) => boolean) | undefined;
+  /** Flow control; undefined when it is off (stallTimeout 0). */
+  readonly flow?: SessionFlow | undefined;
+  /** With a paging store: the disk bound of a persistent session's queue and the broker's budget (maxQueuedDiskBytes, queueDiskBudget). */
+  readonly disk?: DiskLimits | undefined;
 }
 
 /**
@@ -96,6 +116,17 @@ export class Session {
   #nextSeq = 1;
   /** Write-ahead of QoS 1/2 sends with a durable store; created with the first one. */
   #outbox: Outbox | undefined;
+  /** True for a session that flow control leaves alone (see #queued). */
+  #flowless = false;
+  /**
+   * When the client last showed progress (Date.now()): its last acknowledgement, or when it had
+   * nothing to acknowledge (it connected, or its window was empty) and a delivery went out.
+   */
+  #progressAt = 0;
+  /** True once the client acknowledged a delivery on this connection. */
+  #acked = false;
+  /** Set while flow control holds publishers back on behalf of this session. */
+  #pressured = false;
 
   constructor(clientId: string, deps: SessionDeps) {
     this.clientId = clientId;
@@ -106,13 +137,17 @@ export class Session {
     if (this.#queue !== undefined) return this.#queue;
     const { pager, limits, events } = this.#deps;
     const clientId = this.clientId;
+    const own = this.#deps.limitsOf?.(clientId);
+    // A session with bounds of its own (an MQTT bridge's backlog) has its own overflow policy
+    if (own !== undefined) this.#flowless = true;
     this.#queue = new MessageQueue(
-      this.#deps.limitsOf?.(clientId) ?? limits,
+      own ?? limits,
       pager && {
         pageSize: pager.pageSize,
         load: (afterSeq, limit) => pager.load(clientId, afterSeq, limit),
         loaded: () => this.#pump(),
         failed: (err) => events.pageFailed(this, err),
+        budget: this.#deps.disk?.budget,
       },
     );
     return this.#queue;
@@ -187,6 +222,41 @@ export class Session {
     return this.#outlet !== null;
   }
 
+  /**
+   * True while the client is connected and acknowledged something within the last stallTimeout
+   * (counted from when it last had nothing to acknowledge; the first acknowledgement on a connection
+   * gets at most FIRST_ACK_MS): only such a subscriber holds its publishers back when its queue is
+   * full. One that acknowledged nothing for that long, or is offline, is stalled, and its queue
+   * follows queueOverflow.
+   */
+  consuming(now: number): boolean {
+    const flow = this.#deps.flow;
+    if (flow === undefined || this.#outlet === null) return false;
+    // A client that has acknowledged nothing since it connected gets at most FIRST_ACK_MS for its first one
+    return now - this.#progressAt < (this.#acked ? flow.stallTimeout : Math.min(flow.stallTimeout, FIRST_ACK_MS));
+  }
+
+  /** True while flow control holds publishers back on behalf of this session. */
+  get holding(): boolean {
+    return this.#pressured;
+  }
+
+  /** Flow control's periodic check: a subscriber that stalled holds nobody back any longer. */
+  checkStall(now: number): void {
+    if (this.#pressured && !this.consuming(now)) this.#relieve();
+  }
+
+  #progress(): void {
+    this.#progressAt = Date.now();
+    this.#acked = true;
+  }
+
+  #relieve(): void {
+    if (!this.#pressured) return;
+    this.#pressured = false;
+    this.#deps.flow?.relieved(this);
+  }
+
   get inflightCount(): number {
     return this.#inflight.size;
   }
@@ -218,6 +288,8 @@ export class Session {
   attach(outlet: Outlet): void {
     this.#outlet = outlet;
     this.#disconnectedAt = undefined;
+    this.#progressAt = Date.now();
+    this.#acked = false;
     const window = this.#window(outlet);
     let sent = 0;
     let resend: Delivery[] | undefined;
@@ -242,6 +314,7 @@ export class Session {
     this.#resend = undefined;
     this.#outbox?.clear();
     this.#disconnectedAt = Date.now();
+    this.#relieve(); // an offline subscriber holds nobody back
   }
 
   /**
@@ -265,6 +338,8 @@ export class Session {
     if (qos === 0) {
       this.#sendQos0(outlet, delivery);
     } else if (this.#inflight.size < this.#window(outlet)) {
+      // Nothing was waiting for an acknowledgement: the stall clock starts now
+      if (this.#inflight.size === 0 && this.#deps.flow !== undefined) this.#progressAt = Date.now();
       this.#inflight.add(delivery);
       this.#record(delivery);
       this.#send(outlet, delivery);
@@ -376,11 +451,34 @@ export class Session {
 
   #enqueue(delivery: Delivery): void {
     if (delivery.qos > 0) this.#record(delivery);
-    this.#queueAdd(delivery);
+    const flow = this.#deps.flow;
+    if (flow === undefined || this.#outlet === null) {
+      this.#queueAdd(delivery);
+      return;
+    }
+    // A consuming subscriber's full queue holds its publishers back instead of dropping (broker/flow.ts)
+    const queue = this.#queued();
+    const consuming = !this.#flowless && this.consuming(Date.now());
+    this.#queueAdd(delivery, consuming);
+    if (consuming && queue.full(this.#diskLimits())) {
+      this.#pressured = true;
+      flow.pressured(this);
+    }
   }
 
-  #queueAdd(delivery: Delivery): void {
-    for (const dropped of this.#queued().add(delivery)) this.#drop(dropped, 'queue-full');
+  /** A persistent session's queue with a paging store is bounded by bytes on disk (its memory stays about one page). */
+  #diskLimits(): DiskLimits | undefined {
+    return this.expiryInterval > 0 && !this.#flowless ? this.#deps.disk : undefined;
+  }
+
+  #queueAdd(delivery: Delivery, stretch = false): void {
+    const queue = this.#queued();
+    const disk = this.#diskLimits();
+    if (disk !== undefined && delivery.qos === 0 && queue.full()) {
+      this.#drop(delivery, 'queue-full'); // QoS 0 stays in memory only: the memory bounds apply to it
+      return;
+    }
+    for (const dropped of queue.add(delivery, stretch, disk)) this.#drop(dropped, 'queue-full');
   }
 
   /** Reports a delivery that will not happen, and forgets it in the store. */
@@ -389,8 +487,13 @@ export class Session {
     this.#deps.events.dropped(this, delivery.message, reason);
   }
 
-  /** Moves queued messages into the window while there is room. */
+  /** Moves queued messages into the window while there is room; lets held publishers go once the queue is half empty. */
   #pump(): void {
+    this.#pumpQueue();
+    if (this.#pressured && (this.#queue === undefined || this.#queue.relieved(this.#diskLimits()))) this.#relieve();
+  }
+
+  #pumpQueue(): void {
     const outlet = this.#outlet;
     if (outlet === null) return;
     if (this.#resend !== undefined && !this.#resendNext(outlet)) return;
@@ -435,6 +538,7 @@ export class Session {
   acknowledge(packetId: number, refused = false): boolean {
     const delivery = this.#inflight.get(packetId);
     if (!delivery || delivery.qos !== 1) return false;
+    this.#progress();
     this.#complete(delivery, refused);
     return true;
   }
@@ -443,6 +547,7 @@ export class Session {
   received(packetId: number, failed: boolean): boolean {
     const delivery = this.#inflight.get(packetId);
     if (!delivery || delivery.qos !== 2) return false;
+    this.#progress();
     if (failed) {
       this.#complete(delivery, true); // a PUBREC reason code >= 0x80 ends the exchange [MQTT-4.3.3-8]
       return true;
@@ -458,6 +563,7 @@ export class Session {
   completed(packetId: number): boolean {
     const delivery = this.#inflight.get(packetId);
     if (!delivery || delivery.state !== 'pubrel') return false;
+    this.#progress();
     this.#complete(delivery);
     return true;
   }
@@ -556,6 +662,7 @@ export class Session {
     }
     this.#resend = undefined;
     this.#outbox?.stop();
+    this.#relieve();
     for (const id of this.#inboundQos2?.keys() ?? []) this.#deps.journal.inboundReleased(this, id);
     this.#inboundQos2 = undefined;
   }

@@ -86,6 +86,15 @@ export const OPTIONS = {
   /** With the LevelDB store, queued messages a session keeps in memory; the rest wait on disk. */
   queuePageSize: opt({ field: int(2, 1_000_000), default: 1000, value: 'N', help: 'queued messages a session keeps in memory (level store); the rest wait on disk', group: 'Store' }),
 
+  /**
+   * With the LevelDB store, bytes a persistent session's queue may hold on disk (payload plus about
+   * 100 bytes per message), in place of maxQueuedMessages/maxQueuedBytes as the point where
+   * queueOverflow applies; memory still holds about queuePageSize messages. 0 = bound it as in memory.
+   */
+  maxQueuedDiskBytes: opt({ field: int(0, MAX), default: 256 * 1024 * 1024, value: 'N', help: "bytes a persistent session's queue may hold on disk (level store; 0 = the memory bounds apply)", group: 'Store' }),
+  /** With the LevelDB store, bytes all queues together may hold on disk; beyond it a queue grows no further than its memory bounds. */
+  queueDiskBudget: opt({ field: int(0, MAX), default: 2 * 1024 * 1024 * 1024, value: 'N', help: 'bytes all session queues together may hold on disk (level store)', group: 'Store' }),
+
   /** pino level: fatal, error, warn, info, debug, trace or silent. */
   logLevel: opt({ field: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', value: 'LEVEL', help: 'fatal|error|warn|info|debug|trace|silent', group: 'Logs and monitoring' }),
   /** Log format: 'json' (one pino object per line), 'text' (one readable line per entry, local time) or 'auto' (text when standard output is a terminal, json otherwise). */
@@ -152,6 +161,13 @@ export const OPTIONS = {
   maxQueuedMessages: opt({ field: int(0, MAX), default: 1000, value: 'N', help: 'messages queued per session', group: 'Limits' }),
   /** Payload bytes queued per session. */
   maxQueuedBytes: opt({ field: int(0, MAX), default: 16 * 1024 * 1024, value: 'N', help: 'payload bytes queued per session', group: 'Limits' }),
+  /**
+   * Milliseconds without an acknowledgement after which a subscriber counts as stalled. While a
+   * connected subscriber acknowledged something within it, a full queue holds back the publishers
+   * that feed it (their PUBACK/PUBREC are withheld) instead of dropping; a stalled or offline one
+   * never holds anyone back. 0 turns flow control off (a full queue always applies queueOverflow).
+   */
+  stallTimeout: opt({ field: int(0, 86_400_000), default: 10_000, value: 'MS', help: 'time without an acknowledgement after which a subscriber is stalled; until then a full queue holds its publishers back (0 = never hold, drop)', group: 'Limits' }),
   /** What happens when a queue is full. */
   queueOverflow: opt({ field: oneOf(['drop-oldest', 'drop-new']), default: 'drop-oldest', value: 'POLICY', help: 'drop-oldest or drop-new when a queue is full', group: 'Limits' }),
   /** Bytes waiting in a client's socket buffer above which QoS 0 messages to it are dropped. */

@@ -159,6 +159,11 @@ export class BenchClient {
     return !this.#closing && !this.#socket.destroyed;
   }
 
+  /** Stops reading from the socket for good: the client becomes a stalled subscriber (it acknowledges nothing more). */
+  stopReading(): void {
+    this.#socket.pause();
+  }
+
   /** Closes the connection abruptly (no DISCONNECT, so nothing waits on the broker). */
   close(): void {
     this.#closing = true;

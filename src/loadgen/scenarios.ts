@@ -1,5 +1,6 @@
 import type { QoS } from './client.js';
 import { runConnections } from './connections.js';
+import { runIsolation } from './isolation.js';
 import { runLatency } from './latency.js';
 import type { ScenarioContext, ScenarioMetrics } from './metrics.js';
 import { runThroughput } from './throughput.js';
@@ -85,6 +86,18 @@ function flow(name: string, qos: QoS, publishers: number, subscribers: number): 
   };
 }
 
+/** Publishers → healthy subscribers, alone and then beside one stalled subscriber on the same topics (see isolation.ts). */
+function isolation(name: string, qos: QoS, publishers: number, subscribers: number): LoadScenario {
+  const arrow = (p: number, s: number): string => `${count(p, 'publisher')} → ${count(s, 'healthy subscriber')} + 1 stalled, QoS ${qos}`;
+  return {
+    name,
+    summary: `${arrow(publishers, subscribers)}: healthy rate with the stalled one over the rate without it`,
+    defaults: { ...UNUSED, publishers, subscribers },
+    describe: (s) => `${arrow(s.publishers, s.subscribers)}, window ${s.window} per publisher`,
+    run: (shape, context) => runIsolation(throughputSpec(qos, shape), context),
+  };
+}
+
 /** Every scenario of `midge bench`, in --help order. */
 export const LOAD_SCENARIOS: readonly LoadScenario[] = Object.freeze([
   flow('fanin-qos0', 0, 10, 1),
@@ -92,6 +105,8 @@ export const LOAD_SCENARIOS: readonly LoadScenario[] = Object.freeze([
   flow('fanin-qos2', 2, 10, 1),
   flow('fanout-qos0', 0, 1, 50),
   flow('fanout-qos1', 1, 1, 50),
+  isolation('isolation-qos0', 0, 4, 4),
+  isolation('isolation-qos1', 1, 4, 4),
   {
     name: 'latency',
     summary: '20k unrecorded priming messages, then 1 publisher paced at --rate msg/s (QoS 0) → 1 subscriber; one-way p50/p99/max',

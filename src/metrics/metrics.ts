@@ -5,6 +5,8 @@ import type { Plugin } from '../hooks.js';
 import type { MqttBridgeStatus } from '../mqtt-bridge/bridge.js';
 
 const QOS = ['0', '1', '2'] as const;
+/** Sessions whose queue depth /metrics reports one by one (the deepest), so a broker with many sessions keeps few series. */
+const QUEUE_DEPTH_SERIES = 100;
 
 /**
  * Prometheus metrics, as an ordinary plugin: `init` registers collectors on a registry of this
@@ -35,6 +37,7 @@ export class Metrics implements Plugin {
     counterBy(r, 'midge_messages_dropped_total', 'Messages dropped or refused, by reason.', 'reason', () => new Map(Object.entries(stats.dropped)));
     gauge(r, 'midge_inflight_messages', 'QoS 1/2 messages sent and not yet acknowledged.', () => broker.totals().inflight);
     gauge(r, 'midge_queued_messages', 'Messages waiting in session queues (memory and disk).', () => broker.totals().queued);
+    this.#flowMetrics(broker);
     gauge(r, 'midge_subscriptions', 'Subscriptions over all sessions.', () => broker.totals().subscriptions);
     gauge(r, 'midge_retained_messages', 'Retained messages.', () => broker.retainedCount);
     counter(r, 'midge_store_errors_total', 'Store operations that failed.', () => stats.storeErrors);
@@ -63,6 +66,17 @@ export class Metrics implements Plugin {
       registers: [r],
     });
     cluster.appends.observe((ms) => latency.observe(ms / 1000));
+  }
+
+  /** Flow control (README *Flow control*) and the deepest session queues. */
+  #flowMetrics(broker: Broker): void {
+    const r = this.registry;
+    gauge(r, 'midge_publishers_held', 'Publishers whose PUBACK/PUBREC flow control withholds now (they feed a consuming subscriber whose queue is full).', () => broker.flowStatus().publishersHeld);
+    gauge(r, 'midge_acknowledgements_held', 'PUBACK/PUBREC packets flow control withholds now.', () => broker.flowStatus().acknowledgementsHeld);
+    counter(r, 'midge_acknowledgements_held_total', 'PUBACK/PUBREC packets flow control withheld since start.', () => broker.flowStatus().acknowledgementsHeldTotal);
+    gauge(r, 'midge_sessions_holding', 'Sessions whose full queue holds publishers back now.', () => broker.flowStatus().sessionsHolding);
+    const depths = () => broker.queueDepths(QUEUE_DEPTH_SERIES).map((d) => [{ client_id: d.clientId }, d.queued] as const);
+    labelled(r, 'gauge', 'midge_session_queued_messages', `Messages waiting in a session's queue (memory and disk), for the ${QUEUE_DEPTH_SERIES} deepest non-empty queues.`, ['client_id'], depths);
   }
 
   /** Per MQTT bridge (label bridge): link state, backlog, forwarded and dropped messages. */

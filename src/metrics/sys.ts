@@ -12,6 +12,10 @@ export interface SysSource {
   readonly sessionCount: number;
   readonly retainedCount: number;
   totals(): { inflight: number; queued: number; subscriptions: number };
+  /** Flow control now (publishers and acknowledgements held back). */
+  flowStatus(): { publishersHeld: number; acknowledgementsHeld: number };
+  /** The deepest session queues. */
+  queueDepths(limit: number): { clientId: string; queued: number; holding: boolean }[];
   publish(input: PublishInput): Promise<void>;
   /** The MQTT bridges, whose figures go under bridges/<name>/ and Mosquitto's connection/<name>/state. */
   readonly mqttBridges?: { status(): MqttBridgeStatus[] };
@@ -35,6 +39,9 @@ class Load {
     return this.#value;
   }
 }
+
+/** Sessions in `queues/deepest`. */
+const SYS_QUEUE_DEPTHS = 10;
 
 const WINDOWS = [
   ['1min', 60],
@@ -98,6 +105,7 @@ export class SysTopics {
     const totals = src.totals();
     this.#maxConnected = Math.max(this.#maxConnected, src.clientCount);
     const dropped = Object.values(src.stats.dropped).reduce((x, y) => x + y, 0);
+    const flow = src.flowStatus();
     const values: Record<string, string | number> = {
       version: `midge version ${src.version}`,
       uptime: `${Math.floor((now - src.stats.startedAt) / 1000)} seconds`,
@@ -111,6 +119,9 @@ export class SysTopics {
       'messages/inflight': totals.inflight,
       'messages/queued': totals.queued,
       'publish/messages/dropped': dropped,
+      'publishers/held': flow.publishersHeld,
+      'acknowledgements/held': flow.acknowledgementsHeld,
+      'queues/deepest': JSON.stringify(src.queueDepths(SYS_QUEUE_DEPTHS)),
       'store/errors': src.stats.storeErrors,
     };
     for (const [name, value] of Object.entries(counts)) if (name !== 'connections') values[name] = value;

@@ -64,3 +64,35 @@ describe('MessageQueue', () => {
     expect(q.peek()?.message.id).toBe(4000);
   });
 });
+
+describe('MessageQueue under flow control', () => {
+  it('is full at its bounds and relieved under half of them', () => {
+    const q = new MessageQueue({ maxMessages: 4, maxBytes: 1000, policy: 'drop-oldest' });
+    for (let i = 1; i <= 3; i++) q.add(delivery(i));
+    expect(q.full()).toBe(false);
+    q.add(delivery(4));
+    expect(q.full()).toBe(true);
+    q.shift();
+    expect([q.full(), q.relieved()]).toEqual([false, false]);
+    q.shift();
+    expect(q.relieved()).toBe(true);
+  });
+
+  it('full and relieved count bytes too', () => {
+    const q = new MessageQueue({ maxMessages: 100, maxBytes: 10, policy: 'drop-oldest' });
+    q.add(delivery(1, 10));
+    expect(q.full()).toBe(true);
+    q.shift();
+    q.add(delivery(2, 6));
+    expect([q.full(), q.relieved()]).toEqual([false, false]);
+  });
+
+  it('a stretched add keeps up to twice the bounds, then the policy applies', () => {
+    const q = new MessageQueue({ maxMessages: 2, maxBytes: 1000, policy: 'drop-new' });
+    for (let i = 1; i <= 4; i++) expect(q.add(delivery(i), true)).toEqual([]);
+    expect(q.add(delivery(5), true).map((d) => d.seq)).toEqual([5]);
+    expect(q.size).toBe(4);
+    // without stretching, the plain bound applies again
+    expect(q.add(delivery(6)).map((d) => d.seq)).toEqual([6]);
+  });
+});
