@@ -6,6 +6,8 @@ import type { Router } from './router.js';
 /** Where a cluster backend takes the messages this node accepted (see src/cluster/). */
 export interface ClusterLink {
   forward(message: Message, client: ClientInfo | undefined, accepted: Message): void;
+  /** True when the cluster routes the message to this node's sessions itself, once it is stored. */
+  routesItself(message: Message): boolean;
 }
 
 /**
@@ -41,7 +43,7 @@ export class Publisher {
       return 0;
     }
     if (message.retain) this.#router.retain(message);
-    const receivers = this.#router.publish(message);
+    const receivers = this.#cluster?.routesItself(message) ? 0 : this.#router.publish(message);
     this.#cluster?.forward(message, client, input);
     this.#hooks.notify('onPublished', message, client);
     return this.#cluster === undefined ? receivers : receivers + 1;
