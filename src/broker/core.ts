@@ -60,6 +60,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
       retain: (message) => router.retain(message),
       nextMessageId: () => messageIds.next(),
       joined: (engine) => clusterSessions?.join(engine),
+      leaving: () => clusterSessions?.stop(),
     });
   const mqttBridges = new MqttBridges(options.bridges, logger);
   const hooks = new HookRunner(cluster ? [...plugins, bridge, mqttBridges, cluster] : [...plugins, bridge, mqttBridges], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
@@ -101,7 +102,8 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   router = new Router(sessions, store, options.sharedSubscriptionStrategy, (message) => drops.add(undefined, message, 'expired'));
   if (cluster) router.observeInterest(cluster);
   const publisher = new Publisher(hooks, router, drops, cluster);
-  wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops });
+  const claim = clusterStore && ((clientId: string) => clusterStore.claim(clientId));
+  wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops, claim });
   const connections = new Map<string, AcceptedConnection>();
   const ownership = clusterStore && { acquire: (clientId: string, cleanStart: boolean) => (clusterSessions as ClusterSessions).acquire(clientId, cleanStart) };
   ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections, cluster, ownership };

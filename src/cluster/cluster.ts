@@ -32,6 +32,8 @@ export interface ClusterHost {
   nextMessageId(): number;
   /** Cluster sessions (src/cluster/sessions.ts): the node has joined; sessions live in `engine.sessions` from now on. */
   joined?(engine: ClusterEngine): void;
+  /** The node is leaving the cluster. */
+  leaving?(): void;
 }
 
 /** How long a node may take to read the cluster's retained messages at start. */
@@ -58,7 +60,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly incarnation = randomUUID();
   readonly #options: ClusterOptions;
   readonly #host: ClusterHost;
-  readonly #streams: { msgs: string; ret: string; nodes: string; sessions: string };
+  readonly #streams: { msgs: string; ret: string; nodes: string; sessions: string; owned: string };
   /** NATS subjects this node listens on, with how many local filters need each. */
   readonly #interest = new Map<string, { count: number; sub: NatsSubscription | undefined }>();
   /** Overlapping subscriptions bring one message more than once: each is routed once. */
@@ -81,7 +83,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#options = options;
     this.#host = host;
     const base = options.prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_');
-    this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES`, sessions: `${base}_SESSIONS` };
+    this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES`, sessions: `${base}_SESSIONS`, owned: `${base}_OWNED` };
   }
 
   /** True while NATS is connected: otherwise the node is not ready and refuses new clients. */
@@ -127,6 +129,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   async #joinSessions(nc: NatsConnection, jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>): Promise<void> {
     const js = this.#js as JetStreamClient;
     const sessions = await js.views.kv(this.#streams.sessions, { history: 1, replicas: this.#options.replicas });
+    const owned = await js.views.kv(this.#streams.owned, { history: 1, replicas: this.#options.replicas });
     this.#position = (await jsm.streams.info(this.#streams.msgs)).state.last_seq;
     const { prefix, nodeId } = this.#options;
     this.#host.joined?.({
@@ -134,6 +137,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       js,
       jsm,
       sessions,
+      owned,
+      live: async () => new Set((await this.nodes()).map((n) => n.incarnation)),
       prefix,
       owner: { node: nodeId, incarnation: this.incarnation },
       messages: this.#streams.msgs,
@@ -369,6 +374,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   /** Leaves the cluster: gives the node id back and closes the NATS connection. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#host.leaving?.();
     await this.#registry?.release();
     await this.#nc?.drain().catch(() => undefined);
     this.#nc = undefined;

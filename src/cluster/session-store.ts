@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { KV } from 'nats';
 import type { Message } from '../model.js';
+import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import type { DeliveryRecord, InboundRecord, LogBackend, SessionRecord, Store, StoredState } from '../store/store.js';
 import { encodeRecord, isStreamId, LOCAL_MESSAGE_IDS, sessionKey, type ClusterSessionRecord, type SessionOwner, type StoredDelivery } from './session-record.js';
 
@@ -29,6 +30,10 @@ class Mirror {
   resumeCap: number | undefined;
   /** The session ended: the record is deleted. */
   deleted = false;
+  /** A write was refused: another node owns the session. */
+  fenced = false;
+  /** This owner's entry in the OWNED index exists. */
+  indexed = false;
 
   constructor(clientId: string) {
     this.clientId = clientId;
@@ -65,6 +70,7 @@ export class ClusterStore implements Store {
   readonly #local = new Map<number, Message>();
   #host: ClusterStoreHost | undefined;
   #kv: KV | undefined;
+  #index: KV | undefined;
   #owner: SessionOwner | undefined;
   #next: Batch | undefined;
   #running = false;
@@ -82,8 +88,9 @@ export class ClusterStore implements Store {
   }
 
   /** Joins the cluster: from now on sessions are written to `kv` as `owner`. */
-  bind(kv: KV, owner: SessionOwner, host: ClusterStoreHost): void {
+  bind(kv: KV, index: KV, owner: SessionOwner, host: ClusterStoreHost): void {
     this.#kv = kv;
+    this.#index = index;
     this.#owner = owner;
     this.#host = host;
   }
@@ -122,6 +129,19 @@ export class ClusterStore implements Store {
     this.#mirrors.set(clientId, mirror);
   }
 
+  /**
+   * Resolves true once everything written so far for the client is committed by this node as its
+   * owner; false when the session is not (or no longer) ours. A will is published only after this.
+   */
+  async claim(clientId: string): Promise<boolean> {
+    if (isNodeLocal(clientId)) return true;
+    const mirror = this.#mirrors.get(clientId);
+    if (mirror === undefined) return false;
+    this.#touch(mirror);
+    await this.flush();
+    return !mirror.fenced;
+  }
+
   /** Whether this node owns the client's session record. */
   owns(clientId: string): boolean {
     return this.#mirrors.has(clientId);
@@ -141,6 +161,7 @@ export class ClusterStore implements Store {
     if (mirror === undefined) return;
     this.#mirrors.delete(clientId);
     this.#dirty.delete(mirror);
+    if (mirror.indexed) void this.#index?.delete(this.#indexKey(mirror)).catch(() => undefined); // a hint only: survivors check the record
   }
 
   /** The record as it would be written now. */
@@ -279,12 +300,21 @@ export class ClusterStore implements Store {
         if (mirror.revision > 0) await kv.delete(mirror.key, { previousSeq: mirror.revision });
         if (this.#mirrors.get(mirror.clientId) === mirror && mirror.deleted) this.#mirrors.delete(mirror.clientId);
         mirror.revision = 0;
+        if (mirror.indexed) await this.#index?.delete(this.#indexKey(mirror));
+        mirror.indexed = false;
         return;
       }
-      const data = encodeRecord(this.#build(mirror));
+      const record = this.#build(mirror);
+      // Survivors find the sessions of a dead node by this index (its wills, delays and expiries)
+      if (!mirror.indexed && record.session !== undefined && (record.session.will !== undefined || record.session.expiryInterval !== NEVER_EXPIRES)) {
+        await this.#index?.put(this.#indexKey(mirror), new Uint8Array());
+        mirror.indexed = true;
+      }
+      const data = encodeRecord(record);
       mirror.revision = mirror.revision === 0 ? await kv.create(mirror.key, data) : await kv.update(mirror.key, data, mirror.revision);
     } catch (err) {
       if (/wrong last sequence|key exists/i.test((err as Error).message)) {
+        mirror.fenced = true;
         this.forget(mirror.clientId);
         this.#host?.logger.warn({ clientId: mirror.clientId, err: (err as Error).message }, 'session write refused: another node owns the session now (fenced)');
         this.#host?.fenced(mirror.clientId);
@@ -293,6 +323,11 @@ export class ClusterStore implements Store {
       if (this.#mirrors.get(mirror.clientId) === mirror) this.#dirty.add(mirror);
       throw err;
     }
+  }
+
+  /** `<incarnation>.<session key>`: the sessions of one process are listed by its incarnation. */
+  #indexKey(mirror: Mirror): string {
+    return `${(this.#owner as SessionOwner).incarnation}.${mirror.key}`;
   }
 
   #build(mirror: Mirror): ClusterSessionRecord {

@@ -19,6 +19,10 @@ export interface ClusterEngine {
   readonly messages: string;
   /** The SESSIONS bucket. */
   readonly sessions: KV;
+  /** The OWNED index: `<incarnation>.<session key>` for each session a process owns. */
+  readonly owned: KV;
+  /** The incarnations of the live nodes (this one included). */
+  live(): Promise<Set<string>>;
   /** The highest MSGS sequence this node has routed. */
   position(): number;
   /** Hears every stored message this node routes from now on; returns the function that stops it. */
@@ -28,6 +32,8 @@ export interface ClusterEngine {
   removed(filter: string): void;
 }
 
+/** How often a node looks for sessions of dead nodes (their wills, will delays and expiries). */
+const ORPHAN_SWEEP_MS = 2000;
 /** How long a takeover waits for the old owner to hand the session over before fencing it. */
 const KICK_TIMEOUT_MS = 1000;
 /** Compare-and-set attempts on a session record before the CONNECT is refused as busy. */
@@ -47,6 +53,8 @@ export class ClusterSessions {
   readonly #ctx: BrokerContext;
   readonly #store: ClusterStore;
   #engine: ClusterEngine | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+  #sweeping = false;
 
   constructor(ctx: BrokerContext, store: ClusterStore) {
     this.#ctx = ctx;
@@ -57,7 +65,7 @@ export class ClusterSessions {
   join(engine: ClusterEngine): void {
     this.#engine = engine;
     const ctx = this.#ctx;
-    this.#store.bind(engine.sessions, engine.owner, {
+    this.#store.bind(engine.sessions, engine.owned, engine.owner, {
       logger: ctx.logger,
       connected: (clientId) => ctx.connections.has(clientId),
       position: () => engine.position(),
@@ -68,6 +76,88 @@ export class ClusterSessions {
         if (err === null) void this.#handOver(msg);
       },
     });
+    this.#sweep = setInterval(() => void this.#sweepOrphans(engine), ORPHAN_SWEEP_MS);
+    this.#sweep.unref();
+  }
+
+  /** Stops looking for orphaned sessions (the node is closing). */
+  stop(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  /**
+   * Sessions whose owner process is gone (killed, or stopped while they were offline) are adopted
+   * by a survivor, so that their wills go out [MQTT-3.1.2-8], after their delay, and they expire on
+   * time. Survivors race for each one with a compare-and-set on its record: one wins.
+   */
+  async #sweepOrphans(engine: ClusterEngine): Promise<void> {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    try {
+      const live = await engine.live();
+      const orphans: string[] = [];
+      for await (const key of await engine.owned.keys()) {
+        const incarnation = key.slice(0, key.indexOf('.'));
+        if (!live.has(incarnation)) orphans.push(key);
+      }
+      for (const key of orphans) await this.#adopt(engine, key);
+    } catch (err) {
+      this.#ctx.logger.warn({ err }, 'cannot look for the sessions of dead nodes');
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  /** Takes over one session of a dead process and restarts its will and expiry timers here. */
+  async #adopt(engine: ClusterEngine, indexKey: string): Promise<void> {
+    const dead = indexKey.slice(0, indexKey.indexOf('.'));
+    const key = indexKey.slice(dead.length + 1);
+    const entry = await engine.sessions.get(key);
+    const record = recordOf(entry);
+    const stored = record?.session;
+    if (entry === null || record === undefined || stored === undefined || record.owner.incarnation !== dead || this.#ctx.sessions.has(record.clientId)) {
+      if (record === undefined || record.owner.incarnation !== dead) await engine.owned.delete(indexKey);
+      return;
+    }
+    const now = Date.now();
+    // A client connected to the dead node lost its connection when the node died
+    const taken: ClusterSessionRecord = { ...record, owner: engine.owner, session: { ...stored, disconnectedAt: stored.disconnectedAt ?? now } };
+    let revision: number;
+    try {
+      revision = await engine.sessions.update(key, encodeRecord(taken), entry.revision);
+    } catch (err) {
+      if (/wrong last sequence/i.test((err as Error).message)) return; // another node was faster
+      throw err;
+    }
+    await engine.owned.delete(indexKey);
+    const clientId = record.clientId;
+    this.#ctx.logger.info({ clientId, from: record.owner }, 'adopted the session of a dead node');
+    this.#store.adopt(clientId, revision, taken);
+    try {
+      await this.#restore(engine, taken);
+    } catch (err) {
+      this.#release(clientId, 'session could not be restored');
+      throw err;
+    }
+    this.#restartTimers(clientId, stored, now);
+  }
+
+  /** As at a restart (broker/persistence/restore.ts): the will's delay and the expiry go on from where they were. */
+  #restartTimers(clientId: string, stored: NonNullable<ClusterSessionRecord['session']>, now: number): void {
+    const { sessions, wills } = this.#ctx;
+    const session = sessions.get(clientId);
+    if (session === undefined) return;
+    wills.restore(session, stored);
+    if (stored.will !== undefined && stored.willDueAt !== undefined) {
+      sessions.scheduleWill(session, Math.max(0, (stored.willDueAt - now) / 1000));
+    } else if (stored.will !== undefined && stored.disconnectedAt === undefined) {
+      // [MQTT-3.1.2-8] [MQTT-3.1.3-9] the connection ended abnormally when its node died
+      sessions.scheduleWill(session, Math.min(stored.will.delayInterval, stored.expiryInterval));
+    }
+    if (sessions.get(clientId) !== session) return;
+    const elapsed = (now - (stored.disconnectedAt ?? now)) / 1000;
+    sessions.scheduleExpiry(session, stored.expiryInterval - elapsed);
   }
 
   /**
@@ -101,8 +191,8 @@ export class ClusterSessions {
         throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
       }
       this.#release(clientId, 'session taken over');
-      this.#publishOldWill(record, cleanStart);
       this.#store.adopt(clientId, revision, resume ? taken : undefined);
+      this.#publishOldWill(record, cleanStart);
       if (!resume) {
         this.#store.resumed(clientId, undefined);
         return;
