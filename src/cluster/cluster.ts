@@ -138,7 +138,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       jsm,
       sessions,
       owned,
-      live: async () => new Set((await this.nodes()).map((n) => n.incarnation)),
+      live: (ms) => this.#registry?.beating(ms) ?? Promise.resolve(new Set([this.incarnation])),
       prefix,
       owner: { node: nodeId, incarnation: this.incarnation },
       messages: this.#streams.msgs,

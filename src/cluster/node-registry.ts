@@ -81,6 +81,20 @@ export class NodeRegistry {
     return live;
   }
 
+  /**
+   * The incarnations whose heartbeat is younger than `ms` (this one included). A slower check than
+   * `nodes()`: a busy process may miss a beat or two and must not be taken for dead.
+   */
+  async beating(ms: number): Promise<Set<string>> {
+    const live = new Set<string>([this.#record.incarnation]);
+    const keys = await this.#kv.keys();
+    for await (const key of keys) {
+      const entry = await this.#kv.get(key);
+      if (entry?.operation === 'PUT' && Date.now() - entry.created.getTime() < ms) live.add(entry.json<NodeRecord>().incarnation);
+    }
+    return live;
+  }
+
   /** Stops the heartbeat. */
   stop(): void {
     clearInterval(this.#timer);

@@ -21,8 +21,8 @@ export interface ClusterEngine {
   readonly sessions: KV;
   /** The OWNED index: `<incarnation>.<session key>` for each session a process owns. */
   readonly owned: KV;
-  /** The incarnations of the live nodes (this one included). */
-  live(): Promise<Set<string>>;
+  /** The incarnations whose heartbeat is younger than `ms` (this one included). */
+  live(ms: number): Promise<Set<string>>;
   /** The highest MSGS sequence this node has routed. */
   position(): number;
   /** Hears every stored message this node routes from now on; returns the function that stops it. */
@@ -34,6 +34,8 @@ export interface ClusterEngine {
 
 /** How often a node looks for sessions of dead nodes (their wills, will delays and expiries). */
 const ORPHAN_SWEEP_MS = 2000;
+/** A process whose heartbeat (every second) is older than this is dead: its sessions are adopted. */
+const DEAD_AFTER_MS = 6000;
 /** How long a takeover waits for the old owner to hand the session over before fencing it. */
 const KICK_TIMEOUT_MS = 1000;
 /** Compare-and-set attempts on a session record before the CONNECT is refused as busy. */
@@ -95,7 +97,7 @@ export class ClusterSessions {
     if (this.#sweeping) return;
     this.#sweeping = true;
     try {
-      const live = await engine.live();
+      const live = await engine.live(DEAD_AFTER_MS);
       const orphans: string[] = [];
       for await (const key of await engine.owned.keys()) {
         const incarnation = key.slice(0, key.indexOf('.'));
@@ -149,15 +151,17 @@ export class ClusterSessions {
     const session = sessions.get(clientId);
     if (session === undefined) return;
     wills.restore(session, stored);
-    if (stored.will !== undefined && stored.willDueAt !== undefined) {
-      sessions.scheduleWill(session, Math.max(0, (stored.willDueAt - now) / 1000));
-    } else if (stored.will !== undefined && stored.disconnectedAt === undefined) {
-      // [MQTT-3.1.2-8] [MQTT-3.1.3-9] the connection ended abnormally when its node died
-      sessions.scheduleWill(session, Math.min(stored.will.delayInterval, stored.expiryInterval));
+    const will = stored.will;
+    if (will !== undefined) {
+      // [MQTT-3.1.2-8] [MQTT-3.1.3-9] the connection ended abnormally (at the latest when its node died): the will waits for its delay, not beyond the session
+      const dueAt = stored.willDueAt ?? (stored.disconnectedAt ?? now) + Math.min(will.delayInterval, stored.expiryInterval) * 1000;
+      sessions.scheduleWill(session, Math.max(0, (dueAt - now) / 1000));
     }
     if (sessions.get(clientId) !== session) return;
     const elapsed = (now - (stored.disconnectedAt ?? now)) / 1000;
     sessions.scheduleExpiry(session, stored.expiryInterval - elapsed);
+    // The record says when the will is due, for whoever adopts the session next
+    if (sessions.get(clientId) === session) this.#ctx.journal.saveSession(session);
   }
 
   /**

@@ -210,4 +210,47 @@ describe.skipIf(!hasNats)('cluster sessions across node failures (real nats-serv
       await nc.close();
     }
   }, 90_000);
+  it('7: wills of clients on a node killed with kill -9 are published exactly once cluster-wide, a delayed one after its delay', async () => {
+    const cluster = prefix();
+    const a = await node(cluster, 'a');
+    const b = await node(cluster, 'b');
+    const c = await node(cluster, 'c');
+    const heard: { payload: string; at: number; node: string }[] = [];
+    for (const [name, n] of [['b', b], ['c', c]] as const) {
+      const listener = await lab.connectMqtt(n.port, { clientId: `f7-listen-${name}`, protocolVersion: 5 });
+      listener.on('message', (_t, payload) => heard.push({ payload: payload.toString(), at: Date.now(), node: name }));
+      await listener.subscribeAsync('f7/will/#', { qos: 1 });
+    }
+    const now = await lab.wire(a.port, 5);
+    await now.connect('f7-now', { will: { topic: 'f7/will/now', payload: Buffer.from('now'), qos: 1, retain: false } });
+    const later = await lab.wire(a.port, 5);
+    await later.connect('f7-later', {
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+      will: { topic: 'f7/will/later', payload: Buffer.from('later'), qos: 1, retain: false, properties: { willDelayInterval: 4 } },
+    });
+    // A client that returns (on another node) within its will delay: its will is not sent [MQTT-3.1.3-9]
+    const back = await lab.wire(a.port, 5);
+    await back.connect('f7-back', {
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+      will: { topic: 'f7/will/back', payload: Buffer.from('back'), qos: 1, retain: false, properties: { willDelayInterval: 30 } },
+    });
+    for (const w of [now, later, back]) await w.barrier(9); // their records (and wills) are committed
+    await sleep(300);
+    const killedAt = Date.now();
+    await a.crash();
+    const returned = await lab.wire(b.port, 5);
+    expect(((await returned.connect('f7-back', { clean: false, properties: { sessionExpiryInterval: 60 } })) as IConnackPacket).sessionPresent).toBe(true);
+    await until(() => heard.filter((h) => h.payload === 'later').length >= 2, `the delayed will (heard ${JSON.stringify(heard)})`, 30_000);
+    await sleep(3000); // nothing more comes
+    const count = (payload: string, at: string) => heard.filter((h) => h.payload === payload && h.node === at).length;
+    for (const at of ['b', 'c']) {
+      expect(count('now', at), `will 'now' on node ${at}`).toBe(1);
+      expect(count('later', at), `will 'later' on node ${at}`).toBe(1);
+      expect(count('back', at), `will 'back' on node ${at}`).toBe(0);
+    }
+    const laterAt = heard.find((h) => h.payload === 'later')?.at ?? 0;
+    expect(laterAt - killedAt, 'the delayed will waited for its delay').toBeGreaterThanOrEqual(4000);
+  }, 90_000);
 });
