@@ -138,7 +138,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       jsm,
       sessions,
       owned,
-      live: (ms) => this.#registry?.beating(ms) ?? Promise.resolve(new Set([this.incarnation])),
+      alive: (owner, ms) => this.#registry?.beating(owner.node, owner.incarnation, ms) ?? Promise.resolve(owner.incarnation === this.incarnation),
       prefix,
       owner: { node: nodeId, incarnation: this.incarnation },
       messages: this.#streams.msgs,

@@ -325,9 +325,10 @@ export class ClusterStore implements Store {
     }
   }
 
-  /** `<incarnation>.<session key>`: the sessions of one process are listed by its incarnation. */
+  /** `<incarnation>.<node id>.<session key>`: the owner of each entry, checked against the nodes bucket. */
   #indexKey(mirror: Mirror): string {
-    return `${(this.#owner as SessionOwner).incarnation}.${mirror.key}`;
+    const owner = this.#owner as SessionOwner;
+    return `${owner.incarnation}.${owner.node}.${mirror.key}`;
   }
 
   #build(mirror: Mirror): ClusterSessionRecord {

@@ -21,8 +21,8 @@ export interface ClusterEngine {
   readonly sessions: KV;
   /** The OWNED index: `<incarnation>.<session key>` for each session a process owns. */
   readonly owned: KV;
-  /** The incarnations whose heartbeat is younger than `ms` (this one included). */
-  live(ms: number): Promise<Set<string>>;
+  /** Whether that process still holds its node id with a heartbeat younger than `ms`. */
+  alive(owner: SessionOwner, ms: number): Promise<boolean>;
   /** The highest MSGS sequence this node has routed. */
   position(): number;
   /** Hears every stored message this node routes from now on; returns the function that stops it. */
@@ -97,13 +97,15 @@ export class ClusterSessions {
     if (this.#sweeping) return;
     this.#sweeping = true;
     try {
-      const live = await engine.live(DEAD_AFTER_MS);
-      const orphans: string[] = [];
-      for await (const key of await engine.owned.keys()) {
-        const incarnation = key.slice(0, key.indexOf('.'));
-        if (!live.has(incarnation)) orphans.push(key);
+      const keys: string[] = [];
+      for await (const key of await engine.owned.keys()) keys.push(key);
+      const alive = new Map<string, boolean>();
+      for (const key of keys) {
+        const [incarnation = '', node = ''] = key.split('.', 2);
+        let known = alive.get(incarnation);
+        if (known === undefined) alive.set(incarnation, (known = await engine.alive({ node, incarnation }, DEAD_AFTER_MS)));
+        if (!known) await this.#adopt(engine, key);
       }
-      for (const key of orphans) await this.#adopt(engine, key);
     } catch (err) {
       this.#ctx.logger.warn({ err }, 'cannot look for the sessions of dead nodes');
     } finally {
@@ -113,8 +115,8 @@ export class ClusterSessions {
 
   /** Takes over one session of a dead process and restarts its will and expiry timers here. */
   async #adopt(engine: ClusterEngine, indexKey: string): Promise<void> {
-    const dead = indexKey.slice(0, indexKey.indexOf('.'));
-    const key = indexKey.slice(dead.length + 1);
+    const [dead = '', node = ''] = indexKey.split('.', 2);
+    const key = indexKey.slice(dead.length + node.length + 2);
     const entry = await engine.sessions.get(key);
     const record = recordOf(entry);
     const stored = record?.session;
