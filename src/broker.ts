@@ -355,7 +355,8 @@ export class Broker {
     for (const session of sessions.values()) this.#ctx.journal.saveSession(session);
     if (!store.durable) this.#ctx.journal.snapshot(sessions.values());
     store.saveMessageIdFloor(messageIds.next());
-    await store.flush();
+    // A store that cannot commit now (cluster mode with NATS gone) is reported; the shutdown still completes
+    await store.flush().catch((err: unknown) => this.logger.error({ err }, 'cannot commit the last writes at shutdown'));
     await store.close();
     for (const plugin of this.#ctx.hooks.plugins) await plugin.close?.();
     // Last, so that /readyz answers 503 for as long as the shutdown takes

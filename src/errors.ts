@@ -46,6 +46,7 @@ export const ErrorCode = {
   ERR_CLUSTER_NODE_ID_IN_USE: { reason: ReasonCode.ImplementationSpecificError, text: 'node id in use' },
   ERR_CLUSTER_FENCED: { reason: ReasonCode.ServerUnavailable, text: 'fenced out of the cluster' },
   ERR_CLUSTER_UNAVAILABLE: { reason: ReasonCode.ServerUnavailable, text: 'cluster engine unavailable' },
+  ERR_CLUSTER_SESSION_BUSY: { reason: ReasonCode.ServerBusy, text: 'session being taken over by another node' },
 } as const;
 
 /** One of the registered error codes. */

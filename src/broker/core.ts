@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { Bridge } from '../bridge/bridge.js';
 import { ClusterNode } from '../cluster/cluster.js';
+import { ClusterSessions } from '../cluster/sessions.js';
+import { ClusterStore } from '../cluster/session-store.js';
 import { MqttBridges } from '../mqtt-bridge/bridges.js';
 import type { AcceptedConnection } from '../connection/connection.js';
 import { refuseUnstored, type CommitAck } from '../handlers/commit.js';
@@ -46,7 +48,11 @@ export interface Core {
  */
 export function createCore(options: ResolvedOptions, logger: Logger, stats: Stats, plugins: readonly Plugin[]): Core {
   const failed = (err: unknown) => storeFailed(stats, logger, err, {}, 'store commit failed');
-  const store = createStore(options, failed);
+  // Cluster mode: sessions live in JetStream (src/cluster/session-store.ts); the local store keeps what is node-local
+  const local = createStore(options, failed);
+  const clusterStore = options.cluster ? new ClusterStore(local) : undefined;
+  const store = clusterStore ?? local;
+  let clusterSessions: ClusterSessions | undefined;
   const bridge = new Bridge(options.bridge, store, logger);
   // Routes and wills need the registry, and the registry's callbacks need them: bound late, once
   let router!: Router;
@@ -61,6 +67,8 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
       retain: (message) => router.retain(message),
       nextMessageId: () => messageIds.next(),
       sessionCount: (): number => sessions.size,
+      joined: (engine) => clusterSessions?.join(engine),
+      leaving: () => clusterSessions?.stop(),
     });
   const mqttBridges = new MqttBridges(options.bridges, logger);
   const flow = options.stallTimeout > 0 ? new FlowControl(options.stallTimeout) : undefined;
@@ -106,9 +114,12 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   router = new Router(sessions, store, options.sharedSubscriptionStrategy, (message) => drops.add(undefined, message, 'expired'));
   if (cluster) router.observeInterest(cluster);
   const publisher = new Publisher(hooks, router, drops, cluster, flow);
-  wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops });
+  const claim = clusterStore && ((clientId: string) => clusterStore.claim(clientId));
+  wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops, claim });
   const connections = new Map<string, AcceptedConnection>();
-  ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections, cluster };
+  const ownership = clusterStore && { acquire: (clientId: string, cleanStart: boolean) => (clusterSessions as ClusterSessions).acquire(clientId, cleanStart) };
+  ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections, cluster, ownership };
+  if (clusterStore) clusterSessions = new ClusterSessions(ctx, clusterStore);
   mqttBridges.bind(ctx);
   return { ctx, bridge, mqttBridges, cluster: cluster || undefined, flow };
 }

@@ -12,6 +12,8 @@ export interface RoutingObserver {
 /** Where a cluster backend takes the messages this node accepted (see src/cluster/). */
 export interface ClusterLink {
   forward(message: Message, client: ClientInfo | undefined, accepted: Message): void;
+  /** True when the cluster routes the message to this node's sessions itself, once it is stored. */
+  routesItself(message: Message): boolean;
 }
 
 /**
@@ -49,12 +51,15 @@ export class Publisher {
       return 0;
     }
     if (message.retain) this.#router.retain(message);
-    let receivers: number;
-    this.#flow?.begin();
-    try {
-      receivers = this.#router.publish(message);
-    } finally {
-      this.#flow?.end(client);
+    let receivers = 0;
+    // In cluster mode a stored (QoS 1/2) message reaches this node's sessions when the stream republishes it
+    if (this.#cluster?.routesItself(message) !== true) {
+      this.#flow?.begin();
+      try {
+        receivers = this.#router.publish(message);
+      } finally {
+        this.#flow?.end(client);
+      }
     }
     this.#cluster?.forward(message, client, input);
     this.#hooks.notify('onPublished', message, client);

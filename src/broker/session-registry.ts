@@ -63,6 +63,16 @@ export class SessionRegistry {
     return { session: this.create(clientId), present: false };
   }
 
+  /**
+   * Removes a session without ending it (cluster mode: another node owns it now and carries it
+   * on): no will, no lifecycle, nothing written.
+   */
+  evict(session: Session): void {
+    if (this.#sessions.get(session.clientId) !== session) return;
+    this.cancelTimers(session.clientId);
+    this.#sessions.delete(session.clientId);
+  }
+
   /** Ends a session now: it is removed and the lifecycle is told. */
   end(session: Session, reason: 'expired' | 'clean-start' | 'connection-closed' | 'deleted'): void {
     if (this.#sessions.get(session.clientId) !== session) return;

@@ -667,6 +667,16 @@ export class Session {
     this.#inboundQos2 = undefined;
   }
 
+  /** Forgets everything without reporting it (cluster mode: another node carries the session on). */
+  evict(): void {
+    this.#inflight.clear();
+    this.#queue?.clear();
+    this.#resend = undefined;
+    this.#outbox?.stop();
+    this.#inboundQos2 = undefined;
+    this.#outlet = null;
+  }
+
   /**
    * MQTT 5 section 4.8.2: a QoS 1 message of a shared subscription whose session ends unacknowledged
    * SHOULD go to another member; a QoS 2 message already sent MUST NOT [MQTT-4.8.2-5]. One never

@@ -20,6 +20,11 @@ export interface WillHost {
   readonly journal: Journal;
   readonly publisher: Publisher;
   readonly drops: Drops;
+  /**
+   * Cluster mode: resolves true once this node's ownership of the client's session is confirmed
+   * by a committed write (so one node only publishes a will, however many believe they own it).
+   */
+  readonly claim?: ((clientId: string) => Promise<boolean>) | undefined;
 }
 
 /**
@@ -67,7 +72,16 @@ export class Wills {
       this.#host.logger.debug({ clientId, topic: will.topic }, 'publishing will');
       this.#host.publisher.publish(message, undefined);
     };
-    authorizeWill(this.#host.hooks, this.#host.logger, client, message, publish, (reason) => this.#host.drops.add(clientId, message, reason));
+    const authorized = () => authorizeWill(this.#host.hooks, this.#host.logger, client, message, publish, (reason) => this.#host.drops.add(clientId, message, reason));
+    const claim = this.#host.claim;
+    if (claim === undefined) {
+      authorized();
+      return;
+    }
+    claim(clientId).then(
+      (owned) => (owned ? authorized() : this.#host.logger.info({ clientId, topic: will.topic }, 'will not published here: another node owns the session')),
+      (err: unknown) => this.#host.logger.error({ err, clientId }, 'cannot confirm the ownership of a session; its will is not published'),
+    );
   }
 
   /** A connection of `session` ended without DISCONNECT 0x00 (which discarded the will): its will applies. */

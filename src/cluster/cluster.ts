@@ -13,6 +13,7 @@ import { RecentKeys } from './recent-keys.js';
 import { SharedGroups } from './shared-groups.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
 import { NodeWatch } from './node-watch.js';
+import type { ClusterEngine } from './sessions.js';
 
 /** Cluster mode: the NATS servers, this node's id, the subject/stream prefix and the JetStream replication factor. */
 export interface ClusterOptions {
@@ -36,12 +37,18 @@ export interface ClusterHost {
   nextMessageId(): number;
   /** Sessions on this node (reported as the sessions it owns). */
   sessionCount(): number;
+  /** Cluster sessions (src/cluster/sessions.ts): the node has joined; sessions live in `engine.sessions` from now on. */
+  joined?(engine: ClusterEngine): void;
+  /** The node is leaving the cluster. */
+  leaving?(): void;
 }
 
 /** How long a node may take to read the cluster's retained messages at start. */
 const LOAD_DEADLINE_MS = 60_000;
 /** The header naming the incarnation that accepted a message, so a node skips its own. */
 const NODE_HEADER = 'Midge-Node';
+/** Set by the stream's republish: the message's sequence in MSGS. */
+const SEQUENCE_HEADER = 'Nats-Sequence';
 /** How long one JetStream append waits for its acknowledgement before it is retried with the same id. */
 const APPEND_TIMEOUT_MS = 5000;
 /** How long a QoS 1/2 message is retried before its publisher is refused (a leader election takes a few seconds). */
@@ -60,7 +67,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly incarnation = randomUUID();
   readonly #options: ClusterOptions;
   readonly #host: ClusterHost;
-  readonly #streams: { msgs: string; ret: string; nodes: string };
+  readonly #streams: { msgs: string; ret: string; nodes: string; sessions: string; owned: string };
   /** NATS subjects this node listens on, with how many local filters need each. */
   readonly #interest = new Map<string, { count: number; sub: NatsSubscription | undefined }>();
   /** Overlapping subscriptions bring one message more than once: each is routed once. */
@@ -81,12 +88,15 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #registry: NodeRegistry | undefined;
   #reachable = false;
   #closed = false;
+  /** The highest MSGS sequence routed here: message identity in the cluster is the stream sequence. */
+  #position = 0;
+  readonly #storedListeners = new Set<(message: Message) => void>();
 
   constructor(options: ClusterOptions, host: ClusterHost) {
     this.#options = options;
     this.#host = host;
     const base = options.prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_');
-    this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES` };
+    this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES`, sessions: `${base}_SESSIONS`, owned: `${base}_OWNED` };
     this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group) => this.#receivedShared(msg, filter, group));
   }
 
@@ -120,6 +130,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       const record: NodeRecord = { nodeId, incarnation: this.incarnation, startedAt: Date.now() };
       this.#registry = new NodeRegistry(kv, record, (err) => logger.fatal({ err }, 'this node lost its node id; it stops serving'));
       await this.#registry.claim();
+      await this.#joinSessions(nc, jsm);
       await withDeadline(this.#loadRetained(nats.DeliverPolicy.LastPerSubject), LOAD_DEADLINE_MS, 'loading the retained messages from JetStream');
       for (const [subject, entry] of this.#interest) entry.sub ??= this.#listen(subject);
       this.#shared.start(nc);
@@ -130,6 +141,33 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       throw err;
     }
     logger.info({ nodeId, incarnation: this.incarnation, servers }, 'joined the cluster');
+  }
+
+  /** Opens the SESSIONS bucket and hands the engine to the cluster sessions (src/cluster/sessions.ts). */
+  async #joinSessions(nc: NatsConnection, jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>): Promise<void> {
+    const js = this.#js as JetStreamClient;
+    const sessions = await js.views.kv(this.#streams.sessions, { history: 1, replicas: this.#options.replicas });
+    const owned = await js.views.kv(this.#streams.owned, { history: 1, replicas: this.#options.replicas });
+    this.#position = (await jsm.streams.info(this.#streams.msgs)).state.last_seq;
+    const { prefix, nodeId } = this.#options;
+    this.#host.joined?.({
+      nc,
+      js,
+      jsm,
+      sessions,
+      owned,
+      alive: (owner, ms) => this.#registry?.beating(owner.node, owner.incarnation, ms) ?? Promise.resolve(owner.incarnation === this.incarnation),
+      prefix,
+      owner: { node: nodeId, incarnation: this.incarnation },
+      messages: this.#streams.msgs,
+      position: () => this.#position,
+      onStored: (listener) => {
+        this.#storedListeners.add(listener);
+        return () => this.#storedListeners.delete(listener);
+      },
+      added: (filter) => this.added(filter),
+      removed: (filter) => this.removed(filter),
+    });
   }
 
   /** Follows the NATS connection: logs when it goes and comes back, for readiness and CONNECT. */
@@ -240,8 +278,17 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     return (this.#nc as NatsConnection).subscribe(subject, { callback: (err, msg) => err === null && this.#received(msg) });
   }
 
-  /** A message another node accepted (QoS 0 directly, QoS 1/2 republished once stored). */
+  /**
+   * A message another node accepted (QoS 0 directly), or a stored QoS 1/2 message republished by
+   * the MSGS stream, this node's own included: those are routed only once stored, with their
+   * stream sequence as their id, in stream order.
+   */
   #received(msg: Msg): void {
+    const sequence = msg.headers?.get(SEQUENCE_HEADER);
+    if (sequence) {
+      this.#stored(msg, Number(sequence));
+      return;
+    }
     const node = msg.headers?.get(NODE_HEADER);
     if (node === this.incarnation) return;
     let message: Message;
@@ -273,6 +320,28 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     if (!this.#host.routeShared({ ...message, id: this.#host.nextMessageId() }, filter, group)) {
       this.#host.logger.warn({ topic: message.topic, group, filter }, 'a shared subscription message arrived after the last member of its group left this node');
     }
+  }
+
+  #stored(msg: Msg, seq: number): void {
+    if (!this.#recent.add(`#${seq}`)) return;
+    let message: Message;
+    try {
+      message = { ...decodeMessage(msg.data), id: seq };
+    } catch (err) {
+      this.#host.logger.error({ err, subject: msg.subject, seq }, 'cannot decode a message from the cluster');
+      return;
+    }
+    if (seq > this.#position) this.#position = seq;
+    this.#host.route(message);
+    for (const listener of this.#storedListeners) listener(message);
+  }
+
+  /**
+   * From the publisher: true when the cluster routes `message` here itself, once JetStream has
+   * stored it (QoS 1/2, not $SYS), so that every node delivers it with the same identity.
+   */
+  routesItself(message: Message): boolean {
+    return message.qos > 0 && this.#nc !== undefined && !this.#closed && !message.topic.startsWith('$SYS/');
   }
 
   /**
@@ -366,6 +435,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   async close(): Promise<void> {
     this.#closed = true;
     this.#nodeWatch.stop();
+    this.#host.leaving?.();
     await this.#registry?.release();
     await this.#nc?.drain().catch(() => undefined);
     this.#nc = undefined;

@@ -25,6 +25,7 @@ export class NodeRegistry {
   readonly #lost: (err: Error) => void;
   #revision = 0;
   #timer: NodeJS.Timeout | undefined;
+  #beating = false;
 
   constructor(kv: KV, record: NodeRecord, lost: (err: Error) => void) {
     this.#kv = kv;
@@ -61,12 +62,18 @@ export class NodeRegistry {
   }
 
   async #heartbeat(): Promise<void> {
+    // A beat slower than the interval (a busy machine) must not overlap the next: both would use
+    // the same revision, and the loser's refused compare-and-set would read as a lost node id
+    if (this.#beating) return;
+    this.#beating = true;
     try {
       this.#revision = await this.#kv.update(this.#record.nodeId, JSON.stringify(this.#record), this.#revision);
     } catch (err) {
       if (!/wrong last sequence/i.test((err as Error).message)) return; // NATS unreachable: try again next beat
       this.stop();
       this.#lost(new BrokerError('ERR_CLUSTER_FENCED', `node id ${this.#record.nodeId} was taken by another process`));
+    } finally {
+      this.#beating = false;
     }
   }
 
@@ -79,6 +86,18 @@ export class NodeRegistry {
       if (entry?.operation === 'PUT' && Date.now() - entry.created.getTime() < HEARTBEAT_MS * LAPSE) live.push(entry.json<NodeRecord>());
     }
     return live;
+  }
+
+  /**
+   * Whether process `incarnation` of node `nodeId` still holds its id with a heartbeat younger than
+   * `ms`: a slower check than `nodes()`, since a busy process may miss a beat or two and must not be
+   * taken for dead. It reads the one key (listing the bucket's keys while heartbeats rewrite them can miss some).
+   */
+  async beating(nodeId: string, incarnation: string, ms: number): Promise<boolean> {
+    if (incarnation === this.#record.incarnation) return true;
+    const entry = await this.#kv.get(nodeId);
+    if (entry === null || entry.operation !== 'PUT') return false;
+    return entry.json<NodeRecord>().incarnation === incarnation && Date.now() - entry.created.getTime() < ms;
   }
 
   /** Stops the heartbeat. */

@@ -49,14 +49,14 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
   if (!ctx.hooks.has('authenticate')) {
     // No plugin offers enhanced authentication, so no method is supported [MQTT-4.12.0-1]
     if (method !== undefined) throw new BrokerError('ERR_BAD_AUTH_METHOD', method);
-    completeConnect(ctx, conn, pending, undefined);
+    await completeConnect(ctx, conn, pending, undefined);
     return;
   }
   conn.beginAuthentication(method);
   const exchange = { value: { state: undefined, step: 0, reauthentication: false }, resumeAt: 0, connect: pending };
   const data = packet.properties?.authenticationData;
   const outcome = await authenticationStep(ctx, conn, exchange, { username: packet.username, password: packet.password, method, data, exchange: exchange.value });
-  if (outcome !== undefined) completeConnect(ctx, conn, pending, outcome);
+  if (outcome !== undefined) await completeConnect(ctx, conn, pending, outcome);
 }
 
 /**
@@ -66,12 +66,15 @@ export async function handleConnect(ctx: BrokerContext, conn: Connection, packet
 export async function handleConnectAuth(ctx: BrokerContext, conn: Connection, packet: AuthPacket): Promise<void> {
   const exchange = exchangeOf(conn, packet);
   const outcome = await authenticationStep(ctx, conn, exchange, credentialsOf(conn, exchange, packet));
-  if (outcome !== undefined && exchange.connect !== undefined) completeConnect(ctx, conn, exchange.connect, outcome);
+  if (outcome !== undefined && exchange.connect !== undefined) await completeConnect(ctx, conn, exchange.connect, outcome);
 }
 
 /** Finishes an authenticated CONNECT: take over or resume the session, CONNACK, start delivering. */
-function completeConnect(ctx: BrokerContext, conn: Connection, pending: PendingConnect, auth: AuthOutcome | undefined): void {
+async function completeConnect(ctx: BrokerContext, conn: Connection, pending: PendingConnect, auth: AuthOutcome | undefined): Promise<void> {
   const { packet, clientId } = pending;
+  // Cluster mode: the session may be owned by another node (it is handed over or fenced) or stored in JetStream
+  if (ctx.ownership !== undefined) await ctx.ownership.acquire(clientId, packet.clean !== false);
+  if (conn.closed) return;
   const version = conn.protocolVersion;
   const info: ClientInfo = auth && auth.username !== pending.info.username ? { ...pending.info, username: auth.username } : pending.info;
   // A session with expiry 0 ends with its connection, so taking it over cannot resume it [MQTT-3.1.2-6]

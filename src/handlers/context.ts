@@ -36,6 +36,11 @@ export interface BrokerContext {
   readonly drops: Drops;
   /** Cluster mode: whether the cluster engine is reachable (undefined: one process). */
   readonly cluster: { readonly connected: boolean } | undefined;
+  /**
+   * Cluster mode: makes this node the owner of a client's session before its CONNECT completes
+   * (taking it over from another node, restoring it when it resumes); undefined: one process.
+   */
+  readonly ownership?: { acquire(clientId: string, cleanStart: boolean): Promise<void> } | undefined;
   /** Open connections by client id (one per client id). */
   readonly connections: Map<string, AcceptedConnection>;
 }

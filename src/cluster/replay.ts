@@ -1,0 +1,111 @@
+import type { BrokerContext } from '../handlers/context.js';
+import type { Message, QoS } from '../model.js';
+import type { Session } from '../broker/session.js';
+import { grantedQos, matchFilterOf, type Subscription } from '../broker/subscription.js';
+import { decodeMessage } from '../store/records.js';
+import type { ClusterEngine } from './sessions.js';
+import type { ClusterStore } from './session-store.js';
+
+/** How long replaying a session's backlog may take before the CONNECT is refused. */
+const REPLAY_DEADLINE_MS = 30_000;
+
+/**
+ * Brings a resumed session's offline backlog back from the MSGS stream, in stream order, before
+ * any live message reaches it (so the backlog is never interleaved with live messages of the same
+ * topic). The node listens on the session's subjects first, reads the stream's last sequence L,
+ * replays (floor, L] with an ordered (ephemeral) consumer, then, in one synchronous step, adds
+ * the session's subscriptions to the router and delivers the live messages that arrived meanwhile
+ * with a sequence above L. Shared subscriptions are not replayed: their messages went to another
+ * member of the group.
+ */
+export class ClusterReplay {
+  readonly #engine: ClusterEngine;
+  readonly #ctx: BrokerContext;
+  readonly #store: ClusterStore;
+
+  constructor(engine: ClusterEngine, ctx: BrokerContext, store: ClusterStore) {
+    this.#engine = engine;
+    this.#ctx = ctx;
+    this.#store = store;
+  }
+
+  async run(session: Session, subscriptions: readonly Subscription[], floor: number): Promise<void> {
+    const engine = this.#engine;
+    const own = subscriptions.filter((s) => s.group === undefined);
+    const filters = [...new Set(own.map(matchFilterOf))];
+    const held: Message[] = [];
+    const stop = engine.onStored((m) => held.push(m));
+    for (const filter of filters) engine.added(filter);
+    let last = floor;
+    try {
+      await engine.nc.flush();
+      last = (await engine.jsm.streams.info(engine.messages)).state.last_seq;
+      if (own.length > 0 && last > floor) await withDeadline(this.#replay(session, own, floor, last), REPLAY_DEADLINE_MS);
+    } finally {
+      stop();
+      for (const sub of subscriptions) this.#ctx.router.subscribe(session, sub);
+      for (const filter of filters) engine.removed(filter);
+    }
+    for (const message of held) if (message.id > last) deliver(session, own, message);
+    this.#store.resumed(session.clientId, undefined);
+  }
+
+  async #replay(session: Session, subscriptions: readonly Subscription[], floor: number, last: number): Promise<void> {
+    const { js, prefix, messages: stream } = this.#engine;
+    const { DeliverPolicy } = await import('nats');
+    const consumer = await js.consumers.get(stream, { filterSubjects: `${prefix}.msgs.>`, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 });
+    const iterator = await consumer.consume();
+    try {
+      for await (const m of iterator) {
+        if (m.seq > last) break;
+        deliver(session, subscriptions, { ...decodeMessage(m.data), id: m.seq });
+        this.#store.resumed(session.clientId, m.seq);
+        if (m.seq >= last || m.info.pending === 0) break;
+      }
+    } finally {
+      await iterator.close();
+    }
+  }
+}
+
+/** Delivers `message` to `session` as the router would: once, at the highest granted QoS, with every identifier. */
+function deliver(session: Session, subscriptions: readonly Subscription[], message: Message): void {
+  let qos: QoS | undefined;
+  let retainAsPublished = false;
+  let ids: number[] | undefined;
+  for (const sub of subscriptions) {
+    if (!topicMatches(matchFilterOf(sub), message.topic)) continue;
+    if (sub.noLocal && sub.clientId === message.origin) continue; // [MQTT-3.8.3-3]
+    const granted = grantedQos(message, sub);
+    if (qos === undefined || granted > qos) qos = granted; // [MQTT-3.3.5-1]
+    retainAsPublished ||= sub.retainAsPublished;
+    if (sub.identifier !== undefined && !ids?.includes(sub.identifier)) (ids ??= []).push(sub.identifier);
+  }
+  if (qos !== undefined) session.deliver(message, qos, retainAsPublished && message.retain, ids);
+}
+
+/** MQTT topic matching [MQTT-4.7]: `+` one level, `#` the rest (and the parent); wildcards do not match `$` topics first. */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false; // [MQTT-4.7.2-1]
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i];
+    if (level === '#') return true;
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`replaying the session's backlog took over ${ms / 1000} s`)), ms);
+  });
+  try {
+    await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,340 @@
+import type { JetStreamClient, JetStreamManager, KV, KvEntry, Msg, NatsConnection } from 'nats';
+import { BrokerError, isBrokerError } from '../errors.js';
+import type { BrokerContext } from '../handlers/context.js';
+import type { Message } from '../model.js';
+import { NEVER_EXPIRES } from '../broker/session-registry.js';
+import { decodeMessage } from '../store/records.js';
+import { ClusterReplay } from './replay.js';
+import { decodeRecord, encodeRecord, isStreamId, sessionKey, type ClusterSessionRecord, type SessionOwner } from './session-record.js';
+import type { ClusterStore } from './session-store.js';
+
+/** What the cluster sessions use of the cluster node, once it has joined. */
+export interface ClusterEngine {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly owner: SessionOwner;
+  readonly prefix: string;
+  /** The MSGS stream's name. */
+  readonly messages: string;
+  /** The SESSIONS bucket. */
+  readonly sessions: KV;
+  /** The OWNED index: `<incarnation>.<session key>` for each session a process owns. */
+  readonly owned: KV;
+  /** Whether that process still holds its node id with a heartbeat younger than `ms`. */
+  alive(owner: SessionOwner, ms: number): Promise<boolean>;
+  /** The highest MSGS sequence this node has routed. */
+  position(): number;
+  /** Hears every stored message this node routes from now on; returns the function that stops it. */
+  onStored(listener: (message: Message) => void): () => void;
+  /** Interest in a filter's subjects (reference-counted with the router's). */
+  added(filter: string): void;
+  removed(filter: string): void;
+}
+
+/** How often a node looks for sessions of dead nodes (their wills, will delays and expiries). */
+const ORPHAN_SWEEP_MS = 2000;
+/** A process whose heartbeat (every second) is older than this is dead: its sessions are adopted. */
+const DEAD_AFTER_MS = 6000;
+/** How long a takeover waits for the old owner to hand the session over before fencing it. */
+const KICK_TIMEOUT_MS = 1000;
+/** Compare-and-set attempts on a session record before the CONNECT is refused as busy. */
+const ATTEMPTS = 3;
+
+/**
+ * Ownership of persistent sessions across nodes (docs/cluster.md). Before a CONNECT completes, the
+ * node takes the client's record in the SESSIONS bucket: it asks the owning node to hand the
+ * session over (that node closes its connection with 0x8E and writes its last state), then
+ * writes itself as owner with a compare-and-set on the revision. If the old owner does not answer
+ * (killed, or hung), the compare-and-set alone fences it: its next write is refused and it stops
+ * serving the session. A resumed session gets its in-flight deliveries back from the record (by
+ * stream sequence, with their packet ids) and its offline backlog from the MSGS stream, replayed
+ * from the record's floor before live messages for it are let through.
+ */
+export class ClusterSessions {
+  readonly #ctx: BrokerContext;
+  readonly #store: ClusterStore;
+  #engine: ClusterEngine | undefined;
+  #sweep: NodeJS.Timeout | undefined;
+  #sweeping = false;
+
+  constructor(ctx: BrokerContext, store: ClusterStore) {
+    this.#ctx = ctx;
+    this.#store = store;
+  }
+
+  /** The node joined the cluster: sessions are written to the bucket and handover requests are answered. */
+  join(engine: ClusterEngine): void {
+    this.#engine = engine;
+    const ctx = this.#ctx;
+    this.#store.bind(engine.sessions, engine.owned, engine.owner, {
+      logger: ctx.logger,
+      connected: (clientId) => ctx.connections.has(clientId),
+      position: () => engine.position(),
+      fenced: (clientId) => this.#release(clientId, 'session owned by another node now'),
+    });
+    engine.nc.subscribe(kickSubject(engine.prefix, engine.owner.incarnation), {
+      callback: (err, msg) => {
+        if (err === null) void this.#handOver(msg);
+      },
+    });
+    this.#sweep = setInterval(() => void this.#sweepOrphans(engine), ORPHAN_SWEEP_MS);
+    this.#sweep.unref();
+  }
+
+  /** Stops looking for orphaned sessions (the node is closing). */
+  stop(): void {
+    clearInterval(this.#sweep);
+    this.#sweep = undefined;
+  }
+
+  /**
+   * Sessions whose owner process is gone (killed, or stopped while they were offline) are adopted
+   * by a survivor, so that their wills go out [MQTT-3.1.2-8], after their delay, and they expire on
+   * time. Survivors race for each one with a compare-and-set on its record: one wins.
+   */
+  async #sweepOrphans(engine: ClusterEngine): Promise<void> {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    try {
+      const keys: string[] = [];
+      for await (const key of await engine.owned.keys()) keys.push(key);
+      const alive = new Map<string, boolean>();
+      for (const key of keys) {
+        const [incarnation = '', node = ''] = key.split('.', 2);
+        let known = alive.get(incarnation);
+        if (known === undefined) alive.set(incarnation, (known = await engine.alive({ node, incarnation }, DEAD_AFTER_MS)));
+        if (!known) await this.#adopt(engine, key);
+      }
+    } catch (err) {
+      this.#ctx.logger.warn({ err }, 'cannot look for the sessions of dead nodes');
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  /** Takes over one session of a dead process and restarts its will and expiry timers here. */
+  async #adopt(engine: ClusterEngine, indexKey: string): Promise<void> {
+    const [dead = '', node = ''] = indexKey.split('.', 2);
+    const key = indexKey.slice(dead.length + node.length + 2);
+    const entry = await engine.sessions.get(key);
+    const record = recordOf(entry);
+    const stored = record?.session;
+    if (entry === null || record === undefined || stored === undefined || record.owner.incarnation !== dead || this.#ctx.sessions.has(record.clientId)) {
+      if (record === undefined || record.owner.incarnation !== dead) await engine.owned.delete(indexKey);
+      return;
+    }
+    const now = Date.now();
+    // A client connected to the dead node lost its connection when the node died
+    const taken: ClusterSessionRecord = { ...record, owner: engine.owner, session: { ...stored, disconnectedAt: stored.disconnectedAt ?? now } };
+    let revision: number;
+    try {
+      revision = await engine.sessions.update(key, encodeRecord(taken), entry.revision);
+    } catch (err) {
+      if (/wrong last sequence/i.test((err as Error).message)) return; // another node was faster
+      throw err;
+    }
+    await engine.owned.delete(indexKey);
+    const clientId = record.clientId;
+    this.#ctx.logger.info({ clientId, from: record.owner }, 'adopted the session of a dead node');
+    this.#store.adopt(clientId, revision, taken);
+    try {
+      await this.#restore(engine, taken);
+    } catch (err) {
+      this.#release(clientId, 'session could not be restored');
+      throw err;
+    }
+    this.#restartTimers(clientId, stored, now);
+  }
+
+  /** As at a restart (broker/persistence/restore.ts): the will's delay and the expiry go on from where they were. */
+  #restartTimers(clientId: string, stored: NonNullable<ClusterSessionRecord['session']>, now: number): void {
+    const { sessions, wills } = this.#ctx;
+    const session = sessions.get(clientId);
+    if (session === undefined) return;
+    wills.restore(session, stored);
+    const will = stored.will;
+    if (will !== undefined) {
+      // [MQTT-3.1.2-8] [MQTT-3.1.3-9] the connection ended abnormally (at the latest when its node died): the will waits for its delay, not beyond the session
+      const dueAt = stored.willDueAt ?? (stored.disconnectedAt ?? now) + Math.min(will.delayInterval, stored.expiryInterval) * 1000;
+      sessions.scheduleWill(session, Math.max(0, (dueAt - now) / 1000));
+    }
+    if (sessions.get(clientId) !== session) return;
+    const elapsed = (now - (stored.disconnectedAt ?? now)) / 1000;
+    sessions.scheduleExpiry(session, stored.expiryInterval - elapsed);
+    // The record says when the will is due, for whoever adopts the session next
+    if (sessions.get(clientId) === session) this.#ctx.journal.saveSession(session);
+  }
+
+  /**
+   * CONNECT: makes this node the owner of the client's session and, unless `cleanStart`, puts
+   * the stored session into the registry so that it resumes (session present = 1).
+   */
+  async acquire(clientId: string, cleanStart: boolean): Promise<void> {
+    const engine = this.#engine;
+    if (engine === undefined || clientId.startsWith('$bridge/')) return;
+    const key = sessionKey(clientId);
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      let entry = await engine.sessions.get(key);
+      let record = recordOf(entry);
+      if (record !== undefined && record.owner.incarnation === engine.owner.incarnation && this.#store.owns(clientId)) return;
+      if (record !== undefined && record.owner.incarnation !== engine.owner.incarnation) {
+        await this.#kick(engine, record.owner, clientId);
+        entry = await engine.sessions.get(key);
+        record = recordOf(entry);
+      }
+      const live = record?.session !== undefined && !expired(record.session.expiryInterval, record.session.disconnectedAt);
+      const resume = live && !cleanStart;
+      // The old will is decided here, once: this write strips it (published below, or replaced by the CONNECT's)
+      const taken: ClusterSessionRecord = resume
+        ? { ...(record as ClusterSessionRecord), owner: engine.owner, session: { ...(record?.session as NonNullable<ClusterSessionRecord['session']>), will: undefined, willDueAt: undefined } }
+        : { clientId, owner: engine.owner, session: undefined, frontier: 0, floor: engine.position(), deliveries: [], messages: [], inbound: [] };
+      let revision: number;
+      try {
+        revision = entry === null ? await engine.sessions.create(key, encodeRecord(taken)) : await engine.sessions.update(key, encodeRecord(taken), entry.revision);
+      } catch (err) {
+        if (/wrong last sequence|key exists/i.test((err as Error).message)) continue;
+        throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+      }
+      this.#release(clientId, 'session taken over');
+      this.#store.adopt(clientId, revision, resume ? taken : undefined);
+      this.#publishOldWill(record, cleanStart);
+      if (!resume) {
+        this.#store.resumed(clientId, undefined);
+        return;
+      }
+      try {
+        await this.#restore(engine, taken);
+      } catch (err) {
+        // Nothing half-restored stays: the next CONNECT reads the record (still ours) again
+        this.#release(clientId, 'session could not be restored');
+        throw isBrokerError(err) ? err : new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+      }
+      return;
+    }
+    throw new BrokerError('ERR_CLUSTER_SESSION_BUSY', clientId);
+  }
+
+  /** Asks the owning process to hand the session over; a dead or silent owner is fenced by the compare-and-set instead. */
+  async #kick(engine: ClusterEngine, owner: SessionOwner, clientId: string): Promise<void> {
+    try {
+      await engine.nc.request(kickSubject(engine.prefix, owner.incarnation), Buffer.from(JSON.stringify({ clientId })), { timeout: KICK_TIMEOUT_MS });
+    } catch (err) {
+      // No responders: that process is gone. Timeout: it is hung or cut off, and fencing covers it
+      this.#ctx.logger.debug({ clientId, owner, err: (err as Error).message }, 'the previous owner did not hand the session over');
+    }
+  }
+
+  /** Another node takes a session over: close the client's connection here, write the last state, stop serving it. */
+  async #handOver(msg: Msg): Promise<void> {
+    let clientId: string;
+    try {
+      clientId = (JSON.parse(Buffer.from(msg.data).toString('utf8')) as { clientId: string }).clientId;
+    } catch {
+      return;
+    }
+    const conn = this.#ctx.connections.get(clientId);
+    if (conn !== undefined) {
+      this.#ctx.connections.delete(clientId);
+      conn.session.detach();
+      conn.takenOver();
+      this.#ctx.hooks.notify('onDisconnected', conn.info, 'session taken over by another node');
+      conn.abort(new BrokerError('ERR_SESSION_TAKEN_OVER')); // [MQTT-3.1.4-3] MQTT 5: DISCONNECT 0x8E
+    }
+    const session = this.#ctx.sessions.get(clientId);
+    if (session !== undefined && this.#store.owns(clientId)) {
+      this.#ctx.journal.saveSession(session);
+      await this.#store.flush().catch((err: unknown) => this.#ctx.logger.warn({ err, clientId }, 'cannot write the session before handing it over'));
+    }
+    this.#release(clientId, 'session taken over by another node');
+    msg.respond(Buffer.from('{}'));
+  }
+
+  /** This node stops serving a session another node owns now: its connection closes (0x8E), its state here is dropped, not ended. */
+  #release(clientId: string, why: string): void {
+    const ctx = this.#ctx;
+    this.#store.forget(clientId);
+    const conn = ctx.connections.get(clientId);
+    if (conn !== undefined) {
+      ctx.connections.delete(clientId);
+      conn.session.detach();
+      conn.takenOver();
+      ctx.hooks.notify('onDisconnected', conn.info, why);
+      conn.abort(new BrokerError('ERR_SESSION_TAKEN_OVER'));
+    }
+    const session = ctx.sessions.get(clientId);
+    if (session === undefined) return;
+    ctx.wills.forget(clientId);
+    ctx.router.unsubscribeAll(session);
+    ctx.sessions.evict(session);
+    session.evict();
+  }
+
+  /**
+   * The previous connection of a session this node just took over ended abnormally (a takeover,
+   * or its node died): its will goes out unless its delay outlasts the takeover [MQTT-3.1.4-3],
+   * and a delayed will of an offline session goes out when a clean start ends the session
+   * [MQTT-3.1.3-9]. The compare-and-set that took the record removed the will from it, so no
+   * other node publishes it too.
+   */
+  #publishOldWill(record: ClusterSessionRecord | undefined, cleanStart: boolean): void {
+    const session = record?.session;
+    const will = session?.will;
+    if (session === undefined || will === undefined) return;
+    const connected = session.disconnectedAt === undefined;
+    const due = connected ? will.delayInterval === 0 || cleanStart || session.expiryInterval === 0 : session.willDueAt !== undefined && (cleanStart || expired(session.expiryInterval, session.disconnectedAt));
+    if (due) this.#ctx.wills.publish(session.clientId, will);
+  }
+
+  /** Puts a stored session back into the registry: subscriptions, in-flight deliveries, inbound QoS 2 ids, then the backlog. */
+  async #restore(engine: ClusterEngine, record: ClusterSessionRecord): Promise<void> {
+    const ctx = this.#ctx;
+    const stored = record.session as NonNullable<ClusterSessionRecord['session']>;
+    const session = ctx.sessions.create(record.clientId);
+    session.expireAfter(stored.expiryInterval);
+    session.restoreDisconnectedAt(stored.disconnectedAt ?? Date.now());
+    if (record.frontier > 0) session.restoreFrontier(record.frontier);
+    const local = new Map(record.messages.map((m) => [m.id, m]));
+    const ordered = [...record.deliveries].sort((a, b) => a.seq - b.seq);
+    const messages = await Promise.all(ordered.map((d) => (isStreamId(d.messageId) ? this.#read(engine, d.messageId) : Promise.resolve(local.get(d.messageId)))));
+    ordered.forEach((d, i) => {
+      const message = messages[i];
+      if (message === undefined) {
+        ctx.logger.warn({ clientId: record.clientId, messageId: d.messageId }, 'an in-flight message is no longer in the MSGS stream (past its max age)');
+        ctx.store.deleteDelivery(record.clientId, d.seq);
+        return;
+      }
+      ctx.journal.restoreReference(message.id);
+      const { qos, retain, subscriptionIds, packetId, state, seq, shared } = d;
+      session.restoreDelivery({ message, qos, retain, subscriptionIds, packetId, state, seq, shared });
+    });
+    for (const [packetId, reasonCode] of record.inbound) session.restoreInbound(packetId, reasonCode);
+    await new ClusterReplay(engine, ctx, this.#store).run(session, stored.subscriptions, record.floor);
+  }
+
+  /** A stored message by its stream sequence, or undefined when the stream no longer has it. */
+  async #read(engine: ClusterEngine, seq: number): Promise<Message | undefined> {
+    try {
+      const stored = await engine.jsm.streams.getMessage(engine.messages, { seq });
+      return { ...decodeMessage(stored.data), id: seq };
+    } catch (err) {
+      if (/no message found|not found/i.test((err as Error).message)) return undefined;
+      throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+    }
+  }
+}
+
+function kickSubject(prefix: string, incarnation: string): string {
+  return `${prefix}.ctl.kick.${incarnation}`;
+}
+
+function recordOf(entry: KvEntry | null): ClusterSessionRecord | undefined {
+  if (entry === null || entry.operation !== 'PUT') return undefined;
+  return decodeRecord(entry.value);
+}
+
+/** A session offline since `disconnectedAt` whose expiry has passed. */
+function expired(expiryInterval: number, disconnectedAt: number | undefined): boolean {
+  if (disconnectedAt === undefined || expiryInterval === NEVER_EXPIRES) return false;
+  return Date.now() - disconnectedAt >= expiryInterval * 1000;
+}
