@@ -41,6 +41,7 @@ export function statusOf(broker: Broker): object {
       dropped: Object.values(b.dropped).reduce((x, y) => x + y, 0),
       droppedByReason: b.dropped,
       blocked: b.blocked,
+      limited: b.limited,
     })),
     websocket: addresses.ws ? { port: addresses.ws.port, path: addresses.ws.path } : null,
   };

@@ -25,6 +25,11 @@ export interface MqttBridgeStatus extends LinkStatus {
   readonly dropped: Readonly<Partial<Record<DropReason, number>>>;
   /** Local publishers' acknowledgements withheld by the 'block' policy now. */
   readonly blocked: number;
+  /**
+   * Outbound messages sent below their QoS for the remote's Maximum QoS (`qos`), or without their
+   * RETAIN flag because the remote has no Retain Available (`retain`) (MQTT 5 CONNACK properties).
+   */
+  readonly limited: { readonly qos: number; readonly retain: number };
 }
 
 const OUT_SUBSCRIPTION = { noLocal: true, retainAsPublished: true, retainHandling: 1, identifier: undefined, group: undefined } as const;
@@ -54,6 +59,8 @@ export class MqttBridge {
   readonly #brokerId: string;
   readonly #dropped: Partial<Record<DropReason, number>> = {};
   #blocked: (() => void)[] = [];
+  #outlet: BridgeOutlet | undefined;
+  readonly #limited = { qos: 0, retain: 0 };
 
   constructor(config: MqttBridgeConfig, ctx: BrokerContext, brokerId: string) {
     this.#brokerId = brokerId;
@@ -137,6 +144,7 @@ export class MqttBridge {
       loopsDropped: this.#counters.loops,
       dropped: { ...this.#dropped },
       blocked: this.#blocked.length,
+      limited: { ...this.#limited },
     };
   }
 
@@ -173,9 +181,35 @@ export class MqttBridge {
       if (!client.connected) return;
     }
     if (this.#link.status.state !== 'connected') return;
-    const outlet = new BridgeOutlet(this.#link, connack, this.#config, this.#info, this.#topics, this.#ctx.options.maxWriteBuffer, () => this.#forwardedOut++, this.#brokerId);
+    const events = {
+      sentQos0: () => this.#forwardedOut++,
+      limited: (what: 'qos' | 'retain') => this.#limited[what]++,
+      unacknowledged: (packetId: number) => queueMicrotask(() => this.#finish(packetId)),
+    };
+    const outlet = new BridgeOutlet(this.#link, connack, this.#config, this.#info, this.#topics, this.#ctx.options.maxWriteBuffer, events, this.#brokerId);
+    this.#warnLimits(outlet);
+    this.#outlet = outlet;
     this.#session.attach(outlet);
     this.#announce(true);
+  }
+
+  /** One line per connection when the remote's CONNACK limits what the rules forward. */
+  #warnLimits(outlet: BridgeOutlet): void {
+    const wanted = Math.max(0, ...this.#topics.outbound.map((t) => t.qos));
+    if (outlet.maxQos >= wanted && outlet.retainAvailable) return;
+    const fields = { bridge: this.name, maximumQoS: outlet.maxQos, retainAvailable: outlet.retainAvailable };
+    this.#ctx.logger.warn(fields, 'mqtt bridge: the remote limits QoS or retain; messages above its Maximum QoS go at that QoS, retained ones without RETAIN');
+  }
+
+  /**
+   * Ends a delivery the remote took below its QoS without the acknowledgement its QoS expects: at
+   * QoS 0 (nothing comes back), or a QoS 2 delivery acknowledged by PUBACK (no PUBREL follows).
+   */
+  #finish(packetId: number): void {
+    const session = this.#session;
+    if (session.acknowledge(packetId) || session.completed(packetId)) this.#forwardedOut++;
+    else session.received(packetId, false); // QoS 2: its 'pubrel' state, then (through sendPubrel) completed
+    this.#release(false);
   }
 
   /** As Mosquitto: `$SYS/broker/connection/<name>/state` (retained, 1 or 0) as soon as the link changes, when $SYS is on. */
@@ -211,6 +245,7 @@ export class MqttBridge {
 
   #down(): void {
     this.#inbound = undefined;
+    this.#outlet = undefined;
     if (!this.#session.connected) return;
     this.#session.detach();
     this.#announce(false);
@@ -225,9 +260,16 @@ export class MqttBridge {
       case 'pubrel':
         this.#inbound?.release(packet.messageId as number);
         return;
-      case 'puback':
-        if (session.acknowledge(packet.messageId as number, (packet.reasonCode ?? 0) >= 0x80) && (packet.reasonCode ?? 0) < 0x80) this.#forwardedOut++;
+      case 'puback': {
+        const id = packet.messageId as number;
+        const failed = (packet.reasonCode ?? 0) >= 0x80;
+        if (session.acknowledge(id, failed)) {
+          if (!failed) this.#forwardedOut++;
+        } else if (this.#outlet?.takeDowngraded(id) === true) {
+          session.received(id, failed); // a QoS 2 delivery the remote took at QoS 1: this PUBACK ends it (see #finish)
+        }
         break;
+      }
       case 'pubrec':
         session.received(packet.messageId as number, (packet.reasonCode ?? 0) >= 0x80);
         break;

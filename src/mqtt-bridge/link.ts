@@ -1,5 +1,6 @@
-import type { IClientOptions, IClientPublishOptions, IConnackPacket, MqttClient, Packet } from 'mqtt';
+import type { IClientOptions, IConnackPacket, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
+import { encode, type PublishPacket } from '../protocol/codec.js';
 import type { MqttBridgeConfig } from './config.js';
 
 /** Where a link stands: connecting (an attempt is under way), connected, down (waiting to retry), stopped. */
@@ -40,27 +41,25 @@ type Ack = 'puback' | 'pubrec' | 'pubcomp';
 const STOP_TIMEOUT_MS = 1000;
 
 /**
- * mqtt.js's packet id source for one client: an outbound PUBLISH takes the packet id its session
- * delivery has (so a resend after a restart uses the same one, and the remote recognises a QoS 2
- * duplicate); anything else (SUBSCRIBE, UNSUBSCRIBE, sent before the session is attached) takes
- * the next free id.
+ * The packet ids of one connection, shared by mqtt.js (its `messageIdProvider`, for SUBSCRIBE and
+ * UNSUBSCRIBE) and the bridge's session: an outbound PUBLISH has the packet id of its session
+ * delivery (so a resend after a restart uses the same one, and the remote recognises a QoS 2
+ * duplicate), held from its PUBLISH to its PUBACK/PUBCOMP; mqtt.js takes the next id not held.
  */
 class PacketIds {
-  readonly #forced: number[] = [];
   readonly #used = new Set<number>();
   #next = 0;
   #last: number | null = null;
 
-  force(id: number): void {
-    this.#forced.push(id);
+  /** An outbound PUBLISH holds its delivery's packet id (again, for a resend). */
+  hold(id: number): void {
+    this.#used.add(id);
   }
 
   allocate(): number | null {
-    let id = this.#forced.shift();
-    if (id === undefined) {
-      for (let n = 0; n < 0xffff && (id === undefined || this.#used.has(id)); n++) id = (this.#next = (this.#next % 0xffff) + 1);
-      if (id === undefined || this.#used.has(id)) return null;
-    }
+    let id: number | undefined;
+    for (let n = 0; n < 0xffff && (id === undefined || this.#used.has(id)); n++) id = (this.#next = (this.#next % 0xffff) + 1);
+    if (id === undefined || this.#used.has(id)) return null;
     this.#used.add(id);
     this.#last = id;
     return id;
@@ -96,20 +95,25 @@ export function backoff(failures: number, base: number, cap: number, random = Ma
  * the URLs in turn (failover), waits with exponential backoff, jitter and a cap between failed
  * attempts, and reports the connection's life to its bridge.
  *
- * Acknowledgements are the bridge's to time. mqtt.js handles received packets one at a time and
- * sends PUBACK/PUBREC/PUBCOMP as soon as it has handled one; the link lets mqtt.js go on at once
- * but holds each acknowledgement until the local commit it was given (`hold`), in the order the
- * packets came [MQTT-4.6.0-2]. mqtt.js's own PUBREL is not sent: the bridge's session sends it once
- * the 'pubrel' state is committed (`sendPubrel`). This is the one place that reaches into mqtt.js
- * (its `_sendPacket`), because mqtt.js has no public way to delay an acknowledgement without
- * handling one packet per commit.
+ * mqtt.js connects (TCP, TLS, WebSocket), keeps the connection alive and subscribes. The bridge's
+ * own traffic bypasses its per-message machinery (its outgoing store, callbacks and promises):
+ * - Outbound PUBLISH and PUBREL are encoded by Midge's codec and written to the client's stream
+ *   (`MqttClient.stream`, public), batched per event-loop turn. mqtt.js never knew of them, so it
+ *   ignores their acknowledgements (the bridge reads them from 'packetreceive') and sends no
+ *   PUBREL of its own: the session sends it once the 'pubrel' state is committed [MQTT-4.3.3-4].
+ * - Inbound acknowledgements are the bridge's to time, and here mqtt.js has no public way: it
+ *   sends PUBACK/PUBREC/PUBCOMP itself as soon as it has handled a packet, and its only hooks that
+ *   delay them (`handleMessage`, and `customHandleAcks` for MQTT 5) stop it from reading the next
+ *   packet until the callback, which would make one store commit per message instead of a group
+ *   commit per window. So the link wraps the client's `_sendPacket` (mqtt.js 5.16.0, pinned) for
+ *   those three packet types only: mqtt.js goes on at once, and each acknowledgement waits until
+ *   the local commit it was given (`hold`), in the order the packets came [MQTT-4.6.0-2].
  */
 export class RemoteLink {
   readonly #config: MqttBridgeConfig;
   readonly #host: LinkHost;
   readonly #logger: Logger;
   #client: MqttClient | undefined;
-  #write: SendPacket | undefined;
   #ids: PacketIds | undefined;
   #state: LinkState = 'down';
   #reason: string | undefined = 'not started';
@@ -124,6 +128,8 @@ export class RemoteLink {
   #holds = new Map<string, Promise<number | void>>();
   #acks: Promise<unknown> = Promise.resolve();
   #connect: Connect | undefined;
+  /** The stream is corked until the end of this event-loop turn (see #write). */
+  #corked = false;
 
   constructor(config: MqttBridgeConfig, host: LinkHost, logger: Logger) {
     this.#config = config;
@@ -179,13 +185,21 @@ export class RemoteLink {
     this.#holds.set(`${cmd}:${id}`, until);
   }
 
-  /** Publishes to the remote; a QoS 1/2 message goes with `packetId`. False when not connected. */
-  publish(topic: string, payload: Buffer, options: IClientPublishOptions, packetId: number): boolean {
-    const client = this.#client;
-    if (client === undefined || this.#state !== 'connected') return false;
-    if (options.qos !== 0) this.#ids?.force(packetId);
-    client.publish(topic, payload, options);
+  /**
+   * Writes a PUBLISH to the remote; a QoS 1/2 one holds its packet id until its acknowledgement.
+   * False when not connected.
+   */
+  publish(packet: PublishPacket): boolean {
+    if (this.#state !== 'connected' || this.#client === undefined) return false;
+    if (packet.qos > 0) this.#ids?.hold(packet.messageId as number);
+    this.#write(encode(packet, this.#config.protocolVersion));
     return true;
+  }
+
+  /** An acknowledgement of an outbound PUBLISH or PUBREL arrived: its packet id is free again. */
+  #acknowledged(packet: Packet): void {
+    const failed = (packet as { reasonCode?: number }).reasonCode ?? 0;
+    if (packet.cmd === 'puback' || packet.cmd === 'pubcomp' || (packet.cmd === 'pubrec' && failed >= 0x80)) this.#ids?.deallocate(packet.messageId as number);
   }
 
   /** Bytes waiting in the socket's write buffer. */
@@ -195,7 +209,22 @@ export class RemoteLink {
 
   /** Sends PUBREL for an outbound QoS 2 message (its 'pubrel' state is committed) [MQTT-4.3.3-4]. */
   sendPubrel(packetId: number): void {
-    this.#write?.({ cmd: 'pubrel', qos: 2, messageId: packetId } as Packet, undefined, undefined, true);
+    if (this.#state !== 'connected' || this.#client === undefined) return;
+    this.#write(encode({ cmd: 'pubrel', messageId: packetId }, this.#config.protocolVersion));
+  }
+
+  /** Writes bytes after everything mqtt.js wrote; the writes of one event-loop turn leave in one system call. */
+  #write(bytes: Buffer): void {
+    const stream = (this.#client as MqttClient).stream;
+    if (!this.#corked) {
+      this.#corked = true;
+      stream.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        stream.uncork();
+      });
+    }
+    stream.write(bytes);
   }
 
   #attempt(): void {
@@ -215,7 +244,9 @@ export class RemoteLink {
     }
     let wasUp = false;
     client.on('packetreceive', (packet) => {
-      if (this.#client === client && wasUp) this.#host.packet(packet);
+      if (this.#client !== client || !wasUp) return;
+      this.#acknowledged(packet);
+      this.#host.packet(packet);
     });
     client.on('connect', (connack) => {
       if (this.#client !== client) return;
@@ -261,14 +292,12 @@ export class RemoteLink {
     };
   }
 
-  /** Wraps mqtt.js's `_sendPacket` (see the class comment). */
+  /** Wraps mqtt.js's `_sendPacket` to time inbound acknowledgements (see the class comment). */
   #intercept(client: MqttClient): void {
     const internals = client as unknown as { _sendPacket: SendPacket };
     const write = internals._sendPacket.bind(client);
-    this.#write = write;
     this.#acks = Promise.resolve();
     internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
-      if (packet.cmd === 'pubrel') return cb?.(); // mqtt.js's automatic PUBREL: the session sends its own after commit
       if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return write(packet, cb, cbStorePut, noStore);
       const key = `${packet.cmd}:${packet.messageId}`;
       const hold = this.#holds.get(key);
@@ -292,7 +321,6 @@ export class RemoteLink {
 
   #drop(): void {
     this.#client = undefined;
-    this.#write = undefined;
     this.#ids = undefined;
     this.#holds.clear();
   }
