@@ -1,6 +1,7 @@
 import type { IClientOptions, IConnackPacket, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
 import { encode, type PublishPacket } from '../protocol/codec.js';
+import { AckTicket } from './acks.js';
 import type { MqttBridgeConfig } from './config.js';
 
 /** Where a link stands: connecting (an attempt is under way), connected, down (waiting to retry), stopped. */
@@ -125,8 +126,11 @@ export class RemoteLink {
   #connects = 0;
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
-  #holds = new Map<string, Promise<number | void>>();
-  #acks: Promise<unknown> = Promise.resolve();
+  /** The ticket of each acknowledgement mqtt.js is about to send, by `cmd:packetId`. */
+  readonly #holds = new Map<string, AckTicket>();
+  /** Acknowledgements mqtt.js sent, in order, each waiting for its ticket [MQTT-4.6.0-2]. */
+  #acks: { packet: Packet; ticket: AckTicket }[] = [];
+  #ackHead = 0;
   #connect: Connect | undefined;
   /** The stream is corked until the end of this event-loop turn (see #write). */
   #corked = false;
@@ -177,12 +181,40 @@ export class RemoteLink {
   }
 
   /**
-   * The acknowledgement `cmd` of packet `id` waits for `until` (a local commit), which gives its
-   * MQTT 5 reason code (0 or nothing: success). A failed commit sends no acknowledgement: the
-   * connection is closed and the remote sends the message again.
+   * The acknowledgement `cmd` of packet `id` waits for `ticket` (a local commit), which gives its
+   * MQTT 5 reason code. A failed commit sends no acknowledgement: the connection is closed and the
+   * remote sends the message again. Call `settled()` when tickets become ready.
    */
-  hold(cmd: Ack, id: number, until: Promise<number | void>): void {
-    this.#holds.set(`${cmd}:${id}`, until);
+  hold(cmd: Ack, id: number, ticket: AckTicket): void {
+    this.#holds.set(`${cmd}:${id}`, ticket);
+  }
+
+  /** Sends the acknowledgements whose tickets are ready, in order, up to the first still waiting. */
+  settled(): void {
+    const client = this.#client;
+    const acks = this.#acks;
+    let i = this.#ackHead;
+    for (; i < acks.length && client !== undefined; i++) {
+      const { packet, ticket } = acks[i] as { packet: Packet; ticket: AckTicket };
+      if (ticket.state === 'pending') break;
+      if (ticket.state === 'failed') {
+        this.#logger.error({ err: ticket.error, packet: packet.cmd, packetId: packet.messageId }, 'mqtt bridge: local commit failed; not acknowledged, reconnecting');
+        this.#acks = [];
+        this.#ackHead = 0;
+        client.end(true);
+        return;
+      }
+      const reasonCode = this.#config.protocolVersion === 5 && ticket.reasonCode !== 0 ? { reasonCode: ticket.reasonCode } : {};
+      this.#write(encode({ ...packet, ...reasonCode } as Packet, this.#config.protocolVersion));
+    }
+    this.#ackHead = i;
+    if (i === acks.length) {
+      this.#acks = [];
+      this.#ackHead = 0;
+    } else if (i > 1024) {
+      this.#acks = acks.slice(i);
+      this.#ackHead = 0;
+    }
   }
 
   /**
@@ -296,26 +328,18 @@ export class RemoteLink {
   #intercept(client: MqttClient): void {
     const internals = client as unknown as { _sendPacket: SendPacket };
     const write = internals._sendPacket.bind(client);
-    this.#acks = Promise.resolve();
+    this.#acks = [];
+    this.#ackHead = 0;
     internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
       if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return write(packet, cb, cbStorePut, noStore);
       const key = `${packet.cmd}:${packet.messageId}`;
-      const hold = this.#holds.get(key);
+      const ticket = this.#holds.get(key);
       this.#holds.delete(key);
-      const v5 = this.#config.protocolVersion === 5;
-      this.#acks = this.#acks.then(() => hold).then(
-        (reasonCode) => {
-          if (this.#client !== client) return;
-          if (v5 && typeof reasonCode === 'number' && reasonCode !== 0) (packet as { reasonCode?: number }).reasonCode = reasonCode;
-          write(packet);
-        },
-        (err: unknown) => {
-          if (this.#client !== client) return;
-          this.#logger.error({ err, packet: packet.cmd, packetId: packet.messageId }, 'mqtt bridge: local commit failed; not acknowledged, reconnecting');
-          client.end(true);
-        },
-      );
       cb?.(); // mqtt.js handles the next packet meanwhile
+      if (this.#client !== client) return;
+      // Not held (not a message the bridge took, e.g. one mqtt.js answers itself): in order, at once
+      this.#acks.push({ packet: { cmd: packet.cmd, messageId: packet.messageId } as Packet, ticket: ticket ?? AckTicket.READY });
+      this.settled();
     };
   }
 
@@ -323,6 +347,8 @@ export class RemoteLink {
     this.#client = undefined;
     this.#ids = undefined;
     this.#holds.clear();
+    this.#acks = [];
+    this.#ackHead = 0;
   }
 
   #failed(url: string, wasUp: boolean): void {
