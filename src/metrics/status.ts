@@ -42,6 +42,7 @@ export function statusOf(broker: Broker): object {
       droppedByReason: b.dropped,
       blocked: b.blocked,
       limited: b.limited,
+      refusedSubscriptions: b.refusedSubscriptions,
     })),
     websocket: addresses.ws ? { port: addresses.ws.port, path: addresses.ws.path } : null,
   };

@@ -30,6 +30,8 @@ export interface MqttBridgeStatus extends LinkStatus {
    * RETAIN flag because the remote has no Retain Available (`retain`) (MQTT 5 CONNACK properties).
    */
   readonly limited: { readonly qos: number; readonly retain: number };
+  /** Local filters of the outbound rules that the authorizeSubscribe gates refused the bridge (not subscribed). */
+  readonly refusedSubscriptions: number;
 }
 
 const OUT_SUBSCRIPTION = { noLocal: true, retainAsPublished: true, retainHandling: 1, identifier: undefined, group: undefined } as const;
@@ -61,6 +63,8 @@ export class MqttBridge {
   #blocked: (() => void)[] = [];
   #outlet: BridgeOutlet | undefined;
   readonly #limited = { qos: 0, retain: 0 };
+  /** Outbound rules' local filters the authorizeSubscribe gates refused (at the last start). */
+  #refusedLocal = 0;
 
   constructor(config: MqttBridgeConfig, ctx: BrokerContext, brokerId: string) {
     this.#brokerId = brokerId;
@@ -70,7 +74,7 @@ export class MqttBridge {
     this.#topics = new TopicMap(config.topics);
     this.#ctx = ctx;
     const url = new URL(config.urls[0] as string);
-    this.#info = { id: this.clientId, username: undefined, protocolVersion: config.protocolVersion, remoteAddress: url.host, listener: 'bridge' };
+    this.#info = { id: this.clientId, username: config.localUsername, protocolVersion: config.protocolVersion, remoteAddress: url.host, listener: 'bridge' };
     this.#session = ctx.sessions.get(this.clientId) ?? ctx.sessions.create(this.clientId);
     this.#link = this.#newLink();
   }
@@ -81,7 +85,7 @@ export class MqttBridge {
 
   /** Sets up the local session and its subscriptions, then starts connecting. */
   async start(): Promise<void> {
-    this.#prepareSession();
+    await this.#prepareSession();
     await this.#link.start();
   }
 
@@ -145,6 +149,7 @@ export class MqttBridge {
       dropped: { ...this.#dropped },
       blocked: this.#blocked.length,
       limited: { ...this.#limited },
+      refusedSubscriptions: this.#refusedLocal,
     };
   }
 
@@ -152,15 +157,18 @@ export class MqttBridge {
     return new RemoteLink(this.#config, { up: (c, a) => this.#up(c, a), down: () => this.#down(), packet: (p) => this.#packet(p) }, this.#ctx.logger);
   }
 
-  /** The session never expires; its subscriptions are the rules' local filters, nothing else. */
-  #prepareSession(): void {
+  /**
+   * The session never expires; its subscriptions are the rules' local filters, nothing else, each
+   * one that the authorization plugins allow the bridge (`$bridge/<name>`, user `localUsername`),
+   * as a client's SUBSCRIBE would be. A refused filter is logged, counted and not subscribed.
+   */
+  async #prepareSession(): Promise<void> {
     const { router, journal, sessions } = this.#ctx;
     const session = this.#session;
     sessions.cancelTimers(this.clientId);
     session.expireAfter(NEVER_EXPIRES);
     session.relimit();
-    const wanted = new Map<string, QoS>();
-    for (const rule of this.#topics.outbound) wanted.set(rule.localFilter, Math.max(rule.qos, wanted.get(rule.localFilter) ?? 0) as QoS);
+    const wanted = await this.#allowed(this.#outboundFilters());
     for (const sub of session.subscriptionList()) if (!wanted.has(sub.filter)) router.unsubscribe(session, sub.filter);
     for (const [filter, qos] of wanted) {
       if (session.getSubscription(filter)?.qos === qos) continue;
@@ -169,6 +177,28 @@ export class MqttBridge {
       if (router.subscribe(session, sub)) for (const m of router.retainedFor(filter)) session.deliver(m, grantedQos(m, sub), true, undefined);
     }
     journal.saveSession(session);
+  }
+
+  /** The outbound rules' local filters, each at the highest QoS a rule gives it. */
+  #outboundFilters(): Map<string, QoS> {
+    const wanted = new Map<string, QoS>();
+    for (const rule of this.#topics.outbound) wanted.set(rule.localFilter, Math.max(rule.qos, wanted.get(rule.localFilter) ?? 0) as QoS);
+    return wanted;
+  }
+
+  /** The filters the authorizeSubscribe gates allow the bridge. */
+  async #allowed(filters: Map<string, QoS>): Promise<Map<string, QoS>> {
+    const hooks = this.#ctx.hooks;
+    if (!hooks.has('authorizeSubscribe')) return filters;
+    const allowed = new Map<string, QoS>();
+    const refused: string[] = [];
+    for (const [filter, qos] of filters) {
+      if (await hooks.authorizeSubscribe(this.#info, { filter, qos, userProperties: undefined })) allowed.set(filter, qos);
+      else refused.push(filter);
+    }
+    this.#refusedLocal = refused.length;
+    if (refused.length > 0) this.#ctx.logger.warn({ bridge: this.name, clientId: this.clientId, username: this.#info.username, filters: refused }, 'mqtt bridge: local subscriptions not authorized; not forwarded');
+    return allowed;
   }
 
   async #up(client: MqttClient, connack: IConnackPacket): Promise<void> {
