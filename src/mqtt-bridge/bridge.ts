@@ -3,12 +3,13 @@ import type { Session } from '../broker/session.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import { grantedQos, type Subscription } from '../broker/subscription.js';
 import type { BrokerContext } from '../handlers/context.js';
-import type { ClientInfo, DropReason, QoS } from '../model.js';
+import type { ClientInfo, DropReason, Message, QoS } from '../model.js';
 import { bridgeSessionId, type MqttBridgeConfig } from './config.js';
 import { Inbound, type InboundCounters } from './inbound.js';
 import { RemoteLink, type LinkStatus } from './link.js';
 import { BridgeOutlet } from './outlet.js';
 import { TopicMap } from './topics.js';
+import { BROKER_ID_TOPIC, HELLO_TOPIC, type BridgePeers } from './via.js';
 
 /** One bridge's figures, for /status.json, /metrics and $SYS. */
 export interface MqttBridgeStatus extends LinkStatus {
@@ -33,6 +34,9 @@ export interface MqttBridgeStatus extends LinkStatus {
   /** Local filters of the outbound rules that the authorizeSubscribe gates refused the bridge (not subscribed). */
   readonly refusedSubscriptions: number;
 }
+
+/** How long a 3.1.1 link waits after its SUBACK for a Midge remote's broker id before forwarding (see via.ts). */
+const REMOTE_ID_WAIT_MS = 200;
 
 const OUT_SUBSCRIPTION = { noLocal: true, retainAsPublished: true, retainHandling: 1, identifier: undefined, group: undefined } as const;
 
@@ -66,8 +70,15 @@ export class MqttBridge {
   /** Outbound rules' local filters the authorizeSubscribe gates refused (at the last start). */
   #refusedLocal = 0;
 
-  constructor(config: MqttBridgeConfig, ctx: BrokerContext, brokerId: string) {
+  /** Other Midge brokers' bridge clients of this broker, by the broker behind each (see via.ts). */
+  readonly #peers: BridgePeers;
+  /** The remote's broker id, when it is a Midge reached over 3.1.1 (see via.ts). */
+  #remoteId: string | undefined;
+  #remoteIdArrived: (() => void) | undefined;
+
+  constructor(config: MqttBridgeConfig, ctx: BrokerContext, brokerId: string, peers: BridgePeers) {
     this.#brokerId = brokerId;
+    this.#peers = peers;
     this.name = config.name;
     this.clientId = bridgeSessionId(config.name);
     this.#config = config;
@@ -202,6 +213,7 @@ export class MqttBridge {
   }
 
   async #up(client: MqttClient, connack: IConnackPacket): Promise<void> {
+    this.#remoteId = undefined;
     this.#inbound = new Inbound(this.#ctx, this.#session, this.#link, this.#topics, this.#info, this.#counters, this.#brokerId);
     try {
       await this.#subscribeRemote(client);
@@ -215,6 +227,7 @@ export class MqttBridge {
       sentQos0: () => this.#forwardedOut++,
       limited: (what: 'qos' | 'retain') => this.#limited[what]++,
       unacknowledged: (packetId: number) => queueMicrotask(() => this.#finish(packetId)),
+      returnsHome: (message: Message) => this.#remoteId !== undefined && this.#peers.get(message.origin) === this.#remoteId,
     };
     const outlet = new BridgeOutlet(this.#link, connack, this.#config, this.#info, this.#topics, this.#ctx.options.maxWriteBuffer, events, this.#brokerId);
     this.#warnLimits(outlet);
@@ -261,16 +274,30 @@ export class MqttBridge {
       await client.unsubscribeAsync(this.#stale);
       this.#stale = [];
     }
-    const rules = this.#topics.inbound;
-    if (rules.length === 0) return;
     const map: ISubscriptionMap = {};
-    for (const rule of rules) {
+    for (const rule of this.#topics.inbound) {
       const qos = Math.max(rule.qos, map[rule.remoteFilter]?.qos ?? 0) as QoS;
       map[rule.remoteFilter] = this.#config.protocolVersion === 5 ? { qos, nl: true, rap: true, rh: 1 } : { qos };
     }
+    // 3.1.1 with the bridge bit: a Midge remote's broker id (see via.ts); Mosquitto has none to send
+    const identify = this.#config.protocolVersion === 4 && this.#config.bridgeBit && this.#topics.outbound.length > 0;
+    if (identify) map[BROKER_ID_TOPIC] = { qos: 0 };
+    if (Object.keys(map).length === 0) return;
+    const arrived = identify ? new Promise<void>((resolve) => (this.#remoteIdArrived = resolve)) : undefined;
     const granted = await client.subscribeAsync(map);
-    const refused = granted.filter((g) => g.qos >= 0x80).map((g) => g.topic);
+    const refused = granted.filter((g) => g.qos >= 0x80 && g.topic !== BROKER_ID_TOPIC).map((g) => g.topic);
     if (refused.length > 0) this.#ctx.logger.warn({ bridge: this.name, filters: refused }, 'mqtt bridge: the remote refused subscriptions');
+    // A Midge sends its retained id right after the SUBACK; the outbound side starts once it is known, or soon anyway
+    if (arrived !== undefined) await Promise.race([arrived, new Promise((r) => setTimeout(r, REMOTE_ID_WAIT_MS))]);
+    this.#remoteIdArrived = undefined;
+  }
+
+  /** The remote's broker id arrived (a Midge remote): say who this broker is, over the same link. */
+  #remoteIdentified(packet: IPublishPacket): void {
+    const id = Buffer.isBuffer(packet.payload) ? packet.payload.toString('latin1') : packet.payload;
+    this.#remoteId = id;
+    this.#link.publish({ cmd: 'publish', topic: HELLO_TOPIC, payload: Buffer.from(this.#brokerId), qos: 0, retain: false, dup: false });
+    this.#remoteIdArrived?.();
   }
 
   #down(): void {
@@ -285,7 +312,8 @@ export class MqttBridge {
     const session = this.#session;
     switch (packet.cmd) {
       case 'publish':
-        this.#inbound?.publish(packet as IPublishPacket);
+        if ((packet as IPublishPacket).topic === BROKER_ID_TOPIC) this.#remoteIdentified(packet as IPublishPacket);
+        else this.#inbound?.publish(packet as IPublishPacket);
         return;
       case 'pubrel':
         this.#inbound?.release(packet.messageId as number);

@@ -21,6 +21,8 @@ export interface OutletEvents {
   limited(what: 'qos' | 'retain'): void;
   /** A delivery sent at QoS 0 for the remote's Maximum QoS 0 is done, as no acknowledgement will come. */
   unacknowledged(packetId: number): void;
+  /** True when `message` came from the remote itself, through one of its bridge links to this broker (3.1.1, see via.ts). */
+  returnsHome(message: Message): boolean;
 }
 
 /**
@@ -80,6 +82,7 @@ export class BridgeOutlet implements Outlet {
     if (remote === undefined) return 'unencodable'; // no rule forwards it any more (the configuration changed)
     const now = Date.now();
     if (isExpired(message, now)) return 'expired'; // [MQTT-3.3.2-5]
+    if (this.#events.returnsHome(message)) return 'bridge-loop'; // 3.1.1 between two Midge brokers (see via.ts)
     if (Buffer.byteLength(remote.topic) + message.payload.length + PUBLISH_OVERHEAD > this.#maxPacketSize) return 'packet-too-large'; // [MQTT-3.1.2-24]
     const properties = this.protocolVersion === 5 ? propertiesOf(message, now, this.#brokerId) : undefined;
     // [MQTT-3.2.2-11] never above the remote's Maximum QoS; [MQTT-3.2.2-14] no RETAIN without Retain Available
