@@ -165,7 +165,7 @@ export class MqttBridge {
   }
 
   #newLink(): RemoteLink {
-    return new RemoteLink(this.#config, { up: (c, a) => this.#up(c, a), down: () => this.#down(), packet: (p) => this.#packet(p) }, this.#ctx.logger);
+    return new RemoteLink(this.#config, { up: (c, a) => this.#up(c, a), down: () => this.#down(), packet: (p) => this.#packet(p) }, this.#ctx.logger, this.#ctx.options.maxPacketSize);
   }
 
   /**

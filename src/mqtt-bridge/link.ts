@@ -1,8 +1,10 @@
 import type { IClientOptions, IConnackPacket, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
-import { encode, type PublishPacket } from '../protocol/codec.js';
+import type { Duplex } from 'node:stream';
+import { Decoder, encode, type PublishPacket } from '../protocol/codec.js';
 import { AckTicket } from './acks.js';
 import type { MqttBridgeConfig } from './config.js';
+import { BridgeStream, openSocket } from './transport.js';
 
 /** Where a link stands: connecting (an attempt is under way), connected, down (waiting to retry), stopped. */
 export type LinkState = 'connecting' | 'connected' | 'down' | 'stopped';
@@ -13,7 +15,7 @@ export interface LinkHost {
   up(client: MqttClient, connack: IConnackPacket): void;
   /** The connection that was `up` is gone. */
   down(): void;
-  /** A packet from the remote, before mqtt.js handles it. */
+  /** A packet from the remote (PUBLISH and PUBREL are read by the link, the others after mqtt.js read them). */
   packet(packet: Packet): void;
 }
 
@@ -34,8 +36,11 @@ export interface LinkStatus {
   readonly failures: number;
 }
 
-type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) => void;
-type Connect = (url: string, options: IClientOptions) => MqttClient;
+/** mqtt.js's MqttClient constructor (public API): a client over the stream `build` returns. */
+type ClientConstructor = new (build: (client: MqttClient) => Duplex, options: IClientOptions) => MqttClient;
+
+/** PUBLISH and PUBREL the remote sent before mqtt.js reported its CONNACK, at most (then the connection ends). */
+const MAX_EARLY_PACKETS = 65_535;
 type Ack = 'puback' | 'pubrec' | 'pubcomp';
 
 /** How long a stopping link waits for its DISCONNECT to be written before it closes the socket. */
@@ -92,23 +97,23 @@ export function backoff(failures: number, base: number, cap: number, random = Ma
 }
 
 /**
- * A bridge's connection to the remote broker through mqtt.js, one MqttClient per attempt: it tries
- * the URLs in turn (failover), waits with exponential backoff, jitter and a cap between failed
+ * A bridge's connection to the remote broker, one mqtt.js MqttClient per attempt: it tries the
+ * URLs in turn (failover), waits with exponential backoff, jitter and a cap between failed
  * attempts, and reports the connection's life to its bridge.
  *
- * mqtt.js connects (TCP, TLS, WebSocket), keeps the connection alive and subscribes. The bridge's
- * own traffic bypasses its per-message machinery (its outgoing store, callbacks and promises):
- * - Outbound PUBLISH and PUBREL are encoded by Midge's codec and written to the client's stream
- *   (`MqttClient.stream`, public), batched per event-loop turn. mqtt.js never knew of them, so it
- *   ignores their acknowledgements (the bridge reads them from 'packetreceive') and sends no
- *   PUBREL of its own: the session sends it once the 'pubrel' state is committed [MQTT-4.3.3-4].
- * - Inbound acknowledgements are the bridge's to time, and here mqtt.js has no public way: it
- *   sends PUBACK/PUBREC/PUBCOMP itself as soon as it has handled a packet, and its only hooks that
- *   delay them (`handleMessage`, and `customHandleAcks` for MQTT 5) stop it from reading the next
- *   packet until the callback, which would make one store commit per message instead of a group
- *   commit per window. So the link wraps the client's `_sendPacket` (mqtt.js 5.16.0, pinned) for
- *   those three packet types only: mqtt.js goes on at once, and each acknowledgement waits until
- *   the local commit it was given (`hold`), in the order the packets came [MQTT-4.6.0-2].
+ * mqtt.js does the control path: CONNECT/CONNACK, keepalive, SUBSCRIBE and UNSUBSCRIBE. The
+ * bridge's message traffic bypasses it, through public API only (the MqttClient constructor takes
+ * the stream to use; `MqttClient.stream`):
+ * - Outbound PUBLISH and PUBREL are encoded by Midge's codec and written to the client's stream,
+ *   batched per event-loop turn. mqtt.js never knew of them, so it ignores their acknowledgements
+ *   (the bridge reads them from 'packetreceive') and sends no PUBREL of its own: the session sends
+ *   it once the 'pubrel' state is committed [MQTT-4.3.3-4].
+ * - Inbound PUBLISH and PUBREL never reach mqtt.js: the link's stream (BridgeStream) takes them
+ *   out and Midge's codec decodes them, so the link sends their PUBACK/PUBREC/PUBCOMP itself, each
+ *   once the local commit it was given is done (`hold`), in the order the packets came
+ *   [MQTT-4.6.0-2]. (mqtt.js acknowledges a packet as soon as it has handled it; its hooks that
+ *   delay that, `handleMessage` and MQTT 5's `customHandleAcks`, stop it from reading the next
+ *   packet until then, which would cost one store commit per message instead of one per window.)
  */
 export class RemoteLink {
   readonly #config: MqttBridgeConfig;
@@ -126,16 +131,17 @@ export class RemoteLink {
   #connects = 0;
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
-  /** The ticket of each acknowledgement mqtt.js is about to send, by `cmd:packetId`. */
-  readonly #holds = new Map<string, AckTicket>();
-  /** Acknowledgements mqtt.js sent, in order, each waiting for its ticket [MQTT-4.6.0-2]. */
+  /** Acknowledgements of the remote's PUBLISH and PUBREL packets, in order, each waiting for its ticket [MQTT-4.6.0-2]. */
   #acks: { packet: Packet; ticket: AckTicket }[] = [];
   #ackHead = 0;
-  #connect: Connect | undefined;
+  #MqttClient: ClientConstructor | undefined;
+  readonly #maxPacketSize: number;
   /** The stream is corked until the end of this event-loop turn (see #write). */
   #corked = false;
 
-  constructor(config: MqttBridgeConfig, host: LinkHost, logger: Logger) {
+  /** `maxPacketSize`: the largest packet accepted from the remote (the broker's own limit). */
+  constructor(config: MqttBridgeConfig, host: LinkHost, logger: Logger, maxPacketSize: number) {
+    this.#maxPacketSize = maxPacketSize;
     this.#config = config;
     this.#host = host;
     this.#logger = logger.child({ bridge: config.name });
@@ -156,7 +162,7 @@ export class RemoteLink {
   /** Starts connecting (mqtt.js is loaded now, so a broker without bridges never imports it). */
   async start(): Promise<void> {
     if (this.#state === 'stopped') return;
-    this.#connect ??= (await import('mqtt')).connect as Connect;
+    this.#MqttClient ??= (await import('mqtt')).MqttClient as unknown as ClientConstructor;
     this.#attempt();
   }
 
@@ -186,7 +192,9 @@ export class RemoteLink {
    * remote sends the message again. Call `settled()` when tickets become ready.
    */
   hold(cmd: Ack, id: number, ticket: AckTicket): void {
-    this.#holds.set(`${cmd}:${id}`, ticket);
+    if (this.#client === undefined) return; // the connection went: the remote sends it again
+    this.#acks.push({ packet: { cmd, messageId: id } as Packet, ticket });
+    this.settled();
   }
 
   /** Sends the acknowledgements whose tickets are ready, in order, up to the first still waiting. */
@@ -236,7 +244,8 @@ export class RemoteLink {
 
   /** Bytes waiting in the socket's write buffer. */
   get writeBacklog(): number {
-    return this.#client?.stream?.writableLength ?? 0;
+    const stream = this.#client?.stream as BridgeStream | undefined;
+    return (stream?.writableLength ?? 0) + (stream?.socket.writableLength ?? 0);
   }
 
   /** Sends PUBREL for an outbound QoS 2 message (its 'pubrel' state is committed) [MQTT-4.3.3-4]. */
@@ -264,17 +273,23 @@ export class RemoteLink {
     const url = this.#config.urls[this.#urlIndex] as string;
     this.#setState('connecting', undefined);
     this.#ids = new PacketIds();
-    const client = (this.#connect as Connect)(url, { ...this.#options(), messageIdProvider: this.#ids, manualConnect: true });
-    this.#client = client;
-    this.#intercept(client);
-    if (this.#config.protocolVersion === 4 && this.#config.bridgeBit) {
-      // 'packetsend' comes just before mqtt.js writes the packet, with the packet itself: mqtt-packet
-      // then writes protocol level 0x84 (3.1.1 with the bridge bit), which mqtt.js has no option for
-      client.on('packetsend', (packet) => {
-        if (packet.cmd === 'connect') (packet as { bridgeMode?: boolean }).bridgeMode = true;
-      });
-    }
     let wasUp = false;
+    let early: Packet[] | undefined = [];
+    const tapped = (packet: Packet) => {
+      if (this.#client !== client) return;
+      if (wasUp) this.#host.packet(packet);
+      else if (early !== undefined && early.length < MAX_EARLY_PACKETS) early.push(packet);
+      else client.stream.destroy(new Error('the remote sent too many messages before its CONNACK'));
+    };
+    const decoder = new Decoder({ packetDecoded: tapped, decodeFailed: (err) => client.stream.destroy(err) }, this.#config.protocolVersion);
+    const build = () => {
+      const bridgeBit = this.#config.protocolVersion === 4 && this.#config.bridgeBit;
+      return new BridgeStream(openSocket(new URL(url), this.#config.tls), (frame) => decoder.write(frame), bridgeBit, this.#maxPacketSize);
+    };
+    const client = new (this.#MqttClient as ClientConstructor)(build, { ...this.#options(), messageIdProvider: this.#ids, manualConnect: true });
+    this.#client = client;
+    this.#acks = [];
+    this.#ackHead = 0;
     client.on('packetreceive', (packet) => {
       if (this.#client !== client || !wasUp) return;
       this.#acknowledged(packet);
@@ -288,6 +303,10 @@ export class RemoteLink {
       this.#setState('connected', undefined);
       this.#logger.info({ url, sessionPresent: connack.sessionPresent }, 'mqtt bridge connected');
       this.#host.up(client, connack);
+      // What the remote sent right behind its CONNACK (a session's resends), in order
+      const waiting = early ?? [];
+      early = undefined;
+      for (const packet of waiting) if (this.#client === client) this.#host.packet(packet);
     });
     client.on('error', (err) => {
       if (this.#client === client) this.#reason = err.message;
@@ -315,38 +334,15 @@ export class RemoteLink {
       connectTimeout: c.connectTimeout,
       reconnectPeriod: 0,
       resubscribe: false,
-      properties: v5 ? { sessionExpiryInterval: c.sessionExpiry } : undefined,
-      ca: c.tls.ca,
-      cert: c.tls.cert,
-      key: c.tls.key,
-      rejectUnauthorized: c.tls.rejectUnauthorized,
+      // [MQTT-3.1.2-24] the remote sends nothing larger than the broker accepts
+      properties: v5 ? { sessionExpiryInterval: c.sessionExpiry, maximumPacketSize: this.#maxPacketSize } : undefined,
       log: () => {},
-    };
-  }
-
-  /** Wraps mqtt.js's `_sendPacket` to time inbound acknowledgements (see the class comment). */
-  #intercept(client: MqttClient): void {
-    const internals = client as unknown as { _sendPacket: SendPacket };
-    const write = internals._sendPacket.bind(client);
-    this.#acks = [];
-    this.#ackHead = 0;
-    internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
-      if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return write(packet, cb, cbStorePut, noStore);
-      const key = `${packet.cmd}:${packet.messageId}`;
-      const ticket = this.#holds.get(key);
-      this.#holds.delete(key);
-      cb?.(); // mqtt.js handles the next packet meanwhile
-      if (this.#client !== client) return;
-      // Not held (not a message the bridge took, e.g. one mqtt.js answers itself): in order, at once
-      this.#acks.push({ packet: { cmd: packet.cmd, messageId: packet.messageId } as Packet, ticket: ticket ?? AckTicket.READY });
-      this.settled();
     };
   }
 
   #drop(): void {
     this.#client = undefined;
     this.#ids = undefined;
-    this.#holds.clear();
     this.#acks = [];
     this.#ackHead = 0;
   }

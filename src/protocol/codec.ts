@@ -6,7 +6,7 @@
 import mqttPacket from 'mqtt-packet';
 import type * as P from 'mqtt-packet';
 import { BrokerError } from '../errors.js';
-import { connectDecoded, createParser, currentPacket, PROPERTY_TABLES, readPosition, useMqtt31Headers, type Parser } from './mqtt-packet-internals.js';
+import { connectDecoded, createParser, currentPacket, expectVersion, PROPERTY_TABLES, readPosition, useMqtt31Headers, type Parser } from './mqtt-packet-internals.js';
 import { readProperties } from './properties.js';
 import { encodePlainPublish } from './publish-frame.js';
 
@@ -88,8 +88,10 @@ function malformed(detail: string): BrokerError {
 export class Decoder {
   readonly #parser: Parser;
 
-  constructor(events: DecoderEvents) {
+  /** `protocolVersion` is for a client (the MQTT bridge), which knows its level before any packet; a server's Decoder learns it from the CONNECT. */
+  constructor(events: DecoderEvents, protocolVersion?: ProtocolVersion) {
     this.#parser = createParser(strictParseProperties);
+    if (protocolVersion !== undefined) expectVersion(this.#parser, protocolVersion);
     this.#parser.on('packet', (packet) => {
       if (packet.cmd === 'connect') connectDecoded(this.#parser, packet);
       const problem = violation(packet, readPosition(this.#parser));
