@@ -15,7 +15,7 @@ export interface LinkHost {
   up(client: MqttClient, connack: IConnackPacket): void;
   /** The connection that was `up` is gone. */
   down(): void;
-  /** A packet from the remote (PUBLISH and PUBREL are read by the link, the others after mqtt.js read them). */
+  /** A packet from the remote (the message flow, PUBLISH to PUBCOMP, read by the link; the others after mqtt.js read them). */
   packet(packet: Packet): void;
 }
 
@@ -39,7 +39,7 @@ export interface LinkStatus {
 /** mqtt.js's MqttClient constructor (public API): a client over the stream `build` returns. */
 type ClientConstructor = new (build: (client: MqttClient) => Duplex, options: IClientOptions) => MqttClient;
 
-/** PUBLISH and PUBREL the remote sent before mqtt.js reported its CONNACK, at most (then the connection ends). */
+/** Packets of the message flow the remote sent before mqtt.js reported its CONNACK, at most (then the connection ends). */
 const MAX_EARLY_PACKETS = 65_535;
 type Ack = 'puback' | 'pubrec' | 'pubcomp';
 
@@ -105,11 +105,12 @@ export function backoff(failures: number, base: number, cap: number, random = Ma
  * bridge's message traffic bypasses it, through public API only (the MqttClient constructor takes
  * the stream to use; `MqttClient.stream`):
  * - Outbound PUBLISH and PUBREL are encoded by Midge's codec and written to the client's stream,
- *   batched per event-loop turn. mqtt.js never knew of them, so it ignores their acknowledgements
- *   (the bridge reads them from 'packetreceive') and sends no PUBREL of its own: the session sends
- *   it once the 'pubrel' state is committed [MQTT-4.3.3-4].
- * - Inbound PUBLISH and PUBREL never reach mqtt.js: the link's stream (BridgeStream) takes them
- *   out and Midge's codec decodes them, so the link sends their PUBACK/PUBREC/PUBCOMP itself, each
+ *   batched per event-loop turn; the session sends PUBREL once the 'pubrel' state is committed
+ *   [MQTT-4.3.3-4].
+ * - The message flow from the remote (PUBLISH to PUBCOMP) never reaches mqtt.js: the link's stream
+ *   (BridgeStream) takes it out and Midge's codec decodes it, a whole read at a time, so the
+ *   remote's acknowledgements release the next messages together, and the link sends the
+ *   PUBACK/PUBREC/PUBCOMP of the remote's messages itself, each
  *   once the local commit it was given is done (`hold`), in the order the packets came
  *   [MQTT-4.6.0-2]. (mqtt.js acknowledges a packet as soon as it has handled it; its hooks that
  *   delay that, `handleMessage` and MQTT 5's `customHandleAcks`, stop it from reading the next
@@ -236,10 +237,11 @@ export class RemoteLink {
     return true;
   }
 
-  /** An acknowledgement of an outbound PUBLISH or PUBREL arrived: its packet id is free again. */
-  #acknowledged(packet: Packet): void {
+  /** A packet of the message flow from the remote; an acknowledgement that ends an outbound exchange frees its packet id. */
+  #received(packet: Packet): void {
     const failed = (packet as { reasonCode?: number }).reasonCode ?? 0;
     if (packet.cmd === 'puback' || packet.cmd === 'pubcomp' || (packet.cmd === 'pubrec' && failed >= 0x80)) this.#ids?.deallocate(packet.messageId as number);
+    this.#host.packet(packet);
   }
 
   /** Bytes waiting in the socket's write buffer. */
@@ -277,7 +279,7 @@ export class RemoteLink {
     let early: Packet[] | undefined = [];
     const tapped = (packet: Packet) => {
       if (this.#client !== client) return;
-      if (wasUp) this.#host.packet(packet);
+      if (wasUp) this.#received(packet);
       else if (early !== undefined && early.length < MAX_EARLY_PACKETS) early.push(packet);
       else client.stream.destroy(new Error('the remote sent too many messages before its CONNACK'));
     };
@@ -291,9 +293,7 @@ export class RemoteLink {
     this.#acks = [];
     this.#ackHead = 0;
     client.on('packetreceive', (packet) => {
-      if (this.#client !== client || !wasUp) return;
-      this.#acknowledged(packet);
-      this.#host.packet(packet);
+      if (this.#client === client && wasUp) this.#host.packet(packet);
     });
     client.on('connect', (connack) => {
       if (this.#client !== client) return;
@@ -306,7 +306,7 @@ export class RemoteLink {
       // What the remote sent right behind its CONNACK (a session's resends), in order
       const waiting = early ?? [];
       early = undefined;
-      for (const packet of waiting) if (this.#client === client) this.#host.packet(packet);
+      for (const packet of waiting) if (this.#client === client) this.#received(packet);
     });
     client.on('error', (err) => {
       if (this.#client === client) this.#reason = err.message;

@@ -22,9 +22,13 @@ export function openSocket(url: URL, secure: BridgeTls): Duplex {
   return socket;
 }
 
-/** MQTT control packet types (upper four bits of the first byte) the bridge reads itself. */
-const PUBLISH = 3;
-const PUBREL = 6;
+/**
+ * MQTT control packet types (upper four bits of the first byte) the bridge reads itself: PUBLISH
+ * (3) to PUBCOMP (7), the message flow both ways. mqtt.js keeps CONNACK, SUBACK, UNSUBACK,
+ * PINGRESP and DISCONNECT.
+ */
+const FIRST_TAPPED = 3;
+const LAST_TAPPED = 7;
 
 /** The first byte of a CONNECT, and how many of its first bytes hold its protocol level at most. */
 const CONNECT = 0x10;
@@ -32,9 +36,12 @@ const HEAD_BYTES = 12;
 
 /**
  * The stream mqtt.js reads and writes for a bridge link. Between mqtt.js and the socket it:
- * - takes the PUBLISH and PUBREL packets the remote sends out of what mqtt.js reads and hands them
- *   to `tap`: the bridge acknowledges them itself, after its commits, in order [MQTT-4.6.0-2],
- *   which mqtt.js has no public way to let it do (it acknowledges as soon as it has handled one);
+ * - takes the message flow (PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP) out of what mqtt.js reads
+ *   and hands it to `tap`, synchronously, a whole read at a time: the bridge acknowledges the
+ *   remote's messages itself, after its commits, in order [MQTT-4.6.0-2], which mqtt.js has no
+ *   public way to let it do (it acknowledges as soon as it has handled one); and the remote's
+ *   acknowledgements of a read release the next messages together (mqtt.js handles one packet
+ *   per tick, which made one write per message);
  * - with `bridgeBit`, sets the bridge bit (protocol level 0x84) in the CONNECT mqtt.js writes
  *   (mqtt.js has no option for it; Mosquitto's try_private).
  * Everything else passes through whole packets at a time. Input above `maxPacketBytes` that is
@@ -126,7 +133,7 @@ export class BridgeStream extends Duplex {
       }
       if (end === undefined || end > buf.length) break;
       const type = (buf[start] as number) >> 4;
-      if (type === PUBLISH || type === PUBREL) {
+      if (type >= FIRST_TAPPED && type <= LAST_TAPPED) {
         if (start > passFrom) flowing = this.push(buf.subarray(passFrom, start)) && flowing;
         this.#tap(buf.subarray(start, end));
         passFrom = end;
