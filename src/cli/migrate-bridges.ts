@@ -29,8 +29,7 @@ const UNSUPPORTED: Record<string, string> = {
   threshold: 'Midge bridges always start with the broker and reconnect by themselves',
   round_robin: 'Midge tries the addresses in turn after each failure and comes back to the first when it reconnects',
   local_clientid: 'the local side of a Midge bridge is the session $bridge/<name>, not a client',
-  local_username: 'the local side of a Midge bridge is inside the broker: it has no credentials',
-  local_password: 'the local side of a Midge bridge is inside the broker: it has no credentials',
+  local_password: 'the local side of a Midge bridge is inside the broker: its localUsername needs no password',
   bridge_attempt_unsubscribe: 'Midge keeps its subscriptions on the remote for its persistent session',
   bridge_outgoing_retain: 'Midge forwards the retained flag as it is',
   bridge_max_packet_size: 'the remote announces its Maximum Packet Size (MQTT 5)',
@@ -92,6 +91,9 @@ export class BridgeTranslator {
         return;
       case 'remote_username':
         bridge.username = arg;
+        return;
+      case 'local_username':
+        bridge.localUsername = arg;
         return;
       case 'remote_password':
         bridge.password = d.args.join(' ');

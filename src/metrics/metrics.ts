@@ -92,6 +92,8 @@ export class Metrics implements Plugin {
     labelled(r, 'counter', 'midge_mqtt_bridge_forwarded_total', 'Messages forwarded (out: acknowledged by the remote, or sent at QoS 0; in: published locally).', ['bridge', 'direction'], forwarded);
     const dropped = () => broker.mqttBridges.status().flatMap((b) => Object.entries(b.dropped).map(([reason, n]) => [{ bridge: b.name, reason }, n] as const));
     labelled(r, 'counter', 'midge_mqtt_bridge_dropped_total', 'Outbound messages dropped, by reason (offline: QoS 0 while the link is down; queue-full: the backlog bound).', ['bridge', 'reason'], dropped);
+    const limited = () => broker.mqttBridges.status().flatMap((b) => (['qos', 'retain'] as const).map((what) => [{ bridge: b.name, what }, b.limited[what]] as const));
+    labelled(r, 'counter', 'midge_mqtt_bridge_limited_total', "Outbound messages sent below their QoS for the remote's Maximum QoS (what=qos), or without RETAIN for its Retain Available 0 (what=retain).", ['bridge', 'what'], limited);
   }
 
   /** Lag, shipped and dropped records of every bridge sink, labelled by sink and stream. */

@@ -41,6 +41,8 @@ export function statusOf(broker: Broker): object {
       dropped: Object.values(b.dropped).reduce((x, y) => x + y, 0),
       droppedByReason: b.dropped,
       blocked: b.blocked,
+      limited: b.limited,
+      refusedSubscriptions: b.refusedSubscriptions,
     })),
     cluster: broker.cluster?.status() ?? null,
     websocket: addresses.ws ? { port: addresses.ws.port, path: addresses.ws.path } : null,

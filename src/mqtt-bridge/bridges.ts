@@ -7,7 +7,7 @@ import type { Plugin } from '../hooks.js';
 import type { ClientInfo, Drop, Message } from '../model.js';
 import { MqttBridge, type MqttBridgeStatus } from './bridge.js';
 import { bridgeSessionId, type MqttBridgeConfig } from './config.js';
-import { VIA_PROPERTY, viaOf } from './via.js';
+import { BridgePeers, BROKER_ID_TOPIC, HELLO_TOPIC, VIA_PROPERTY, viaOf } from './via.js';
 
 /** Prefix of every bridge's local session id. */
 const SESSION_PREFIX = bridgeSessionId('');
@@ -27,6 +27,8 @@ export class MqttBridges implements Plugin {
   #blocking: MqttBridge[] = [];
   /** This broker's id among bridged Midge brokers (loop detection, see via.ts); new at each start. */
   readonly #brokerId = randomBytes(6).toString('hex');
+  /** Bridge clients of other Midge brokers that said who they are (MQTT 3.1.1 loop prevention, see via.ts). */
+  readonly #peers = new BridgePeers();
 
   constructor(configs: readonly MqttBridgeConfig[], logger: Logger) {
     this.#configs = configs;
@@ -54,6 +56,9 @@ export class MqttBridges implements Plugin {
   /** After restore: ends sessions of bridges no longer configured, then starts every bridge. */
   async start(): Promise<void> {
     const ctx = this.#context();
+    // This broker's id, for the 3.1.1 links of other Midge brokers (see via.ts); $SYS: never stored
+    const id = { id: ctx.messageIds.next(), topic: BROKER_ID_TOPIC, payload: Buffer.from(this.#brokerId), qos: 0, retain: true } as const;
+    ctx.publisher.publish({ ...id, properties: undefined, expiresAt: undefined, origin: undefined }, undefined);
     const wanted = new Set(this.#configs.map((c) => bridgeSessionId(c.name)));
     for (const session of [...ctx.sessions.values()]) {
       if (session.clientId.startsWith(SESSION_PREFIX) && !wanted.has(session.clientId)) ctx.sessions.end(session, 'clean-start');
@@ -107,12 +112,21 @@ export class MqttBridges implements Plugin {
    * ('bridge-loop'). Costs one property lookup on messages with user properties.
    */
   onPublish(client: ClientInfo | undefined, message: Message): Message | null {
+    if (message.topic === HELLO_TOPIC) {
+      // A 3.1.1 link of another Midge says which broker it comes from; never routed
+      if (client !== undefined) this.#peers.add(client.id, message.payload);
+      return null;
+    }
     const props = message.properties?.userProperties;
     if (props === undefined || props[VIA_PROPERTY] === undefined) return message;
     // A bridge's own inbound publish carries this broker's id already (it checked the list before adding it)
     if (client?.id.startsWith(SESSION_PREFIX) === true || !viaOf(props).includes(this.#brokerId)) return message;
     this.#context().drops.add(client?.id, message, 'bridge-loop');
     return null;
+  }
+
+  onDisconnected(client: ClientInfo): void {
+    this.#peers.delete(client.id);
   }
 
   holdAcknowledgement(_client: ClientInfo, message: Message): Promise<void> | undefined {
@@ -123,7 +137,7 @@ export class MqttBridges implements Plugin {
   }
 
   async #add(config: MqttBridgeConfig): Promise<void> {
-    const bridge = new MqttBridge(config, this.#context(), this.#brokerId);
+    const bridge = new MqttBridge(config, this.#context(), this.#brokerId, this.#peers);
     this.#bridges.set(config.name, bridge);
     if (config.overflow === 'block') this.#blocking.push(bridge);
     await bridge.start();

@@ -34,6 +34,12 @@ export interface MqttBridgeOptions {
   clientId?: string;
   username?: string;
   password?: string;
+  /**
+   * The user name the bridge has on this broker, as Mosquitto's `local_username`: its local
+   * subscriptions (out), what it publishes locally (in) and what it reads go through the
+   * authorization plugins (ACL file, JWT, your own) as this user's, with the client id `$bridge/<name>`.
+   */
+  localUsername?: string;
   /** A file whose first line is the password (instead of `password`). */
   passwordFile?: string;
   /** PEM files: CA to verify the remote with, and a client certificate and key. */
@@ -97,6 +103,7 @@ export interface MqttBridgeConfig {
   readonly clientId: string;
   readonly username: string | undefined;
   readonly password: string | undefined;
+  readonly localUsername: string | undefined;
   readonly tls: BridgeTls;
   readonly protocolVersion: 4 | 5;
   readonly bridgeBit: boolean;
@@ -131,7 +138,7 @@ const DEFAULTS = {
 };
 
 const KEYS = new Set([
-  'name', 'url', 'clientId', 'username', 'password', 'passwordFile', 'ca', 'cert', 'key', 'rejectUnauthorized', 'protocolVersion',
+  'name', 'url', 'clientId', 'username', 'password', 'localUsername', 'passwordFile', 'ca', 'cert', 'key', 'rejectUnauthorized', 'protocolVersion',
   'bridgeBit', 'keepalive', 'cleanStart', 'sessionExpiry', 'topics', 'maxInflight', 'maxBacklogBytes', 'maxBacklogMessages',
   'overflow', 'reconnectDelay', 'reconnectDelayMax', 'connectTimeout',
 ]);
@@ -180,6 +187,7 @@ function resolveBridge(item: unknown, at: string, hostname: string): MqttBridgeC
     clientId: str(o, 'clientId', at) ?? `${hostname}.${name}`,
     username: str(o, 'username', at),
     password: str(o, 'password', at) ?? readPassword(o, at),
+    localUsername: str(o, 'localUsername', at),
     tls: { ca: readPem(o, 'ca', at), cert: readPem(o, 'cert', at), key: readPem(o, 'key', at), rejectUnauthorized: bool(o, 'rejectUnauthorized', at, true) },
     protocolVersion,
     bridgeBit: bool(o, 'bridgeBit', at, DEFAULTS.bridgeBit),

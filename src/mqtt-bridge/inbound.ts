@@ -6,6 +6,7 @@ import type { ClientInfo, Message } from '../model.js';
 import type { PublishPacket } from '../protocol/codec.js';
 import { ReasonCode } from '../protocol/reason-codes.js';
 import { isReservedTopic, isValidTopicName } from '../protocol/topic.js';
+import { AckTicket, CommitTickets } from './acks.js';
 import type { RemoteLink } from './link.js';
 import type { TopicMap } from './topics.js';
 import { viaOf, withVia } from './via.js';
@@ -37,6 +38,9 @@ export class Inbound {
   readonly #counters: InboundCounters;
   /** With authorizePublish gates: messages are routed in the order they came, each after its own check. */
   #chain: Promise<void> = Promise.resolve();
+  /** Acknowledgements waiting for the group commit that holds what their message wrote. */
+  readonly #tickets: CommitTickets;
+  readonly #settled: () => void;
 
   readonly #brokerId: string;
 
@@ -48,6 +52,8 @@ export class Inbound {
     this.#topics = topics;
     this.#info = info;
     this.#counters = counters;
+    this.#settled = () => link.settled();
+    this.#tickets = new CommitTickets(ctx.gate, this.#settled);
   }
 
   /** A PUBLISH from the remote. */
@@ -59,46 +65,55 @@ export class Inbound {
       const known = this.#session.inboundReason(id);
       if (known !== undefined) {
         // A resend before PUBREL: acknowledged again, with the same reason code, not published again [MQTT-4.3.3-9]
-        this.#link.hold('pubrec', id, this.#ctx.store.flush().then(() => known));
+        this.#link.hold('pubrec', id, this.#tickets.afterCommit(known));
         return;
       }
     }
     const message = this.#toMessage(packet);
     if (message === undefined) {
       this.#counters.unmatched++;
-      if (qos > 0) this.#link.hold(ack, id, Promise.resolve());
+      if (qos > 0) this.#link.hold(ack, id, AckTicket.READY);
       return;
     }
     if (viaOf(packet.properties?.userProperties).includes(this.#brokerId)) {
       // It went out from here through a bridge and came back through another: acknowledged, not published
       this.#counters.loops++;
       this.#ctx.drops.add(this.#info.id, message, 'bridge-loop');
-      if (qos > 0) this.#link.hold(ack, id, Promise.resolve());
+      if (qos > 0) this.#link.hold(ack, id, AckTicket.READY);
       return;
     }
     if (!this.#ctx.hooks.has('authorizePublish')) {
-      const committed = this.#route(message, id);
-      if (qos > 0) this.#link.hold(ack, id, committed);
+      const ticket = this.#route(message, id);
+      if (qos > 0) this.#link.hold(ack, id, ticket);
       return;
     }
     const routed = this.#chain
       .then(() => this.#ctx.hooks.authorizePublish(this.#info, message))
-      .then((allowed) => ({ committed: allowed ? this.#route(message, id) : this.#refuse(message, 'not-authorized', ReasonCode.NotAuthorized) }));
+      .then((allowed) => (allowed ? this.#route(message, id) : this.#refuse(message, 'not-authorized', ReasonCode.NotAuthorized)));
     this.#chain = routed.then(
       () => undefined,
       () => undefined,
     );
-    if (qos > 0) this.#link.hold(ack, id, routed.then((r) => r.committed));
+    if (qos === 0) return;
+    const ticket = new AckTicket();
+    routed.then(
+      (routedTicket) => ticket.follow(routedTicket, this.#settled),
+      (err: unknown) => {
+        ticket.fail(err);
+        this.#settled();
+      },
+    );
+    this.#link.hold(ack, id, ticket);
   }
 
   /** PUBREL from the remote: the QoS 2 exchange ends; PUBCOMP once that is committed. */
   release(packetId: number): void {
     this.#session.releaseInbound(packetId);
-    this.#link.hold('pubcomp', packetId, this.#ctx.store.flush());
+    this.#link.hold('pubcomp', packetId, this.#tickets.afterCommit());
   }
 
-  /** Publishes locally; resolves with the reason code once everything it wrote is committed. */
-  #route(message: Message, packetId: number): Promise<number> {
+  /** Publishes locally; its ticket is ready, with the reason code, once everything it wrote is committed. */
+  #route(message: Message, packetId: number): AckTicket {
     const ctx = this.#ctx;
     if (ctx.options.validatePayloadFormat && !isPayloadFormatValid(message.payload, message.properties)) {
       return this.#refuse(message, 'payload-format-invalid', ReasonCode.PayloadFormatInvalid);
@@ -108,14 +123,16 @@ export class Inbound {
     ctx.publisher.publish(message, this.#info);
     this.#counters.forwardedIn++;
     if (message.qos === 2) this.#session.addInbound(packetId, ReasonCode.Success);
-    const barrier = message.qos > 0 ? ctx.hooks.holdAcknowledgement(this.#info, message) : undefined;
-    const committed = ctx.store.flush();
-    return (barrier ? Promise.all([committed, barrier]) : committed).then(() => ReasonCode.Success);
+    if (message.qos === 0) return AckTicket.READY; // nothing to acknowledge
+    const barrier = ctx.hooks.holdAcknowledgement(this.#info, message);
+    // A bridge barrier ('block' overflow policy) withholds the acknowledgement until the backlog has room
+    if (barrier !== undefined) return AckTicket.after(Promise.all([ctx.store.flush(), barrier]).then(() => ReasonCode.Success), this.#settled);
+    return this.#tickets.afterCommit(ReasonCode.Success);
   }
 
-  #refuse(message: Message, reason: 'not-authorized' | 'payload-format-invalid', code: number): Promise<number> {
+  #refuse(message: Message, reason: 'not-authorized' | 'payload-format-invalid', code: number): AckTicket {
     this.#ctx.drops.add(this.#info.id, message, reason);
-    return Promise.resolve(code);
+    return AckTicket.ready(code);
   }
 
   /** The local message for a remote PUBLISH, or undefined when no inbound rule maps its topic. */
@@ -137,3 +154,4 @@ export class Inbound {
     };
   }
 }
+

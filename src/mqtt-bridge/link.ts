@@ -1,6 +1,10 @@
-import type { IClientOptions, IClientPublishOptions, IConnackPacket, MqttClient, Packet } from 'mqtt';
+import type { IClientOptions, IConnackPacket, MqttClient, Packet } from 'mqtt';
 import type { Logger } from 'pino';
+import type { Duplex } from 'node:stream';
+import { Decoder, encode, type PublishPacket } from '../protocol/codec.js';
+import { AckTicket } from './acks.js';
 import type { MqttBridgeConfig } from './config.js';
+import { BridgeStream, openSocket } from './transport.js';
 
 /** Where a link stands: connecting (an attempt is under way), connected, down (waiting to retry), stopped. */
 export type LinkState = 'connecting' | 'connected' | 'down' | 'stopped';
@@ -11,7 +15,7 @@ export interface LinkHost {
   up(client: MqttClient, connack: IConnackPacket): void;
   /** The connection that was `up` is gone. */
   down(): void;
-  /** A packet from the remote, before mqtt.js handles it. */
+  /** A packet from the remote (the message flow, PUBLISH to PUBCOMP, read by the link; the others after mqtt.js read them). */
   packet(packet: Packet): void;
 }
 
@@ -32,35 +36,36 @@ export interface LinkStatus {
   readonly failures: number;
 }
 
-type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: unknown, noStore?: boolean) => void;
-type Connect = (url: string, options: IClientOptions) => MqttClient;
+/** mqtt.js's MqttClient constructor (public API): a client over the stream `build` returns. */
+type ClientConstructor = new (build: (client: MqttClient) => Duplex, options: IClientOptions) => MqttClient;
+
+/** Packets of the message flow the remote sent before mqtt.js reported its CONNACK, at most (then the connection ends). */
+const MAX_EARLY_PACKETS = 65_535;
 type Ack = 'puback' | 'pubrec' | 'pubcomp';
 
 /** How long a stopping link waits for its DISCONNECT to be written before it closes the socket. */
 const STOP_TIMEOUT_MS = 1000;
 
 /**
- * mqtt.js's packet id source for one client: an outbound PUBLISH takes the packet id its session
- * delivery has (so a resend after a restart uses the same one, and the remote recognises a QoS 2
- * duplicate); anything else (SUBSCRIBE, UNSUBSCRIBE, sent before the session is attached) takes
- * the next free id.
+ * The packet ids of one connection, shared by mqtt.js (its `messageIdProvider`, for SUBSCRIBE and
+ * UNSUBSCRIBE) and the bridge's session: an outbound PUBLISH has the packet id of its session
+ * delivery (so a resend after a restart uses the same one, and the remote recognises a QoS 2
+ * duplicate), held from its PUBLISH to its PUBACK/PUBCOMP; mqtt.js takes the next id not held.
  */
 class PacketIds {
-  readonly #forced: number[] = [];
   readonly #used = new Set<number>();
   #next = 0;
   #last: number | null = null;
 
-  force(id: number): void {
-    this.#forced.push(id);
+  /** An outbound PUBLISH holds its delivery's packet id (again, for a resend). */
+  hold(id: number): void {
+    this.#used.add(id);
   }
 
   allocate(): number | null {
-    let id = this.#forced.shift();
-    if (id === undefined) {
-      for (let n = 0; n < 0xffff && (id === undefined || this.#used.has(id)); n++) id = (this.#next = (this.#next % 0xffff) + 1);
-      if (id === undefined || this.#used.has(id)) return null;
-    }
+    let id: number | undefined;
+    for (let n = 0; n < 0xffff && (id === undefined || this.#used.has(id)); n++) id = (this.#next = (this.#next % 0xffff) + 1);
+    if (id === undefined || this.#used.has(id)) return null;
     this.#used.add(id);
     this.#last = id;
     return id;
@@ -92,24 +97,30 @@ export function backoff(failures: number, base: number, cap: number, random = Ma
 }
 
 /**
- * A bridge's connection to the remote broker through mqtt.js, one MqttClient per attempt: it tries
- * the URLs in turn (failover), waits with exponential backoff, jitter and a cap between failed
+ * A bridge's connection to the remote broker, one mqtt.js MqttClient per attempt: it tries the
+ * URLs in turn (failover), waits with exponential backoff, jitter and a cap between failed
  * attempts, and reports the connection's life to its bridge.
  *
- * Acknowledgements are the bridge's to time. mqtt.js handles received packets one at a time and
- * sends PUBACK/PUBREC/PUBCOMP as soon as it has handled one; the link lets mqtt.js go on at once
- * but holds each acknowledgement until the local commit it was given (`hold`), in the order the
- * packets came [MQTT-4.6.0-2]. mqtt.js's own PUBREL is not sent: the bridge's session sends it once
- * the 'pubrel' state is committed (`sendPubrel`). This is the one place that reaches into mqtt.js
- * (its `_sendPacket`), because mqtt.js has no public way to delay an acknowledgement without
- * handling one packet per commit.
+ * mqtt.js does the control path: CONNECT/CONNACK, keepalive, SUBSCRIBE and UNSUBSCRIBE. The
+ * bridge's message traffic bypasses it, through public API only (the MqttClient constructor takes
+ * the stream to use; `MqttClient.stream`):
+ * - Outbound PUBLISH and PUBREL are encoded by Midge's codec and written to the client's stream,
+ *   batched per event-loop turn; the session sends PUBREL once the 'pubrel' state is committed
+ *   [MQTT-4.3.3-4].
+ * - The message flow from the remote (PUBLISH to PUBCOMP) never reaches mqtt.js: the link's stream
+ *   (BridgeStream) takes it out and Midge's codec decodes it, a whole read at a time, so the
+ *   remote's acknowledgements release the next messages together, and the link sends the
+ *   PUBACK/PUBREC/PUBCOMP of the remote's messages itself, each
+ *   once the local commit it was given is done (`hold`), in the order the packets came
+ *   [MQTT-4.6.0-2]. (mqtt.js acknowledges a packet as soon as it has handled it; its hooks that
+ *   delay that, `handleMessage` and MQTT 5's `customHandleAcks`, stop it from reading the next
+ *   packet until then, which would cost one store commit per message instead of one per window.)
  */
 export class RemoteLink {
   readonly #config: MqttBridgeConfig;
   readonly #host: LinkHost;
   readonly #logger: Logger;
   #client: MqttClient | undefined;
-  #write: SendPacket | undefined;
   #ids: PacketIds | undefined;
   #state: LinkState = 'down';
   #reason: string | undefined = 'not started';
@@ -121,11 +132,17 @@ export class RemoteLink {
   #connects = 0;
   #failures = 0;
   #timer: NodeJS.Timeout | undefined;
-  #holds = new Map<string, Promise<number | void>>();
-  #acks: Promise<unknown> = Promise.resolve();
-  #connect: Connect | undefined;
+  /** Acknowledgements of the remote's PUBLISH and PUBREL packets, in order, each waiting for its ticket [MQTT-4.6.0-2]. */
+  #acks: { packet: Packet; ticket: AckTicket }[] = [];
+  #ackHead = 0;
+  #MqttClient: ClientConstructor | undefined;
+  readonly #maxPacketSize: number;
+  /** The stream is corked until the end of this event-loop turn (see #write). */
+  #corked = false;
 
-  constructor(config: MqttBridgeConfig, host: LinkHost, logger: Logger) {
+  /** `maxPacketSize`: the largest packet accepted from the remote (the broker's own limit). */
+  constructor(config: MqttBridgeConfig, host: LinkHost, logger: Logger, maxPacketSize: number) {
+    this.#maxPacketSize = maxPacketSize;
     this.#config = config;
     this.#host = host;
     this.#logger = logger.child({ bridge: config.name });
@@ -146,7 +163,7 @@ export class RemoteLink {
   /** Starts connecting (mqtt.js is loaded now, so a broker without bridges never imports it). */
   async start(): Promise<void> {
     if (this.#state === 'stopped') return;
-    this.#connect ??= (await import('mqtt')).connect as Connect;
+    this.#MqttClient ??= (await import('mqtt')).MqttClient as unknown as ClientConstructor;
     this.#attempt();
   }
 
@@ -171,31 +188,86 @@ export class RemoteLink {
   }
 
   /**
-   * The acknowledgement `cmd` of packet `id` waits for `until` (a local commit), which gives its
-   * MQTT 5 reason code (0 or nothing: success). A failed commit sends no acknowledgement: the
-   * connection is closed and the remote sends the message again.
+   * The acknowledgement `cmd` of packet `id` waits for `ticket` (a local commit), which gives its
+   * MQTT 5 reason code. A failed commit sends no acknowledgement: the connection is closed and the
+   * remote sends the message again. Call `settled()` when tickets become ready.
    */
-  hold(cmd: Ack, id: number, until: Promise<number | void>): void {
-    this.#holds.set(`${cmd}:${id}`, until);
+  hold(cmd: Ack, id: number, ticket: AckTicket): void {
+    if (this.#client === undefined) return; // the connection went: the remote sends it again
+    this.#acks.push({ packet: { cmd, messageId: id } as Packet, ticket });
+    this.settled();
   }
 
-  /** Publishes to the remote; a QoS 1/2 message goes with `packetId`. False when not connected. */
-  publish(topic: string, payload: Buffer, options: IClientPublishOptions, packetId: number): boolean {
+  /** Sends the acknowledgements whose tickets are ready, in order, up to the first still waiting. */
+  settled(): void {
     const client = this.#client;
-    if (client === undefined || this.#state !== 'connected') return false;
-    if (options.qos !== 0) this.#ids?.force(packetId);
-    client.publish(topic, payload, options);
+    const acks = this.#acks;
+    let i = this.#ackHead;
+    for (; i < acks.length && client !== undefined; i++) {
+      const { packet, ticket } = acks[i] as { packet: Packet; ticket: AckTicket };
+      if (ticket.state === 'pending') break;
+      if (ticket.state === 'failed') {
+        this.#logger.error({ err: ticket.error, packet: packet.cmd, packetId: packet.messageId }, 'mqtt bridge: local commit failed; not acknowledged, reconnecting');
+        this.#acks = [];
+        this.#ackHead = 0;
+        client.end(true);
+        return;
+      }
+      const reasonCode = this.#config.protocolVersion === 5 && ticket.reasonCode !== 0 ? { reasonCode: ticket.reasonCode } : {};
+      this.#write(encode({ ...packet, ...reasonCode } as Packet, this.#config.protocolVersion));
+    }
+    this.#ackHead = i;
+    if (i === acks.length) {
+      this.#acks = [];
+      this.#ackHead = 0;
+    } else if (i > 1024) {
+      this.#acks = acks.slice(i);
+      this.#ackHead = 0;
+    }
+  }
+
+  /**
+   * Writes a PUBLISH to the remote; a QoS 1/2 one holds its packet id until its acknowledgement.
+   * False when not connected.
+   */
+  publish(packet: PublishPacket): boolean {
+    if (this.#state !== 'connected' || this.#client === undefined) return false;
+    if (packet.qos > 0) this.#ids?.hold(packet.messageId as number);
+    this.#write(encode(packet, this.#config.protocolVersion));
     return true;
+  }
+
+  /** A packet of the message flow from the remote; an acknowledgement that ends an outbound exchange frees its packet id. */
+  #received(packet: Packet): void {
+    const failed = (packet as { reasonCode?: number }).reasonCode ?? 0;
+    if (packet.cmd === 'puback' || packet.cmd === 'pubcomp' || (packet.cmd === 'pubrec' && failed >= 0x80)) this.#ids?.deallocate(packet.messageId as number);
+    this.#host.packet(packet);
   }
 
   /** Bytes waiting in the socket's write buffer. */
   get writeBacklog(): number {
-    return this.#client?.stream?.writableLength ?? 0;
+    const stream = this.#client?.stream as BridgeStream | undefined;
+    return (stream?.writableLength ?? 0) + (stream?.socket.writableLength ?? 0);
   }
 
   /** Sends PUBREL for an outbound QoS 2 message (its 'pubrel' state is committed) [MQTT-4.3.3-4]. */
   sendPubrel(packetId: number): void {
-    this.#write?.({ cmd: 'pubrel', qos: 2, messageId: packetId } as Packet, undefined, undefined, true);
+    if (this.#state !== 'connected' || this.#client === undefined) return;
+    this.#write(encode({ cmd: 'pubrel', messageId: packetId }, this.#config.protocolVersion));
+  }
+
+  /** Writes bytes after everything mqtt.js wrote; the writes of one event-loop turn leave in one system call. */
+  #write(bytes: Buffer): void {
+    const stream = (this.#client as MqttClient).stream;
+    if (!this.#corked) {
+      this.#corked = true;
+      stream.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        stream.uncork();
+      });
+    }
+    stream.write(bytes);
   }
 
   #attempt(): void {
@@ -203,17 +275,23 @@ export class RemoteLink {
     const url = this.#config.urls[this.#urlIndex] as string;
     this.#setState('connecting', undefined);
     this.#ids = new PacketIds();
-    const client = (this.#connect as Connect)(url, { ...this.#options(), messageIdProvider: this.#ids, manualConnect: true });
-    this.#client = client;
-    this.#intercept(client);
-    if (this.#config.protocolVersion === 4 && this.#config.bridgeBit) {
-      // 'packetsend' comes just before mqtt.js writes the packet, with the packet itself: mqtt-packet
-      // then writes protocol level 0x84 (3.1.1 with the bridge bit), which mqtt.js has no option for
-      client.on('packetsend', (packet) => {
-        if (packet.cmd === 'connect') (packet as { bridgeMode?: boolean }).bridgeMode = true;
-      });
-    }
     let wasUp = false;
+    let early: Packet[] | undefined = [];
+    const tapped = (packet: Packet) => {
+      if (this.#client !== client) return;
+      if (wasUp) this.#received(packet);
+      else if (early !== undefined && early.length < MAX_EARLY_PACKETS) early.push(packet);
+      else client.stream.destroy(new Error('the remote sent too many messages before its CONNACK'));
+    };
+    const decoder = new Decoder({ packetDecoded: tapped, decodeFailed: (err) => client.stream.destroy(err) }, this.#config.protocolVersion);
+    const build = () => {
+      const bridgeBit = this.#config.protocolVersion === 4 && this.#config.bridgeBit;
+      return new BridgeStream(openSocket(new URL(url), this.#config.tls), (frame) => decoder.write(frame), bridgeBit, this.#maxPacketSize);
+    };
+    const client = new (this.#MqttClient as ClientConstructor)(build, { ...this.#options(), messageIdProvider: this.#ids, manualConnect: true });
+    this.#client = client;
+    this.#acks = [];
+    this.#ackHead = 0;
     client.on('packetreceive', (packet) => {
       if (this.#client === client && wasUp) this.#host.packet(packet);
     });
@@ -225,6 +303,10 @@ export class RemoteLink {
       this.#setState('connected', undefined);
       this.#logger.info({ url, sessionPresent: connack.sessionPresent }, 'mqtt bridge connected');
       this.#host.up(client, connack);
+      // What the remote sent right behind its CONNACK (a session's resends), in order
+      const waiting = early ?? [];
+      early = undefined;
+      for (const packet of waiting) if (this.#client === client) this.#received(packet);
     });
     client.on('error', (err) => {
       if (this.#client === client) this.#reason = err.message;
@@ -252,49 +334,17 @@ export class RemoteLink {
       connectTimeout: c.connectTimeout,
       reconnectPeriod: 0,
       resubscribe: false,
-      properties: v5 ? { sessionExpiryInterval: c.sessionExpiry } : undefined,
-      ca: c.tls.ca,
-      cert: c.tls.cert,
-      key: c.tls.key,
-      rejectUnauthorized: c.tls.rejectUnauthorized,
+      // [MQTT-3.1.2-24] the remote sends nothing larger than the broker accepts
+      properties: v5 ? { sessionExpiryInterval: c.sessionExpiry, maximumPacketSize: this.#maxPacketSize } : undefined,
       log: () => {},
-    };
-  }
-
-  /** Wraps mqtt.js's `_sendPacket` (see the class comment). */
-  #intercept(client: MqttClient): void {
-    const internals = client as unknown as { _sendPacket: SendPacket };
-    const write = internals._sendPacket.bind(client);
-    this.#write = write;
-    this.#acks = Promise.resolve();
-    internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
-      if (packet.cmd === 'pubrel') return cb?.(); // mqtt.js's automatic PUBREL: the session sends its own after commit
-      if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return write(packet, cb, cbStorePut, noStore);
-      const key = `${packet.cmd}:${packet.messageId}`;
-      const hold = this.#holds.get(key);
-      this.#holds.delete(key);
-      const v5 = this.#config.protocolVersion === 5;
-      this.#acks = this.#acks.then(() => hold).then(
-        (reasonCode) => {
-          if (this.#client !== client) return;
-          if (v5 && typeof reasonCode === 'number' && reasonCode !== 0) (packet as { reasonCode?: number }).reasonCode = reasonCode;
-          write(packet);
-        },
-        (err: unknown) => {
-          if (this.#client !== client) return;
-          this.#logger.error({ err, packet: packet.cmd, packetId: packet.messageId }, 'mqtt bridge: local commit failed; not acknowledged, reconnecting');
-          client.end(true);
-        },
-      );
-      cb?.(); // mqtt.js handles the next packet meanwhile
     };
   }
 
   #drop(): void {
     this.#client = undefined;
-    this.#write = undefined;
     this.#ids = undefined;
-    this.#holds.clear();
+    this.#acks = [];
+    this.#ackHead = 0;
   }
 
   #failed(url: string, wasUp: boolean): void {

@@ -2,7 +2,7 @@ import type { IConnackPacket, IPublishPacket } from 'mqtt';
 import type { Delivery } from '../broker/inflight.js';
 import { isExpired, remainingExpiry } from '../broker/message.js';
 import type { Outlet } from '../broker/session.js';
-import type { ClientInfo, DropReason, Message, ProtocolVersion } from '../model.js';
+import type { ClientInfo, DropReason, Message, ProtocolVersion, QoS } from '../model.js';
 import type { RemoteLink } from './link.js';
 import type { TopicMap } from './topics.js';
 import { withVia } from './via.js';
@@ -10,9 +10,25 @@ import { withVia } from './via.js';
 /** Bytes of a PUBLISH beyond topic and payload, counted generously (fixed header, length, packet id, properties' framing). */
 const PUBLISH_OVERHEAD = 16;
 
+/** What an outlet reports to its bridge. */
+export interface OutletEvents {
+  /** A QoS 0 PUBLISH went out. */
+  sentQos0(): void;
+  /**
+   * A delivery went out below its QoS because of the remote's Maximum QoS, or without its RETAIN
+   * flag because the remote has no Retain Available (MQTT 5 CONNACK) [MQTT-3.2.2-11] [MQTT-3.2.2-14].
+   */
+  limited(what: 'qos' | 'retain'): void;
+  /** A delivery sent at QoS 0 for the remote's Maximum QoS 0 is done, as no acknowledgement will come. */
+  unacknowledged(packetId: number): void;
+  /** True when `message` came from the remote itself, through one of its bridge links to this broker (3.1.1, see via.ts). */
+  returnsHome(message: Message): boolean;
+}
+
 /**
  * The bridge's session's connection to its "client", the remote broker: what the session sends
- * goes to the remote through mqtt.js, under the remote topic its rule gives. One per connection.
+ * goes to the remote, under the remote topic its rule gives, within the remote's Maximum QoS and
+ * Retain Available. One per connection.
  */
 export class BridgeOutlet implements Outlet {
   readonly protocolVersion: ProtocolVersion;
@@ -24,8 +40,13 @@ export class BridgeOutlet implements Outlet {
   readonly #topics: TopicMap;
   readonly #maxPacketSize: number;
   readonly #maxWriteBuffer: number;
-  readonly #sentQos0: () => void;
+  readonly #events: OutletEvents;
   readonly #brokerId: string;
+  /** The remote's Maximum QoS and Retain Available (MQTT 5 CONNACK; 2 and true when absent). */
+  readonly maxQos: QoS;
+  readonly retainAvailable: boolean;
+  /** QoS 2 deliveries sent at QoS 1 (remote Maximum QoS 1), by packet id: their PUBACK ends them. */
+  readonly #atQos1 = new Set<number>();
 
   constructor(
     link: RemoteLink,
@@ -34,7 +55,7 @@ export class BridgeOutlet implements Outlet {
     info: ClientInfo,
     topics: TopicMap,
     maxWriteBuffer: number,
-    sentQos0: () => void,
+    events: OutletEvents,
     brokerId: string,
   ) {
     this.#brokerId = brokerId;
@@ -46,7 +67,9 @@ export class BridgeOutlet implements Outlet {
     this.receiveMaximum = Math.min(config.maxInflight, props?.receiveMaximum ?? 65535);
     this.#maxPacketSize = props?.maximumPacketSize ?? Number.MAX_SAFE_INTEGER;
     this.#maxWriteBuffer = maxWriteBuffer;
-    this.#sentQos0 = sentQos0;
+    this.#events = events;
+    this.maxQos = (props?.maximumQoS ?? 2) as QoS;
+    this.retainAvailable = props?.retainAvailable !== false;
   }
 
   get congested(): boolean {
@@ -59,17 +82,36 @@ export class BridgeOutlet implements Outlet {
     if (remote === undefined) return 'unencodable'; // no rule forwards it any more (the configuration changed)
     const now = Date.now();
     if (isExpired(message, now)) return 'expired'; // [MQTT-3.3.2-5]
+    if (this.#events.returnsHome(message)) return 'bridge-loop'; // 3.1.1 between two Midge brokers (see via.ts)
     if (Buffer.byteLength(remote.topic) + message.payload.length + PUBLISH_OVERHEAD > this.#maxPacketSize) return 'packet-too-large'; // [MQTT-3.1.2-24]
     const properties = this.protocolVersion === 5 ? propertiesOf(message, now, this.#brokerId) : undefined;
-    const sent = this.#link.publish(remote.topic, message.payload, { qos: delivery.qos, retain: delivery.retain, dup, properties }, delivery.packetId);
-    if (delivery.qos > 0) return undefined; // in flight: if the link just went, the next attach resends it
-    if (!sent) return 'offline';
-    this.#sentQos0();
+    // [MQTT-3.2.2-11] never above the remote's Maximum QoS; [MQTT-3.2.2-14] no RETAIN without Retain Available
+    const qos = Math.min(delivery.qos, this.maxQos) as QoS;
+    if (qos < delivery.qos) this.#events.limited('qos');
+    const retain = delivery.retain && this.retainAvailable;
+    if (retain !== delivery.retain) this.#events.limited('retain');
+    const packetId = qos > 0 ? delivery.packetId : undefined;
+    const sent = this.#link.publish({ cmd: 'publish', topic: remote.topic, payload: message.payload, qos, retain, dup: dup && qos > 0, messageId: packetId, properties });
+    if (delivery.qos === 0) {
+      if (!sent) return 'offline';
+      this.#events.sentQos0();
+      return undefined;
+    }
+    // In flight: if the link just went, the next attach resends it
+    if (sent && qos === 0) this.#events.unacknowledged(delivery.packetId);
+    else if (qos === 1 && delivery.qos === 2) this.#atQos1.add(delivery.packetId);
     return undefined;
   }
 
+  /** True (once) when `packetId` is a QoS 2 delivery the remote took at QoS 1: its PUBACK ends it. */
+  takeDowngraded(packetId: number): boolean {
+    return this.#atQos1.delete(packetId);
+  }
+
   sendPubrel(packetId: number): void {
-    this.#link.sendPubrel(packetId);
+    // A delivery the remote took below QoS 2 has no PUBREL to send: its exchange is over
+    if (this.maxQos < 2) this.#events.unacknowledged(packetId);
+    else this.#link.sendPubrel(packetId);
   }
 }
 

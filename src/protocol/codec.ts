@@ -6,7 +6,7 @@
 import mqttPacket from 'mqtt-packet';
 import type * as P from 'mqtt-packet';
 import { BrokerError } from '../errors.js';
-import { connectDecoded, createParser, currentPacket, PROPERTY_TABLES, readPosition, useMqtt31Headers, type Parser, type ParserSink } from './mqtt-packet-internals.js';
+import { connectDecoded, createParser, currentPacket, expectVersion, PROPERTY_TABLES, readPosition, useMqtt31Headers, type Parser, type ParserSink } from './mqtt-packet-internals.js';
 import { readProperties } from './properties.js';
 import { encodePlainPublish } from './publish-frame.js';
 
@@ -89,9 +89,11 @@ export class Decoder implements ParserSink {
   readonly #parser: Parser;
   readonly #events: DecoderEvents;
 
-  constructor(events: DecoderEvents) {
+  /** `protocolVersion` is for a client (the MQTT bridge), which knows its level before any packet; a server's Decoder learns it from the CONNECT. */
+  constructor(events: DecoderEvents, protocolVersion?: ProtocolVersion) {
     this.#events = events;
     this.#parser = createParser(strictParseProperties, this);
+    if (protocolVersion !== undefined) expectVersion(this.#parser, protocolVersion);
   }
 
   /** From the parser: a decoded packet, checked for what mqtt-packet leaves out. */

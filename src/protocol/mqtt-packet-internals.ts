@@ -171,6 +171,11 @@ export function connectDecoded(parser: Parser, packet: P.IConnectPacket): void {
     PARSER_SETTINGS.find((s) => s.protocolVersion === packet.protocolVersion && s.bridgeMode === bridgeMode) ?? { protocolVersion: packet.protocolVersion, bridgeMode };
 }
 
+/** A client's parser: it reads packets as protocol level `protocolVersion` (a server's learns the level from the CONNECT). */
+export function expectVersion(parser: Parser, protocolVersion: number): void {
+  raw(parser).settings = PARSER_SETTINGS.find((s) => s.protocolVersion === protocolVersion && !s.bridgeMode) ?? { protocolVersion, bridgeMode: false };
+}
+
 /** After a valid 3.1 CONNECT: read the headers of 3.1's resent PUBREL, SUBSCRIBE and UNSUBSCRIBE (see parseHeader31). */
 export function useMqtt31Headers(parser: Parser): void {
   // Only a 3.1 connection pays for the extra header check (an own property, like _parseString)

@@ -101,6 +101,7 @@ describe('midge migrate: the translation', () => {
       'remote_clientid gateway-7',
       'remote_username gw',
       'remote_password s3cret',
+      'local_username gw-local',
       'cleansession true',
       'keepalive_interval 30',
       'try_private false',
@@ -127,6 +128,7 @@ describe('midge migrate: the translation', () => {
         clientId: 'gateway-7',
         username: 'gw',
         password: 's3cret',
+        localUsername: 'gw-local',
         cleanStart: true,
         keepalive: 30,
         bridgeBit: false,
@@ -144,9 +146,9 @@ describe('midge migrate: the translation', () => {
       { name: 'second', url: 'mqtt://10.0.0.9:1883', topics: [{ filter: '#', direction: 'out', qos: 0 }] },
     ]);
     expect(m.untranslated).toEqual([
-      expect.stringMatching(/^bridges.conf:17: notifications true: Midge reports bridge state in \$SYS/),
-      expect.stringMatching(/^bridges.conf:18: start_type lazy: /),
-      'bridges.conf:22: bridge empty has no address',
+      expect.stringMatching(/^bridges.conf:18: notifications true: Midge reports bridge state in \$SYS/),
+      expect.stringMatching(/^bridges.conf:19: start_type lazy: /),
+      'bridges.conf:23: bridge empty has no address',
     ]);
     // What midge migrate prints is a configuration Midge accepts (the bridges are validated, files included)
     const yaml = parseYaml(formatMigration(m, 'bridges.conf')) as Record<string, unknown>;

@@ -56,3 +56,43 @@ describe('MQTT bridge under an ACL file', () => {
     expect(local.broker.stats.dropped['not-authorized']).toBe(2); // one refused publish, one refused read
   });
 });
+
+describe('the bridge subscribes locally through authorizeSubscribe', () => {
+  it('as its localUsername: a filter the ACL refuses is not subscribed (logged, counted), the others are', async () => {
+    const acl = path.join(dir, 'acl-local-user');
+    writeFileSync(acl, ['user app', 'topic readwrite #', 'user edge', 'topic read up/#'].join('\n'));
+    const remote = await startBroker();
+    opened.push(remote);
+    const topics = [
+      { filter: 'up/#', direction: 'out' as const, qos: 1 as const },
+      { filter: 'secret/#', direction: 'out' as const, qos: 1 as const },
+    ];
+    const local = await startBroker({ aclFile: acl, allowAnonymous: true, bridges: [{ name: 'cloud', url: remote.url, localUsername: 'edge', reconnectDelay: 50, topics }] });
+    opened.push(local);
+    await until(() => local.broker.mqttBridges.status()[0]?.state === 'connected', 'bridge connected');
+    expect(local.broker.mqttBridges.status()[0]?.refusedSubscriptions).toBe(1);
+    expect(local.broker.admin.subscriptions({ clientId: '$bridge/cloud' }).map((s) => s.filter)).toEqual(['up/#']);
+    const cloud = await remote.client();
+    const atRemote: string[] = [];
+    cloud.on('message', (t) => atRemote.push(t));
+    await cloud.subscribeAsync('#', { qos: 1 });
+    const app = await local.client({ username: 'app' });
+    await app.publishAsync('secret/a', '1', { qos: 1 });
+    await app.publishAsync('up/a', '1', { qos: 1 });
+    await until(() => atRemote.length >= 1, 'the allowed message');
+    await sleep(300);
+    expect(atRemote).toEqual(['up/a']);
+  });
+
+  it('without localUsername the bridge is an anonymous client $bridge/<name>: a user-only ACL refuses every filter', async () => {
+    const acl = path.join(dir, 'acl-users-only');
+    writeFileSync(acl, ['user edge', 'topic read up/#'].join('\n'));
+    const remote = await startBroker();
+    opened.push(remote);
+    const local = await startBroker({ aclFile: acl, allowAnonymous: true, bridges: [{ name: 'cloud', url: remote.url, reconnectDelay: 50, topics: [{ filter: 'up/#', qos: 1 }] }] });
+    opened.push(local);
+    await until(() => local.broker.mqttBridges.status()[0]?.state === 'connected', 'bridge connected');
+    expect(local.broker.mqttBridges.status()[0]?.refusedSubscriptions).toBe(1);
+    expect(local.broker.admin.subscriptions({ clientId: '$bridge/cloud' })).toEqual([]);
+  });
+});

@@ -37,6 +37,8 @@ describe('bridges option', () => {
       overflow: 'drop-oldest',
       topics: [{ filter: 'a/#', direction: 'out', qos: 0, localPrefix: '', remotePrefix: '', localFilter: 'a/#', remoteFilter: 'a/#' }],
     });
+    expect(c?.localUsername).toBeUndefined();
+    expect(resolveMqttBridges([{ ...ok, localUsername: 'edge' }])[0]?.localUsername).toBe('edge');
   });
 
   it.each([
@@ -54,6 +56,7 @@ describe('bridges option', () => {
     [[{ ...ok, overflow: 'drop-new' }], 'bridges[0].overflow: expected drop-oldest|block, found "drop-new"'],
     [[{ ...ok, ca: path.join(dir, 'missing.crt') }], `bridges[0].ca: cannot read ${path.join(dir, 'missing.crt')}: ENOENT`],
     [[{ ...ok, clientid: 'x' }], 'bridges[0].clientid: unknown option'],
+    [[{ ...ok, localUsername: 7 }], 'bridges[0].localUsername: expected a string, found 7'],
     [[{ ...ok, reconnectDelay: 5000, reconnectDelayMax: 1000 }], 'bridges[0].reconnectDelayMax: expected an integer from 5000'],
   ])('refuses %j with one line', (bridges, message) => {
     const text = refusal(bridges);

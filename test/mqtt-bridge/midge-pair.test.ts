@@ -80,11 +80,11 @@ describe('the bridge session id', () => {
   });
 });
 
-describe('two Midge brokers, each bridging to the other (MQTT 5)', () => {
+describe.each([5, 4] as const)('two Midge brokers, each bridging to the other (MQTT %s)', (protocolVersion) => {
   async function ring(direction: 'out' | 'both'): Promise<{ gotA: string[]; gotB: string[]; a: TestBroker; b: TestBroker }> {
     const a = await broker();
     const b = await broker();
-    const link = (url: string) => [{ name: 'peer', url, protocolVersion: 5 as const, reconnectDelay: 50, topics: [{ filter: 'ring/#', direction, qos: 1 as const }] }];
+    const link = (url: string) => [{ name: 'peer', url, protocolVersion, reconnectDelay: 50, topics: [{ filter: 'ring/#', direction, qos: 1 as const }] }];
     await a.broker.reloadBridges(link(b.url));
     await b.broker.reloadBridges(link(a.url));
     await until(() => a.broker.mqttBridges.status()[0]?.state === 'connected' && b.broker.mqttBridges.status()[0]?.state === 'connected', 'both links up');
@@ -106,12 +106,17 @@ describe('two Midge brokers, each bridging to the other (MQTT 5)', () => {
     const { gotA, gotB, a, b } = await ring('out');
     expect(gotA).toEqual(['ring/from-a', 'ring/from-b']);
     expect(gotB).toEqual(['ring/from-a', 'ring/from-b']);
-    // Each message went back once over the other link and was dropped there, unpublished
+    // MQTT 5: each message went back once over the other link and was dropped there, unpublished.
+    // 3.1.1: each message is not sent back at all: the link knows it reaches the broker it came from.
     expect(a.broker.stats.dropped['bridge-loop']).toBe(1);
     expect(b.broker.stats.dropped['bridge-loop']).toBe(1);
+    const forwarded = protocolVersion === 5 ? 2 : 1;
+    expect(a.broker.mqttBridges.status()[0]?.forwardedOut).toBe(forwarded);
+    expect(b.broker.mqttBridges.status()[0]?.forwardedOut).toBe(forwarded);
   });
 
-  it('both on each side (two links between the same brokers): no endless loop', async () => {
+  // Over 3.1.1 two `both` links between the same brokers loop, as with Mosquitto (README: use one `both` link)
+  it.skipIf(protocolVersion === 4)('both on each side (two links between the same brokers): no endless loop', async () => {
     const { gotA, gotB } = await ring('both');
     // Two links carry each message twice, as with Mosquitto; the loop still ends at once
     for (const got of [gotA, gotB]) {

@@ -3,6 +3,9 @@
  * MQTT 3.1.1 with the bridge bit and MQTT 5 with No Local), and Mosquitto bridging to Midge with a
  * `connection` block, where Midge honours the bridge bit (no echo).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sleep, startBroker, until, type TestBroker } from '../helpers/broker.js';
@@ -13,10 +16,12 @@ if (MOSQUITTO === undefined) console.warn('SKIPPED: MQTT bridge tests against Mo
 const opened: TestBroker[] = [];
 const remotes: Mosquitto[] = [];
 const clients: MqttClient[] = [];
+const dirs: string[] = [];
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.endAsync(true).catch(() => undefined)));
   for (const b of opened.splice(0)) await b.close();
   for (const m of remotes.splice(0)) await m.destroy();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 async function client(url: string, protocolVersion: 4 | 5 = 5): Promise<{ c: MqttClient; got: IPublishPacket[] }> {
@@ -139,5 +144,42 @@ describe.skipIf(MOSQUITTO === undefined)('Mosquitto bridged to Midge (a connecti
     const expected = ['chat/from-midge=g@1', 'chat/from-mosquitto=m@1', 'cmd/valve=open@1', 'sensors/t=1@1'];
     expect(summary(atMidge.got)).toEqual(expected);
     expect(summary(atMosquitto.got)).toEqual(expected);
+  });
+});
+
+describe.skipIf(MOSQUITTO === undefined)('the remote limits QoS and retain (MQTT 5 CONNACK)', () => {
+  it.each([
+    [1, 'memory'],
+    [1, 'level'],
+    [0, 'level'],
+  ] as const)('[MQTT-3.2.2-11] [MQTT-3.2.2-14] Maximum QoS %s and Retain Available 0 (%s store): sent at most at that QoS, without RETAIN, counted; nothing stays in flight', { timeout: 30_000 }, async (maxQos, store) => {
+    const remote = await Mosquitto.start(`max_qos ${maxQos}\nretain_available false`);
+    remotes.push(remote);
+    const dataDir = store === 'level' ? mkdtempSync(path.join(tmpdir(), 'midge-bridge-limits-')) : undefined;
+    if (dataDir !== undefined) dirs.push(dataDir);
+    const local = await startBroker({
+      ...(dataDir === undefined ? {} : { store: 'level', dataDir }),
+      bridges: [{ name: 'cloud', url: remote.url, protocolVersion: 5, reconnectDelay: 50, topics: [{ filter: 'up/#', direction: 'out', qos: 2 }] }],
+    });
+    opened.push(local);
+    await until(() => local.broker.mqttBridges.status()[0]?.state === 'connected', 'bridge connected');
+    const atRemote = await client(remote.url);
+    await atRemote.c.subscribeAsync('up/#', { qos: maxQos });
+    const atLocal = await client(local.url);
+    for (const qos of [0, 1, 2] as const) await atLocal.c.publishAsync(`up/${qos}`, 'u', { qos });
+    await atLocal.c.publishAsync('up/kept', 'r', { qos: 1, retain: true });
+    await until(() => atRemote.got.length >= 4, 'four messages at the remote');
+    expect(summary(atRemote.got)).toEqual([`up/0=u@0`, `up/1=u@${Math.min(1, maxQos)}`, `up/2=u@${maxQos}`, `up/kept=r@${Math.min(1, maxQos)}`]);
+    const status = local.broker.mqttBridges.status()[0];
+    await until(() => local.broker.mqttBridges.status()[0]?.backlogMessages === 0, 'nothing left in flight');
+    // Above the remote's Maximum QoS: QoS 1 and 2 for max_qos 0 (and the retained QoS 1), only QoS 2 for max_qos 1
+    expect(status?.limited.qos).toBe(maxQos === 0 ? 3 : 1);
+    expect(status?.limited.retain).toBe(1);
+    expect(local.broker.mqttBridges.status()[0]?.forwardedOut).toBe(4);
+    // Mosquitto kept no retained message (it has none to keep): a new subscriber gets nothing
+    const late = await client(remote.url);
+    await late.c.subscribeAsync('up/#', { qos: 1 });
+    await sleep(300);
+    expect(late.got).toEqual([]);
   });
 });
