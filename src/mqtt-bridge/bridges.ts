@@ -56,9 +56,11 @@ export class MqttBridges implements Plugin {
   /** After restore: ends sessions of bridges no longer configured, then starts every bridge. */
   async start(): Promise<void> {
     const ctx = this.#context();
-    // This broker's id, for the 3.1.1 links of other Midge brokers (see via.ts); $SYS: never stored
-    const id = { id: ctx.messageIds.next(), topic: BROKER_ID_TOPIC, payload: Buffer.from(this.#brokerId), qos: 0, retain: true } as const;
-    ctx.publisher.publish({ ...id, properties: undefined, expiresAt: undefined, origin: undefined }, undefined);
+    // This broker's id, for the 3.1.1 links of other Midge brokers (see via.ts): a $SYS fact like the
+    // version, so only with $SYS on; put in the retained index directly (no plugin sees it, $SYS is never stored)
+    if (ctx.options.sysInterval > 0) {
+      ctx.router.retain({ id: ctx.messageIds.next(), topic: BROKER_ID_TOPIC, payload: Buffer.from(this.#brokerId), qos: 0, retain: true, properties: undefined, expiresAt: undefined, origin: undefined });
+    }
     const wanted = new Set(this.#configs.map((c) => bridgeSessionId(c.name)));
     for (const session of [...ctx.sessions.values()]) {
       if (session.clientId.startsWith(SESSION_PREFIX) && !wanted.has(session.clientId)) ctx.sessions.end(session, 'clean-start');

@@ -9,7 +9,8 @@ afterEach(async () => {
 });
 
 async function broker(bridges?: MqttBridgeOptions[]): Promise<TestBroker> {
-  const b = await startBroker(bridges ? { bridges } : {});
+  // $SYS on (hourly): a Midge remote answers a 3.1.1 link with its broker id only then (as Mosquitto publishes no $SYS with sys_interval 0)
+  const b = await startBroker(bridges ? { bridges, sysInterval: 3600 } : { sysInterval: 3600 });
   opened.push(b);
   return b;
 }
