@@ -82,7 +82,7 @@ export class CommitTickets implements CommitObserver {
 
   /** A ticket ready (with `reasonCode`) once everything written so far is committed. */
   afterCommit(reasonCode = 0): AckTicket {
-    if (this.#gate === undefined) return AckTicket.ready(reasonCode);
+    if (this.#gate === undefined) return reasonCode === 0 ? AckTicket.READY : AckTicket.ready(reasonCode);
     const ticket = new AckTicket();
     ticket.reasonCode = reasonCode;
     this.#waiting.push({ ticket, batch: this.#gate.note(this) });

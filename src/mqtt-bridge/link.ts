@@ -256,18 +256,22 @@ export class RemoteLink {
     this.#write(encode({ cmd: 'pubrel', messageId: packetId }, this.#config.protocolVersion));
   }
 
-  /** Writes bytes after everything mqtt.js wrote; the writes of one event-loop turn leave in one system call. */
+  /**
+   * Writes bytes after everything mqtt.js wrote; the writes of one event-loop turn leave in one
+   * system call (the socket is corked until the turn ends; mqtt.js's writes pass through it too).
+   */
   #write(bytes: Buffer): void {
-    const stream = (this.#client as MqttClient).stream;
+    const stream = (this.#client as MqttClient).stream as BridgeStream;
     if (!this.#corked) {
       this.#corked = true;
-      stream.cork();
+      const socket = stream.socket;
+      socket.cork();
       process.nextTick(() => {
         this.#corked = false;
-        stream.uncork();
+        socket.uncork();
       });
     }
-    stream.write(bytes);
+    stream.send(bytes);
   }
 
   #attempt(): void {

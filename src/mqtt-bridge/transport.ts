@@ -37,7 +37,8 @@ const HEAD_BYTES = 12;
 /**
  * The stream mqtt.js reads and writes for a bridge link. Between mqtt.js and the socket it:
  * - takes the message flow (PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP) out of what mqtt.js reads
- *   and hands it to `tap`, synchronously, a whole read at a time: the bridge acknowledges the
+ *   and hands it to `tap`, synchronously, a whole read at a time (each run of consecutive such
+ *   packets in one piece, whole packets only): the bridge acknowledges the
  *   remote's messages itself, after its commits, in order [MQTT-4.6.0-2], which mqtt.js has no
  *   public way to let it do (it acknowledges as soon as it has handled one); and the remote's
  *   acknowledgements of a read release the next messages together (mqtt.js handles one packet
@@ -70,6 +71,16 @@ export class BridgeStream extends Duplex {
     socket.on('close', () => this.destroy());
     socket.on('connect', () => this.emit('connect'));
     socket.on('secureConnect', () => this.emit('secureConnect'));
+  }
+
+  /**
+   * Writes bytes for the bridge itself, behind everything mqtt.js wrote: straight to the socket
+   * when this stream holds nothing back (nothing buffered or corked, and the CONNECT is through),
+   * which saves a pass through this stream's Writable per packet; through it otherwise, in order.
+   */
+  send(bytes: Buffer): void {
+    if (this.writableLength === 0 && this.writableCorked === 0 && !this.#bridgeBit && !this.destroyed && !this.writableEnded) this.socket.write(bytes);
+    else this.write(bytes);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
@@ -124,6 +135,8 @@ export class BridgeStream extends Duplex {
     this.#partial = undefined;
     let start = 0;
     let passFrom = 0;
+    /** Where the current run of tapped packets starts (-1: none). */
+    let tapFrom = -1;
     let flowing = true;
     for (;;) {
       const end = packetEnd(buf, start);
@@ -134,12 +147,19 @@ export class BridgeStream extends Duplex {
       if (end === undefined || end > buf.length) break;
       const type = (buf[start] as number) >> 4;
       if (type >= FIRST_TAPPED && type <= LAST_TAPPED) {
-        if (start > passFrom) flowing = this.push(buf.subarray(passFrom, start)) && flowing;
-        this.#tap(buf.subarray(start, end));
+        // A run of consecutive tapped packets goes to the tap in one piece (one decoder write)
+        if (tapFrom === -1) {
+          if (start > passFrom) flowing = this.push(buf.subarray(passFrom, start)) && flowing;
+          tapFrom = start;
+        }
         passFrom = end;
+      } else if (tapFrom !== -1) {
+        this.#tap(buf.subarray(tapFrom, start));
+        tapFrom = -1;
       }
       start = end;
     }
+    if (tapFrom !== -1) this.#tap(buf.subarray(tapFrom, passFrom));
     if (start > passFrom) flowing = this.push(buf.subarray(passFrom, start)) && flowing;
     if (start < buf.length) {
       if (buf.length - start > this.#maxPacketBytes) {

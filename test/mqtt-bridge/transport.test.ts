@@ -30,7 +30,7 @@ function setup(bridgeBit = false, max = 1 << 20): { socket: FakeSocket; stream: 
 const gen = (packet: object, protocolVersion = 4) => mqttPacket.generate(packet as mqttPacket.Packet, { protocolVersion });
 
 describe('BridgeStream', () => {
-  it('takes the message flow (PUBLISH to PUBCOMP) out, passes every other packet to mqtt.js, whole and in order, across any chunking', async () => {
+  it('takes the message flow (PUBLISH to PUBCOMP) out, runs of whole packets at a time, passes every other packet to mqtt.js, whole and in order, across any chunking', async () => {
     const connack = gen({ cmd: 'connack', returnCode: 0, sessionPresent: false });
     const publish = gen({ cmd: 'publish', topic: 'a/b', payload: Buffer.alloc(300, 1), qos: 1, messageId: 7, retain: false, dup: false });
     const puback = gen({ cmd: 'puback', messageId: 3 });
@@ -42,7 +42,12 @@ describe('BridgeStream', () => {
       const { socket, tapped, passed } = setup();
       for (let i = 0; i < all.length; i += size) socket.feed(all.subarray(i, i + size));
       await new Promise((r) => setImmediate(r));
-      expect(tapped).toEqual([publish, puback, pubrel]);
+      // Whole packets only, a run of consecutive ones at most per piece
+      expect(Buffer.concat(tapped)).toEqual(Buffer.concat([publish, puback, pubrel]));
+      const boundaries = [publish.length, publish.length + puback.length, publish.length + puback.length + pubrel.length];
+      let offset = 0;
+      for (const piece of tapped) expect(boundaries).toContain((offset += piece.length));
+      if (size === all.length) expect(tapped).toHaveLength(1);
       expect(Buffer.concat(passed)).toEqual(Buffer.concat([connack, suback, pingresp]));
     }
   });
@@ -79,5 +84,22 @@ describe('BridgeStream', () => {
     await new Promise((r) => setImmediate(r));
     expect(large.stream.destroyed).toBe(true);
     expect(large.tapped).toEqual([]);
+  });
+
+  it("writes the bridge's own packets behind what mqtt.js wrote: straight to the socket when nothing waits, in order when mqtt.js's writes are corked or buffered", async () => {
+    const { socket, stream } = setup(true);
+    const connect = gen({ cmd: 'connect', clientId: 'c', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60 });
+    const [a, b, c, d] = [1, 2, 3, 4].map((id) => gen({ cmd: 'puback', messageId: id })) as Buffer[];
+    stream.send(connect); // the CONNECT goes through the stream: it gets the bridge bit
+    stream.send(a as Buffer);
+    stream.cork();
+    stream.write(b);
+    stream.send(c as Buffer); // behind b, although the socket could take it now
+    stream.uncork();
+    stream.send(d as Buffer);
+    await new Promise((r) => setImmediate(r));
+    const sent = Buffer.concat(socket.written);
+    expect(sent[connect.indexOf(Buffer.from('MQTT')) + 4]).toBe(0x84);
+    expect(sent.subarray(connect.length)).toEqual(Buffer.concat([a, b, c, d] as Buffer[]));
   });
 });
