@@ -22,13 +22,14 @@
  * flags it is deployed with (src/cli/node-flags.ts). Source and destination are the load
  * generator's hand-written client (src/loadgen/client.ts), which costs far less per message than
  * either broker (mqtt.js saturated a core here and capped every rate). With `--repeat N` each case
- * runs N times, the edges alternating, and the median row is kept. Figures are indicative: the
+ * runs N times, the edges alternating, and the median row is kept, with the range of the rates and
+ * the 1-minute load average at the start of the median run. Figures are indicative: the
  * machine is shared, so compare the rows of one run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -71,6 +72,10 @@ interface Row {
   /** Edge CPU time (user + system) per 1000 delivered messages, in ms. */
   edgeCpuMsPer1k: number;
   seconds: number;
+  /** The machine's 1-minute load average when the case started (the machine is shared). */
+  load1: number;
+  /** With --repeat: the lowest and highest rate of the case's runs (the row is the median run). */
+  rateRange?: [number, number];
 }
 
 /** A child process (a broker) with its directory; stopped by PID. */
@@ -232,6 +237,7 @@ async function publishAll(client: BenchClient, qos: 0 | 1): Promise<void> {
 }
 
 async function runCase(edge: Edge, direction: Direction, qos: 0 | 1): Promise<Row> {
+  const load1 = Number((loadavg()[0] ?? 0).toFixed(1));
   const remotePort = await freePort();
   const edgePort = await freePort();
   const remote = await startMosquitto([], remotePort);
@@ -283,7 +289,7 @@ async function runCase(edge: Edge, direction: Direction, qos: 0 | 1): Promise<Ro
     const seconds = ((lastAt || performance.now()) - started) / 1000;
     return {
       edge, direction, qos, rate: Math.round(delivered / seconds), delivered, lost: MESSAGES - delivered, duplicates, outOfOrder,
-      edgeRssMb: Math.round(edgeProc.peakRssMb()), edgeCpuMsPer1k: Number(((cpu * 1000) / Math.max(1, delivered)).toFixed(1)), seconds: Number(seconds.toFixed(2)),
+      edgeRssMb: Math.round(edgeProc.peakRssMb()), edgeCpuMsPer1k: Number(((cpu * 1000) / Math.max(1, delivered)).toFixed(1)), seconds: Number(seconds.toFixed(2)), load1,
     };
   } finally {
     for (const c of clients) c.close();
@@ -295,7 +301,8 @@ async function runCase(edge: Edge, direction: Direction, qos: 0 | 1): Promise<Ro
 /** The row with the median rate of several runs of one case. */
 function median(rows: Row[]): Row {
   const sorted = [...rows].sort((a, b) => a.rate - b.rate);
-  return sorted[Math.floor((sorted.length - 1) / 2)] as Row;
+  const middle = sorted[Math.floor((sorted.length - 1) / 2)] as Row;
+  return { ...middle, rateRange: [sorted[0]?.rate ?? 0, sorted[sorted.length - 1]?.rate ?? 0] };
 }
 
 async function main(): Promise<void> {
@@ -324,8 +331,8 @@ async function main(): Promise<void> {
     return { ...r, vsMosquitto: reference && reference.rate > 0 ? Number((r.rate / reference.rate).toFixed(2)) : null };
   });
   console.table(
-    table.map(({ edge, direction, qos, rate, lost, duplicates, outOfOrder, edgeRssMb, edgeCpuMsPer1k, vsMosquitto }) => ({
-      edge, direction, qos, 'msg/s': rate, 'vs Mosquitto': vsMosquitto, lost, duplicates, 'out of order': outOfOrder, 'RSS MB': edgeRssMb, 'CPU ms/1k': edgeCpuMsPer1k,
+    table.map(({ edge, direction, qos, rate, rateRange, lost, duplicates, outOfOrder, edgeRssMb, edgeCpuMsPer1k, load1, vsMosquitto }) => ({
+      edge, direction, qos, 'msg/s': rate, range: rateRange?.join('–'), 'vs Mosquitto': vsMosquitto, load: load1, lost, duplicates, 'out of order': outOfOrder, 'RSS MB': edgeRssMb, 'CPU ms/1k': edgeCpuMsPer1k,
     })),
   );
   const out = values.json ?? fileURLToPath(new URL('../../bench/results/mqtt-bridge.json', import.meta.url));
