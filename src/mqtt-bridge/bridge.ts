@@ -57,6 +57,8 @@ export class MqttBridge {
   readonly #info: ClientInfo;
   #link: RemoteLink;
   #inbound: Inbound | undefined;
+  /** The authorizePublish checks the last link left running: the next link's messages wait behind them. */
+  #checking: Promise<void> | undefined;
   /** Remote filters of an earlier configuration, unsubscribed at the next connection. */
   #stale: string[] = [];
   #forwardedOut = 0;
@@ -214,7 +216,7 @@ export class MqttBridge {
 
   async #up(client: MqttClient, connack: IConnackPacket): Promise<void> {
     this.#remoteId = undefined;
-    this.#inbound = new Inbound(this.#ctx, this.#session, this.#link, this.#topics, this.#info, this.#counters, this.#brokerId);
+    this.#inbound = new Inbound(this.#ctx, this.#session, this.#link, this.#topics, this.#info, this.#counters, this.#brokerId, this.#checking);
     try {
       await this.#subscribeRemote(client);
     } catch (err) {
@@ -301,6 +303,7 @@ export class MqttBridge {
   }
 
   #down(): void {
+    this.#checking = this.#inbound?.checking;
     this.#inbound = undefined;
     this.#outlet = undefined;
     if (!this.#session.connected) return;

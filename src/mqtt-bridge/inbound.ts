@@ -44,8 +44,13 @@ export class Inbound {
 
   readonly #brokerId: string;
 
-  constructor(ctx: BrokerContext, session: Session, link: RemoteLink, topics: TopicMap, info: ClientInfo, counters: InboundCounters, brokerId: string) {
+  /**
+   * `checking`: the checks still running for the previous link's messages (see `checking`); this
+   * link's messages wait behind them, so a QoS 2 resend finds the first copy's packet id.
+   */
+  constructor(ctx: BrokerContext, session: Session, link: RemoteLink, topics: TopicMap, info: ClientInfo, counters: InboundCounters, brokerId: string, checking?: Promise<void>) {
     this.#brokerId = brokerId;
+    if (checking !== undefined) this.#chain = checking;
     this.#ctx = ctx;
     this.#session = session;
     this.#link = link;
@@ -54,6 +59,11 @@ export class Inbound {
     this.#counters = counters;
     this.#settled = () => link.settled();
     this.#tickets = new CommitTickets(ctx.gate, this.#settled);
+  }
+
+  /** Settles once every message received so far has been checked by the authorizePublish gates (and routed or refused). */
+  get checking(): Promise<void> {
+    return this.#chain;
   }
 
   /** A PUBLISH from the remote. */
@@ -87,9 +97,14 @@ export class Inbound {
       if (qos > 0) this.#link.hold(ack, id, ticket);
       return;
     }
-    const routed = this.#chain
-      .then(() => this.#ctx.hooks.authorizePublish(this.#info, message))
-      .then((allowed) => (allowed ? this.#route(message, id) : this.#refuse(message, 'not-authorized', ReasonCode.NotAuthorized)));
+    const routed = this.#chain.then(() => {
+      // A QoS 2 resend that came while the first copy waited for its check: that copy has been handled by now
+      const known = qos === 2 ? this.#session.inboundReason(id) : undefined;
+      if (known !== undefined) return this.#tickets.afterCommit(known); // [MQTT-4.3.3-9]
+      return this.#ctx.hooks
+        .authorizePublish(this.#info, message)
+        .then((allowed) => (allowed ? this.#route(message, id) : this.#refuse(message, 'not-authorized', ReasonCode.NotAuthorized)));
+    });
     this.#chain = routed.then(
       () => undefined,
       () => undefined,

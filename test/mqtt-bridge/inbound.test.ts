@@ -74,3 +74,43 @@ describe.each([4, 5] as const)('inbound acknowledgement after the local commit (
     expect(got).toEqual(['close', 'close']);
   });
 });
+
+describe('inbound QoS 2 behind an asynchronous authorizePublish', () => {
+  it('a resend that arrives while the first copy is being checked is not published twice [MQTT-4.3.3-9]', async () => {
+    const remote = await startBroker();
+    opened.push(remote);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let checks = 0;
+    const slowAcl = {
+      name: 'slow-acl',
+      async authorizePublish(): Promise<boolean> {
+        checks++;
+        await gate;
+        return true;
+      },
+    };
+    const local = await startBroker({
+      plugins: [slowAcl],
+      bridges: [{ name: 'cloud', url: remote.url, clientId: 'edge-1', protocolVersion: 5, reconnectDelay: 50, reconnectDelayMax: 200, topics: [{ filter: 'cmd/#', direction: 'in', qos: 2 }] }],
+    });
+    opened.push(local);
+    await until(() => remote.broker.session('edge-1')?.subscriptions === 1, 'the bridge subscribed on the remote');
+    const sub = await local.client();
+    const got: string[] = [];
+    sub.on('message', (_topic, payload) => got.push(payload.toString()));
+    await sub.subscribeAsync('cmd/#', { qos: 2 });
+    const pub = await remote.client();
+    void pub.publishAsync('cmd/valve', 'open', { qos: 2 });
+    await until(() => checks === 1, 'the first copy waits for its check');
+    // The link drops while the check runs; the remote sends the PUBLISH again (DUP=1) once it is back
+    expect(remote.broker.admin.kick('edge-1')).toBe(true);
+    await until(() => local.broker.mqttBridges.status()[0]?.connects === 2, 'the bridge reconnected');
+    await sleep(300);
+    open();
+    await until(() => remote.broker.session('edge-1')?.inflight === 0, 'the QoS 2 exchange completed');
+    await sleep(300);
+    expect(got).toEqual(['open']);
+    expect(local.broker.mqttBridges.status()[0]?.forwardedIn).toBe(1);
+  });
+});
