@@ -128,3 +128,27 @@ describe('write-ahead of outbound QoS 1/2', () => {
     expect(((await c.next('pubcomp')) as { reasonCode?: number }).reasonCode ?? 0).toBe(0);
   });
 });
+
+describe('acknowledgement order when one is withheld', () => {
+  it('a PUBACK released by its barrier while its commit is pending still goes before the next one [MQTT-4.6.0-2]', async () => {
+    const store = new GatedStore();
+    store.gated = false;
+    let letGo!: () => void;
+    const barrier = new Promise<void>((resolve) => (letGo = resolve));
+    // A plugin that withholds the acknowledgement of the first message only (as flow control or a 'block' policy does)
+    const holder = { name: 'holder', holdAcknowledgement: (_c: unknown, m: { payload: Buffer }) => (m.payload.toString() === 'first' ? barrier : undefined) };
+    t = await startBroker({ store: store as Store, plugins: [holder] });
+    const pub = await raw(t.port, 5, { clientId: 'order-pub' });
+    store.gated = true;
+    pub.send(publish('order/a', 'first', 1, 1));
+    await until(() => store.pending > 0, 'the first commit requested');
+    letGo(); // the barrier lets go before the commit is done
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    pub.send(publish('order/a', 'second', 1, 2));
+    await until(() => store.pending > 1, 'the second commit requested');
+    store.gated = false;
+    store.release();
+    await until(() => pub.packets.filter((p) => p.cmd === 'puback').length === 2, 'both acknowledged');
+    expect(pub.packets.filter((p) => p.cmd === 'puback').map((p) => (p as { messageId: number }).messageId)).toEqual([1, 2]);
+  });
+});

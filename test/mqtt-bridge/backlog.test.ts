@@ -51,10 +51,17 @@ describe('outbound backlog bound', () => {
     await sleep(300);
     expect(acked).toBe(false); // held: the backlog is at its bound
     expect(local.broker.mqttBridges.status()[0]).toMatchObject({ blocked: 1, backlogMessages: 4, dropped: {} });
-    const other = await pub.publishAsync('elsewhere', 'not bridged', { qos: 1 }); // only bridged topics wait
-    expect(other).toBeDefined();
+    // Another publisher on a topic that is not bridged is not held
+    const neighbour = await local.client();
+    expect(await neighbour.publishAsync('elsewhere', 'not bridged', { qos: 1 })).toBeDefined();
+    // The same publisher's later acknowledgements wait behind the held one: PUBACKs keep their order [MQTT-4.6.0-2]
+    let laterAcked = false;
+    const later = pub.publishAsync('elsewhere', 'after the fourth', { qos: 1 }).then(() => (laterAcked = true));
+    await sleep(200);
+    expect(laterAcked).toBe(false);
     const { got } = await cloud(port);
     await fourth;
+    await later;
     await until(() => got.length === 4, 'all four at the remote', 10_000);
     expect(got).toEqual([0, 1, 2, 3].map(payload));
   });
