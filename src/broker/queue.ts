@@ -76,6 +76,8 @@ export class MessageQueue {
   /** Highest seq placed in memory: everything on disk only comes after it. */
   #memorySeq = 0;
   #loading = false;
+  /** Bumped by `clear`: a page load started before it is not put into memory (drainBacklog reads the disk). */
+  #generation = 0;
   /** What this queue has counted against the disk budget. */
   #charged = 0;
   #limits: QueueLimits;
@@ -217,9 +219,11 @@ export class MessageQueue {
     const paging = this.#paging;
     if (!paging || this.#loading || this.#backlog === 0 || this.memorySize * 2 > paging.pageSize) return;
     this.#loading = true;
+    const generation = this.#generation;
     paging.load(this.#memorySeq, Math.max(1, paging.pageSize - this.memorySize)).then(
       (page) => {
         this.#loading = false;
+        if (generation !== this.#generation) return; // cleared meanwhile (the session ended): its backlog is drained instead
         for (const d of page) {
           this.#push(d);
           this.#backlogBytes -= d.message.payload.length;
@@ -285,6 +289,7 @@ export class MessageQueue {
 
   /** Removes what is in memory, returning it; the disk backlog stays (see drainBacklog). */
   clear(): Delivery[] {
+    this.#generation++;
     const all = this.#items.slice(this.#head);
     this.#items = [];
     this.#head = 0;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Inflight, type Delivery } from '../../src/broker/inflight.js';
 import type { Message } from '../../src/broker/message.js';
-import { MessageQueue } from '../../src/broker/queue.js';
+import { DiskBudget, MessageQueue, type QueuePaging } from '../../src/broker/queue.js';
 
 function delivery(n: number, size = 1): Delivery {
   const message: Message = {
@@ -94,5 +94,41 @@ describe('MessageQueue under flow control', () => {
     expect(q.size).toBe(4);
     // without stretching, the plain bound applies again
     expect(q.add(delivery(6)).map((d) => d.seq)).toEqual([6]);
+  });
+});
+
+describe('MessageQueue with paging', () => {
+  it('a page that arrives after the queue was cleared (the session ended) is not taken in: every delivery is drained once and the disk budget returns to 0', async () => {
+    const budget = new DiskBudget(1_000_000);
+    const disk = Array.from({ length: 10 }, (_, i) => delivery(i + 1, 10));
+    let firstLoad: (() => void) | undefined;
+    const paging: QueuePaging = {
+      pageSize: 4,
+      budget,
+      loaded: () => undefined,
+      failed: (err) => {
+        throw err;
+      },
+      load: (afterSeq, limit) => {
+        const page = disk.filter((d) => d.seq > afterSeq).slice(0, limit);
+        if (firstLoad !== undefined) return Promise.resolve(page);
+        // The first page load stays pending until the test lets it go
+        return new Promise((resolve) => (firstLoad = () => resolve(page)));
+      },
+    };
+    const q = new MessageQueue({ maxMessages: 1000, maxBytes: 1_000_000, policy: 'drop-oldest' }, paging);
+    for (const d of disk) q.add(d, false, { maxBytes: 1_000_000, budget });
+    expect([q.memorySize, q.backlog]).toEqual([4, 6]);
+    q.shift();
+    q.shift(); // memory at half a page: the next page starts loading
+    expect(firstLoad).toBeDefined();
+    const seen = q.clear().map((d) => d.seq);
+    const drained = q.drainBacklog((d) => seen.push(d.seq));
+    firstLoad?.(); // the page load started before the session ended completes now
+    await drained;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    expect([q.size, q.memorySize, q.bytes]).toEqual([0, 0, 0]);
+    expect(budget.used).toBe(0);
   });
 });
