@@ -113,7 +113,12 @@ export class Connection implements Outlet, DecoderEvents {
   #inputFull = false;
   #outputFull = false;
   #destroyTimer: NodeJS.Timeout | undefined;
-  #corked = false;
+  /**
+   * Bytes written in this event-loop turn, written to the stream as one buffer at the end of the turn
+   * (see writeBuffer); undefined when nothing is waiting.
+   */
+  #out: Buffer[] | undefined;
+  #outBytes = 0;
   /** Set once the host was told the connection is over (see ConnectionHost.released). */
   #released = false;
   #connectTimer: NodeJS.Timeout | undefined;
@@ -179,7 +184,7 @@ export class Connection implements Outlet, DecoderEvents {
   }
 
   get congested(): boolean {
-    return this.stream.writableLength > this.#host.limits.maxWriteBuffer;
+    return this.stream.writableLength + this.#outBytes > this.#host.limits.maxWriteBuffer;
   }
 
   /** The protocol level of the CONNECT (4 until one arrives). */
@@ -421,19 +426,28 @@ export class Connection implements Outlet, DecoderEvents {
     this.writeBuffer(encode(packet, this.#protocolVersion));
   }
 
-  /** Writes bytes; writes within one event-loop turn are coalesced into one syscall. */
+  /**
+   * Writes bytes. Writes within one event-loop turn are joined and given to the stream as one buffer
+   * at the end of the turn: one syscall (one WebSocket frame) per turn, and one entry in the stream's
+   * write queue rather than one per packet. A client that stops reading thus holds up to
+   * `maxWriteBuffer` in a few large entries instead of 100,000 small ones, which Node would otherwise
+   * fail one by one (a new Error each) when the socket is destroyed, blocking the event loop for
+   * about a second (measured with a stalled QoS 0 subscriber, bench/README.md, Isolation).
+   */
   writeBuffer(buf: Buffer): void {
     if (this.#phase === 'closed' || this.stream.writableEnded) return;
-    if (!this.#corked) {
-      this.#corked = true;
-      this.stream.cork();
-      process.nextTick(Connection.#uncork, this); // a static function: no closure per connection
+    if (this.#out === undefined) {
+      this.#out = [buf];
+      process.nextTick(Connection.#flushTurn, this); // a static function: no closure per connection
+    } else {
+      this.#out.push(buf);
     }
-    this.stream.write(buf);
+    this.#outBytes += buf.length;
     this.#host.stats.packetsSent++;
     this.#host.stats.bytesSent += buf.length;
     // The write buffer is bounded: a client that does not read gets no more of its packets read
     if (!this.#outputFull && this.congested) {
+      this.#flushOut();
       this.#outputFull = true;
       this.#updateReading();
       this.#startStallTimer();
@@ -449,6 +463,21 @@ export class Connection implements Outlet, DecoderEvents {
     }
   }
 
+  /** Gives the stream what was written in this turn. */
+  #flushOut(): void {
+    const out = this.#out;
+    if (out === undefined) return;
+    const bytes = this.#outBytes;
+    this.#out = undefined;
+    this.#outBytes = 0;
+    if (this.stream.writableEnded || this.stream.destroyed) return;
+    this.stream.write(out.length === 1 ? out[0]! : Buffer.concat(out, bytes));
+  }
+
+  static #flushTurn(connection: Connection): void {
+    connection.#flushOut();
+  }
+
   /** A client whose write buffer stays above the bound for slowConsumerTimeout is disconnected. */
   #startStallTimer(): void {
     const timeout = this.#host.limits.slowConsumerTimeout;
@@ -460,11 +489,6 @@ export class Connection implements Outlet, DecoderEvents {
       if (this.#phase !== 'closed') this.#closeReason = new BrokerError('ERR_SLOW_CONSUMER', `stalled for ${timeout} ms`).message;
       this.stream.destroy();
     }, timeout);
-  }
-
-  static #uncork(connection: Connection): void {
-    connection.#corked = false;
-    connection.stream.uncork();
   }
 
   sendPublish(delivery: Delivery, dup: boolean): DropReason | undefined {
@@ -540,6 +564,7 @@ export class Connection implements Outlet, DecoderEvents {
     this.#closeReason = reason;
     this.#phase = 'closed';
     this.#pending = undefined;
+    this.#flushOut();
     this.stream.end();
     this.#destroyTimer = setTimeout(() => this.stream.destroy(), 1000);
     this.#destroyTimer.unref();
@@ -550,7 +575,10 @@ export class Connection implements Outlet, DecoderEvents {
   /** The peer ended its side: the connection is over (an MQTT connection is never half-open). */
   #onEnd(): void {
     // A TCP socket ends its side by itself (allowHalfOpen false); a WebSocket stream does not
-    if (this.stream.allowHalfOpen !== false) this.stream.end();
+    if (this.stream.allowHalfOpen !== false) {
+      this.#flushOut();
+      this.stream.end();
+    }
     this.#release();
   }
 
