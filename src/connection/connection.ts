@@ -83,6 +83,13 @@ type OwnedStream = Duplex & { [CONNECTION]: Connection };
  * Packets are handled strictly in arrival order; while an async handler runs, later packets
  * wait in a bounded queue and reads pause when it is full.
  */
+/**
+ * Bytes waiting in a stream's write queue from which the writes of a turn are joined into one buffer
+ * (see writeBuffer). A client that keeps up never has this much waiting (the kernel takes it), so its
+ * packets go out as one writev without being copied.
+ */
+const JOIN_BACKLOG = 64 * 1024;
+
 export class Connection implements Outlet, DecoderEvents {
   readonly stream: Duplex;
   readonly listener: string;
@@ -113,12 +120,10 @@ export class Connection implements Outlet, DecoderEvents {
   #inputFull = false;
   #outputFull = false;
   #destroyTimer: NodeJS.Timeout | undefined;
-  /**
-   * Bytes written in this event-loop turn, written to the stream as one buffer at the end of the turn
-   * (see writeBuffer); undefined when nothing is waiting.
-   */
+  /** Writes of this turn to a client that is behind, joined at the end of the turn (see writeBuffer). */
   #out: Buffer[] | undefined;
   #outBytes = 0;
+  #corked = false;
   /** Set once the host was told the connection is over (see ConnectionHost.released). */
   #released = false;
   #connectTimer: NodeJS.Timeout | undefined;
@@ -427,22 +432,31 @@ export class Connection implements Outlet, DecoderEvents {
   }
 
   /**
-   * Writes bytes. Writes within one event-loop turn are joined and given to the stream as one buffer
-   * at the end of the turn: one syscall (one WebSocket frame) per turn, and one entry in the stream's
-   * write queue rather than one per packet. A client that stops reading thus holds up to
-   * `maxWriteBuffer` in a few large entries instead of 100,000 small ones, which Node would otherwise
-   * fail one by one (a new Error each) when the socket is destroyed, blocking the event loop for
-   * about a second (measured with a stalled QoS 0 subscriber, bench/README.md, Isolation).
+   * Writes bytes. The writes of one event-loop turn go out together at its end: corked, as one
+   * writev, while the client keeps up. Once more than JOIN_BACKLOG is waiting in the stream (the
+   * client reads slowly or not at all), the turn's writes are joined into one buffer instead, one
+   * entry in the stream's write queue rather than one per packet: a client that stops reading holds
+   * up to `maxWriteBuffer` in a few hundred entries, not 100,000, which Node would otherwise fail
+   * one by one (a new Error each) when the socket is destroyed, blocking the event loop for up to
+   * a second (measured with a stalled QoS 0 subscriber, bench/README.md, Isolation).
    */
   writeBuffer(buf: Buffer): void {
     if (this.#phase === 'closed' || this.stream.writableEnded) return;
-    if (this.#out === undefined) {
-      this.#out = [buf];
-      process.nextTick(Connection.#flushTurn, this); // a static function: no closure per connection
-    } else {
+    if (this.#out !== undefined) {
       this.#out.push(buf);
+      this.#outBytes += buf.length;
+    } else if (this.stream.writableLength >= JOIN_BACKLOG) {
+      this.#out = [buf];
+      this.#outBytes = buf.length;
+      process.nextTick(Connection.#flushTurn, this); // after #uncork, when this turn began corked
+    } else {
+      if (!this.#corked) {
+        this.#corked = true;
+        this.stream.cork();
+        process.nextTick(Connection.#uncork, this); // a static function: no closure per connection
+      }
+      this.stream.write(buf);
     }
-    this.#outBytes += buf.length;
     this.#host.stats.packetsSent++;
     this.#host.stats.bytesSent += buf.length;
     // The write buffer is bounded: a client that does not read gets no more of its packets read
@@ -463,7 +477,7 @@ export class Connection implements Outlet, DecoderEvents {
     }
   }
 
-  /** Gives the stream what was written in this turn. */
+  /** Gives the stream what was joined in this turn. */
   #flushOut(): void {
     const out = this.#out;
     if (out === undefined) return;
@@ -476,6 +490,11 @@ export class Connection implements Outlet, DecoderEvents {
 
   static #flushTurn(connection: Connection): void {
     connection.#flushOut();
+  }
+
+  static #uncork(connection: Connection): void {
+    connection.#corked = false;
+    connection.stream.uncork();
   }
 
   /** A client whose write buffer stays above the bound for slowConsumerTimeout is disconnected. */

@@ -125,7 +125,18 @@ class WebSocketDuplex extends Duplex {
   }
 
   override _read(): void {
-    // Messages are pushed as they arrive; a benchmark subscriber never pauses its input.
+    // Messages are pushed as they arrive; pause() stops them at the socket.
+  }
+
+  /** Stops reading the TCP socket under the WebSocket too (a stalled subscriber: the broker's writes back up). */
+  override pause(): this {
+    this.#ws.pause();
+    return super.pause();
+  }
+
+  override resume(): this {
+    this.#ws.resume();
+    return super.resume();
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
