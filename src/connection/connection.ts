@@ -436,9 +436,9 @@ export class Connection implements Outlet, DecoderEvents {
    * writev, while the client keeps up. Once more than JOIN_BACKLOG is waiting in the stream (the
    * client reads slowly or not at all), the turn's writes are joined into one buffer instead, one
    * entry in the stream's write queue rather than one per packet: a client that stops reading holds
-   * up to `maxWriteBuffer` in a few hundred entries, not 100,000, which Node would otherwise fail
-   * one by one (a new Error each) when the socket is destroyed, blocking the event loop for up to
-   * a second (measured with a stalled QoS 0 subscriber, bench/README.md, Isolation).
+   * up to `maxWriteBuffer` in one entry per turn rather than one per packet (100,000 with small
+   * QoS 0 messages), which Node would otherwise fail one by one (a new Error each) when the socket
+   * is destroyed, blocking the event loop for up to a second (bench/README.md, Isolation).
    */
   writeBuffer(buf: Buffer): void {
     if (this.#phase === 'closed' || this.stream.writableEnded) return;
