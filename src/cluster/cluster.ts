@@ -13,6 +13,7 @@ import { RecentKeys } from './recent-keys.js';
 import { SharedGroups } from './shared-groups.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
 import { NodeWatch } from './node-watch.js';
+import { JetStreamAppender } from './appender.js';
 import type { ClusterEngine } from './sessions.js';
 
 /** Cluster mode: the NATS servers, this node's id, the subject/stream prefix and the JetStream replication factor. */
@@ -49,6 +50,8 @@ const LOAD_DEADLINE_MS = 60_000;
 const NODE_HEADER = 'Midge-Node';
 /** Set by the stream's republish: the message's sequence in MSGS. */
 const SEQUENCE_HEADER = 'Nats-Sequence';
+/** JetStream's deduplication header. */
+const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** How long one JetStream append waits for its acknowledgement before it is retried with the same id. */
 const APPEND_TIMEOUT_MS = 5000;
 /** How long a QoS 1/2 message is retried before its publisher is refused (a leader election takes a few seconds). */
@@ -84,7 +87,12 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly #appends = new WeakMap<Message, Promise<void>>();
   #nc: NatsConnection | undefined;
   #js: JetStreamClient | undefined;
-  #headers: (() => MsgHdrs) | undefined;
+  /** Pipelined appends to MSGS and RET (many outstanding, each settled by its PubAck). */
+  #appender: JetStreamAppender | undefined;
+  /** The headers of this node's QoS 0 messages: always the same, encoded once. */
+  #nodeHeaders: MsgHdrs | undefined;
+  /** The headers of an append: the node and the message id, set before each (nats.js encodes them at once). */
+  #appendHeaders: MsgHdrs | undefined;
   #registry: NodeRegistry | undefined;
   #reachable = false;
   #closed = false;
@@ -121,7 +129,10 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#nc = nc;
     this.#reachable = true;
     void this.#watch(nc);
-    this.#headers = nats.headers;
+    this.#nodeHeaders = fixedHeaders(nats.headers(), NODE_HEADER, this.incarnation);
+    this.#appendHeaders = nats.headers();
+    this.#appendHeaders.set(NODE_HEADER, this.incarnation);
+    this.#appender = new JetStreamAppender(nc, nats.createInbox(), APPEND_TIMEOUT_MS);
     try {
       const jsm = await nc.jetstreamManager({ timeout: APPEND_TIMEOUT_MS });
       await this.#ensureStreams(jsm, nats.RetentionPolicy.Limits);
@@ -137,6 +148,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       await this.#nodeWatch.start(kv, (err) => logger.warn({ err }, 'stopped following the nodes bucket; the node count is stale'));
     } catch (err) {
       await nc.close().catch(() => undefined);
+      this.#appender?.close();
       this.#nc = undefined;
       throw err;
     }
@@ -354,12 +366,10 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     if (nc === undefined || this.#closed || message.topic.startsWith('$SYS/')) return;
     const { prefix } = this.#options;
     const data = encodeMessage(message);
-    const headers = (this.#headers as () => MsgHdrs)();
-    headers.set(NODE_HEADER, this.incarnation);
     const stored: Promise<void>[] = [];
-    if (message.qos === 0) nc.publish(topicSubject(`${prefix}.live`, message.topic), data, { headers });
-    else stored.push(this.#append(topicSubject(`${prefix}.msgs`, message.topic), data, headers, `${this.incarnation}:${message.id}`));
-    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, headers, `${this.incarnation}:r${message.id}`));
+    if (message.qos === 0) nc.publish(topicSubject(`${prefix}.live`, message.topic), data, { headers: this.#nodeHeaders as MsgHdrs });
+    else stored.push(this.#append(topicSubject(`${prefix}.msgs`, message.topic), data, `${this.incarnation}:${message.id}`));
+    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, `${this.incarnation}:r${message.id}`));
     if (stored.length === 0) return;
     const append = stored.length === 1 ? (stored[0] as Promise<void>) : Promise.all(stored).then(() => undefined);
     const acknowledged = client !== undefined && message.qos > 0;
@@ -375,13 +385,15 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * Appends to a stream, retrying with the same message id (JetStream drops the duplicate) while
    * the stream has no leader or NATS is unreachable; a stall of several seconds is normal.
    */
-  async #append(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<void> {
+  async #append(subject: string, data: Uint8Array, msgID: string): Promise<void> {
     const started = performance.now();
     const deadline = Date.now() + APPEND_DEADLINE_MS;
+    const headers = this.#appendHeaders as MsgHdrs;
     let wait = 100;
     for (;;) {
       try {
-        await (this.#js as JetStreamClient).publish(subject, data, { msgID, headers, timeout: APPEND_TIMEOUT_MS });
+        headers.set(MSG_ID_HEADER, msgID);
+        await (this.#appender as JetStreamAppender).append(subject, data, headers);
         this.appends.appended(performance.now() - started);
         return;
       } catch (err) {
@@ -438,8 +450,16 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#host.leaving?.();
     await this.#registry?.release();
     await this.#nc?.drain().catch(() => undefined);
+    this.#appender?.close();
     this.#nc = undefined;
   }
+}
+
+/** Headers with one field whose encoding is computed once: nats.js encodes a message's headers when it publishes it. */
+function fixedHeaders(headers: MsgHdrs, key: string, value: string): MsgHdrs {
+  headers.set(key, value);
+  const encoded = (headers as unknown as { encode(): Uint8Array }).encode();
+  return Object.assign(headers, { encode: () => encoded });
 }
 
 /** `work`, or ERR_CLUSTER_UNAVAILABLE once `ms` have passed without it settling. */
