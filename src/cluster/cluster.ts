@@ -14,6 +14,7 @@ import { SharedGroups } from './shared-groups.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
 import { NodeWatch } from './node-watch.js';
 import { JetStreamAppender } from './appender.js';
+import { decodeFrame, encodeFrame, isFrame } from './live-frames.js';
 import type { ClusterEngine } from './sessions.js';
 
 /** Cluster mode: the NATS servers, this node's id, the subject/stream prefix and the JetStream replication factor. */
@@ -52,6 +53,8 @@ const NODE_HEADER = 'Midge-Node';
 const SEQUENCE_HEADER = 'Nats-Sequence';
 /** JetStream's deduplication header. */
 const MSG_ID_HEADER = 'Nats-Msg-Id';
+/** Topics whose subjects are remembered (per kind: live, msgs), so a busy topic is mapped once. */
+const SUBJECT_CACHE = 10_000;
 /** How long one JetStream append waits for its acknowledgement before it is retried with the same id. */
 const APPEND_TIMEOUT_MS = 5000;
 /** How long a QoS 1/2 message is retried before its publisher is refused (a leader election takes a few seconds). */
@@ -89,8 +92,10 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #js: JetStreamClient | undefined;
   /** Pipelined appends to MSGS and RET (many outstanding, each settled by its PubAck). */
   #appender: JetStreamAppender | undefined;
-  /** The headers of this node's QoS 0 messages: always the same, encoded once. */
-  #nodeHeaders: MsgHdrs | undefined;
+  /** This node's incarnation as the origin of its QoS 0 frames (live-frames.ts). */
+  readonly #origin = Buffer.from(this.incarnation, 'latin1');
+  /** Subjects of recent topics, per subject prefix. */
+  readonly #subjects = new Map<string, Map<string, string>>();
   /** The headers of an append: the node and the message id, set before each (nats.js encodes them at once). */
   #appendHeaders: MsgHdrs | undefined;
   #registry: NodeRegistry | undefined;
@@ -129,7 +134,6 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#nc = nc;
     this.#reachable = true;
     void this.#watch(nc);
-    this.#nodeHeaders = fixedHeaders(nats.headers(), NODE_HEADER, this.incarnation);
     this.#appendHeaders = nats.headers();
     this.#appendHeaders.set(NODE_HEADER, this.incarnation);
     this.#appender = new JetStreamAppender(nc, nats.createInbox(), APPEND_TIMEOUT_MS);
@@ -291,7 +295,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   }
 
   /**
-   * A message another node accepted (QoS 0 directly), or a stored QoS 1/2 message republished by
+   * Messages another node accepted (QoS 0, in frames: live-frames.ts), or a stored QoS 1/2 message republished by
    * the MSGS stream, this node's own included: those are routed only once stored, with their
    * stream sequence as their id, in stream order.
    */
@@ -301,17 +305,26 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       this.#stored(msg, Number(sequence));
       return;
     }
-    const node = msg.headers?.get(NODE_HEADER);
-    if (node === this.incarnation) return;
-    let message: Message;
+    if (!isFrame(msg.data)) return;
+    let frame: ReturnType<typeof decodeFrame>;
     try {
-      message = decodeMessage(msg.data);
+      frame = decodeFrame(msg.data);
     } catch (err) {
-      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
+      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode QoS 0 messages from the cluster');
       return;
     }
-    if (!this.#recent.add(`${node}:${message.id}`)) return;
-    this.#host.route({ ...message, id: this.#host.nextMessageId() });
+    if (frame.origin === this.incarnation || frame.records.length === 0) return;
+    // A frame carries messages of one subject from one node: overlapping subscriptions bring the
+    // whole frame again, so the first message's id (unique in its node) identifies the frame
+    const records = frame.records;
+    try {
+      const first = decodeMessage(records[0] as Buffer);
+      if (!this.#recent.add(`${frame.origin}:${first.id}`)) return;
+      this.#host.route({ ...first, id: this.#host.nextMessageId() });
+      for (let i = 1; i < records.length; i++) this.#host.route({ ...decodeMessage(records[i] as Buffer), id: this.#host.nextMessageId() });
+    } catch (err) {
+      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
+    }
   }
 
   /** From the router: a shared message whose member's session ended here unacknowledged, with no other member on this node. */
@@ -322,13 +335,17 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
 
   /** A message NATS gave this node's members of a shared group: this node's own messages included. */
   #receivedShared(msg: Msg, filter: string, group: string): void {
-    let message: Message;
+    let messages: Message[];
     try {
-      message = decodeMessage(msg.data);
+      messages = isFrame(msg.data) ? decodeFrame(msg.data).records.map((r) => decodeMessage(r)) : [decodeMessage(msg.data)];
     } catch (err) {
       this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
       return;
     }
+    for (const message of messages) this.#routeShared(message, filter, group);
+  }
+
+  #routeShared(message: Message, filter: string, group: string): void {
     if (!this.#host.routeShared({ ...message, id: this.#host.nextMessageId() }, filter, group)) {
       this.#host.logger.warn({ topic: message.topic, group, filter }, 'a shared subscription message arrived after the last member of its group left this node');
     }
@@ -362,13 +379,12 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * onPublish plugins), which its acknowledgement hold asks for.
    */
   forward(message: Message, client: ClientInfo | undefined, accepted: Message): void {
-    const nc = this.#nc;
-    if (nc === undefined || this.#closed || message.topic.startsWith('$SYS/')) return;
+    if (this.#nc === undefined || this.#closed || message.topic.startsWith('$SYS/')) return;
     const { prefix } = this.#options;
     const data = encodeMessage(message);
     const stored: Promise<void>[] = [];
-    if (message.qos === 0) nc.publish(topicSubject(`${prefix}.live`, message.topic), data, { headers: this.#nodeHeaders as MsgHdrs });
-    else stored.push(this.#append(topicSubject(`${prefix}.msgs`, message.topic), data, `${this.incarnation}:${message.id}`));
+    if (message.qos === 0) this.#sendLive(this.#subject(`${prefix}.live`, message.topic), data);
+    else stored.push(this.#append(this.#subject(`${prefix}.msgs`, message.topic), data, `${this.incarnation}:${message.id}`));
     if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, `${this.incarnation}:r${message.id}`));
     if (stored.length === 0) return;
     const append = stored.length === 1 ? (stored[0] as Promise<void>) : Promise.all(stored).then(() => undefined);
@@ -379,6 +395,32 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       if (!acknowledged) this.#host.logger.error({ err, topic: message.topic }, 'cannot store a message in JetStream: other nodes miss it');
     });
     if (acknowledged) this.#appends.set(accepted, append);
+  }
+
+  /** The subject of `topic` under `prefix`, remembered for busy topics. */
+  #subject(prefix: string, topic: string): string {
+    let cache = this.#subjects.get(prefix);
+    if (cache === undefined) this.#subjects.set(prefix, (cache = new Map()));
+    let subject = cache.get(topic);
+    if (subject === undefined) {
+      if (cache.size >= SUBJECT_CACHE) cache.clear();
+      subject = topicSubject(prefix, topic);
+      cache.set(topic, subject);
+    }
+    return subject;
+  }
+
+  /**
+   * A QoS 0 message for the other nodes, in a frame of its own (live-frames.ts): NATS queue groups
+   * pick one member node per NATS message, so a frame of many messages would give a whole burst
+   * to one member of a shared subscription.
+   */
+  #sendLive(subject: string, record: Buffer): void {
+    try {
+      (this.#nc as NatsConnection).publish(subject, encodeFrame(this.#origin, [record], record.length));
+    } catch (err) {
+      this.#host.logger.error({ err, subject }, 'cannot send a QoS 0 message to the other nodes');
+    }
   }
 
   /**
@@ -455,12 +497,6 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   }
 }
 
-/** Headers with one field whose encoding is computed once: nats.js encodes a message's headers when it publishes it. */
-function fixedHeaders(headers: MsgHdrs, key: string, value: string): MsgHdrs {
-  headers.set(key, value);
-  const encoded = (headers as unknown as { encode(): Uint8Array }).encode();
-  return Object.assign(headers, { encode: () => encoded });
-}
 
 /** `work`, or ERR_CLUSTER_UNAVAILABLE once `ms` have passed without it settling. */
 async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
