@@ -3,7 +3,7 @@ import { decodeFrame, encodeFrame, isFrame } from '../../src/cluster/live-frames
 import { decodeMessage, encodeMessage } from '../../src/store/records.js';
 import type { Message } from '../../src/model.js';
 
-const message = (id: number, payload: string): Message => ({ id, topic: `a/${id}`, payload: Buffer.from(payload), qos: 0, retain: false });
+const message = (id: number, payload: string): Message => ({ id, topic: `a/${id}`, payload: Buffer.from(payload), qos: 0, retain: false, properties: undefined, expiresAt: undefined, origin: undefined });
 
 describe('QoS 0 frames between nodes', () => {
   it('carry their origin and every record in order, and are told apart from a single record', () => {
