@@ -295,9 +295,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   }
 
   /**
-   * Messages another node accepted (QoS 0, in frames: live-frames.ts), or a stored QoS 1/2 message republished by
-   * the MSGS stream, this node's own included: those are routed only once stored, with their
-   * stream sequence as their id, in stream order.
+   * Messages another node accepted (QoS 0, in frames: live-frames.ts), or a stored QoS 1/2
+   * message republished by the MSGS stream, this node's own included: those are routed only once
+   * stored, with their stream sequence as their id, in stream order.
    */
   #received(msg: Msg): void {
     const sequence = msg.headers?.get(SEQUENCE_HEADER);
@@ -496,7 +496,6 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#nc = undefined;
   }
 }
-
 
 /** `work`, or ERR_CLUSTER_UNAVAILABLE once `ms` have passed without it settling. */
 async function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
