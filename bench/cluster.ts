@@ -24,6 +24,8 @@ import { repoRoot } from './brokers.js';
 import { writeJson } from './report.js';
 
 const HOST = '127.0.0.1';
+/** Outbound QoS 1 messages in flight per subscriber, the same for every broker (Midge's default). */
+const MAX_INFLIGHT = 100;
 const TICKS = clockTicksPerSecond();
 
 /** One child process of a case: a Midge node or a nats-server. */
@@ -39,11 +41,18 @@ interface System {
   readonly publish: Endpoint;
   readonly subscribe: readonly Endpoint[];
   readonly procs: readonly Proc[];
-  /** JetStream append latency of node 1 (cluster only). */
-  appendLatency?: () => Promise<{ p50Ms: number | null; p99Ms: number | null; count: number }>;
+  /** JetStream append latency of each Midge node, from its /status.json (cluster only). */
+  appendLatency?: () => Promise<Record<string, AppendFigures>>;
   /** Messages each Midge process dropped, from its /status.json. */
   dropped?: () => Promise<Record<string, number>>;
   readonly dirs: string[];
+}
+
+/** A node's JetStream append figures over its last 4096 appends. */
+interface AppendFigures {
+  p50Ms: number | null;
+  p99Ms: number | null;
+  count: number;
 }
 
 interface CaseResult {
@@ -56,8 +65,8 @@ interface CaseResult {
   reordered?: number;
   rssMb?: Record<string, number>;
   cpuUsPerMsg?: Record<string, number>;
-  appendP50Ms?: number | null;
-  appendP99Ms?: number | null;
+  /** Per Midge node that appended (QoS 1/2 publishers' nodes): JetStream append latency. */
+  appendMs?: Record<string, AppendFigures>;
   /** Anything a reader should know (from the load generator, or slow consumers nats-server reported). */
   notes?: string[];
   error?: string;
@@ -119,7 +128,7 @@ async function midgeNode(dir: string, name: string, extra: string[]): Promise<{ 
   const http = await freePort();
   // MIDGE_BENCH_NODE_ARGS: extra node flags for the Midge processes (e.g. --cpu-prof --cpu-prof-dir=DIR to profile them)
   const nodeArgs = (process.env.MIDGE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const args = [...NODE_FLAGS, ...nodeArgs, cli(), '--host', HOST, '--port', String(port), '--ws-port', '-1', '--http-port', String(http), '--store', 'memory', '--log-level', 'warn', '--sys-interval', '0', ...extra];
+  const args = [...NODE_FLAGS, ...nodeArgs, cli(), '--host', HOST, '--port', String(port), '--ws-port', '-1', '--http-port', String(http), '--store', 'memory', '--log-level', 'warn', '--sys-interval', '0', '--max-inflight', String(MAX_INFLIGHT), ...extra];
   const proc = start(name, process.execPath, args, dir);
   await accepting(port, proc);
   return { proc, port, http };
@@ -131,7 +140,9 @@ async function natsServer(dir: string, mqtt: boolean): Promise<{ proc: Proc; por
   const mqttPort = await freePort();
   const config = path.join(dir, 'nats.conf');
   const lines = [`listen: "${HOST}:${port}"`, `server_name: bench_${port}`, `jetstream { store_dir: "${path.join(dir, 'js')}" }`];
-  if (mqtt) lines.push(`mqtt { listen: "${HOST}:${mqttPort}" }`);
+  // max_ack_pending: QoS 1 messages in flight per subscription, Midge's maxInflight (100) for both
+  // (nats-server's default is 1024), so neither broker gets a wider delivery window
+  if (mqtt) lines.push(`mqtt { listen: "${HOST}:${mqttPort}", max_ack_pending: ${MAX_INFLIGHT} }`);
   writeFileSync(config, `${lines.join('\n')}\n`);
   const proc = start(mqtt ? 'nats-mqtt' : 'nats', 'nats-server', ['-c', config], dir);
   await accepting(mqtt ? mqttPort : port, proc);
@@ -151,8 +162,12 @@ async function midgeCluster(): Promise<System> {
     procs: [nats.proc, n1.proc, n2.proc, n3.proc],
     dirs: [dir],
     appendLatency: async () => {
-      const status = (await (await fetch(`http://${HOST}:${n1.http}/status.json`)).json()) as { cluster: { append: { p50Ms: number | null; p99Ms: number | null; count: number } } };
-      return status.cluster.append;
+      const out: Record<string, AppendFigures> = {};
+      for (const [i, n] of [n1, n2, n3].entries()) {
+        const status = (await (await fetch(`http://${HOST}:${n.http}/status.json`)).json()) as { cluster: { append: AppendFigures } };
+        if (status.cluster.append.count > 0) out[`node${i + 1}`] = status.cluster.append;
+      }
+      return out;
     },
     dropped: () => droppedOf([n1, n2, n3].map((n, i) => [`node${i + 1}`, n.http])),
   };
@@ -232,8 +247,7 @@ async function runCase(scenario: string, qos: QoS, shape: LoadShape, systemName:
       reordered: metrics.counts?.reordered,
       rssMb: Object.fromEntries(system.procs.map((p) => [p.name, p.probe.rssKb() / 1024])),
       cpuUsPerMsg,
-      appendP50Ms: append?.p50Ms,
-      appendP99Ms: append?.p99Ms,
+      appendMs: append,
       notes: [...(metrics.notes ?? []), ...slowConsumers(system), ...droppedNote(await system.dropped?.()), ...(metrics.stalls ? [`${metrics.stalls} publisher stall(s)`] : [])],
     };
   } catch (err) {
@@ -262,7 +276,8 @@ function table(results: CaseResult[]): string {
       continue;
     }
     const per = (m: Record<string, number> | undefined, digits: number) => Object.entries(m ?? {}).map(([k, v]) => `${k} ${v.toFixed(digits)}`).join(', ');
-    const append = r.appendP50Ms === undefined ? '-' : `${r.appendP50Ms ?? '-'}/${r.appendP99Ms ?? '-'}`;
+    const ms = (v: number | null) => (v === null ? '-' : v.toFixed(1));
+    const append = r.appendMs === undefined ? '-' : Object.entries(r.appendMs).map(([k, a]) => `${k} ${ms(a.p50Ms)}/${ms(a.p99Ms)}`).join(', ') || '-';
     lines.push(
       `${r.scenario.padEnd(21)} ${r.system.padEnd(14)} ${`${Math.round(r.rate ?? 0)} ${r.unit ?? ''}`.padEnd(15)} ${String(r.lost ?? '-').padStart(4)} ${String(r.duplicated ?? '-').padStart(4)} ${String(r.reordered ?? '-').padStart(6)}  ${append.padEnd(18)} ${per(r.rssMb, 0).padEnd(35)} ${per(r.cpuUsPerMsg, 1)}`,
     );

@@ -13,6 +13,8 @@ import { RecentKeys } from './recent-keys.js';
 import { SharedGroups } from './shared-groups.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
 import { NodeWatch } from './node-watch.js';
+import { JetStreamAppender } from './appender.js';
+import { decodeFrame, encodeFrame, isFrame } from './live-frames.js';
 import type { ClusterEngine } from './sessions.js';
 
 /** Cluster mode: the NATS servers, this node's id, the subject/stream prefix and the JetStream replication factor. */
@@ -49,6 +51,10 @@ const LOAD_DEADLINE_MS = 60_000;
 const NODE_HEADER = 'Midge-Node';
 /** Set by the stream's republish: the message's sequence in MSGS. */
 const SEQUENCE_HEADER = 'Nats-Sequence';
+/** JetStream's deduplication header. */
+const MSG_ID_HEADER = 'Nats-Msg-Id';
+/** Topics whose subjects are remembered (per kind: live, msgs), so a busy topic is mapped once. */
+const SUBJECT_CACHE = 10_000;
 /** How long one JetStream append waits for its acknowledgement before it is retried with the same id. */
 const APPEND_TIMEOUT_MS = 5000;
 /** How long a QoS 1/2 message is retried before its publisher is refused (a leader election takes a few seconds). */
@@ -84,7 +90,14 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly #appends = new WeakMap<Message, Promise<void>>();
   #nc: NatsConnection | undefined;
   #js: JetStreamClient | undefined;
-  #headers: (() => MsgHdrs) | undefined;
+  /** Pipelined appends to MSGS and RET (many outstanding, each settled by its PubAck). */
+  #appender: JetStreamAppender | undefined;
+  /** This node's incarnation as the origin of its QoS 0 frames (live-frames.ts). */
+  readonly #origin = Buffer.from(this.incarnation, 'latin1');
+  /** Subjects of recent topics, per subject prefix. */
+  readonly #subjects = new Map<string, Map<string, string>>();
+  /** The headers of an append: the node and the message id, set before each (nats.js encodes them at once). */
+  #appendHeaders: MsgHdrs | undefined;
   #registry: NodeRegistry | undefined;
   #reachable = false;
   #closed = false;
@@ -121,7 +134,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#nc = nc;
     this.#reachable = true;
     void this.#watch(nc);
-    this.#headers = nats.headers;
+    this.#appendHeaders = nats.headers();
+    this.#appendHeaders.set(NODE_HEADER, this.incarnation);
+    this.#appender = new JetStreamAppender(nc, nats.createInbox(), APPEND_TIMEOUT_MS);
     try {
       const jsm = await nc.jetstreamManager({ timeout: APPEND_TIMEOUT_MS });
       await this.#ensureStreams(jsm, nats.RetentionPolicy.Limits);
@@ -137,6 +152,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       await this.#nodeWatch.start(kv, (err) => logger.warn({ err }, 'stopped following the nodes bucket; the node count is stale'));
     } catch (err) {
       await nc.close().catch(() => undefined);
+      this.#appender?.close();
       this.#nc = undefined;
       throw err;
     }
@@ -279,9 +295,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   }
 
   /**
-   * A message another node accepted (QoS 0 directly), or a stored QoS 1/2 message republished by
-   * the MSGS stream, this node's own included: those are routed only once stored, with their
-   * stream sequence as their id, in stream order.
+   * Messages another node accepted (QoS 0, in frames: live-frames.ts), or a stored QoS 1/2
+   * message republished by the MSGS stream, this node's own included: those are routed only once
+   * stored, with their stream sequence as their id, in stream order.
    */
   #received(msg: Msg): void {
     const sequence = msg.headers?.get(SEQUENCE_HEADER);
@@ -289,17 +305,26 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       this.#stored(msg, Number(sequence));
       return;
     }
-    const node = msg.headers?.get(NODE_HEADER);
-    if (node === this.incarnation) return;
-    let message: Message;
+    if (!isFrame(msg.data)) return;
+    let frame: ReturnType<typeof decodeFrame>;
     try {
-      message = decodeMessage(msg.data);
+      frame = decodeFrame(msg.data);
     } catch (err) {
-      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
+      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode QoS 0 messages from the cluster');
       return;
     }
-    if (!this.#recent.add(`${node}:${message.id}`)) return;
-    this.#host.route({ ...message, id: this.#host.nextMessageId() });
+    if (frame.origin === this.incarnation || frame.records.length === 0) return;
+    // A frame carries messages of one subject from one node: overlapping subscriptions bring the
+    // whole frame again, so the first message's id (unique in its node) identifies the frame
+    const records = frame.records;
+    try {
+      const first = decodeMessage(records[0] as Buffer);
+      if (!this.#recent.add(`${frame.origin}:${first.id}`)) return;
+      this.#host.route({ ...first, id: this.#host.nextMessageId() });
+      for (let i = 1; i < records.length; i++) this.#host.route({ ...decodeMessage(records[i] as Buffer), id: this.#host.nextMessageId() });
+    } catch (err) {
+      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
+    }
   }
 
   /** From the router: a shared message whose member's session ended here unacknowledged, with no other member on this node. */
@@ -310,13 +335,17 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
 
   /** A message NATS gave this node's members of a shared group: this node's own messages included. */
   #receivedShared(msg: Msg, filter: string, group: string): void {
-    let message: Message;
+    let messages: Message[];
     try {
-      message = decodeMessage(msg.data);
+      messages = isFrame(msg.data) ? decodeFrame(msg.data).records.map((r) => decodeMessage(r)) : [decodeMessage(msg.data)];
     } catch (err) {
       this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
       return;
     }
+    for (const message of messages) this.#routeShared(message, filter, group);
+  }
+
+  #routeShared(message: Message, filter: string, group: string): void {
     if (!this.#host.routeShared({ ...message, id: this.#host.nextMessageId() }, filter, group)) {
       this.#host.logger.warn({ topic: message.topic, group, filter }, 'a shared subscription message arrived after the last member of its group left this node');
     }
@@ -350,16 +379,13 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * onPublish plugins), which its acknowledgement hold asks for.
    */
   forward(message: Message, client: ClientInfo | undefined, accepted: Message): void {
-    const nc = this.#nc;
-    if (nc === undefined || this.#closed || message.topic.startsWith('$SYS/')) return;
+    if (this.#nc === undefined || this.#closed || message.topic.startsWith('$SYS/')) return;
     const { prefix } = this.#options;
     const data = encodeMessage(message);
-    const headers = (this.#headers as () => MsgHdrs)();
-    headers.set(NODE_HEADER, this.incarnation);
     const stored: Promise<void>[] = [];
-    if (message.qos === 0) nc.publish(topicSubject(`${prefix}.live`, message.topic), data, { headers });
-    else stored.push(this.#append(topicSubject(`${prefix}.msgs`, message.topic), data, headers, `${this.incarnation}:${message.id}`));
-    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, headers, `${this.incarnation}:r${message.id}`));
+    if (message.qos === 0) this.#sendLive(this.#subject(`${prefix}.live`, message.topic), data);
+    else stored.push(this.#append(this.#subject(`${prefix}.msgs`, message.topic), data, `${this.incarnation}:${message.id}`));
+    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, `${this.incarnation}:r${message.id}`));
     if (stored.length === 0) return;
     const append = stored.length === 1 ? (stored[0] as Promise<void>) : Promise.all(stored).then(() => undefined);
     const acknowledged = client !== undefined && message.qos > 0;
@@ -371,17 +397,45 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     if (acknowledged) this.#appends.set(accepted, append);
   }
 
+  /** The subject of `topic` under `prefix`, remembered for busy topics. */
+  #subject(prefix: string, topic: string): string {
+    let cache = this.#subjects.get(prefix);
+    if (cache === undefined) this.#subjects.set(prefix, (cache = new Map()));
+    let subject = cache.get(topic);
+    if (subject === undefined) {
+      if (cache.size >= SUBJECT_CACHE) cache.clear();
+      subject = topicSubject(prefix, topic);
+      cache.set(topic, subject);
+    }
+    return subject;
+  }
+
+  /**
+   * A QoS 0 message for the other nodes, in a frame of its own (live-frames.ts): NATS queue groups
+   * pick one member node per NATS message, so a frame of many messages would give a whole burst
+   * to one member of a shared subscription.
+   */
+  #sendLive(subject: string, record: Buffer): void {
+    try {
+      (this.#nc as NatsConnection).publish(subject, encodeFrame(this.#origin, [record], record.length));
+    } catch (err) {
+      this.#host.logger.error({ err, subject }, 'cannot send a QoS 0 message to the other nodes');
+    }
+  }
+
   /**
    * Appends to a stream, retrying with the same message id (JetStream drops the duplicate) while
    * the stream has no leader or NATS is unreachable; a stall of several seconds is normal.
    */
-  async #append(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<void> {
+  async #append(subject: string, data: Uint8Array, msgID: string): Promise<void> {
     const started = performance.now();
     const deadline = Date.now() + APPEND_DEADLINE_MS;
+    const headers = this.#appendHeaders as MsgHdrs;
     let wait = 100;
     for (;;) {
       try {
-        await (this.#js as JetStreamClient).publish(subject, data, { msgID, headers, timeout: APPEND_TIMEOUT_MS });
+        headers.set(MSG_ID_HEADER, msgID);
+        await (this.#appender as JetStreamAppender).append(subject, data, headers);
         this.appends.appended(performance.now() - started);
         return;
       } catch (err) {
@@ -438,6 +492,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#host.leaving?.();
     await this.#registry?.release();
     await this.#nc?.drain().catch(() => undefined);
+    this.#appender?.close();
     this.#nc = undefined;
   }
 }

@@ -184,6 +184,15 @@ export class ClusterStore implements Store {
     this.#dirty.add(mirror);
   }
 
+  /**
+   * Deliveries and the send frontier are written only with a session record: without one (a clean
+   * session, which ends with its connection) the record written holds none of them (see #build),
+   * so a delivery would cost a KV write, and hold the PUBLISH behind it, for nothing.
+   */
+  #touchDeliveries(mirror: Mirror): void {
+    if (mirror.session !== undefined) this.#dirty.add(mirror);
+  }
+
   saveSession(record: SessionRecord): void {
     const mirror = this.#mirror(record.clientId);
     if (mirror === undefined) return this.#inner.saveSession(record);
@@ -210,7 +219,7 @@ export class ClusterStore implements Store {
     const mirror = this.#mirror(clientId);
     if (mirror === undefined) return this.#inner.saveSendFrontier(clientId, seq);
     mirror.frontier = seq;
-    this.#touch(mirror);
+    this.#touchDeliveries(mirror);
   }
 
   saveMessage(message: Message, isNew?: boolean): void {
@@ -229,14 +238,14 @@ export class ClusterStore implements Store {
     const mirror = this.#mirror(record.clientId);
     if (mirror === undefined) return this.#inner.saveDelivery(record, isNew);
     mirror.deliveries.set(record.seq, record);
-    this.#touch(mirror);
+    this.#touchDeliveries(mirror);
   }
 
   deleteDelivery(clientId: string, seq: number): void {
     if (isNodeLocal(clientId)) return this.#inner.deleteDelivery(clientId, seq);
     const mirror = this.#mirrors.get(clientId);
     if (mirror === undefined || !mirror.deliveries.delete(seq)) return;
-    this.#touch(mirror);
+    this.#touchDeliveries(mirror);
   }
 
   saveInbound(record: InboundRecord): void {

@@ -1,0 +1,115 @@
+import type { Msg, MsgHdrs, NatsConnection, Subscription as NatsSubscription } from 'nats';
+
+/** How often outstanding appends are checked for their timeout. */
+const SWEEP_MS = 100;
+
+interface Pending {
+  readonly sentAt: number;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+/** A JetStream append that was not acknowledged: timed out, no stream answered (503), or refused. */
+export class AppendError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Pipelined JetStream appends on one NATS connection. Each append is one core publish with a reply
+ * subject under this appender's own inbox (one wildcard subscription for all of them), so any
+ * number are outstanding at once and each settles when its PubAck arrives. This is what
+ * `js.publish` does, without its per-request costs (a request object, a timer, a Promise.race and
+ * an Error captured for every request): one timer sweeps the outstanding appends, oldest first.
+ * An append that times out is rejected; the caller retries it with the same `Nats-Msg-Id`, which
+ * JetStream deduplicates.
+ */
+export class JetStreamAppender {
+  readonly #nc: NatsConnection;
+  readonly #timeoutMs: number;
+  readonly #inbox: string;
+  readonly #sub: NatsSubscription;
+  /** Outstanding appends by reply token, oldest first (Map keeps insertion order). */
+  readonly #pending = new Map<string, Pending>();
+  readonly #sweep: NodeJS.Timeout;
+  #next = 0;
+  #closed = false;
+
+  constructor(nc: NatsConnection, inbox: string, timeoutMs: number) {
+    this.#nc = nc;
+    this.#timeoutMs = timeoutMs;
+    this.#inbox = `${inbox}.`;
+    this.#sub = nc.subscribe(`${inbox}.*`, { callback: (err, msg) => err === null && this.#answered(msg) });
+    this.#sweep = setInterval(() => this.#expire(), SWEEP_MS);
+    this.#sweep.unref();
+  }
+
+  /** Outstanding appends. */
+  get size(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Publishes `data` to `subject` with `headers` (encoded at once, so the caller may reuse the
+   * object) and settles when JetStream acknowledged it: resolves for a stored or duplicate message.
+   */
+  append(subject: string, data: Uint8Array, headers: MsgHdrs): Promise<void> {
+    if (this.#closed) return Promise.reject(new AppendError('the appender is closed', 'CLOSED'));
+    const token = (this.#next++).toString(36);
+    return new Promise<void>((resolve, reject) => {
+      this.#pending.set(token, { sentAt: performance.now(), resolve, reject });
+      try {
+        this.#nc.publish(subject, data, { reply: this.#inbox + token, headers });
+      } catch (err) {
+        this.#pending.delete(token);
+        reject(err as Error);
+      }
+    });
+  }
+
+  #answered(msg: Msg): void {
+    const token = msg.subject.slice(this.#inbox.length);
+    const pending = this.#pending.get(token);
+    if (pending === undefined) return; // timed out already (the retry carries the same message id)
+    this.#pending.delete(token);
+    const headers = msg.headers;
+    if (headers?.hasError) {
+      pending.reject(new AppendError(`JetStream append: ${headers.code} ${headers.description}`, String(headers.code)));
+      return;
+    }
+    let ack: { stream?: string; error?: { code?: number; description?: string } };
+    try {
+      ack = JSON.parse(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).toString('utf8')) as typeof ack;
+    } catch {
+      pending.reject(new AppendError('JetStream append: an answer that is not a PubAck', 'INVALID_ACK'));
+      return;
+    }
+    if (ack.error !== undefined) pending.reject(new AppendError(`JetStream append: ${ack.error.code ?? ''} ${ack.error.description ?? ''}`, String(ack.error.code ?? 'ERROR')));
+    else if (typeof ack.stream !== 'string' || ack.stream === '') pending.reject(new AppendError('JetStream append: a PubAck without a stream', 'INVALID_ACK'));
+    else pending.resolve();
+  }
+
+  /** Rejects the appends older than the timeout (oldest first, so the walk stops at the first young one). */
+  #expire(): void {
+    const oldest = performance.now() - this.#timeoutMs;
+    for (const [token, pending] of this.#pending) {
+      if (pending.sentAt > oldest) break;
+      this.#pending.delete(token);
+      pending.reject(new AppendError(`JetStream append not acknowledged within ${this.#timeoutMs} ms`, 'TIMEOUT'));
+    }
+  }
+
+  /** Rejects every outstanding append and stops listening. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    for (const pending of this.#pending.values()) pending.reject(new AppendError('the NATS connection is closing', 'CLOSED'));
+    this.#pending.clear();
+    this.#sub.unsubscribe();
+  }
+}
