@@ -13,6 +13,7 @@ import { KafkaSink, type KafkaProducerFactory } from './sinks/kafka.js';
 import { NatsSink } from './sinks/nats.js';
 import { RedisSink } from './sinks/redis.js';
 import type { SinkDriver } from './sinks/sink.js';
+import { chainHold } from '../cluster/ack-order.js';
 import { ClusterLog, type ClusterLogLink, type ClusterLogOptions } from '../cluster/cluster-log.js';
 
 /** What `broker.bridge.status()` returns. */
@@ -131,14 +132,7 @@ export class Bridge implements Plugin {
       cluster.failures++;
       this.#logger.error({ err, topic: message.topic }, 'cannot append a message to the log streams in JetStream');
     });
-    if (!waited) return;
-    const previous = this.#tails.get(client.id);
-    const tail = previous === undefined ? appends : previous.then(() => appends, () => appends);
-    this.#tails.set(client.id, tail);
-    const forget = () => {
-      if (this.#tails.get(client.id) === tail) this.#tails.delete(client.id);
-    };
-    tail.then(forget, forget);
+    if (waited) chainHold(this.#tails, client.id, appends);
   }
 
   /**

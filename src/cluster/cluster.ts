@@ -10,6 +10,7 @@ import type { RouteInterest } from '../broker/router.js';
 import { NodeRegistry, type NodeRecord } from './node-registry.js';
 import { filterSubjects, topicSubject } from './subjects.js';
 import { ensureStream, streamBase } from './streams.js';
+import { chainHold } from './ack-order.js';
 import { RecentKeys } from './recent-keys.js';
 import { SharedGroups } from './shared-groups.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
@@ -395,14 +396,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     const append = this.#appends.get(message);
     if (append === undefined) return undefined;
     this.#appends.delete(message);
-    const previous = this.#tails.get(client.id);
-    const hold = previous === undefined ? append : previous.then(() => append, () => append);
-    this.#tails.set(client.id, hold);
-    const forget = () => {
-      if (this.#tails.get(client.id) === hold) this.#tails.delete(client.id);
-    };
-    hold.then(forget, forget);
-    return hold;
+    return chainHold(this.#tails, client.id, append);
   }
 
   /** This node's cluster figures. */
