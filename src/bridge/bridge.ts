@@ -210,7 +210,7 @@ export class Bridge implements Plugin {
     if (!this.#open) return;
     this.#open = false;
     if (this.#clusterOptions !== undefined) {
-      await Promise.allSettled([...this.#tails.values()]);
+      // Appends under way finish or fail on their own (a closed log stops retrying them)
       await this.#cluster?.close();
       return;
     }

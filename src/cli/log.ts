@@ -19,7 +19,7 @@ export const LOG_USAGE = `Usage: midge log list [--data-dir DIR | --cluster URLS
        midge log read <stream> [--from N] [--limit N] [--follow] [--group NAME] [--json] [--data-dir DIR | --cluster URLS | --config FILE]
   --data-dir DIR   the broker's data directory (default ./data)
   --cluster URLS   cluster mode: read the streams from NATS JetStream (nats://host:4222[,...]);
-                   offsets are stream sequences, starting at 1 (no --group)
+                   offsets are stream sequences, starting at 1
   --prefix P       the cluster's prefix (default midge)
   --config FILE    a cluster node's config file: its cluster servers and prefix
   --from N         first offset (default: the group's committed offset, else the oldest record)

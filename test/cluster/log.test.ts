@@ -107,8 +107,13 @@ describe.skipIf(!hasNats)('cluster mode: the log and sinks in JetStream (real na
     expect(records.every((r) => r.topic === 'ev/x' && r.qos === 1)).toBe(true);
     const from = await midgeLog(n3.process.cwd, ['read', 'ev', '--cluster', `nats://127.0.0.1:${nats.port}`, '--prefix', prefix, '--from', '39'], 30_000);
     expect(from.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(['39', '40']);
+    // A consumer group resumes where it committed, whichever node's config the command uses
+    const first = await midgeLog(n1.process.cwd, ['read', 'ev', '--config', n1.config, '--group', 'g:1', '--limit', '30'], 30_000);
+    expect(first.stdout.trim().split('\n')).toHaveLength(30);
+    const rest = await midgeLog(n3.process.cwd, ['read', 'ev', '--config', n3.config, '--group', 'g:1'], 30_000);
+    expect(rest.stdout.trim().split('\n').map((l) => l.split('\t')[0])).toEqual(Array.from({ length: 10 }, (_, i) => String(i + 31)));
     const stat = await midgeLog(n3.process.cwd, ['stat', 'ev', '--config', n3.config], 30_000);
-    expect(stat.stdout).toMatch(/^ev\trecords 40 \(offsets 1\.\.40\)/);
+    expect(stat.stdout).toMatch(/^ev\trecords 40 \(offsets 1\.\.40\)\tbytes \d+\tretention maxBytes 10000000, maxAge 3600s\tgroups g:1@41/);
 
     await until(() => delivered.size === 40, `the sink shipped 40 records (has ${delivered.size})`, 30_000);
     const holders = [];
