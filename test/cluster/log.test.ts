@@ -147,15 +147,18 @@ describe.skipIf(!hasNats)('cluster mode: the log and sinks in JetStream (real na
     await until(() => delivered.size >= 10, 'the sink started shipping', 30_000);
     await (holder as Node).process.crash();
     const killedAt = Date.now();
+    const takeover = (async () => {
+      let next: Node | undefined;
+      while (!(next = await findHolder(survivors)) && Date.now() - killedAt < 30_000) await new Promise((r) => setTimeout(r, 100));
+      return { next, ms: Date.now() - killedAt };
+    })();
     const after = range('q', 40);
-    await publish(publisher, after); // logged while no node runs the sink
-
-    let next: Node | undefined;
-    while (!(next = await findHolder(survivors)) && Date.now() - killedAt < 30_000) await new Promise((r) => setTimeout(r, 100));
-    const takeoverMs = Date.now() - killedAt;
+    await publish(publisher, after); // logged while the sink may run nowhere
+    const { next, ms: takeoverMs } = await takeover;
     expect(next).toBeDefined();
-    // The waiting node takes over once the revision has been still for the TTL, checked every TTL/3
-    expect(takeoverMs).toBeLessThan(LEASE_SECONDS * 1000 * 2 + 2000);
+    // The waiting node takes over once the revision has been still for the TTL (checked every TTL/3);
+    // the bound leaves room for a loaded machine
+    expect(takeoverMs).toBeLessThan(LEASE_SECONDS * 1000 * 3 + 3000);
     const all = [...before, ...after];
     await until(() => all.every((p) => delivered.has(p)), `the sink shipped all ${all.length} records`, 30_000);
     const duplicates = [...delivered.values()].reduce((a, c) => a + c - 1, 0);
