@@ -51,6 +51,7 @@ export class ClusterLog {
     this.#driverFor = driverFor;
     this.#logger = logger;
     this.streams = new LogStreams(link, config.streams);
+    if (config.overflow === 'block') logger.warn('bridge.overflow "block" does not apply in cluster mode: the log streams drop their oldest records past their limits (docs/cluster.md)');
     this.ready = this.#open();
     this.ready.catch((err: unknown) => logger.error({ err }, 'cannot create the log streams in JetStream'));
   }
