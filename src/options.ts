@@ -83,7 +83,7 @@ function resolveClusterOptions(input: BrokerOptions['cluster']): ClusterOptions 
   if (input === undefined) return undefined;
   const servers = [input.servers].flat().flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
   if (servers.length === 0) throw invalid('cluster.servers', 'at least one nats:// URL', input.servers);
-  return { servers, nodeId: input.nodeId, prefix: input.prefix ?? 'midge', replicas: input.replicas ?? 1 };
+  return { servers, nodeId: input.nodeId, prefix: input.prefix ?? 'midge', replicas: input.replicas ?? 1, sinkLeaseMs: (input.sinkLeaseSeconds ?? 10) * 1000 };
 }
 
 function invalid(key: string, expected: string, found: unknown): BrokerError {

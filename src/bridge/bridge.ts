@@ -13,6 +13,8 @@ import { KafkaSink, type KafkaProducerFactory } from './sinks/kafka.js';
 import { NatsSink } from './sinks/nats.js';
 import { RedisSink } from './sinks/redis.js';
 import type { SinkDriver } from './sinks/sink.js';
+import { chainHold } from '../cluster/ack-order.js';
+import { ClusterLog, type ClusterLogLink, type ClusterLogOptions } from '../cluster/cluster-log.js';
 
 /** What `broker.bridge.status()` returns. */
 export interface BridgeStatus {
@@ -48,9 +50,17 @@ export class Bridge implements Plugin {
   /** Per client id, the last withheld acknowledgement. */
   readonly #barriers = new Map<string, Promise<void>>();
   #open = false;
+  /** Cluster mode: the log's options until the node joins, then the JetStream log. */
+  readonly #clusterOptions: ClusterLogOptions | undefined;
+  readonly #seams: BridgeSeams;
+  #cluster: ClusterLog | undefined;
+  /** Cluster mode, per publishing client: its latest captured QoS 1/2 message's appends. */
+  readonly #tails = new Map<string, Promise<void>>();
 
-  constructor(config: BridgeConfig, store: Store, logger: Logger, seams: BridgeSeams = {}) {
+  constructor(config: BridgeConfig, store: Store, logger: Logger, seams: BridgeSeams = {}, cluster?: ClusterLogOptions) {
     this.#config = config;
+    this.#clusterOptions = cluster;
+    this.#seams = seams;
     this.#logger = logger.child({ component: 'bridge' });
     const backend = store.logBackend?.() ?? new MemoryBackend();
     this.log = new Log(backend, config.streams);
@@ -64,12 +74,17 @@ export class Bridge implements Plugin {
     };
     this.#retention = new Retention(this.log, config.streams, policy, this.#logger, config.retentionIntervalMs);
     // The admin socket lives in the store's directory, so `midge log` finds it from --data-dir
-    const location = config.admin && store.logBackend !== undefined && config.streams.length > 0 ? store.location : undefined;
+    const location = config.admin && cluster === undefined && store.logBackend !== undefined && config.streams.length > 0 ? store.location : undefined;
     this.#admin = location !== undefined ? new AdminServer(adminSocketPath(location), this.log, () => this.status(), this.#logger) : undefined;
   }
 
   /** Opens the log, starts sinks, retention and the admin socket (after the store has opened). */
   async open(): Promise<void> {
+    if (this.#clusterOptions !== undefined) {
+      // The streams and sinks start when the node joins the cluster (joinCluster)
+      this.#open = true;
+      return;
+    }
     await this.log.open();
     for (const sink of this.#sinks) await sink.start();
     this.#retention.start();
@@ -84,12 +99,40 @@ export class Bridge implements Plugin {
    * Appends a published message to every stream a rule sends it to. Synchronous, in the same
    * event-loop turn as the routing: same commit as the message [bridge: acknowledged implies in the log].
    */
-  onPublished(message: Message): void {
+  onPublished(message: Message, client?: ClientInfo): void {
     if (this.#rules.size === 0 || !this.#open) return;
     const streams = this.#rules.match(message.topic, message.qos);
     if (!streams) return;
     const now = Date.now();
+    if (this.#clusterOptions !== undefined) return this.#appendToCluster(streams, message, client, now);
     for (const stream of streams) this.log.append(stream, message, now);
+  }
+
+  /** Cluster mode: the node joined; its rule streams and sinks live in JetStream from now on. */
+  joinCluster(link: ClusterLogLink): void {
+    const options = this.#clusterOptions;
+    if (options === undefined || this.#cluster !== undefined) return;
+    this.#cluster = new ClusterLog(link, this.#config, options, (s) => driverFor(s, this.#seams), this.#logger);
+  }
+
+  /**
+   * Cluster mode: appends to JetStream. A client's QoS 1/2 acknowledgement waits for these appends
+   * and for its earlier ones (holdAcknowledgement), as it waits for the log's commit in one process.
+   */
+  #appendToCluster(streams: string[], message: Message, client: ClientInfo | undefined, now: number): void {
+    const cluster = this.#cluster;
+    if (cluster === undefined) {
+      this.#logger.error({ topic: message.topic }, 'the log is not in JetStream yet (the node has not joined): message not logged');
+      return;
+    }
+    const appends = Promise.all(streams.map((stream) => cluster.append(stream, message, now))).then(() => undefined);
+    const waited = client !== undefined && message.qos > 0;
+    appends.catch((err: unknown) => {
+      if (waited) return; // the publisher's acknowledgement carries the failure
+      cluster.failures++;
+      this.#logger.error({ err, topic: message.topic }, 'cannot append a message to the log streams in JetStream');
+    });
+    if (waited) chainHold(this.#tails, client.id, appends);
   }
 
   /**
@@ -98,6 +141,7 @@ export class Bridge implements Plugin {
    * acknowledgements to the same client wait too, so they keep their order [MQTT-4.6.0-2].
    */
   holdAcknowledgement(client: ClientInfo, message: Message): Promise<void> | undefined {
+    if (this.#clusterOptions !== undefined) return message.qos === 0 ? undefined : this.#tails.get(client.id);
     if (this.#config.overflow !== 'block' || message.qos === 0) return undefined;
     const previous = this.#barriers.get(client.id);
     const full = this.#rules.match(message.topic, message.qos)?.filter((name) => this.#isFull(name)) ?? [];
@@ -157,6 +201,7 @@ export class Bridge implements Plugin {
   status(now = Date.now()): BridgeStatus {
     let blocked = 0;
     for (const waiting of this.#blocked.values()) blocked += waiting.length;
+    if (this.#clusterOptions !== undefined) return { streams: this.#cluster?.list() ?? [], sinks: this.#cluster?.sinkStatus(now) ?? [], blocked };
     return { streams: this.#open ? this.log.list() : [], sinks: this.#sinks.map((s) => s.status(now)), blocked };
   }
 
@@ -164,6 +209,11 @@ export class Bridge implements Plugin {
   async close(): Promise<void> {
     if (!this.#open) return;
     this.#open = false;
+    if (this.#clusterOptions !== undefined) {
+      // Appends under way finish or fail on their own (a closed log stops retrying them)
+      await this.#cluster?.close();
+      return;
+    }
     await this.#admin?.close();
     await Promise.all(this.#sinks.map((s) => s.stop()));
     await this.#retention.stop();

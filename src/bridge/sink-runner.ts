@@ -1,6 +1,17 @@
 import type { Logger } from 'pino';
-import type { Log } from './log.js';
+import type { LeaseStatus } from '../cluster/leases.js';
+import type { LogRecord } from './record.js';
 import type { SinkDriver } from './sinks/sink.js';
+
+/** Where a sink reads records and keeps its cursor: the embedded log, or in cluster mode the JetStream streams and the sink's lease. */
+export interface SinkSource {
+  read(stream: string, options: { from?: number; limit?: number }): Promise<LogRecord[]>;
+  waitFor(stream: string, offset: number, signal?: AbortSignal): Promise<void>;
+  cursor(sink: string): Promise<number | undefined>;
+  saveCursor(sink: string, offset: number): void;
+  has(stream: string): boolean;
+  stat(stream: string): { first: number; next: number };
+}
 
 /** A sink's health, for `broker.bridge.status()` and metrics. */
 export interface SinkStatus {
@@ -20,6 +31,8 @@ export interface SinkStatus {
   readonly dropped: number;
   readonly failures: number;
   readonly lastError: string | undefined;
+  /** Cluster mode: this node's view of the sink's lease (the sink runs only where it is held). */
+  readonly lease?: LeaseStatus;
 }
 
 /**
@@ -62,7 +75,7 @@ export class SinkRunner {
   readonly name: string;
   readonly type: string;
   readonly stream: string;
-  readonly #log: Log;
+  readonly #log: SinkSource;
   readonly #driver: SinkDriver;
   readonly #logger: Logger;
   readonly #batchSize: number;
@@ -78,7 +91,7 @@ export class SinkRunner {
   #outage: { since: number; failures: number } | undefined;
   #loop: Promise<void> | undefined;
 
-  constructor(sink: { name: string; type: string; stream: string; batchSize: number }, log: Log, driver: SinkDriver, logger: Logger) {
+  constructor(sink: { name: string; type: string; stream: string; batchSize: number }, log: SinkSource, driver: SinkDriver, logger: Logger) {
     this.name = sink.name;
     this.type = sink.type;
     this.stream = sink.stream;

@@ -53,7 +53,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   const clusterStore = options.cluster ? new ClusterStore(local) : undefined;
   const store = clusterStore ?? local;
   let clusterSessions: ClusterSessions | undefined;
-  const bridge = new Bridge(options.bridge, store, logger);
+  const bridge = new Bridge(options.bridge, store, logger, {}, options.cluster);
   // Routes and wills need the registry, and the registry's callbacks need them: bound late, once
   let router!: Router;
   let wills!: Wills;
@@ -67,7 +67,10 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
       retain: (message) => router.retain(message),
       nextMessageId: () => messageIds.next(),
       sessionCount: (): number => sessions.size,
-      joined: (engine) => clusterSessions?.join(engine),
+      joined: (engine) => {
+        clusterSessions?.join(engine);
+        bridge.joinCluster({ nc: engine.nc, js: engine.js, jsm: engine.jsm, prefix: engine.prefix, owner: engine.owner });
+      },
       leaving: () => clusterSessions?.stop(),
     });
   const mqttBridges = new MqttBridges(options.bridges, logger);

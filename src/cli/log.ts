@@ -12,11 +12,16 @@ import { adminSocketPath, recordToJson, type AdminRequest, type RecordJson } fro
 import { Log, type StreamStat } from '../bridge/log.js';
 import { LevelStore } from '../store/level.js';
 import { UsageError } from './args.js';
+import { clusterTarget, openClusterSource } from './log-cluster.js';
 
-export const LOG_USAGE = `Usage: midge log list [--data-dir DIR] [--json]
-       midge log stat <stream> [--data-dir DIR] [--json]
-       midge log read <stream> [--from N] [--limit N] [--follow] [--group NAME] [--json] [--data-dir DIR]
+export const LOG_USAGE = `Usage: midge log list [--data-dir DIR | --cluster URLS | --config FILE] [--json]
+       midge log stat <stream> [--data-dir DIR | --cluster URLS | --config FILE] [--json]
+       midge log read <stream> [--from N] [--limit N] [--follow] [--group NAME] [--json] [--data-dir DIR | --cluster URLS | --config FILE]
   --data-dir DIR   the broker's data directory (default ./data)
+  --cluster URLS   cluster mode: read the streams from NATS JetStream (nats://host:4222[,...]);
+                   offsets are stream sequences, starting at 1
+  --prefix P       the cluster's prefix (default midge)
+  --config FILE    a cluster node's config file: its cluster servers and prefix
   --from N         first offset (default: the group's committed offset, else the oldest record)
   --limit N        records per batch (default 100, at most 10000)
   --follow         keep reading new records (needs the running broker)
@@ -40,7 +45,9 @@ export async function runLogCommand(argv: string[], out: (line: string) => void 
   }
   if (rest.length > 0 || !['list', 'stat', 'read'].includes(command)) throw new UsageError(`unexpected "${[command, stream, ...rest].join(' ')}" (see midge log --help)`);
   if (command !== 'list' && stream === undefined) throw new UsageError(`midge log ${command} needs a stream name`);
-  const source = await openSource(path.resolve(values['data-dir'] ?? './data'));
+  const cluster = clusterTarget(values);
+  if (cluster !== undefined && values['data-dir'] !== undefined) throw new UsageError('--data-dir does not go with --cluster or --config (the cluster log is in JetStream)');
+  const source = cluster !== undefined ? await openClusterSource(cluster) : await openSource(path.resolve(values['data-dir'] ?? './data'));
   try {
     if (command === 'list') printStreams(((await source.request({ op: 'list' })).streams as StreamStat[]), values.json, out);
     else if (command === 'stat') printStreams([(await source.request({ op: 'stat', stream: stream as string })).stream as StreamStat], values.json, out);
@@ -58,6 +65,9 @@ function parse(argv: string[]) {
       strict: true,
       options: {
         'data-dir': { type: 'string' },
+        cluster: { type: 'string' },
+        prefix: { type: 'string' },
+        config: { type: 'string' },
         from: { type: 'string' },
         limit: { type: 'string' },
         group: { type: 'string' },

@@ -9,6 +9,8 @@ import type { ClusterLink } from '../broker/publisher.js';
 import type { RouteInterest } from '../broker/router.js';
 import { NodeRegistry, type NodeRecord } from './node-registry.js';
 import { filterSubjects, topicSubject } from './subjects.js';
+import { ensureStream, streamBase } from './streams.js';
+import { chainHold } from './ack-order.js';
 import { RecentKeys } from './recent-keys.js';
 import { SharedGroups } from './shared-groups.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
@@ -24,6 +26,8 @@ export interface ClusterOptions {
   readonly prefix: string;
   /** 1 for a single nats-server, 3 for a 3-server NATS cluster. */
   readonly replicas: number;
+  /** A log sink's lease lapses this long after its holder's last renewal (src/cluster/leases.ts). */
+  readonly sinkLeaseMs: number;
 }
 
 /** What the cluster node needs of the broker's core. */
@@ -108,7 +112,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   constructor(options: ClusterOptions, host: ClusterHost) {
     this.#options = options;
     this.#host = host;
-    const base = options.prefix.toUpperCase().replace(/[^A-Z0-9_-]/g, '_');
+    const base = streamBase(options.prefix);
     this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES`, sessions: `${base}_SESSIONS`, owned: `${base}_OWNED` };
     this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group) => this.#receivedShared(msg, filter, group));
   }
@@ -214,17 +218,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       },
       { name: this.#streams.ret, subjects: [`${prefix}.ret.>`], retention, num_replicas: replicas, max_msgs_per_subject: 1 },
     ];
-    for (const config of wanted) {
-      try {
-        await jsm.streams.info(config.name);
-      } catch (err) {
-        if (!/not found/i.test((err as Error).message)) throw err;
-        await jsm.streams.add(config).catch(async (addErr: unknown) => {
-          // Another node created it meanwhile
-          if (!/already in use|exists/i.test((addErr as Error).message)) throw addErr;
-        });
-      }
-    }
+    for (const config of wanted) await ensureStream(jsm, config);
   }
 
   /** Reads the last retained message of every topic, then follows changes on the core subjects. */
@@ -456,14 +450,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     const append = this.#appends.get(message);
     if (append === undefined) return undefined;
     this.#appends.delete(message);
-    const previous = this.#tails.get(client.id);
-    const hold = previous === undefined ? append : previous.then(() => append, () => append);
-    this.#tails.set(client.id, hold);
-    const forget = () => {
-      if (this.#tails.get(client.id) === hold) this.#tails.delete(client.id);
-    };
-    hold.then(forget, forget);
-    return hold;
+    return chainHold(this.#tails, client.id, append);
   }
 
   /** This node's cluster figures. */

@@ -196,18 +196,20 @@ export const OPTIONS = {
 
   /**
    * Cluster mode on NATS JetStream (docs/cluster.md): `servers` (comma-separated or a list), this
-   * node's `nodeId`, the subject and stream `prefix` ('midge') and the JetStream `replicas` (1).
+   * node's `nodeId`, the subject and stream `prefix` ('midge'), the JetStream `replicas` (1) and
+   * how long a log sink's lease outlives its holder's last renewal, `sinkLeaseSeconds` (10).
    * Without it Midge is one process.
    */
-  cluster: opt<{ servers: string | string[]; nodeId: string; prefix?: string | undefined; replicas?: number | undefined } | undefined>({
+  cluster: opt<{ servers: string | string[]; nodeId: string; prefix?: string | undefined; replicas?: number | undefined; sinkLeaseSeconds?: number | undefined } | undefined>({
     field: {
       schema: z.strictObject({
         servers: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
         nodeId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
         prefix: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).optional(),
         replicas: z.number().int().min(1).max(5).optional(),
+        sinkLeaseSeconds: z.number().min(1).max(300).optional(),
       }),
-      expected: 'an object { servers: "nats://host:4222[,…]", nodeId: [A-Za-z0-9_-]{1,64}, prefix?: [A-Za-z0-9_-]{1,32}, replicas?: 1..5 }',
+      expected: 'an object { servers: "nats://host:4222[,…]", nodeId: [A-Za-z0-9_-]{1,64}, prefix?: [A-Za-z0-9_-]{1,32}, replicas?: 1..5, sinkLeaseSeconds?: 1..300 }',
     },
     default: undefined,
     flag: null,

@@ -107,6 +107,8 @@ export class Metrics implements Plugin {
     sinkMetric(r, 'counter', 'midge_bridge_shipped_records_total', 'Records the sink shipped and its engine acknowledged.', lag((s) => s.shipped));
     sinkMetric(r, 'counter', 'midge_bridge_dropped_records_total', 'Records retention removed before the sink shipped them.', lag((s) => s.dropped));
     sinkMetric(r, 'counter', 'midge_bridge_failures_total', 'Failed attempts to reach or write to the engine.', lag((s) => s.failures));
+    const leased = () => new Map(sinks().flatMap((s) => (s.lease ? [[s, s.lease.held ? 1 : 0] as const] : [])));
+    sinkMetric(r, 'gauge', 'midge_bridge_sink_lease_held', 'Cluster mode: 1 while this node holds the sink\'s lease (the sink runs here), else 0.', leased);
   }
 
   #storeHistograms(broker: Broker): void {

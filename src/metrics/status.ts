@@ -25,8 +25,8 @@ export function statusOf(broker: Broker): object {
       errors: stats.storeErrors,
     },
     bridge: {
-      streams: broker.log.list(),
-      sinks: broker.bridge.status().sinks.map((s) => ({ name: s.name, stream: s.stream, state: s.state, lag: s.lagRecords, lagSeconds: s.lagSeconds })),
+      streams: broker.cluster ? broker.bridge.status().streams : broker.log.list(),
+      sinks: broker.bridge.status().sinks.map((s) => ({ name: s.name, stream: s.stream, state: s.state, lag: s.lagRecords, lagSeconds: s.lagSeconds, ...(s.lease && { lease: s.lease }) })),
     },
     mqttBridges: broker.mqttBridges.status().map((b) => ({
       name: b.name,

@@ -103,9 +103,10 @@ describe('configuration errors name the key, the expectation and what was found'
 describe('cluster mode options', () => {
   it('--cluster and --node-id set the cluster option; MIDGE_CLUSTER takes it as JSON; defaults fill prefix and replicas', () => {
     const run = parseCommandLine(['--cluster', 'nats://127.0.0.1:4222,nats://127.0.0.1:4223', '--node-id', 'n1'], {});
-    expect(run.kind === 'run' && resolveOptions(run.options).cluster).toEqual({ servers: ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223'], nodeId: 'n1', prefix: 'midge', replicas: 1 });
-    const env = parseCommandLine([], { MIDGE_CLUSTER: '{"servers":"nats://a:4222","nodeId":"n2","replicas":3}' });
-    expect(env.kind === 'run' && resolveOptions(env.options).cluster).toEqual({ servers: ['nats://a:4222'], nodeId: 'n2', prefix: 'midge', replicas: 3 });
+    expect(run.kind === 'run' && resolveOptions(run.options).cluster).toEqual({ servers: ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223'], nodeId: 'n1', prefix: 'midge', replicas: 1, sinkLeaseMs: 10_000 });
+    const env = parseCommandLine([], { MIDGE_CLUSTER: '{"servers":"nats://a:4222","nodeId":"n2","replicas":3,"sinkLeaseSeconds":4}' });
+    expect(env.kind === 'run' && resolveOptions(env.options).cluster).toEqual({ servers: ['nats://a:4222'], nodeId: 'n2', prefix: 'midge', replicas: 3, sinkLeaseMs: 4000 });
+    expect(() => resolveOptions({ cluster: { servers: 'nats://a:4222', nodeId: 'n3', sinkLeaseSeconds: 0 } })).toThrow(/sinkLeaseSeconds/);
     expect(resolveOptions({}).cluster).toBeUndefined();
   });
 
