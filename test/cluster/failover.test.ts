@@ -1,33 +1,11 @@
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, freePort, installed } from '../helpers/engines.js';
-import { assertBuilt, Lab, prng, seedFrom, sleep, until, type BrokerProcess } from '../crash/helpers.js';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/engines.js';
+import { hasNats, useNats } from '../helpers/cluster.js';
+import { prng, seedFrom, sleep, until } from '../crash/helpers.js';
 
-const hasNats = installed('nats-server');
-if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster failover tests skipped');
-
-let nats: Engine;
-const lab = new Lab();
-
-beforeAll(async () => {
-  if (!hasNats) return;
-  assertBuilt();
-  nats = await Engine.nats();
-  await nats.start();
-});
-afterEach(() => lab.cleanup());
-afterAll(() => nats?.destroy());
-
-/** Starts node `nodeId` of cluster `prefix` as a child process on `port` (0: any) with its own data directory. */
-async function node(prefix: string, nodeId: string, port = 0): Promise<BrokerProcess> {
-  const dataDir = lab.dataDir();
-  const config = path.join(path.dirname(dataDir), 'midge.json');
-  writeFileSync(config, JSON.stringify({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId, prefix } }));
-  const broker = lab.spawn(dataDir, ['--config', config, '--host', '127.0.0.1', '--port', String(port), '--ws-port', '-1', '--http-port', '-1', '--data-dir', dataDir, '--log-level', 'info']);
-  await broker.listening(30_000);
-  return broker;
-}
+const env = useNats('cluster failover tests');
+const lab = env.lab;
+const node = (prefix: string, nodeId: string, port = 0) => env.spawn(prefix, nodeId, port);
 
 describe.skipIf(!hasNats)('cluster mode: kill -9 of the publisher\'s node (real nats-server, child processes)', () => {
   it('every QoS 1 message the publisher had acknowledged reaches a persistent subscriber on another node', async () => {
