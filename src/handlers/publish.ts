@@ -6,6 +6,7 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import { exceedsTopicLimits, isReservedTopic, isValidTopicName } from '../protocol/topic.js';
 import { expiresAtOf, isPayloadFormatValid, messagePropertiesOf } from '../broker/message.js';
 import type { AcceptedConnection } from '../connection/connection.js';
+import type { Qos2Exchange } from '../broker/publisher.js';
 import { sendAfterCommit } from './commit.js';
 import type { BrokerContext } from './context.js';
 
@@ -40,8 +41,9 @@ export function handlePublish(ctx: BrokerContext, conn: AcceptedConnection, pack
   }
   // $SYS/ belongs to the broker, $share/ is no topic: refused as not authorized, as in Mosquitto (QoS 0: dropped)
   if (isReservedTopic(topic)) return refuseUnauthorized(ctx, conn, message, info, packetId);
-  if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId);
-  route(ctx, conn, message, info, packetId);
+  const exchange = qos === 2 ? { packetId, dup: packet.dup } : undefined;
+  if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId, exchange);
+  route(ctx, conn, message, info, packetId, exchange);
 }
 
 async function authorizeThenRoute(
@@ -50,9 +52,10 @@ async function authorizeThenRoute(
   message: Message,
   info: ClientInfo,
   packetId: number,
+  exchange: Qos2Exchange | undefined,
 ): Promise<void> {
   if (await ctx.hooks.authorizePublish(info, message)) {
-    route(ctx, conn, message, info, packetId);
+    route(ctx, conn, message, info, packetId, exchange);
     return;
   }
   refuseUnauthorized(ctx, conn, message, info, packetId);
@@ -74,8 +77,8 @@ function refuseInvalidPayload(ctx: BrokerContext, conn: AcceptedConnection, mess
   acknowledge(ctx, conn, message, packetId, ReasonCode.PayloadFormatInvalid);
 }
 
-function route(ctx: BrokerContext, conn: AcceptedConnection, message: Message, info: ClientInfo, packetId: number): void {
-  const receivers = ctx.publisher.publish(message, info);
+function route(ctx: BrokerContext, conn: AcceptedConnection, message: Message, info: ClientInfo, packetId: number, exchange?: Qos2Exchange): void {
+  const receivers = ctx.publisher.publish(message, info, exchange);
   if (message.qos > 0) {
     acknowledge(ctx, conn, message, packetId, receivers > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers);
   }
