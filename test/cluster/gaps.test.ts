@@ -5,6 +5,8 @@
  */
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
+import { headers } from 'nats';
+import { encodeMessage } from '../../src/store/records.js';
 import { hasNats, until, useNats } from '../helpers/cluster.js';
 import { sleep } from '../helpers/broker.js';
 
@@ -59,4 +61,36 @@ describe.skipIf(!hasNats)('cluster mode: gaps on the live path are replayed (rea
     expect(repeatsWithoutDup, 'delivered again without DUP=1').toEqual([]);
     console.info(`gap test: ${total} acknowledged, ${got.length} deliveries of ${delivered.size} messages; gap replays on node b: ${(b.broker.cluster as unknown as { gapReplays: number }).gapReplays}`);
   }, 150_000);
+
+  it('a live message whose predecessor on its subject (Nats-Last-Sequence) never reached the node: the node replays that subject first, in order, once', async () => {
+    const prefix = env.prefix('gls');
+    const node = await env.node(prefix, 'a');
+    const nc = await env.connect();
+    try {
+      const js = nc.jetstream();
+      const encoded = (payload: string) => encodeMessage({ id: 0, topic: 'gls/t', payload: Buffer.from(payload), qos: 1, retain: false, properties: undefined, expiresAt: undefined, origin: undefined });
+      const stored = async (payload: string) => (await js.publish(`${prefix}.msgs.gls.t`, encoded(payload))).seq;
+      // m1 and m2 are stored while nobody on the node listens
+      const s1 = await stored('m1');
+      await stored('m2');
+      const sub = await env.wire(node, 5);
+      await sub.connect('gls-sub', { clean: true });
+      await sub.subscribe(1, [{ topic: 'gls/#', qos: 1 }]);
+      const got = recordDeliveries(sub);
+      await sleep(300);
+      // The node is made to route m1 as if the stream had republished it live: it now tracks gls/t
+      // from sequence s1 on, and never received m2
+      const h = headers();
+      for (const [k, v] of [['Nats-Stream', `${prefix.toUpperCase()}_MSGS`], ['Nats-Subject', `${prefix}.msgs.gls.t`], ['Nats-Sequence', String(s1)], ['Nats-Last-Sequence', '0']] as const) h.set(k, v);
+      nc.publish(`${prefix}.live.gls.t`, encoded('m1'), { headers: h });
+      await until(() => got.length === 1, 'm1');
+      // m3's republish names m2 as its predecessor on gls/t
+      await stored('m3');
+      await until(() => got.length >= 3, `m2 replayed, then m3 (have ${got.map((g) => g.payload).join(',')})`);
+      await sleep(500);
+      expect(got.map((g) => g.payload)).toEqual(['m1', 'm2', 'm3']);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
 });
