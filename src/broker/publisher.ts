@@ -10,14 +10,8 @@ export interface RoutingObserver {
 }
 
 /** Where a cluster backend takes the messages this node accepted (see src/cluster/). */
-/** The client's QoS 2 exchange a PUBLISH belongs to: its packet id, and whether it is a resend (DUP=1). */
-export interface Qos2Exchange {
-  readonly packetId: number;
-  readonly dup: boolean;
-}
-
 export interface ClusterLink {
-  forward(message: Message, client: ClientInfo | undefined, accepted: Message, exchange?: Qos2Exchange): void;
+  forward(message: Message, client: ClientInfo | undefined, accepted: Message): void;
   /** True when the cluster routes the message to this node's sessions itself, once it is stored. */
   routesItself(message: Message): boolean;
 }
@@ -48,9 +42,8 @@ export class Publisher {
   /**
    * Publishes `input` as `client` (undefined: the broker); returns how many sessions of this node
    * it was routed to, plus one in cluster mode, where other nodes' sessions are not known here.
-   * `exchange`: the client's QoS 2 packet id and DUP flag (the cluster stores a resend once).
    */
-  publish(input: Message, client: ClientInfo | undefined, exchange?: Qos2Exchange): number {
+  publish(input: Message, client: ClientInfo | undefined): number {
     const message = this.#hooks.transform(client, input);
     if (message === null) return 0;
     if (message === 'plugin-error') {
@@ -68,7 +61,7 @@ export class Publisher {
         this.#flow?.end(client);
       }
     }
-    this.#cluster?.forward(message, client, input, exchange);
+    this.#cluster?.forward(message, client, input);
     this.#hooks.notify('onPublished', message, client);
     return this.#cluster === undefined ? receivers : receivers + 1;
   }

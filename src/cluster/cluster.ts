@@ -1,11 +1,11 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { JetStreamClient, Msg, MsgHdrs, NatsConnection, Subscription as NatsSubscription } from 'nats';
 import { BrokerError } from '../errors.js';
 import type { Plugin } from '../hooks.js';
 import type { ClientInfo, Message } from '../model.js';
 import { decodeMessage, encodeMessage } from '../store/records.js';
-import type { ClusterLink, Qos2Exchange } from '../broker/publisher.js';
+import type { ClusterLink } from '../broker/publisher.js';
 import type { RouteInterest } from '../broker/router.js';
 import { NodeRegistry, type NodeRecord } from './node-registry.js';
 import { filterSubjects, topicSubject } from './subjects.js';
@@ -189,7 +189,6 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       },
       added: (filter) => this.added(filter),
       removed: (filter) => this.removed(filter),
-      appending: (clientId) => this.#tails.get(clientId),
     });
   }
 
@@ -469,7 +468,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * this node's own and stay here. `accepted` is the message as the client sent it (before
    * onPublish plugins), which its acknowledgement hold asks for.
    */
-  forward(message: Message, client: ClientInfo | undefined, accepted: Message, exchange?: Qos2Exchange): void {
+  forward(message: Message, client: ClientInfo | undefined, accepted: Message): void {
     const nc = this.#nc;
     if (nc === undefined || this.#closed || message.topic.startsWith('$SYS/')) return;
     const { prefix } = this.#options;
@@ -478,9 +477,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     headers.set(NODE_HEADER, this.incarnation);
     const stored: Promise<void>[] = [];
     if (message.qos === 0) nc.publish(topicSubject(`${prefix}.live`, message.topic), data, { headers });
-    else if (exchange !== undefined && client !== undefined) stored.push(this.#appendQos2(topicSubject(`${prefix}.msgs`, message.topic), data, headers, message, client, accepted, exchange));
-    else stored.push(this.#append(topicSubject(`${prefix}.msgs`, message.topic), data, headers, `${this.incarnation}:${message.id}`).then(() => undefined));
-    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, headers, `${this.incarnation}:r${message.id}`).then(() => undefined));
+    else stored.push(this.#append(topicSubject(`${prefix}.msgs`, message.topic), data, headers, `${this.incarnation}:${message.id}`));
+    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, headers, `${this.incarnation}:r${message.id}`));
     if (stored.length === 0) return;
     const append = stored.length === 1 ? (stored[0] as Promise<void>) : Promise.all(stored).then(() => undefined);
     const acknowledged = client !== undefined && message.qos > 0;
@@ -496,30 +494,15 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * Appends to a stream, retrying with the same message id (JetStream drops the duplicate) while
    * the stream has no leader or NATS is unreachable; a stall of several seconds is normal.
    */
-  /**
-   * A client's QoS 2 message is stored under an id made of its client id, packet id and content,
-   * the same on every node: a PUBLISH resent (DUP=1) after its node died, to any node, is stored
-   * once even when the first append had succeeded (within the stream's duplicate window). A new
-   * message (DUP=0) that JetStream takes for a duplicate reuses a packet id with the same content
-   * within the window: it is stored again under an id of its own.
-   */
-  async #appendQos2(subject: string, data: Uint8Array, headers: MsgHdrs, message: Message, client: ClientInfo, accepted: Message, exchange: Qos2Exchange): Promise<void> {
-    const hash = createHash('sha256').update(client.id).update('\0').update(accepted.topic).update('\0').update(accepted.payload).update('\0');
-    hash.update(JSON.stringify([accepted.retain, accepted.properties ?? null]));
-    const duplicate = await this.#append(subject, data, headers, `q2:${exchange.packetId}:${hash.digest('base64url')}`);
-    if (duplicate && !exchange.dup) await this.#append(subject, data, headers, `${this.incarnation}:${message.id}`);
-  }
-
-  /** Resolves true when JetStream already held a message with this id (and stored nothing). */
-  async #append(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<boolean> {
+  async #append(subject: string, data: Uint8Array, headers: MsgHdrs, msgID: string): Promise<void> {
     const started = performance.now();
     const deadline = Date.now() + APPEND_DEADLINE_MS;
     let wait = 100;
     for (;;) {
       try {
-        const ack = await (this.#js as JetStreamClient).publish(subject, data, { msgID, headers, timeout: APPEND_TIMEOUT_MS });
+        await (this.#js as JetStreamClient).publish(subject, data, { msgID, headers, timeout: APPEND_TIMEOUT_MS });
         this.appends.appended(performance.now() - started);
-        return ack.duplicate;
+        return;
       } catch (err) {
         if (this.#closed || Date.now() + wait > deadline) {
           this.appends.failures++;

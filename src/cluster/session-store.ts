@@ -12,8 +12,6 @@ export interface ClusterStoreHost {
   connected(clientId: string): boolean;
   /** The highest MSGS stream sequence this node has routed. */
   position(): number;
-  /** The acknowledgement hold of the client's latest message (its JetStream append), if one is pending. */
-  appending?(clientId: string): Promise<void> | undefined;
   /** A write found the record owned by another process: this node must stop serving the session. */
   fenced(clientId: string): void;
 }
@@ -244,17 +242,8 @@ export class ClusterStore implements Store {
   saveInbound(record: InboundRecord): void {
     const mirror = this.#mirror(record.clientId);
     if (mirror === undefined) return this.#inner.saveInbound(record);
-    const add = () => {
-      if (this.#mirrors.get(record.clientId) !== mirror) return;
-      mirror.inbound.set(record.packetId, record.reasonCode ?? 0);
-      this.#touch(mirror);
-    };
-    // Written once JetStream holds the message: a record naming the packet id promises that it is
-    // stored (a resend of a known packet id is only acknowledged again). Before that, a resend to
-    // any node is appended again under the same id (see ClusterNode) and stored once.
-    const pending = this.#host?.appending?.(record.clientId);
-    if (pending === undefined) add();
-    else pending.then(add, () => undefined);
+    mirror.inbound.set(record.packetId, record.reasonCode ?? 0);
+    this.#touch(mirror);
   }
 
   deleteInbound(record: InboundRecord): void {

@@ -30,8 +30,6 @@ export interface ClusterEngine {
   /** Interest in a filter's subjects (reference-counted with the router's). */
   added(filter: string): void;
   removed(filter: string): void;
-  /** The acknowledgement hold of the client's latest message: resolves once JetStream holds it and every earlier one. */
-  appending(clientId: string): Promise<void> | undefined;
 }
 
 /** How often a node looks for sessions of dead nodes (their wills, will delays and expiries). */
@@ -73,7 +71,6 @@ export class ClusterSessions {
       logger: ctx.logger,
       connected: (clientId) => ctx.connections.has(clientId),
       position: () => engine.position(),
-      appending: (clientId) => engine.appending(clientId),
       fenced: (clientId) => this.#release(clientId, 'session owned by another node now'),
     });
     engine.nc.subscribe(kickSubject(engine.prefix, engine.owner.incarnation), {

@@ -6,7 +6,6 @@ import { ReasonCode } from '../protocol/reason-codes.js';
 import { exceedsTopicLimits, isReservedTopic, isValidTopicName } from '../protocol/topic.js';
 import { expiresAtOf, isPayloadFormatValid, messagePropertiesOf } from '../broker/message.js';
 import type { AcceptedConnection } from '../connection/connection.js';
-import type { Qos2Exchange } from '../broker/publisher.js';
 import { sendAfterCommit } from './commit.js';
 import type { BrokerContext } from './context.js';
 
@@ -41,9 +40,8 @@ export function handlePublish(ctx: BrokerContext, conn: AcceptedConnection, pack
   }
   // $SYS/ belongs to the broker, $share/ is no topic: refused as not authorized, as in Mosquitto (QoS 0: dropped)
   if (isReservedTopic(topic)) return refuseUnauthorized(ctx, conn, message, info, packetId);
-  const exchange = qos === 2 ? { packetId, dup: packet.dup } : undefined;
-  if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId, exchange);
-  route(ctx, conn, message, info, packetId, exchange);
+  if (ctx.hooks.has('authorizePublish')) return authorizeThenRoute(ctx, conn, message, info, packetId);
+  route(ctx, conn, message, info, packetId);
 }
 
 async function authorizeThenRoute(
@@ -52,10 +50,9 @@ async function authorizeThenRoute(
   message: Message,
   info: ClientInfo,
   packetId: number,
-  exchange: Qos2Exchange | undefined,
 ): Promise<void> {
   if (await ctx.hooks.authorizePublish(info, message)) {
-    route(ctx, conn, message, info, packetId, exchange);
+    route(ctx, conn, message, info, packetId);
     return;
   }
   refuseUnauthorized(ctx, conn, message, info, packetId);
@@ -77,8 +74,8 @@ function refuseInvalidPayload(ctx: BrokerContext, conn: AcceptedConnection, mess
   acknowledge(ctx, conn, message, packetId, ReasonCode.PayloadFormatInvalid);
 }
 
-function route(ctx: BrokerContext, conn: AcceptedConnection, message: Message, info: ClientInfo, packetId: number, exchange?: Qos2Exchange): void {
-  const receivers = ctx.publisher.publish(message, info, exchange);
+function route(ctx: BrokerContext, conn: AcceptedConnection, message: Message, info: ClientInfo, packetId: number): void {
+  const receivers = ctx.publisher.publish(message, info);
   if (message.qos > 0) {
     acknowledge(ctx, conn, message, packetId, receivers > 0 ? ReasonCode.Success : ReasonCode.NoMatchingSubscribers);
   }

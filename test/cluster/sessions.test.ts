@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { IConnackPacket, IDisconnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
+import type { IConnackPacket, IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
 import { connackOf, type TestBroker } from '../helpers/broker.js';
 import { hasNats, until, useNats } from '../helpers/cluster.js';
 
@@ -62,34 +62,5 @@ describe.skipIf(!hasNats)('cluster mode: sessions across nodes (real nats-server
     const connack = (await second.connect('clean-one')) as IConnackPacket;
     expect(connack.sessionPresent).toBe(false);
     await first.waitClosed(2000);
-  }, 30_000);
-
-  it('a QoS 2 PUBLISH resent with DUP=1 on another node after its first append was stored is stored once; a new one (DUP=0) with the same packet id and content is stored again', async () => {
-    const [a, b] = (await cluster(2)) as [TestBroker, TestBroker];
-    const sub = await b.client({ clientId: 'q2in-sub', protocolVersion: 5 });
-    const got: string[] = [];
-    sub.on('message', (_topic, payload) => got.push(payload.toString()));
-    await sub.subscribeAsync('q2in/#', { qos: 2 });
-    await new Promise((r) => setTimeout(r, 300));
-    const publish = (dup: boolean) => ({ cmd: 'publish', topic: 'q2in/t', payload: Buffer.from('x'), qos: 2, messageId: 7, dup, retain: false }) as IPublishPacket;
-    // Node a stores it and sends PUBREC; the connection is lost before PUBREL
-    const first = await wire(a, 4);
-    await first.connect('q2in-pub', { clean: true });
-    first.send(publish(false));
-    await first.next('pubrec', 10_000);
-    first.close();
-    // The client resends it to node b, which has no state of that exchange: JetStream has the message already
-    const second = await wire(b, 4);
-    await second.connect('q2in-pub', { clean: true });
-    second.send(publish(true));
-    await second.next('pubrec', 10_000);
-    second.send({ cmd: 'pubrel', messageId: 7 } as Packet);
-    await second.next('pubcomp', 10_000);
-    // A new message that reuses the packet id with the same content is a message of its own
-    second.send(publish(false));
-    await second.next('pubrec', 10_000);
-    await until(() => got.length >= 2, `two deliveries (have ${got.length})`);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(got).toEqual(['x', 'x']);
   }, 30_000);
 });
