@@ -7,9 +7,8 @@
  *
  *   node dist/bench/cluster.js [--duration 5] [--warmup 1] [--payload 64] [--only SCENARIO|SYSTEM|SCENARIO:SYSTEM[,...]]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,25 +16,14 @@ import { NODE_FLAGS } from '../src/cli/node-flags.js';
 import type { QoS } from '../src/loadgen/client.js';
 import type { Endpoint } from '../src/loadgen/endpoint.js';
 import type { ScenarioMetrics } from '../src/loadgen/metrics.js';
-import { clockTicksPerSecond, ProcProbe } from '../src/loadgen/proc.js';
 import { defaultShape, findLoadScenario, throughputSpec, type LoadShape } from '../src/loadgen/scenarios.js';
 import { runThroughput } from '../src/loadgen/throughput.js';
 import { repoRoot } from './brokers.js';
+import { accepting, ChildProc as Proc, freePort, HOST } from './child.js';
 import { writeJson } from './report.js';
 
-const HOST = '127.0.0.1';
 /** Outbound QoS 1 messages in flight per subscriber, the same for every broker (Midge's default). */
 const MAX_INFLIGHT = 100;
-const TICKS = clockTicksPerSecond();
-
-/** One child process of a case: a Midge node or a nats-server. */
-interface Proc {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly probe: ProcProbe;
-  output: string;
-}
-
 /** A system under test: where publishers and subscribers connect, its processes, and its own figures. */
 interface System {
   readonly publish: Endpoint;
@@ -72,51 +60,8 @@ interface CaseResult {
   error?: string;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function accepting(port: number, proc: Proc, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, HOST, () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (proc.child.exitCode !== null || Date.now() > deadline) throw new Error(`${proc.name} not listening on ${port}: ${proc.output.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function start(name: string, command: string, args: string[], cwd: string): Proc {
-  const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc: Proc = { name, child, probe: new ProcProbe(child.pid ?? 0, TICKS), output: '' };
-  const keep = (d: Buffer) => (proc.output = (proc.output + d.toString()).slice(-8000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return proc;
-}
-
 async function stop(system: System): Promise<void> {
-  for (const p of [...system.procs].reverse()) {
-    if (p.child.exitCode !== null || p.child.signalCode !== null) continue;
-    const exited = new Promise((r) => p.child.once('exit', r));
-    p.child.kill('SIGTERM');
-    const timer = setTimeout(() => p.child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(timer);
-  }
+  for (const p of [...system.procs].reverse()) await p.stop();
   for (const dir of system.dirs) rmSync(dir, { recursive: true, force: true });
 }
 
@@ -129,7 +74,7 @@ async function midgeNode(dir: string, name: string, extra: string[]): Promise<{ 
   // MIDGE_BENCH_NODE_ARGS: extra node flags for the Midge processes (e.g. --cpu-prof --cpu-prof-dir=DIR to profile them)
   const nodeArgs = (process.env.MIDGE_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const args = [...NODE_FLAGS, ...nodeArgs, cli(), '--host', HOST, '--port', String(port), '--ws-port', '-1', '--http-port', String(http), '--store', 'memory', '--log-level', 'warn', '--sys-interval', '0', '--max-inflight', String(MAX_INFLIGHT), ...extra];
-  const proc = start(name, process.execPath, args, dir);
+  const proc = new Proc(name, process.execPath, args, dir);
   await accepting(port, proc);
   return { proc, port, http };
 }
@@ -144,7 +89,7 @@ async function natsServer(dir: string, mqtt: boolean): Promise<{ proc: Proc; por
   // (nats-server's default is 1024), so neither broker gets a wider delivery window
   if (mqtt) lines.push(`mqtt { listen: "${HOST}:${mqttPort}", max_ack_pending: ${MAX_INFLIGHT} }`);
   writeFileSync(config, `${lines.join('\n')}\n`);
-  const proc = start(mqtt ? 'nats-mqtt' : 'nats', 'nats-server', ['-c', config], dir);
+  const proc = new Proc(mqtt ? 'nats-mqtt' : 'nats', 'nats-server', ['-c', config], dir);
   await accepting(mqtt ? mqttPort : port, proc);
   if (mqtt) await accepting(port, proc);
   return { proc, port, mqttPort };

@@ -26,17 +26,16 @@
  * the 1-minute load average at the start of the median run. Figures are indicative: the
  * machine is shared, so compare the rows of one run.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BenchClient } from '../src/loadgen/client.js';
 import { NODE_FLAGS } from '../src/cli/node-flags.js';
+import { accepting, ChildProc, freePort, HOST, sleep } from './child.js';
 
-const HOST = '127.0.0.1';
 const { values } = parseArgs({
   options: {
     messages: { type: 'string' }, payload: { type: 'string' }, window: { type: 'string' }, inflight: { type: 'string' },
@@ -78,74 +77,17 @@ interface Row {
   rateRange?: [number, number];
 }
 
-/** A child process (a broker) with its directory; stopped by PID. */
-class Proc {
-  readonly child: ChildProcess;
+/** A broker child process with its directory: stopped by PID, then the directory removed. */
+class Proc extends ChildProc {
   readonly dir: string;
-  output = '';
-  constructor(command: string, args: string[], dir: string) {
+  constructor(name: string, command: string, args: string[], dir: string) {
+    super(name, command, args, dir);
     this.dir = dir;
-    this.child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir });
-    const keep = (d: Buffer) => (this.output = (this.output + d.toString()).slice(-8192));
-    this.child.stdout?.on('data', keep);
-    this.child.stderr?.on('data', keep);
   }
-  /** CPU time (user + system) used so far, in ms. */
-  cpuMs(): number {
-    const fields = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  }
-  /** Peak resident memory (VmHWM) in MB. */
-  peakRssMb(): number {
-    const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-    return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-  }
-  async stop(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise((r) => this.child.once('exit', r));
-      // SIGTERM first (Midge writes its CPU profile then), SIGKILL if it lingers
-      this.child.kill('SIGTERM');
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
-      await exited;
-      clearTimeout(timer);
-    }
-    if (this.child.exitCode === null && this.child.signalCode === null) {
-      const exited = new Promise((r) => this.child.once('exit', r));
-      this.child.kill('SIGKILL');
-      await exited;
-    }
+  override async stop(): Promise<void> {
+    await super.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function listening(port: number, proc: Proc): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, HOST, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${port}: ${proc.output}`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 function workDir(name: string): string {
@@ -159,8 +101,8 @@ const MOSQUITTO_BASE = ['allow_anonymous true', 'persistence false', `max_inflig
 async function startMosquitto(lines: string[], port: number): Promise<Proc> {
   const dir = workDir('mosquitto');
   writeFileSync(path.join(dir, 'mosquitto.conf'), [`listener ${port} ${HOST}`, ...MOSQUITTO_BASE, ...lines].join('\n') + '\n');
-  const proc = new Proc(MOSQUITTO as string, ['-c', path.join(dir, 'mosquitto.conf')], dir);
-  await listening(port, proc);
+  const proc = new Proc('mosquitto', MOSQUITTO as string, ['-c', path.join(dir, 'mosquitto.conf')], dir);
+  await accepting(port, proc);
   return proc;
 }
 
@@ -180,8 +122,8 @@ async function startEdge(edge: Edge, port: number, remotePort: number, direction
   const args = [...NODE_FLAGS, MIDGE_CLI, '--max-inflight', String(INFLIGHT), '--max-queued-messages', String(QUEUE), '--max-queued-bytes', '100000000000', '--host', HOST, '--port', String(port), '--ws-port', '-1', '--http-port', '-1', '--sys-interval', '0', '--log-level', 'warn', '--config', path.join(dir, 'midge.json'), ...store];
   // MIDGE_BENCH_CPU_PROF=DIR writes a CPU profile of the Midge edge there
   const profile = process.env.MIDGE_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.MIDGE_BENCH_CPU_PROF] : [];
-  const proc = new Proc(process.execPath, [...profile, ...args], dir);
-  await listening(port, proc);
+  const proc = new Proc(edge, process.execPath, [...profile, ...args], dir);
+  await accepting(port, proc);
   return proc;
 }
 
@@ -274,7 +216,7 @@ async function runCase(edge: Edge, direction: Direction, qos: 0 | 1): Promise<Ro
     });
     // The destination's subscription at the case's QoS (the probe's was QoS 1)
     await destination.subscribe('bench/#', qos, 10_000);
-    const cpuBefore = edgeProc.cpuMs();
+    const cpuBefore = edgeProc.probe.cpuMs();
     const started = performance.now();
     await publishAll(source, qos);
     const deadline = Date.now() + TIMEOUT_MS;
@@ -285,7 +227,7 @@ async function runCase(edge: Edge, direction: Direction, qos: 0 | 1): Promise<Ro
       await sleep(qos === 0 ? 1000 : 3000);
       if (delivered === before) break;
     }
-    const cpu = edgeProc.cpuMs() - cpuBefore;
+    const cpu = edgeProc.probe.cpuMs() - cpuBefore;
     const seconds = ((lastAt || performance.now()) - started) / 1000;
     return {
       edge, direction, qos, rate: Math.round(delivered / seconds), delivered, lost: MESSAGES - delivered, duplicates, outOfOrder,

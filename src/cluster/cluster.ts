@@ -59,6 +59,17 @@ const SEQUENCE_HEADER = 'Nats-Sequence';
 const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** Topics whose subjects are remembered (per kind: live, msgs), so a busy topic is mapped once. */
 const SUBJECT_CACHE = 10_000;
+/** Set by the stream's republish: the subject the message was stored under, and the previous sequence on that subject (0: none). */
+const SUBJECT_HEADER = 'Nats-Subject';
+const LAST_SEQUENCE_HEADER = 'Nats-Last-Sequence';
+/** Stored messages remembered as routed here, by sequence: a gap replay skips them. */
+const ROUTED_MEMORY = 65_536;
+/** Subjects whose last routed sequence is remembered for gap detection. */
+const TRACKED_SUBJECTS = 65_536;
+/** A slow-consumer report does not say where the loss began: the replay goes this far back. */
+const SLOW_CONSUMER_REPLAY = 16_384;
+/** The longest one gap replay may read the stream. */
+const REPLAY_DEADLINE_MS = 30_000;
 /** How long one JetStream append waits for its acknowledgement before it is retried with the same id. */
 const APPEND_TIMEOUT_MS = 5000;
 /** How long a QoS 1/2 message is retried before its publisher is refused (a leader election takes a few seconds). */
@@ -82,6 +93,17 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly #interest = new Map<string, { count: number; sub: NatsSubscription | undefined }>();
   /** Overlapping subscriptions bring one message more than once: each is routed once. */
   readonly #recent = new RecentKeys(8192);
+  /** Stored messages routed here, by stream sequence: once each, whether live, repeated by overlapping subjects or replayed after a gap. */
+  readonly #routed = new RecentKeys(ROUTED_MEMORY);
+  /** Per stored subject (`<prefix>.msgs.…`): the highest sequence routed here, to see a missed predecessor. */
+  readonly #lastOnSubject = new Map<string, number>();
+  /** While a gap is replayed: the live stored messages that arrive meanwhile, routed after it. */
+  #held: { msg: Msg; seq: number }[] | undefined;
+  /** Gaps waiting for the replay: from which sequence on (exclusive), on one subject or all of them. */
+  readonly #gaps: { from: number; subject: string | undefined }[] = [];
+  #replaying: Promise<void> | undefined;
+  /** Replays after gaps (status, /metrics would be the place; here for tests and logs). */
+  gapReplays = 0;
   /** Shared subscriptions: NATS queue groups, so each message reaches one member cluster-wide. */
   readonly #shared: SharedGroups;
   readonly sharesGroups = true;
@@ -196,10 +218,17 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     for await (const status of nc.status()) {
       if (status.type === 'disconnect' && this.#reachable) {
         this.#reachable = false;
+        // Whatever the MSGS stream republished from here on may not have reached this node: held
+        // until the reconnect's replay (nothing arrives while disconnected anyway)
+        this.#gap(this.#position, undefined, 'disconnected from NATS');
         logger.warn({ server: status.data }, 'lost the connection to NATS; new clients are refused until it is back');
       } else if (status.type === 'reconnect' && !this.#reachable) {
         this.#reachable = true;
         logger.info({ server: status.data }, 'connected to NATS again');
+        this.#replayGaps();
+      } else if (status.type === 'error' && /slow consumer/i.test(String(status.data))) {
+        this.#gap(Math.max(0, this.#position - SLOW_CONSUMER_REPLAY), undefined, 'NATS reported this node as a slow consumer');
+        this.#replayGaps();
       }
     }
   }
@@ -281,6 +310,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       if (entry === undefined || --entry.count > 0) continue;
       entry.sub?.unsubscribe();
       this.#interest.delete(subject);
+      // Not listened to for a while: the messages in between were not missed, they were not wanted
+      this.#lastOnSubject.clear();
     }
   }
 
@@ -296,7 +327,10 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #received(msg: Msg): void {
     const sequence = msg.headers?.get(SEQUENCE_HEADER);
     if (sequence) {
-      this.#stored(msg, Number(sequence));
+      const seq = Number(sequence);
+      if (this.#held === undefined) this.#checkPredecessor(msg, seq);
+      if (this.#held !== undefined) this.#held.push({ msg, seq });
+      else this.#stored(msg.data, seq, msg.headers?.get(SUBJECT_HEADER) || msg.subject);
       return;
     }
     if (!isFrame(msg.data)) return;
@@ -345,18 +379,103 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     }
   }
 
-  #stored(msg: Msg, seq: number): void {
-    if (!this.#recent.add(`#${seq}`)) return;
+  /**
+   * The live path and the gap replay route a stored message here: once per sequence, in the
+   * order they call it, to the sessions and to the restores listening (`onStored`).
+   */
+  #stored(data: Uint8Array, seq: number, subject: string): void {
+    if (!this.#routed.add(String(seq))) return;
+    if (this.#lastOnSubject.size >= TRACKED_SUBJECTS && !this.#lastOnSubject.has(subject)) {
+      this.#lastOnSubject.delete(this.#lastOnSubject.keys().next().value as string);
+    }
+    if (seq > (this.#lastOnSubject.get(subject) ?? 0)) this.#lastOnSubject.set(subject, seq);
     let message: Message;
     try {
-      message = { ...decodeMessage(msg.data), id: seq };
+      message = { ...decodeMessage(data), id: seq };
     } catch (err) {
-      this.#host.logger.error({ err, subject: msg.subject, seq }, 'cannot decode a message from the cluster');
+      this.#host.logger.error({ err, subject, seq }, 'cannot decode a message from the cluster');
       return;
     }
     if (seq > this.#position) this.#position = seq;
     this.#host.route(message);
     for (const listener of this.#storedListeners) listener(message);
+  }
+
+  /**
+   * A live stored message whose predecessor on its subject (the stream's `Nats-Last-Sequence`)
+   * never reached this node, although an earlier message of that subject did: the node missed it
+   * (a subject this node does not track has no earlier sequence here and is not judged).
+   */
+  #checkPredecessor(msg: Msg, seq: number): void {
+    const subject = msg.headers?.get(SUBJECT_HEADER);
+    const previous = Number(msg.headers?.get(LAST_SEQUENCE_HEADER) || 0);
+    if (!subject || previous === 0) return;
+    const seen = this.#lastOnSubject.get(subject);
+    if (seen === undefined || previous <= seen || previous >= seq || this.#routed.has(String(previous))) return;
+    this.#gap(seen, subject, `missed sequence ${previous} on ${subject}`);
+    this.#replayGaps();
+  }
+
+  /**
+   * Notes a gap: stored messages after `from` (on `subject`, or on every subject) may be missing
+   * here. Live stored messages are held from now on until the replay has filled it.
+   */
+  #gap(from: number, subject: string | undefined, why: string): void {
+    this.#gaps.push({ from, subject });
+    this.#held ??= [];
+    this.#host.logger.info({ from, subject, why }, 'stored messages may be missing on this node; replaying them from JetStream');
+  }
+
+  /** Replays the noted gaps from the MSGS stream (unless NATS is down: the reconnect does it), then routes the held messages. */
+  #replayGaps(): void {
+    if (this.#replaying !== undefined || !this.#reachable || this.#closed) return;
+    this.#replaying = (async () => {
+      try {
+        while (this.#gaps.length > 0 && this.#reachable && !this.#closed) {
+          const gaps = this.#gaps.splice(0);
+          const last = (await (await (this.#nc as NatsConnection).jetstreamManager()).streams.info(this.#streams.msgs)).state.last_seq;
+          const everything = gaps.filter((g) => g.subject === undefined);
+          if (everything.length > 0) await this.#replay(undefined, Math.min(...everything.map((g) => g.from)), last);
+          else {
+            const bySubject = new Map<string, number>();
+            for (const g of gaps) bySubject.set(g.subject as string, Math.min(g.from, bySubject.get(g.subject as string) ?? Infinity));
+            for (const [subject, from] of bySubject) await this.#replay(subject, from, last);
+          }
+          this.gapReplays++;
+        }
+      } catch (err) {
+        // NATS went again, or the stream is unreadable: the next reconnect replays again from the same point
+        this.#host.logger.error({ err }, 'cannot replay the stored messages this node missed');
+      } finally {
+        this.#replaying = undefined;
+        if (this.#gaps.length === 0 || this.#closed) {
+          const held = (this.#held ?? []).sort((a, b) => a.seq - b.seq);
+          this.#held = undefined;
+          for (const { msg, seq } of held) this.#stored(msg.data, seq, msg.headers?.get(SUBJECT_HEADER) || msg.subject);
+        }
+      }
+    })();
+  }
+
+  /** Routes the stored messages (`from`, `last`] of `subject` (or of every subject) that this node has not routed, in stream order. */
+  async #replay(subject: string | undefined, from: number, last: number): Promise<void> {
+    if (from >= last) return;
+    const { DeliverPolicy } = await import('nats');
+    const js = this.#js as JetStreamClient;
+    const consumer = await js.consumers.get(this.#streams.msgs, { filterSubjects: subject ?? `${this.#options.prefix}.msgs.>`, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 });
+    const iterator = await consumer.consume();
+    // Bounded: a range whose messages the stream no longer holds delivers nothing
+    const timer = setTimeout(() => void iterator.close(), REPLAY_DEADLINE_MS);
+    try {
+      for await (const m of iterator) {
+        if (m.seq > last) break;
+        this.#stored(m.data, m.seq, m.subject);
+        if (m.seq >= last || m.info.pending === 0) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      await iterator.close();
+    }
   }
 
   /**

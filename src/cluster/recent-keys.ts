@@ -9,6 +9,11 @@ export class RecentKeys {
     this.#capacity = capacity;
   }
 
+  /** Whether `key` is among the recent keys. */
+  has(key: string): boolean {
+    return this.#keys.has(key);
+  }
+
   /** Adds `key`; false when it was already among the recent keys. */
   add(key: string): boolean {
     if (this.#keys.has(key)) return false;

@@ -1,23 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, installed } from '../helpers/engines.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { describe, expect, it } from 'vitest';
+import { startBroker } from '../helpers/broker.js';
+import { hasNats, until, useNats } from '../helpers/cluster.js';
 
-const hasNats = installed('nats-server');
-if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster figures tests skipped');
-
-let nats: Engine;
-const opened: TestBroker[] = [];
-
-beforeAll(async () => {
-  if (!hasNats) return;
-  nats = await Engine.nats();
-  await nats.start();
-});
-afterAll(() => nats?.destroy());
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((b) => b.close()));
-});
-
+const env = useNats('cluster figures tests');
 /** One sample of a metric from Prometheus text. */
 function sample(text: string, name: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
@@ -25,22 +10,11 @@ function sample(text: string, name: string): number {
   return Number(line.slice(name.length + 1));
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe.skipIf(!hasNats)('cluster mode: per-node cluster figures in /metrics, /status.json and $SYS (real nats-server)', () => {
   it('report nodes seen, sessions owned and the JetStream append count and latency', async () => {
-    const prefix = `fig${Date.now() % 100000}`;
-    const cluster = (nodeId: string) => ({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId, prefix } });
-    const a = await startBroker({ ...cluster('f1'), httpPort: 0, metricsAuth: false, sysInterval: 1 });
-    opened.push(a);
-    const b = await startBroker(cluster('f2'));
-    opened.push(b);
+    const prefix = env.prefix('fig');
+    const a = await env.node(prefix, 'f1', { httpPort: 0, metricsAuth: false, sysInterval: 1 });
+    const b = await env.node(prefix, 'f2');
     const http = `http://127.0.0.1:${a.broker.addresses().http?.port}`;
     const pub = await a.client({ clientId: 'fig-pub' });
     await b.client({ clientId: 'fig-other' });
@@ -73,8 +47,7 @@ describe.skipIf(!hasNats)('cluster mode: per-node cluster figures in /metrics, /
   }, 30_000);
 
   it('a single-process broker has no cluster figures', async () => {
-    const solo = await startBroker({ httpPort: 0, metricsAuth: false });
-    opened.push(solo);
+    const solo = env.track(await startBroker({ httpPort: 0, metricsAuth: false }));
     const http = `http://127.0.0.1:${solo.broker.addresses().http?.port}`;
     expect(await (await fetch(`${http}/metrics`)).text()).not.toContain('midge_cluster_');
     expect(((await (await fetch(`${http}/status.json`)).json()) as { cluster: unknown }).cluster).toBeNull();

@@ -1,41 +1,13 @@
-import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { Engine, installed } from '../helpers/engines.js';
+import { Engine } from '../helpers/engines.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { hasNats, until as untilWhat, useNats } from '../helpers/cluster.js';
 import { createBroker } from '../../src/index.js';
 
-const hasNats = installed('nats-server');
-if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster tests skipped');
-
-let nats: Engine;
-const opened: TestBroker[] = [];
-let prefixCount = 0;
-
-beforeAll(async () => {
-  if (!hasNats) return;
-  nats = await Engine.nats();
-  await nats.start();
-});
-
-afterAll(async () => {
-  await nats?.destroy();
-});
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((b) => b.close()));
-});
-
+const env = useNats('cluster tests');
 /** Three nodes on one nats-server, each test with its own prefix (its own streams). */
-async function cluster(count = 3): Promise<TestBroker[]> {
-  const prefix = `t${++prefixCount}${Date.now() % 100000}`;
-  const nodes: TestBroker[] = [];
-  for (let i = 1; i <= count; i++) {
-    const node = await startBroker({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: `n${i}`, prefix } });
-    opened.push(node);
-    nodes.push(node);
-  }
-  return nodes;
-}
+const cluster = (count = 3) => env.nodes(count, 't');
 
 /** Collects the payloads `client` receives on `topic`-matching subscriptions. */
 function received(client: MqttClient): { topic: string; payload: string; retain: boolean; qos: number }[] {
@@ -44,13 +16,7 @@ function received(client: MqttClient): { topic: string; payload: string; retain:
   return got;
 }
 
-async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (check: () => boolean, timeoutMs = 10_000) => untilWhat(check, 'condition', timeoutMs);
 
 describe.skipIf(!hasNats)('cluster mode: routing across nodes (real nats-server)', () => {
   it('a message published on one node reaches matching subscribers on every node, QoS 0/1/2, in order, once each', async () => {
@@ -116,13 +82,11 @@ describe.skipIf(!hasNats)('cluster mode: routing across nodes (real nats-server)
 
   it('a node started later loads the cluster retained messages', async () => {
     const prefix = `late${Date.now() % 100000}`;
-    const first = await startBroker({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: 'x1', prefix } });
-    opened.push(first);
+    const first = await env.node(prefix, 'x1');
     const pub = await first.client({ clientId: 'late-pub' });
     for (let i = 0; i < 5; i++) await pub.publishAsync(`late/${i}`, `v${i}`, { qos: 1, retain: true });
     await pub.publishAsync('late/0', '', { qos: 1, retain: true });
-    const second = await startBroker({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: 'x2', prefix } });
-    opened.push(second);
+    const second = await env.node(prefix, 'x2');
     expect(second.broker.retainedCount).toBe(4);
     const sub = await second.client({ clientId: 'late-sub' });
     const got = received(sub);
@@ -135,8 +99,7 @@ describe.skipIf(!hasNats)('cluster mode: routing across nodes (real nats-server)
     const own = await Engine.nats();
     await own.start();
     try {
-      const node = await startBroker({ cluster: { servers: `nats://127.0.0.1:${own.port}`, nodeId: 'solo', prefix: 'ack' } });
-      opened.push(node);
+      const node = env.track(await startBroker({ cluster: { servers: `nats://127.0.0.1:${own.port}`, nodeId: 'solo', prefix: 'ack' } }));
       const pub = await node.client({ clientId: 'ack-pub' });
       await pub.publishAsync('ack/t', 'stored', { qos: 1 });
       await own.kill();
@@ -158,21 +121,19 @@ describe.skipIf(!hasNats)('cluster mode: routing across nodes (real nats-server)
 
   it('two processes cannot both run with the same node id; the second refuses to start with a clear message', async () => {
     const prefix = `dup${Date.now() % 100000}`;
-    const first = await startBroker({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: 'same', prefix } });
-    opened.push(first);
-    const second = createBroker({ host: '127.0.0.1', port: 0, httpPort: -1, sysInterval: 0, logLevel: 'silent', store: 'memory', cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: 'same', prefix } });
+    const first = await env.node(prefix, 'same');
+    const second = createBroker({ host: '127.0.0.1', port: 0, httpPort: -1, sysInterval: 0, logLevel: 'silent', store: 'memory', ...env.options(prefix, 'same') });
     await expect(second.listen()).rejects.toThrow(/node id same is held by a running process/);
     await second.close();
   }, 20_000);
 
   it('a node that closed cleanly gives its id back: a restart with the same id starts at once, as a new incarnation', async () => {
     const prefix = `re${Date.now() % 100000}`;
-    const options = { cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: 'again', prefix } };
+    const options = env.options(prefix, 'again');
     const first = await startBroker(options);
     await first.close();
     const started = Date.now();
-    const second = await startBroker(options);
-    opened.push(second);
+    const second = await env.node(prefix, 'again');
     expect(Date.now() - started).toBeLessThan(2500);
   });
 });

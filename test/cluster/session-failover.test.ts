@@ -3,44 +3,16 @@
  * Midge nodes as child processes killed with kill -9 (or stopped with SIGSTOP), raw-socket clients
  * that withhold acknowledgements.
  */
-import { writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { IConnackPacket, IDisconnectPacket, IPublishPacket, Packet } from 'mqtt-packet';
-import { connect as natsConnect } from 'nats';
-import { Engine, installed } from '../helpers/engines.js';
-import { assertBuilt, Lab, sleep, until, type BrokerProcess } from '../crash/helpers.js';
+import { hasNats, useNats } from '../helpers/cluster.js';
+import { sleep, until } from '../crash/helpers.js';
 import { decodeRecord, sessionKey } from '../../src/cluster/session-record.js';
 
-const hasNats = installed('nats-server');
-if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster session failover tests skipped');
-
-let nats: Engine;
-const lab = new Lab();
-let prefixCount = 0;
-
-beforeAll(async () => {
-  if (!hasNats) return;
-  assertBuilt();
-  nats = await Engine.nats();
-  await nats.start();
-});
-afterEach(() => lab.cleanup());
-afterAll(() => nats?.destroy());
-
-function prefix(): string {
-  return `sf${++prefixCount}${Date.now() % 100000}`;
-}
-
-/** Starts node `nodeId` of cluster `prefix` as a child process with its own data directory. */
-async function node(cluster: string, nodeId: string): Promise<BrokerProcess> {
-  const dataDir = lab.dataDir();
-  const config = path.join(path.dirname(dataDir), 'midge.json');
-  writeFileSync(config, JSON.stringify({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId, prefix: cluster } }));
-  const broker = lab.spawn(dataDir, ['--config', config, '--host', '127.0.0.1', '--port', '0', '--ws-port', '-1', '--http-port', '-1', '--data-dir', dataDir, '--log-level', 'info']);
-  await broker.listening(30_000);
-  return broker;
-}
+const env = useNats('cluster session failover tests');
+const lab = env.lab;
+const prefix = () => env.prefix('sf');
+const node = (cluster: string, nodeId: string) => env.spawn(cluster, nodeId);
 
 function publishOf(p: Packet): IPublishPacket | undefined {
   return p.cmd === 'publish' ? (p as IPublishPacket) : undefined;
@@ -201,7 +173,7 @@ describe.skipIf(!hasNats)('cluster sessions across node failures (real nats-serv
     await zombie.waitClosed(3000);
     // The zombie got none of the messages published after the takeover
     expect(zombie.received.filter((p) => p.cmd === 'publish')).toEqual([]);
-    const nc = await natsConnect({ servers: `nats://127.0.0.1:${nats.port}` });
+    const nc = await env.connect();
     try {
       const kv = await nc.jetstream().views.kv(`${cluster.toUpperCase()}_SESSIONS`);
       const entry = await kv.get(sessionKey('f5'));

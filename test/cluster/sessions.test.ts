@@ -1,58 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { IConnackPacket, IDisconnectPacket, IPublishPacket } from 'mqtt-packet';
-import { Engine, installed } from '../helpers/engines.js';
-import { connackOf, startBroker, type TestBroker } from '../helpers/broker.js';
-import { Wire } from '../helpers/wire.js';
+import { connackOf, type TestBroker } from '../helpers/broker.js';
+import { hasNats, until, useNats } from '../helpers/cluster.js';
 
-const hasNats = installed('nats-server');
-if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster session tests skipped');
-
-let nats: Engine;
-const opened: TestBroker[] = [];
-const wires: Wire[] = [];
-let prefixCount = 0;
-
-beforeAll(async () => {
-  if (!hasNats) return;
-  nats = await Engine.nats();
-  await nats.start();
-});
-afterAll(async () => {
-  await nats?.destroy();
-});
-afterEach(async () => {
-  for (const wire of wires.splice(0)) wire.close();
-  await Promise.all(opened.splice(0).map((b) => b.close()));
-});
-
-async function cluster(count: number): Promise<TestBroker[]> {
-  const prefix = `s${++prefixCount}${Date.now() % 100000}`;
-  const nodes: TestBroker[] = [];
-  for (let i = 1; i <= count; i++) {
-    const node = await startBroker({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: `n${i}`, prefix } });
-    opened.push(node);
-    nodes.push(node);
-  }
-  return nodes;
-}
-
-function portOf(node: TestBroker): number {
-  return node.broker.addresses().tcp?.port ?? -1;
-}
-
-async function wire(node: TestBroker, version: 4 | 5 = 5): Promise<Wire> {
-  const w = await Wire.open(portOf(node), version);
-  wires.push(w);
-  return w;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const env = useNats('cluster session tests');
+const cluster = (count: number) => env.nodes(count, 's');
+const wire = (node: TestBroker, version: 4 | 5 = 5) => env.wire(node, version);
 
 describe.skipIf(!hasNats)('cluster mode: sessions across nodes (real nats-server)', () => {
   it('a persistent session moves to another node after a clean disconnect: session present, subscriptions, backlog in order then live', async () => {

@@ -1,37 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { Engine, installed } from '../helpers/engines.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import type { TestBroker } from '../helpers/broker.js';
+import { hasNats, until, useNats } from '../helpers/cluster.js';
 import { queueName } from '../../src/cluster/shared-groups.js';
-import { Wire } from '../helpers/wire.js';
 
-const hasNats = installed('nats-server');
-if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster shared-subscription tests skipped');
-
-let nats: Engine;
-const opened: TestBroker[] = [];
-let prefixCount = 0;
-
-beforeAll(async () => {
-  if (!hasNats) return;
-  nats = await Engine.nats();
-  await nats.start();
-});
-afterAll(() => nats?.destroy());
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((b) => b.close()));
-});
-
-async function cluster(count = 3): Promise<TestBroker[]> {
-  const prefix = `sh${++prefixCount}${Date.now() % 100000}`;
-  const nodes: TestBroker[] = [];
-  for (let i = 1; i <= count; i++) {
-    const node = await startBroker({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: `n${i}`, prefix } });
-    opened.push(node);
-    nodes.push(node);
-  }
-  return nodes;
-}
+const env = useNats('cluster shared-subscription tests');
+const cluster = (count = 3) => env.nodes(count, 'sh');
 
 /** Records every payload each client receives, by client id. */
 function recorder(): { got: Map<string, string[]>; watch(client: MqttClient, id: string): void; all(): string[] } {
@@ -44,14 +18,6 @@ function recorder(): { got: Map<string, string[]>; watch(client: MqttClient, id:
     },
     all: () => [...got.values()].flat(),
   };
-}
-
-async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('shared subscription queue names', () => {
@@ -143,7 +109,6 @@ describe.skipIf(!hasNats)('cluster mode: shared subscriptions span nodes (real n
     expect(g.got.get('p-b')?.length).toBeGreaterThan(0);
     // Node b leaves: its queue subscription goes with it, so node a's member gets everything
     await b.close();
-    opened.splice(opened.indexOf(b), 1);
     const onAFrom = g.got.get('p-a')?.length ?? 0;
     for (let i = 0; i < 20; i++) await pub.publishAsync('t', `y${i}`, { qos: 0 });
     await until(() => (g.got.get('p-a')?.length ?? 0) >= onAFrom + 20, 'node a took them all');
@@ -153,7 +118,7 @@ describe.skipIf(!hasNats)('cluster mode: shared subscriptions span nodes (real n
     const [a, b] = (await cluster(2)) as [TestBroker, TestBroker];
     // Member on node a never acknowledges: a raw client that reads PUBLISH packets and sends nothing back
     const held = new Set<string>();
-    const silent = await Wire.open(a.port, 5);
+    const silent = await env.wire(a, 5);
     await silent.handshake({ clientId: 'h-a', clean: true, properties: { sessionExpiryInterval: 0 } });
     await silent.subscribe(1, [{ topic: '$share/h/work/#', qos: 1 }]);
     silent.listen((p) => {

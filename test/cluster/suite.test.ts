@@ -5,36 +5,15 @@
  * subscriptions are in shared.test.ts; sessions that move between nodes are not covered here.
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Engine, installed } from '../helpers/engines.js';
-import { closed, collect, connected, sleep, startBroker, until, type TestBroker } from '../helpers/broker.js';
+import { describe, expect, it } from 'vitest';
+import { closed, collect, connected, sleep, until, type TestBroker } from '../helpers/broker.js';
+import { hasNats, useNats } from '../helpers/cluster.js';
 
-const hasNats = installed('nats-server');
-if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster integration suite skipped');
-
-let nats: Engine;
-let nodes: [TestBroker, TestBroker, TestBroker];
-let prefixCount = 0;
+const env = useNats('cluster integration suite');
 const v5 = { protocolVersion: 5 } as const;
 
-beforeAll(async () => {
-  if (!hasNats) return;
-  nats = await Engine.nats();
-  await nats.start();
-});
-afterAll(() => nats?.destroy());
-afterEach(async () => {
-  await Promise.all((nodes ?? []).map((n) => n.close()));
-});
-
 /** Three fresh nodes with streams of their own (a new prefix per test). */
-async function cluster(): Promise<[TestBroker, TestBroker, TestBroker]> {
-  const prefix = `su${++prefixCount}${Date.now() % 100000}`;
-  const started: TestBroker[] = [];
-  for (let i = 1; i <= 3; i++) started.push(await startBroker({ cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: `n${i}`, prefix } }));
-  nodes = started as [TestBroker, TestBroker, TestBroker];
-  return nodes;
-}
+const cluster = async () => (await env.nodes(3, 'su')) as [TestBroker, TestBroker, TestBroker];
 
 /** Interest travels to NATS asynchronously after SUBACK. */
 const settle = () => sleep(250);
