@@ -2,6 +2,7 @@ import type { JetStreamClient, JetStreamManager, KV, KvEntry, Msg, NatsConnectio
 import { BrokerError, isBrokerError } from '../errors.js';
 import type { BrokerContext } from '../handlers/context.js';
 import type { Message } from '../model.js';
+import type { MessageIds } from '../broker/message.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import { decodeMessage } from '../store/records.js';
 import { ClusterReplay } from './replay.js';
@@ -137,9 +138,10 @@ export class ClusterSessions {
     await engine.owned.delete(indexKey);
     const clientId = record.clientId;
     this.#ctx.logger.info({ clientId, from: record.owner }, 'adopted the session of a dead node');
-    this.#store.adopt(clientId, revision, taken);
+    const adopted = withLocalIds(taken, this.#ctx.messageIds);
+    this.#store.adopt(clientId, revision, adopted);
     try {
-      await this.#restore(engine, taken);
+      await this.#restore(engine, adopted);
     } catch (err) {
       this.#release(clientId, 'session could not be restored');
       throw err;
@@ -197,14 +199,15 @@ export class ClusterSessions {
         throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
       }
       this.#release(clientId, 'session taken over');
-      this.#store.adopt(clientId, revision, resume ? taken : undefined);
+      const adopted = resume ? withLocalIds(taken, this.#ctx.messageIds) : undefined;
+      this.#store.adopt(clientId, revision, adopted);
       this.#publishOldWill(record, cleanStart);
       if (!resume) {
         this.#store.resumed(clientId, undefined);
         return;
       }
       try {
-        await this.#restore(engine, taken);
+        await this.#restore(engine, adopted as ClusterSessionRecord);
       } catch (err) {
         // Nothing half-restored stays: the next CONNECT reads the record (still ours) again
         this.#release(clientId, 'session could not be restored');
@@ -322,6 +325,22 @@ export class ClusterSessions {
       throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
     }
   }
+}
+
+/**
+ * The record's node-local messages (those not in the stream) with ids from this node's counter:
+ * each node numbers its own, so an id from another node may name a different message here.
+ */
+function withLocalIds(record: ClusterSessionRecord, ids: MessageIds): ClusterSessionRecord {
+  if (record.messages.length === 0) return record;
+  const renamed = new Map<number, number>();
+  const messages = record.messages.map((m) => {
+    const id = ids.next();
+    renamed.set(m.id, id);
+    return { ...m, id };
+  });
+  const deliveries = record.deliveries.map((d) => (isStreamId(d.messageId) ? d : { ...d, messageId: renamed.get(d.messageId) ?? ids.next() }));
+  return { ...record, messages, deliveries };
 }
 
 function kickSubject(prefix: string, incarnation: string): string {

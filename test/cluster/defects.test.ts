@@ -1,0 +1,105 @@
+/**
+ * Regression tests of cluster defects found in review (issue 15): message ids of node-local
+ * messages across a session move, a connection closed during the session's acquire. Real
+ * nats-server, in-process nodes, raw-socket clients that withhold acknowledgements.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { IPublishPacket } from 'mqtt-packet';
+import { Engine, installed } from '../helpers/engines.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { Wire } from '../helpers/wire.js';
+
+const hasNats = installed('nats-server');
+if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster defect tests skipped');
+
+let nats: Engine;
+const opened: TestBroker[] = [];
+const wires: Wire[] = [];
+let prefixCount = 0;
+
+beforeAll(async () => {
+  if (!hasNats) return;
+  nats = await Engine.nats();
+  await nats.start();
+});
+afterAll(async () => {
+  await nats?.destroy();
+});
+afterEach(async () => {
+  for (const wire of wires.splice(0)) wire.close();
+  await Promise.all(opened.splice(0).map((b) => b.close()));
+});
+
+async function cluster(count: number, extra: Record<string, unknown> = {}): Promise<TestBroker[]> {
+  const prefix = `d${++prefixCount}${Date.now() % 100000}`;
+  const nodes: TestBroker[] = [];
+  for (let i = 1; i <= count; i++) {
+    const node = await startBroker({ ...extra, cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: `n${i}`, prefix } });
+    opened.push(node);
+    nodes.push(node);
+  }
+  return nodes;
+}
+
+async function wire(node: TestBroker, version: 4 | 5 = 5): Promise<Wire> {
+  const w = await Wire.open(node.port, version);
+  wires.push(w);
+  return w;
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Waits until `node` has a retained message on `topic` (the RET stream reaches every node). */
+async function retainedOn(node: TestBroker, topic: string): Promise<void> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const probe = await node.client({ clientId: `probe-${attempt}` });
+    let seen = false;
+    probe.on('message', () => (seen = true));
+    await probe.subscribeAsync(topic, { qos: 0 });
+    await until(() => seen, 'retained', 300).catch(() => undefined);
+    await probe.endAsync(true);
+    if (seen) return;
+  }
+  throw new Error(`no retained message on ${topic}`);
+}
+
+const persistent = { clean: false, properties: { sessionExpiryInterval: 300 } };
+
+describe.skipIf(!hasNats)('cluster defects (real nats-server)', () => {
+  it('node-local message ids do not collide when sessions move between nodes: each keeps its own retained message', async () => {
+    const [a, b] = (await cluster(2)) as [TestBroker, TestBroker];
+    const pubA = await a.client({ clientId: 'ids-pub-a' });
+    const pubB = await b.client({ clientId: 'ids-pub-b' });
+    await pubA.publishAsync('ids/noise', 'n', { qos: 1 }); // A's counter moves ahead of B's
+    await pubB.publishAsync('r/x', 'X', { qos: 1, retain: true });
+    await pubA.publishAsync('r/y', 'Y', { qos: 1, retain: true });
+    await retainedOn(a, 'r/x');
+    await retainedOn(b, 'r/y');
+
+    // Neither subscriber acknowledges: its retained message stays in flight with a node-local id
+    const s1 = await wire(a);
+    await s1.connect('ids-s1', persistent);
+    await s1.subscribe(1, [{ topic: 'r/x', qos: 1 }]);
+    expect(((await s1.next('publish', 5000)) as IPublishPacket).payload.toString()).toBe('X');
+    const s2 = await wire(b);
+    await s2.connect('ids-s2', persistent);
+    await s2.subscribe(1, [{ topic: 'r/y', qos: 1 }]);
+    expect(((await s2.next('publish', 5000)) as IPublishPacket).payload.toString()).toBe('Y');
+
+    // s1 moves to B, then s2 to A: each gets its own message again, with DUP
+    const s1b = await wire(b);
+    expect((await s1b.connect('ids-s1', persistent)).sessionPresent).toBe(true);
+    const again1 = (await s1b.next('publish', 5000)) as IPublishPacket;
+    const s2a = await wire(a);
+    expect((await s2a.connect('ids-s2', persistent)).sessionPresent).toBe(true);
+    const again2 = (await s2a.next('publish', 5000)) as IPublishPacket;
+    expect([again1.topic, again1.payload.toString(), again1.dup]).toEqual(['r/x', 'X', true]);
+    expect([again2.topic, again2.payload.toString(), again2.dup]).toEqual(['r/y', 'Y', true]);
+  }, 60_000);
+});
