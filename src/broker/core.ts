@@ -120,7 +120,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   const claim = clusterStore && ((clientId: string) => clusterStore.claim(clientId));
   wills = new Wills({ hooks, logger, messageIds, sessions, journal, publisher, drops, claim });
   const connections = new Map<string, AcceptedConnection>();
-  const ownership = clusterStore && { acquire: (clientId: string, cleanStart: boolean) => (clusterSessions as ClusterSessions).acquire(clientId, cleanStart) };
+  const ownership = clusterStore && { acquire: (clientId: string, cleanStart: boolean, closed: () => boolean) => (clusterSessions as ClusterSessions).acquire(clientId, cleanStart, closed) };
   ctx = { options, logger, hooks, sessions, router, store, journal, gate, stats, messageIds, publisher, wills, drops, connections, cluster, ownership };
   if (clusterStore) clusterSessions = new ClusterSessions(ctx, clusterStore);
   mqttBridges.bind(ctx);

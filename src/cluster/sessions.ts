@@ -170,9 +170,11 @@ export class ClusterSessions {
 
   /**
    * CONNECT: makes this node the owner of the client's session and, unless `cleanStart`, puts
-   * the stored session into the registry so that it resumes (session present = 1).
+   * the stored session into the registry so that it resumes (session present = 1). `closed` tells
+   * whether the connection closed meanwhile: a resumed session then goes on offline here, as after
+   * an abnormal disconnect (its expiry and the previous connection's will restart).
    */
-  async acquire(clientId: string, cleanStart: boolean): Promise<void> {
+  async acquire(clientId: string, cleanStart: boolean, closed: () => boolean = () => false): Promise<void> {
     const engine = this.#engine;
     if (engine === undefined || clientId.startsWith('$bridge/')) return;
     const key = sessionKey(clientId);
@@ -201,7 +203,7 @@ export class ClusterSessions {
       this.#release(clientId, 'session taken over');
       const adopted = resume ? withLocalIds(taken, this.#ctx.messageIds) : undefined;
       this.#store.adopt(clientId, revision, adopted);
-      this.#publishOldWill(record, cleanStart);
+      const willPublished = this.#publishOldWill(record, cleanStart);
       if (!resume) {
         this.#store.resumed(clientId, undefined);
         return;
@@ -212,6 +214,11 @@ export class ClusterSessions {
         // Nothing half-restored stays: the next CONNECT reads the record (still ours) again
         this.#release(clientId, 'session could not be restored');
         throw isBrokerError(err) ? err : new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+      }
+      if (closed()) {
+        // No connection will attach: the session was taken from its previous connection, which ended abnormally
+        const stored = (record as ClusterSessionRecord).session as NonNullable<ClusterSessionRecord['session']>;
+        this.#restartTimers(clientId, willPublished ? { ...stored, will: undefined, willDueAt: undefined } : stored, Date.now());
       }
       return;
     }
@@ -280,13 +287,14 @@ export class ClusterSessions {
    * [MQTT-3.1.3-9]. The compare-and-set that took the record removed the will from it, so no
    * other node publishes it too.
    */
-  #publishOldWill(record: ClusterSessionRecord | undefined, cleanStart: boolean): void {
+  #publishOldWill(record: ClusterSessionRecord | undefined, cleanStart: boolean): boolean {
     const session = record?.session;
     const will = session?.will;
-    if (session === undefined || will === undefined) return;
+    if (session === undefined || will === undefined) return false;
     const connected = session.disconnectedAt === undefined;
     const due = connected ? will.delayInterval === 0 || cleanStart || session.expiryInterval === 0 : session.willDueAt !== undefined && (cleanStart || expired(session.expiryInterval, session.disconnectedAt));
     if (due) this.#ctx.wills.publish(session.clientId, will);
+    return due;
   }
 
   /** Puts a stored session back into the registry: subscriptions, in-flight deliveries, inbound QoS 2 ids, then the backlog. */

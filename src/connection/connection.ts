@@ -284,6 +284,12 @@ export class Connection implements Outlet, DecoderEvents {
     this.#disconnectNotified = true;
   }
 
+  /** The CONNECT is authenticated and waits on something bounded by its own deadline (cluster mode: the session's acquire). */
+  stopConnectTimer(): void {
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+  }
+
   /**
    * Marks the connection accepted (once CONNACK is sent) with the facts of its client, and starts
    * keepalive checks at 1.5× [MQTT-3.1.2-24].

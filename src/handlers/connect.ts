@@ -73,7 +73,13 @@ export async function handleConnectAuth(ctx: BrokerContext, conn: Connection, pa
 async function completeConnect(ctx: BrokerContext, conn: Connection, pending: PendingConnect, auth: AuthOutcome | undefined): Promise<void> {
   const { packet, clientId } = pending;
   // Cluster mode: the session may be owned by another node (it is handed over or fenced) or stored in JetStream
-  if (ctx.ownership !== undefined) await ctx.ownership.acquire(clientId, packet.clean !== false);
+  if (ctx.ownership !== undefined) {
+    // The acquire is bounded by its own deadlines (handover 1 s, replay 30 s): a long replay must not
+    // run into the connect timeout, as in a single process nothing is awaited once authenticated
+    conn.stopConnectTimer();
+    // A connection closed meanwhile leaves a resumed session offline here, with its expiry and will
+    await ctx.ownership.acquire(clientId, packet.clean !== false, () => conn.closed);
+  }
   if (conn.closed) return;
   const version = conn.protocolVersion;
   const info: ClientInfo = auth && auth.username !== pending.info.username ? { ...pending.info, username: auth.username } : pending.info;

@@ -40,7 +40,7 @@ export interface BrokerContext {
    * Cluster mode: makes this node the owner of a client's session before its CONNECT completes
    * (taking it over from another node, restoring it when it resumes); undefined: one process.
    */
-  readonly ownership?: { acquire(clientId: string, cleanStart: boolean): Promise<void> } | undefined;
+  readonly ownership?: { acquire(clientId: string, cleanStart: boolean, closed: () => boolean): Promise<void> } | undefined;
   /** Open connections by client id (one per client id). */
   readonly connections: Map<string, AcceptedConnection>;
 }

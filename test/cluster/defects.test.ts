@@ -4,7 +4,7 @@
  * nats-server, in-process nodes, raw-socket clients that withhold acknowledgements.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { IPublishPacket } from 'mqtt-packet';
+import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { Engine, installed } from '../helpers/engines.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { Wire } from '../helpers/wire.js';
@@ -101,5 +101,30 @@ describe.skipIf(!hasNats)('cluster defects (real nats-server)', () => {
     const again2 = (await s2a.next('publish', 5000)) as IPublishPacket;
     expect([again1.topic, again1.payload.toString(), again1.dup]).toEqual(['r/x', 'X', true]);
     expect([again2.topic, again2.payload.toString(), again2.dup]).toEqual(['r/y', 'Y', true]);
+  }, 60_000);
+
+  it('a connection that closes while its session is acquired leaves the session offline: it expires on time and the previous connection\'s will goes out', async () => {
+    const [a, b] = (await cluster(2)) as [TestBroker, TestBroker];
+    const watcher = await a.client({ clientId: 'abandon-watch' });
+    const wills: string[] = [];
+    watcher.on('message', (topic, payload) => wills.push(`${topic}=${payload.toString()}`));
+    await watcher.subscribeAsync('abandon/will', { qos: 1 });
+    // Expiry 2 s, a will delayed beyond it (so due when the session ends), 10 in flight and 290 queued
+    const first = await wire(a);
+    await first.connect('abandon-s', { clean: false, properties: { sessionExpiryInterval: 2, receiveMaximum: 10 }, will: { topic: 'abandon/will', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: 60 } } });
+    await first.subscribe(1, [{ topic: 'abandon/t', qos: 1 }]);
+    const pub = await b.client({ clientId: 'abandon-pub' });
+    for (let i = 0; i < 300; i++) await pub.publishAsync('abandon/t', String(i), { qos: 1 });
+
+    // A raw CONNECT on B whose socket closes 2 ms later, while B takes the session over
+    const second = await wire(b);
+    second.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'abandon-s', clean: false, keepalive: 0, properties: { sessionExpiryInterval: 2 } } as Packet);
+    await new Promise((r) => setTimeout(r, 2));
+    second.close();
+    await first.waitClosed(10_000); // taken over
+
+    await until(() => wills.length > 0, 'the will of the connection that was taken over', 20_000);
+    expect(wills).toEqual(['abandon/will=gone']);
+    await until(() => b.broker.session('abandon-s') === undefined && a.broker.session('abandon-s') === undefined, 'the session expired', 20_000);
   }, 60_000);
 });
