@@ -667,10 +667,13 @@ export class Session {
     this.#inboundQos2 = undefined;
   }
 
-  /** Forgets everything without reporting it (cluster mode: another node carries the session on). */
+  /**
+   * Forgets everything without reporting it (cluster mode: another node carries the session on).
+   * The deliveries' message references are released; the session's record is no longer this
+   * node's to write (the cluster store has forgotten it), so it stays as the new owner has it.
+   */
   evict(): void {
-    this.#inflight.clear();
-    this.#queue?.clear();
+    for (const d of [...this.#inflight.clear(), ...(this.#queue?.clear() ?? [])]) if (d.qos > 0) this.#deps.journal.removed(this, d);
     this.#resend = undefined;
     this.#outbox?.stop();
     this.#inboundQos2 = undefined;

@@ -3,11 +3,16 @@
  * messages across a session move, a connection closed during the session's acquire. Real
  * nats-server, in-process nodes, raw-socket clients that withhold acknowledgements.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { Engine, installed } from '../helpers/engines.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { Wire } from '../helpers/wire.js';
+import { ClassicLevel } from 'classic-level';
+import { decodeMessage } from '../../src/store/records.js';
 
 const hasNats = installed('nats-server');
 if (!hasNats) console.warn('SKIPPED: nats-server is not installed (apt-get install nats-server); cluster defect tests skipped');
@@ -30,11 +35,15 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((b) => b.close()));
 });
 
-async function cluster(count: number, extra: Record<string, unknown> = {}): Promise<TestBroker[]> {
-  const prefix = `d${++prefixCount}${Date.now() % 100000}`;
+const prefixes = new Map<TestBroker, string>();
+
+/** `count` nodes of a new cluster, or one more node `nodeId` of the cluster of `joining`. */
+async function cluster(count: number, extra: Record<string, unknown> = {}, nodeId?: string, joining?: TestBroker): Promise<TestBroker[]> {
+  const prefix = (joining && prefixes.get(joining)) ?? `d${++prefixCount}${Date.now() % 100000}`;
   const nodes: TestBroker[] = [];
   for (let i = 1; i <= count; i++) {
-    const node = await startBroker({ ...extra, cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: `n${i}`, prefix } });
+    const node = await startBroker({ ...extra, cluster: { servers: `nats://127.0.0.1:${nats.port}`, nodeId: nodeId ?? `n${i}`, prefix } });
+    prefixes.set(node, prefix);
     opened.push(node);
     nodes.push(node);
   }
@@ -126,5 +135,34 @@ describe.skipIf(!hasNats)('cluster defects (real nats-server)', () => {
     await until(() => wills.length > 0, 'the will of the connection that was taken over', 20_000);
     expect(wills).toEqual(['abandon/will=gone']);
     await until(() => b.broker.session('abandon-s') === undefined && a.broker.session('abandon-s') === undefined, 'the session expired', 20_000);
+  }, 60_000);
+
+  it('a session taken over by another node releases its messages here: no node-local message stays in the local store', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'midge-evict-'));
+    try {
+      const [a] = (await cluster(1, { store: 'level', dataDir })) as [TestBroker];
+      const [b] = (await cluster(1, {}, 'n2', a)) as [TestBroker];
+      const pub = await a.client({ clientId: 'evict-pub' });
+      await pub.publishAsync('evict/r', 'R', { qos: 1, retain: true });
+      const first = await wire(a);
+      await first.connect('evict-s', persistent);
+      await first.subscribe(1, [{ topic: 'evict/r', qos: 1 }]); // its retained message stays in flight, unacknowledged
+      expect(((await first.next('publish', 5000)) as IPublishPacket).payload.toString()).toBe('R');
+      const second = await wire(b);
+      expect((await second.connect('evict-s', persistent)).sessionPresent).toBe(true);
+      expect(((await second.next('publish', 5000)) as IPublishPacket).dup).toBe(true);
+      await until(() => a.broker.session('evict-s') === undefined, 'the session left node A');
+      opened.splice(opened.indexOf(a), 1);
+      await a.close();
+      // The raw message records of the level store in dataDir (opening a LevelStore reads only the referenced ones)
+      const db = new ClassicLevel<string, Uint8Array>(dataDir, { keyEncoding: 'utf8', valueEncoding: 'view' });
+      await db.open();
+      const left: string[] = [];
+      for await (const value of db.values({ gte: 'm\u0000', lt: 'm\u0001' })) left.push(decodeMessage(value).topic);
+      await db.close();
+      expect(left).toEqual([]);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
