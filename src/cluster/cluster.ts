@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { JetStreamClient, Msg, MsgHdrs, NatsConnection, Subscription as NatsSubscription } from 'nats';
 import { BrokerError } from '../errors.js';
 import type { Plugin } from '../hooks.js';
-import type { ClientInfo, Message } from '../model.js';
+import type { ClientInfo, DropReason, Message } from '../model.js';
 import { decodeMessage, encodeMessage } from '../store/records.js';
 import type { ClusterLink } from '../broker/publisher.js';
 import type { RouteInterest } from '../broker/router.js';
@@ -37,6 +37,8 @@ export interface ClusterHost {
   route(message: Message): void;
   /** Hands a message NATS chose this node for to one member of shared group `group` of `filter`; false with none left. */
   routeShared(message: Message, filter: string, group: string): boolean;
+  /** A message of this node's sessions that reached none of them (counted and reported as a drop). */
+  dropped?(message: Message, reason: DropReason): void;
   /** Applies a retained message (or, with an empty payload, its clearing) that another node accepted. */
   retain(message: Message): void;
   /** A message id of this process for a message that arrived from another node. */
@@ -358,7 +360,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   /** From the router: a shared message whose member's session ended here unacknowledged, with no other member on this node. */
   handOver(message: Message, filter: string, group: string): boolean {
     if (this.#closed) return false;
-    return this.#shared.handOver(encodeMessage(message), filter, group);
+    return this.#shared.handOver(encodeMessage(message), filter, group, () => this.#host.dropped?.(message, 'session-ended'));
   }
 
   /** A message NATS gave this node's members of a shared group: this node's own messages included. */
@@ -370,13 +372,19 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
       return;
     }
-    for (const message of messages) this.#routeShared(message, filter, group);
+    // A handed-over message (one per request) is answered once a member has it; unanswered, the sending node counts it lost
+    const handedOver = msg.reply !== undefined;
+    let routed = true;
+    for (const message of messages) routed = this.#routeShared(message, filter, group, !handedOver) && routed;
+    if (handedOver && routed) msg.respond();
   }
 
-  #routeShared(message: Message, filter: string, group: string): void {
-    if (!this.#host.routeShared({ ...message, id: this.#host.nextMessageId() }, filter, group)) {
-      this.#host.logger.warn({ topic: message.topic, group, filter }, 'a shared subscription message arrived after the last member of its group left this node');
-    }
+  /** False when no member is left here: the message is counted as dropped (`count`) unless its sender counts it. */
+  #routeShared(message: Message, filter: string, group: string, count: boolean): boolean {
+    if (this.#host.routeShared({ ...message, id: this.#host.nextMessageId() }, filter, group)) return true;
+    this.#host.logger.warn({ topic: message.topic, group, filter }, 'a shared subscription message arrived after the last member of its group left this node');
+    if (count) this.#host.dropped?.(message, 'session-ended');
+    return false;
   }
 
   /**

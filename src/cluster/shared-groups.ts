@@ -2,6 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Msg, NatsConnection, Subscription as NatsSubscription } from 'nats';
 import { filterSubjects } from './subjects.js';
 
+/** How long a node waits for another node to take a shared message over before counting it lost. */
+const HANDOVER_TIMEOUT_MS = 5000;
+
 /** One shared subscription (`$share/{group}/{filter}`) as this node holds it in NATS. */
 interface Held {
   readonly filter: string;
@@ -72,11 +75,15 @@ export class SharedGroups {
 
   /**
    * Gives `data` (an encoded message) to one node with members of the group, through NATS; false
-   * without a NATS connection. Core NATS: when no node has a member, nobody gets it.
+   * without a NATS connection. The receiving node answers once a member has it; `lost` is called
+   * when no node answers (no responders: no node has a member; or none took it in time).
    */
-  handOver(data: Uint8Array, filter: string, group: string): boolean {
+  handOver(data: Uint8Array, filter: string, group: string, lost: () => void): boolean {
     if (this.#nc === undefined || this.#nc.isClosed()) return false;
-    this.#nc.publish(`${this.#handOverPrefix}.${queueName(group, filter)}`, data);
+    this.#nc.request(`${this.#handOverPrefix}.${queueName(group, filter)}`, data, { timeout: HANDOVER_TIMEOUT_MS }).then(
+      () => undefined,
+      () => lost(),
+    );
     return true;
   }
 

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IPublishPacket, Packet } from 'mqtt-packet';
+import type { Drop } from '../../src/index.js';
 import { Engine, installed } from '../helpers/engines.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
 import { Wire } from '../helpers/wire.js';
@@ -135,6 +136,24 @@ describe.skipIf(!hasNats)('cluster defects (real nats-server)', () => {
     await until(() => wills.length > 0, 'the will of the connection that was taken over', 20_000);
     expect(wills).toEqual(['abandon/will=gone']);
     await until(() => b.broker.session('abandon-s') === undefined && a.broker.session('abandon-s') === undefined, 'the session expired', 20_000);
+  }, 60_000);
+
+  it('MQTT 5 4.8.2: the messages of the only member of a shared group, whose session expires unacknowledged, are counted as dropped (session-ended)', async () => {
+    const drops: Drop[] = [];
+    const [a] = (await cluster(1, { plugins: [{ onDropped: (d: Drop) => drops.push(d) }] })) as [TestBroker];
+    const [b] = (await cluster(1, {}, 'n2', a)) as [TestBroker];
+    const member = await wire(a);
+    await member.connect('share-only', { clean: false, properties: { sessionExpiryInterval: 1 } });
+    await member.subscribe(1, [{ topic: '$share/g/jobs', qos: 1 }]);
+    member.close(); // offline: its messages wait in its queue
+    await until(() => a.broker.session('share-only')?.connected === false, 'the member is offline');
+    const pub = await b.client({ clientId: 'share-pub' });
+    for (let i = 0; i < 50; i++) await pub.publishAsync('jobs', String(i), { qos: 1 });
+    await until(() => (a.broker.session('share-only')?.queued ?? 0) === 50, 'the 50 messages queued for the member', 15_000);
+    await until(() => drops.length >= 50, `50 drops reported (have ${drops.length})`, 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(drops.length).toBe(50);
+    expect(new Set(drops.map((d) => d.reason))).toEqual(new Set(['session-ended']));
   }, 60_000);
 
   it('a session taken over by another node releases its messages here: no node-local message stays in the local store', async () => {
