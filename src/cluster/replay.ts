@@ -40,29 +40,39 @@ export class ClusterReplay {
     try {
       await engine.nc.flush();
       last = (await engine.jsm.streams.info(engine.messages)).state.last_seq;
-      if (own.length > 0 && last > floor) await withDeadline(this.#replay(session, own, floor, last), REPLAY_DEADLINE_MS);
+      if (own.length > 0 && last > floor) {
+        const abort = new AbortController();
+        await withDeadline(this.#replay(session, own, floor, last, abort.signal), REPLAY_DEADLINE_MS, abort);
+      }
     } finally {
       stop();
-      for (const sub of subscriptions) this.#ctx.router.subscribe(session, sub);
+      // A session evicted meanwhile (taken over by another node) is subscribed no more
+      if (this.#ctx.sessions.get(session.clientId) === session) for (const sub of subscriptions) this.#ctx.router.subscribe(session, sub);
       for (const filter of filters) engine.removed(filter);
     }
+    if (this.#ctx.sessions.get(session.clientId) !== session) return;
     for (const message of held) if (message.id > last) deliver(session, own, message);
     this.#store.resumed(session.clientId, undefined);
   }
 
-  async #replay(session: Session, subscriptions: readonly Subscription[], floor: number, last: number): Promise<void> {
+  /** Stops at `last`, or once `signal` aborts (the deadline passed) or the session is no longer the registry's (evicted). */
+  async #replay(session: Session, subscriptions: readonly Subscription[], floor: number, last: number, signal: AbortSignal): Promise<void> {
     const { js, prefix, messages: stream } = this.#engine;
     const { DeliverPolicy } = await import('nats');
     const consumer = await js.consumers.get(stream, { filterSubjects: `${prefix}.msgs.>`, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 });
+    if (signal.aborted) return;
     const iterator = await consumer.consume();
+    const stop = () => void iterator.close();
+    signal.addEventListener('abort', stop);
     try {
       for await (const m of iterator) {
-        if (m.seq > last) break;
+        if (m.seq > last || signal.aborted || this.#ctx.sessions.get(session.clientId) !== session) break;
         deliver(session, subscriptions, { ...decodeMessage(m.data), id: m.seq });
         this.#store.resumed(session.clientId, m.seq);
         if (m.seq >= last || m.info.pending === 0) break;
       }
     } finally {
+      signal.removeEventListener('abort', stop);
       await iterator.close();
     }
   }
@@ -98,7 +108,8 @@ export function topicMatches(filter: string, topic: string): boolean {
   return f.length === t.length;
 }
 
-async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
+/** Fails after `ms`, and then aborts `work` (which delivers nothing more); a failure of `work` aborts it too. */
+async function withDeadline(work: Promise<void>, ms: number, abort: AbortController): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`replaying the session's backlog took over ${ms / 1000} s`)), ms);
@@ -107,5 +118,7 @@ async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
     await Promise.race([work, deadline]);
   } finally {
     clearTimeout(timer);
+    abort.abort();
+    work.catch(() => undefined); // its own failure after the deadline is moot
   }
 }
