@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +8,7 @@ import { parse } from 'yaml';
 import { ADMIN_CREDENTIALS_FILE } from '../../src/auth/admin-credentials.js';
 import { openApiYaml } from '../../src/http/openapi.js';
 import { collect, startBroker, until, type TestBroker } from '../helpers/broker.js';
+import { runCommand, type CommandResult } from '../helpers/run.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const opened: TestBroker[] = [];
@@ -24,16 +24,8 @@ beforeAll(() => {
 });
 
 /** Runs `midge admin ...` as a user would; `input` goes to standard input. */
-function admin(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, 'admin', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+function admin(args: string[], input = ''): Promise<CommandResult> {
+  return runCommand(process.execPath, [MAIN, 'admin', ...args], input);
 }
 
 function tempDir(): string {
@@ -360,12 +352,7 @@ describe('admin API', () => {
   it('reload rereads the password file; a broken file is 422 and the previous users stay', async () => {
     const dir = tempDir();
     const passwords = path.join(dir, 'passwd');
-    const run = (args: string[], input: string) =>
-      new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, [MAIN, 'passwd', ...args], { stdio: ['pipe', 'ignore', 'ignore'] });
-        child.on('exit', resolve);
-        child.stdin.end(input);
-      });
+    const run = async (args: string[], input: string) => (await runCommand(process.execPath, [MAIN, 'passwd', ...args], input)).code;
     expect(await run([passwords, 'old', '--stdin'], 'pw1\n')).toBe(0);
     const api = await withAdmin({ passwordFile: passwords });
     await expect(api.t.client({ username: 'new', password: 'pw2', reconnectPeriod: 0 })).rejects.toThrow();

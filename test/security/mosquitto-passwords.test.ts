@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import type { ErrorWithReasonCode } from 'mqtt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parsePasswordFile } from '../../src/auth/password-file.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { runCommand } from '../helpers/run.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 const hasMosquittoPasswd = spawnSync('mosquitto_passwd', ['-h']).error === undefined;
@@ -29,17 +30,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function run(command: string, args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+const run = runCommand;
 
 const passwd = (args: string[], input = '') => run(process.execPath, [MAIN, 'passwd', ...args], input);
 

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createBroker, isBrokerError } from '../../src/index.js';
 import { hashPassword, parsePasswordFile } from '../../src/auth/password-file.js';
 import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { runCommand, type CommandResult } from '../helpers/run.js';
 
 const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 let dir: string;
@@ -23,16 +23,8 @@ afterEach(async () => {
 });
 
 /** Runs `midge passwd ...` with `input` on standard input. */
-function passwd(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN, 'passwd', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+function passwd(args: string[], input = ''): Promise<CommandResult> {
+  return runCommand(process.execPath, [MAIN, 'passwd', ...args], input);
 }
 
 async function refusal(connect: Promise<unknown>): Promise<number | undefined> {
