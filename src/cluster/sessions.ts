@@ -215,6 +215,8 @@ export class ClusterSessions {
         this.#release(clientId, 'session could not be restored');
         throw isBrokerError(err) ? err : new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
       }
+      // Another node took the session over while it was restored here: this CONNECT must not go on with a fresh one
+      if (!this.#store.owns(clientId) || this.#ctx.sessions.get(clientId) === undefined) throw new BrokerError('ERR_CLUSTER_SESSION_BUSY', clientId);
       if (closed()) {
         // No connection will attach: the session was taken from its previous connection, which ended abnormally
         const stored = (record as ClusterSessionRecord).session as NonNullable<ClusterSessionRecord['session']>;
