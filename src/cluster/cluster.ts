@@ -70,6 +70,8 @@ const ROUTED_MEMORY = 65_536;
 const TRACKED_SUBJECTS = 65_536;
 /** A slow-consumer report does not say where the loss began: the replay goes this far back. */
 const SLOW_CONSUMER_REPLAY = 16_384;
+/** How long a gap replay that failed (JetStream not serving yet) waits before it is tried again. */
+const GAP_RETRY_MS = 1000;
 /** The longest one gap replay may read the stream. */
 const REPLAY_DEADLINE_MS = 30_000;
 /** How long one JetStream append waits for its acknowledgement before it is retried with the same id. */
@@ -438,9 +440,10 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #replayGaps(): void {
     if (this.#replaying !== undefined || !this.#reachable || this.#closed) return;
     this.#replaying = (async () => {
+      let gaps: { from: number; subject: string | undefined }[] = [];
       try {
         while (this.#gaps.length > 0 && this.#reachable && !this.#closed) {
-          const gaps = this.#gaps.splice(0);
+          gaps = this.#gaps.splice(0);
           const last = (await (await (this.#nc as NatsConnection).jetstreamManager()).streams.info(this.#streams.msgs)).state.last_seq;
           const everything = gaps.filter((g) => g.subject === undefined);
           if (everything.length > 0) await this.#replay(undefined, Math.min(...everything.map((g) => g.from)), last);
@@ -449,11 +452,15 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
             for (const g of gaps) bySubject.set(g.subject as string, Math.min(g.from, bySubject.get(g.subject as string) ?? Infinity));
             for (const [subject, from] of bySubject) await this.#replay(subject, from, last);
           }
+          gaps = [];
           this.gapReplays++;
         }
       } catch (err) {
-        // NATS went again, or the stream is unreadable: the next reconnect replays again from the same point
-        this.#host.logger.error({ err }, 'cannot replay the stored messages this node missed');
+        // NATS went again, or JetStream is not serving yet (a restarted server electing its leaders): the
+        // gaps stay noted and the live messages held, and the replay is tried again (routed ones are skipped)
+        this.#gaps.unshift(...gaps);
+        this.#host.logger.error({ err }, 'cannot replay the stored messages this node missed; trying again');
+        if (!this.#closed) setTimeout(() => this.#replayGaps(), GAP_RETRY_MS).unref();
       } finally {
         this.#replaying = undefined;
         if (this.#gaps.length === 0 || this.#closed) {
@@ -473,17 +480,26 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     const consumer = await js.consumers.get(this.#streams.msgs, { filterSubjects: subject ?? `${this.#options.prefix}.msgs.>`, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from + 1 });
     const iterator = await consumer.consume();
     // Bounded: a range whose messages the stream no longer holds delivers nothing
-    const timer = setTimeout(() => void iterator.close(), REPLAY_DEADLINE_MS);
+    let timedOut = false;
+    let reached = from;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      void iterator.close();
+    }, REPLAY_DEADLINE_MS);
     try {
       for await (const m of iterator) {
         if (m.seq > last) break;
         this.#stored(m.data, m.seq, m.subject);
+        reached = m.seq;
         if (m.seq >= last || m.info.pending === 0) break;
       }
     } finally {
       clearTimeout(timer);
       await iterator.close();
     }
+    // Cut off by the deadline while messages were still coming: the rest is a gap of its own, replayed
+    // next (a replay that got nothing at all in the deadline has nothing left to read: none is noted)
+    if (timedOut && reached > from && reached < last) this.#gaps.push({ from: reached, subject });
   }
 
   /**
