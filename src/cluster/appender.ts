@@ -1,4 +1,10 @@
 import type { Msg, MsgHdrs, NatsConnection, Subscription as NatsSubscription } from 'nats';
+import { BrokerError } from '../errors.js';
+
+/** How long one append waits for its acknowledgement before it is retried with the same id. */
+export const APPEND_TIMEOUT_MS = 5000;
+/** How long an append is retried before it fails (a leader election takes a few seconds). */
+export const APPEND_DEADLINE_MS = 60_000;
 
 /** How often outstanding appends are checked for their timeout. */
 const SWEEP_MS = 100;
@@ -111,5 +117,28 @@ export class JetStreamAppender {
     for (const pending of this.#pending.values()) pending.reject(new AppendError('the NATS connection is closing', 'CLOSED'));
     this.#pending.clear();
     this.#sub.unsubscribe();
+  }
+}
+
+/**
+ * Runs one JetStream append (`attempt`, which sends the same `Nats-Msg-Id` every time, so JetStream
+ * stores it once) until it is acknowledged, retrying with backoff (100 ms doubling to 2 s) while the
+ * stream has no leader or NATS is unreachable, a stall of several seconds being normal. Gives up
+ * with ERR_CLUSTER_UNAVAILABLE (`what` and the cause) once `stopped()` or after APPEND_DEADLINE_MS;
+ * `retrying` hears of each retry.
+ */
+export async function appendWithRetry(attempt: () => Promise<void>, stopped: () => boolean, what: string, retrying?: (err: unknown) => void): Promise<void> {
+  const deadline = Date.now() + APPEND_DEADLINE_MS;
+  let wait = 100;
+  for (;;) {
+    try {
+      await attempt();
+      return;
+    } catch (err) {
+      if (stopped() || Date.now() + wait > deadline) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', `${what}${(err as Error).message}`, { cause: err });
+      retrying?.(err);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, 2000);
+    }
   }
 }

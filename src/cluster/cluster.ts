@@ -15,7 +15,7 @@ import { RecentKeys } from './recent-keys.js';
 import { SharedGroups } from './shared-groups.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
 import { NodeWatch } from './node-watch.js';
-import { JetStreamAppender } from './appender.js';
+import { APPEND_TIMEOUT_MS, appendWithRetry, JetStreamAppender } from './appender.js';
 import { decodeFrame, encodeFrame, isFrame } from './live-frames.js';
 import type { ClusterEngine } from './sessions.js';
 
@@ -74,10 +74,6 @@ const SLOW_CONSUMER_REPLAY = 16_384;
 const GAP_RETRY_MS = 1000;
 /** The longest one gap replay may read the stream. */
 const REPLAY_DEADLINE_MS = 30_000;
-/** How long one JetStream append waits for its acknowledgement before it is retried with the same id. */
-const APPEND_TIMEOUT_MS = 5000;
-/** How long a QoS 1/2 message is retried before its publisher is refused (a leader election takes a few seconds). */
-const APPEND_DEADLINE_MS = 60_000;
 
 /**
  * One node of a Midge cluster on NATS JetStream (see docs/cluster.md). Messages accepted here are
@@ -566,26 +562,21 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    */
   async #append(subject: string, data: Uint8Array, msgID: string): Promise<void> {
     const started = performance.now();
-    const deadline = Date.now() + APPEND_DEADLINE_MS;
     const headers = this.#appendHeaders as MsgHdrs;
-    let wait = 100;
-    for (;;) {
-      try {
-        headers.set(MSG_ID_HEADER, msgID);
-        await (this.#appender as JetStreamAppender).append(subject, data, headers);
-        this.appends.appended(performance.now() - started);
-        return;
-      } catch (err) {
-        if (this.#closed || Date.now() + wait > deadline) {
-          this.appends.failures++;
-          throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
-        }
+    const attempt = () => {
+      headers.set(MSG_ID_HEADER, msgID);
+      return (this.#appender as JetStreamAppender).append(subject, data, headers);
+    };
+    try {
+      await appendWithRetry(attempt, () => this.#closed, '', (err) => {
         this.appends.retries++;
         this.#host.logger.warn({ err, subject }, 'JetStream append failed; retrying with the same message id');
-        await new Promise((resolve) => setTimeout(resolve, wait));
-        wait = Math.min(wait * 2, 2000);
-      }
+      });
+    } catch (err) {
+      this.appends.failures++;
+      throw err;
     }
+    this.appends.appended(performance.now() - started);
   }
 
   /** The publisher's PUBACK/PUBREC waits until JetStream holds the message, in the client's order. */

@@ -6,6 +6,7 @@
  */
 import type { JetStreamClient, JetStreamManager, NatsConnection, StreamInfo, Subscription } from 'nats';
 import { BrokerError } from '../errors.js';
+import { APPEND_TIMEOUT_MS, appendWithRetry } from './appender.js';
 import type { StreamConfig } from '../bridge/config.js';
 import type { StreamStat } from '../bridge/log.js';
 import { decodeRecord, encodeRecord, type LogRecord } from '../bridge/record.js';
@@ -29,10 +30,6 @@ export function logSubject(prefix: string, name: string): string {
   return `${prefix}.log.${levelToken(name)}`;
 }
 
-/** How long one append waits for JetStream's acknowledgement before it is retried with the same id. */
-const APPEND_TIMEOUT_MS = 5000;
-/** How long an append is retried before it fails (a leader election takes a few seconds). */
-const APPEND_DEADLINE_MS = 60_000;
 /** JetStream's duplicate window for the log streams: retries of one append inside it are stored once. */
 const DUPLICATE_WINDOW_MS = 120_000;
 /** A follower re-reads the stream at least this often, even without a notice on the subject. */
@@ -98,18 +95,10 @@ export class LogStreams {
   async append(stream: string, message: Message, timestamp: number, msgID: string): Promise<void> {
     const subject = logSubject(this.#link.prefix, stream);
     const data = encodeRecord(timestamp, message);
-    const deadline = Date.now() + APPEND_DEADLINE_MS;
-    let wait = 100;
-    for (;;) {
-      try {
-        await this.#link.js.publish(subject, data, { msgID, timeout: APPEND_TIMEOUT_MS });
-        return;
-      } catch (err) {
-        if (this.#closed || Date.now() + wait > deadline) throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', `log stream ${stream}: ${(err as Error).message}`, { cause: err });
-        await new Promise((resolve) => setTimeout(resolve, wait));
-        wait = Math.min(wait * 2, 2000);
-      }
-    }
+    const attempt = async () => {
+      await this.#link.js.publish(subject, data, { msgID, timeout: APPEND_TIMEOUT_MS });
+    };
+    await appendWithRetry(attempt, () => this.#closed, `log stream ${stream}: `);
   }
 
   /** Stored records of `stream` from sequence `from` (default the oldest kept), at most `limit` (default 100). */
