@@ -4,7 +4,9 @@
  * position; every write is a compare-and-set on the key's revision, so a node that lost the lease
  * can no longer move the position. nats-server 2.9 has no per-key TTL: a waiting node takes the
  * lease once its revision has not changed for the TTL on the waiting node's own clock (so clocks
- * need not agree), and the holder stops as soon as a renewal has not succeeded for the TTL.
+ * need not agree), and the holder stops as soon as a renewal has not succeeded for the TTL: a
+ * timer of its own, so a KV call that hangs cannot keep it shipping past the TTL. The position
+ * only moves forward, so a late save of a runner that was stopped cannot move it back.
  */
 import type { KV } from 'nats';
 
@@ -55,6 +57,8 @@ export class SinkLease {
   #acquired = 0;
   #lost = 0;
   #timer: NodeJS.Timeout | undefined;
+  /** Fires when the TTL has passed since the last renewal that succeeded: the holder stops. */
+  #expiry: NodeJS.Timeout | undefined;
   #busy: Promise<void> | undefined;
   #stopped = false;
 
@@ -91,8 +95,11 @@ export class SinkLease {
     const record = entry.operation === 'PUT' ? entry.json<LeaseRecord>() : undefined;
     this.#holder = record?.node || undefined;
     const now = Date.now();
-    // Free: given up by a holder that stopped (its position kept), or deleted
-    if (record === undefined || record.incarnation === '') return this.#take(entry.revision, record?.cursor);
+    // Free: given up by a holder that stopped (its position kept), or deleted; or this process's
+    // own (a renewal that succeeded after this node had stopped waiting for it)
+    if (record === undefined || record.incarnation === '' || (record.node === this.#owner.node && record.incarnation === this.#owner.incarnation)) {
+      return this.#take(entry.revision, record?.cursor);
+    }
     if (this.#seen?.revision !== entry.revision) {
       this.#seen = { revision: entry.revision, at: now };
       return;
@@ -111,7 +118,7 @@ export class SinkLease {
     }
     this.#held = true;
     this.#holder = this.#owner.node;
-    this.#renewedAt = started;
+    this.#renewed(started);
     this.#cursor = cursor;
     this.#seen = undefined;
     this.#acquired++;
@@ -123,11 +130,19 @@ export class SinkLease {
     const started = Date.now();
     try {
       this.#revision = await this.#kv.update(this.#key, this.#encode(cursor), this.#revision);
-      this.#renewedAt = started;
+      if (this.#held) this.#renewed(started);
     } catch (err) {
       if (/wrong last sequence/i.test((err as Error).message)) return this.#lose('another node took the lease');
       throw err;
     }
+  }
+
+  /** A renewal (or the take) started at `at` succeeded: the lease holds until `at` + TTL. */
+  #renewed(at: number): void {
+    this.#renewedAt = at;
+    clearTimeout(this.#expiry);
+    this.#expiry = setTimeout(() => this.#lose('no renewal succeeded within the lease TTL'), Math.max(0, at + this.#ttlMs - Date.now()));
+    this.#expiry.unref();
   }
 
   #encode(cursor: number | undefined): string {
@@ -138,13 +153,18 @@ export class SinkLease {
   #lose(reason: string): void {
     if (!this.#held) return;
     this.#held = false;
+    clearTimeout(this.#expiry);
     this.#holder = undefined;
     this.#lost++;
     this.#events.lost(reason);
   }
 
-  /** The sink shipped through `cursor`: written at once unless a write is under way (then with the next). */
+  /**
+   * The sink shipped through `cursor`: written at once unless a write is under way (then with the
+   * next). A position behind the one held (a stopped runner's late save) is ignored.
+   */
   saveCursor(cursor: number): void {
+    if (this.#cursor !== undefined && cursor <= this.#cursor) return;
     this.#cursor = cursor;
     if (this.#busy !== undefined || !this.#held || this.#stopped) return;
     clearTimeout(this.#timer);
@@ -163,6 +183,7 @@ export class SinkLease {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#busy;
+    clearTimeout(this.#expiry);
     if (!this.#held) return;
     this.#held = false;
     const free: LeaseRecord = { node: '', incarnation: '', cursor: this.#cursor };

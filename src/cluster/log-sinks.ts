@@ -24,6 +24,8 @@ class LeasedSink {
   /** The last runner's figures, shown while this node does not hold the lease. */
   #last: SinkStatus | undefined;
   #stopping: Promise<void> = Promise.resolve();
+  /** Set by `close`: a lease taken from now on starts no runner (`close` gives it up). */
+  #closing = false;
 
   constructor(sink: Sink, kv: KV, owner: { node: string; incarnation: string }, ttlMs: number, streams: LogStreams, driver: () => SinkDriver, logger: Logger) {
     this.#sink = sink;
@@ -46,6 +48,7 @@ class LeasedSink {
 
   /** Took the lease: a fresh runner starts from the committed position (after the previous one has stopped). */
   #run(cursor: number | undefined): void {
+    if (this.#closing) return;
     this.#logger.info({ cursor }, `sink ${this.#sink.name}: lease taken, sink runs on this node`);
     const source: SinkSource = {
       read: (stream, options) => this.#streams.read(stream, options),
@@ -76,6 +79,7 @@ class LeasedSink {
   }
 
   async close(): Promise<void> {
+    this.#closing = true;
     this.#stop();
     await this.#stopping;
     await this.#lease.stop();

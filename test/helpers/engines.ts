@@ -107,6 +107,16 @@ export class Engine {
     });
   }
 
+  /** Stops the server's process (SIGSTOP): its clients' calls hang, as in a stall, until `resume`. */
+  pause(): void {
+    this.#child?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void {
+    this.#child?.kill('SIGCONT');
+  }
+
   /** kill -9 and wait for the exit. */
   async kill(): Promise<void> {
     const child = this.#child;
