@@ -11,6 +11,12 @@ export interface SinkSource {
   saveCursor(sink: string, offset: number): void;
   has(stream: string): boolean;
   stat(stream: string): { first: number; next: number };
+  /**
+   * True where nothing reports the records retention removes (JetStream in cluster mode): the
+   * runner counts the records missing ahead of its position as dropped. The embedded log reports
+   * them itself (`dropped`), so this is unset there.
+   */
+  readonly countsGaps?: boolean;
 }
 
 /** A sink's health, for `broker.bridge.status()` and metrics. */
@@ -152,6 +158,7 @@ export class SinkRunner {
       return false;
     }
     if (first.offset > this.#cursor) {
+      if (this.#log.countsGaps) this.#dropped += first.offset - this.#cursor;
       this.#logger.warn({ from: this.#cursor, to: first.offset }, 'records removed by retention before this sink shipped them');
       this.#cursor = first.offset;
     }

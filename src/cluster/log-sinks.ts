@@ -57,6 +57,7 @@ class LeasedSink {
       saveCursor: (_sink, offset) => this.#lease.saveCursor(offset),
       has: (stream) => this.#streams.has(stream),
       stat: (stream) => this.#streams.stat(stream),
+      countsGaps: true,
     };
     const runner = new SinkRunner(this.#sink, source, this.#driver(), this.#logger);
     this.#runner = runner;
