@@ -112,7 +112,7 @@ export class Bridge implements Plugin {
   joinCluster(link: ClusterLogLink): void {
     const options = this.#clusterOptions;
     if (options === undefined || this.#cluster !== undefined) return;
-    this.#cluster = new ClusterLog(link, this.#config, options, (s) => driverFor(s, this.#seams), this.#logger);
+    this.#cluster = new ClusterLog(link, this.#config, options, (s) => driverFor(s, this.#seams), this.#logger, () => this.#release());
   }
 
   /**
@@ -141,8 +141,17 @@ export class Bridge implements Plugin {
    * acknowledgements to the same client wait too, so they keep their order [MQTT-4.6.0-2].
    */
   holdAcknowledgement(client: ClientInfo, message: Message): Promise<void> | undefined {
-    if (this.#clusterOptions !== undefined) return message.qos === 0 ? undefined : this.#tails.get(client.id);
-    if (this.#config.overflow !== 'block' || message.qos === 0) return undefined;
+    if (message.qos === 0) return undefined;
+    const space = this.#config.overflow === 'block' ? this.#spaceFor(client, message) : undefined;
+    if (this.#clusterOptions === undefined) return space;
+    // Cluster mode: also the JetStream appends of this client's captured messages
+    const tail = this.#tails.get(client.id);
+    if (space === undefined || tail === undefined) return space ?? tail;
+    return Promise.all([tail, space]).then(() => undefined);
+  }
+
+  /** With the 'block' policy: waits until every stream `message` goes to is within retention, after the client's earlier waits. */
+  #spaceFor(client: ClientInfo, message: Message): Promise<void> | undefined {
     const previous = this.#barriers.get(client.id);
     const full = this.#rules.match(message.topic, message.qos)?.filter((name) => this.#isFull(name)) ?? [];
     if (full.length === 0) return previous;
@@ -156,7 +165,9 @@ export class Bridge implements Plugin {
 
   #isFull(name: string): boolean {
     const config = this.#config.streams.find((s) => s.name === name);
-    return config !== undefined && this.log.stat(name).bytes > config.maxBytes;
+    if (config === undefined) return false;
+    const bytes = this.#clusterOptions !== undefined ? this.#cluster?.bytes(name) : this.log.stat(name).bytes;
+    return bytes !== undefined && bytes > config.maxBytes;
   }
 
   #waitForSpace(name: string, resolve: () => void): void {
@@ -177,6 +188,7 @@ export class Bridge implements Plugin {
 
   /** One retention pass now (the background one runs every `retentionIntervalMs`). */
   async enforceRetention(now = Date.now()): Promise<void> {
+    if (this.#clusterOptions !== undefined) return this.#cluster?.trim(now);
     await this.#retention.run(now);
   }
 

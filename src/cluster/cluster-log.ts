@@ -9,6 +9,7 @@ import type { StreamStat } from '../bridge/log.js';
 import type { SinkStatus } from '../bridge/sink-runner.js';
 import type { SinkDriver } from '../bridge/sinks/sink.js';
 import type { Message } from '../model.js';
+import { ClusterRetention } from './log-retention.js';
 import { ClusterSinks } from './log-sinks.js';
 import { LogStreams, type LogStreamsLink } from './log-streams.js';
 import { streamBase } from './streams.js';
@@ -30,6 +31,9 @@ export function leasesBucket(prefix: string): string {
   return `${streamBase(prefix)}_LEASES`;
 }
 
+/** About what JetStream stores for a record besides its payload, topic and message id (headers, sequence, time, record header). */
+const RECORD_OVERHEAD = 80;
+
 /** Rule streams and leased sinks of one node. */
 export class ClusterLog {
   readonly streams: LogStreams;
@@ -39,19 +43,24 @@ export class ClusterLog {
   readonly #driverFor: (sink: SinkOptions & { name: string; batchSize: number }) => SinkDriver;
   readonly #logger: Logger;
   #sinks: ClusterSinks | undefined;
+  /** With the 'block' policy: this node's trimming of the streams. */
+  #retention: ClusterRetention | undefined;
+  readonly #trimmed: () => void;
+  #closed = false;
   /** Resolves once the streams exist; appends wait for it. */
   readonly ready: Promise<void>;
   /** Appends that failed (no client was waiting for them). */
   failures = 0;
 
-  constructor(link: ClusterLogLink, config: BridgeConfig, options: ClusterLogOptions, driverFor: ClusterLog['driverFor'], logger: Logger) {
+  /** `trimmed` is called after each trimming pass of the 'block' policy (the bridge releases withheld acknowledgements). */
+  constructor(link: ClusterLogLink, config: BridgeConfig, options: ClusterLogOptions, driverFor: ClusterLog['driverFor'], logger: Logger, trimmed: () => void = () => undefined) {
     this.#link = link;
     this.#config = config;
     this.#options = options;
     this.#driverFor = driverFor;
     this.#logger = logger;
+    this.#trimmed = trimmed;
     this.streams = new LogStreams(link, config.streams);
-    if (config.overflow === 'block') logger.warn('bridge.overflow "block" does not apply in cluster mode: the log streams drop their oldest records past their limits (docs/cluster.md)');
     this.ready = this.#open();
     this.ready.catch((err: unknown) => logger.error({ err }, 'cannot create the log streams in JetStream'));
   }
@@ -61,11 +70,31 @@ export class ClusterLog {
   }
 
   async #open(): Promise<void> {
-    await this.streams.open(this.#options.replicas);
-    if (this.#config.sinks.length === 0) return;
-    const kv = await this.#link.js.views.kv(leasesBucket(this.#link.prefix), { history: 1, replicas: this.#options.replicas });
-    this.#sinks = new ClusterSinks(this.#config.sinks, kv, this.#link.owner, this.#options.sinkLeaseMs, this.streams, this.#driverFor, this.#logger);
-    this.#sinks.start();
+    const block = this.#config.overflow === 'block';
+    await this.streams.open(this.#options.replicas, block);
+    const kv = this.#config.sinks.length === 0 ? undefined : await this.#link.js.views.kv(leasesBucket(this.#link.prefix), { history: 1, replicas: this.#options.replicas });
+    if (this.#closed) return;
+    if (kv !== undefined) {
+      this.#sinks = new ClusterSinks(this.#config.sinks, kv, this.#link.owner, this.#options.sinkLeaseMs, this.streams, this.#driverFor, this.#logger);
+      this.#sinks.start();
+    }
+    if (block) {
+      const names = new Map<string, string[]>();
+      for (const sink of this.#config.sinks) names.set(sink.stream, [...(names.get(sink.stream) ?? []), sink.name]);
+      this.#retention = new ClusterRetention(this.#link, this.streams, this.#config.streams, { names, kv }, this.#config.retentionIntervalMs, this.#trimmed, this.#logger);
+      this.#retention.start();
+    }
+  }
+
+  /** The bytes `stream` held when last seen (undefined: not known yet). */
+  bytes(stream: string): number | undefined {
+    return this.streams.bytes(stream);
+  }
+
+  /** One trimming pass now ('block' policy; the background one runs every `retentionIntervalMs`). */
+  async trim(now = Date.now()): Promise<void> {
+    await this.ready;
+    await this.#retention?.run(now);
   }
 
   /**
@@ -74,6 +103,7 @@ export class ClusterLog {
    */
   append(stream: string, message: Message, timestamp: number): Promise<void> {
     const msgID = `${this.#link.owner.incarnation}:${message.id}:${stream}`;
+    this.streams.grew(stream, message.payload.length + message.topic.length + msgID.length + RECORD_OVERHEAD);
     return this.ready.then(() => this.streams.append(stream, message, timestamp, msgID));
   }
 
@@ -87,7 +117,9 @@ export class ClusterLog {
 
   /** Stops the sinks (their leases given up) and the followers. */
   async close(): Promise<void> {
+    this.#closed = true;
     await this.ready.catch(() => undefined);
+    await this.#retention?.stop();
     await this.#sinks?.close();
     this.streams.close();
   }

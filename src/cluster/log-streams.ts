@@ -50,6 +50,8 @@ export class LogStreams {
   readonly #configs: readonly StreamConfig[];
   /** Last known state per rule stream (refreshed by reads and follows). */
   readonly #stats = new Map<string, StreamStat>();
+  /** Bytes appended to a stream before its state was first read (while the streams open). */
+  readonly #early = new Map<string, number>();
   readonly #waiters = new Map<string, Set<() => void>>();
   #notices: Subscription | undefined;
   #closed = false;
@@ -59,20 +61,26 @@ export class LogStreams {
     this.#configs = configs;
   }
 
-  /** Creates the configured streams (retention: maxAge → max_age, maxBytes → max_bytes, oldest dropped first) and follows appends. */
-  async open(replicas: number): Promise<void> {
+  /**
+   * Creates the configured streams and follows appends. Retention: maxAge → max_age, maxBytes →
+   * max_bytes, oldest dropped first; with `block`, JetStream gets no limits and the nodes trim
+   * the streams themselves, never past a sink's position (src/cluster/log-retention.ts). A stream
+   * that exists with other limits (the config changed) gets this config's.
+   */
+  async open(replicas: number, block = false): Promise<void> {
     const { jsm, prefix, nc } = this.#link;
     for (const c of this.#configs) {
-      const maxAgeNs = c.maxAgeMs * 1e6;
-      await ensureStream(jsm, {
-        name: logStreamName(prefix, c.name),
-        subjects: [logSubject(prefix, c.name)],
-        num_replicas: replicas,
-        max_bytes: c.maxBytes,
+      const maxAgeNs = block ? 0 : c.maxAgeMs * 1e6;
+      const limits = {
+        max_bytes: block ? -1 : c.maxBytes,
         max_age: maxAgeNs,
         // The window may not exceed max_age (0 is no age limit)
         duplicate_window: maxAgeNs > 0 ? Math.min(maxAgeNs, DUPLICATE_WINDOW_MS * 1e6) : DUPLICATE_WINDOW_MS * 1e6,
-      });
+      };
+      const name = logStreamName(prefix, c.name);
+      await ensureStream(jsm, { name, subjects: [logSubject(prefix, c.name)], num_replicas: replicas, ...limits });
+      const { config } = await jsm.streams.info(name);
+      if (config.max_bytes !== limits.max_bytes || config.max_age !== limits.max_age) await jsm.streams.update(name, limits);
       await this.refresh(c.name);
     }
     this.#notices = nc.subscribe(`${prefix}.log.>`, { callback: (err, msg) => err || this.#wake(msg.subject) });
@@ -99,6 +107,22 @@ export class LogStreams {
       await this.#link.js.publish(subject, data, { msgID, timeout: APPEND_TIMEOUT_MS });
     };
     await appendWithRetry(attempt, () => this.#closed, `log stream ${stream}: `);
+  }
+
+  /**
+   * Counts a record being appended into the stream's last known size at once (about its stored
+   * size: payload, topic and headers), so the 'block' policy sees a stream fill before the next
+   * refresh tells its exact size.
+   */
+  grew(stream: string, bytes: number): void {
+    const stat = this.#stats.get(stream);
+    if (stat !== undefined) this.#stats.set(stream, { ...stat, bytes: stat.bytes + bytes });
+    else this.#early.set(stream, (this.#early.get(stream) ?? 0) + bytes);
+  }
+
+  /** The stream's size as last known or counted (see `grew`); undefined for an unknown stream. */
+  bytes(stream: string): number | undefined {
+    return this.#stats.get(stream)?.bytes ?? this.#early.get(stream);
   }
 
   /** Stored records of `stream` from sequence `from` (default the oldest kept), at most `limit` (default 100). */
@@ -136,6 +160,7 @@ export class LogStreams {
     const info = await this.#link.jsm.streams.info(logStreamName(this.#link.prefix, stream));
     const stat = statOf(stream, info, this.#config(stream));
     this.#stats.set(stream, stat);
+    this.#early.delete(stream);
     return stat;
   }
 
