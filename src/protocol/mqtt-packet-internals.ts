@@ -53,6 +53,8 @@ interface RawParser {
   _parseString(): string | null;
   _parseNum(): number;
   _parseVarByteNum(): number | false;
+  _parsePayload(): boolean;
+  _parseMessageId(): boolean;
   _parseByte(): number | undefined;
   _parseByType(type: string): unknown;
   _parseProperties(): Record<string, unknown> | false;
@@ -107,6 +109,77 @@ export function createParser(readProperties: PropertyReader, sink: ParserSink): 
   parser._resetState = resetState;
   parser.parse = parse;
   return parser as unknown as Parser;
+}
+
+/**
+ * The three steps every packet passes through (`_parseLength`, `_parsePayload` for a PUBLISH,
+ * `_newPacket`), as mqtt-packet 9.0.2 writes them but without their `debug` calls. A disabled
+ * `debug` still allocates its rest-argument array: a heap allocation profile of fan-in QoS 0
+ * (bench/profiles/README.md) put 35% of all the bytes the broker allocated in these calls, which
+ * fills the young generation faster, so more short-lived socket data is caught alive by a scavenge
+ * and promoted. The parse loop calls them directly (no property per parser: see the idle connection's heap).
+ */
+function parseLength(this: RawParser): boolean {
+  const result = readVarByteNumFull(this);
+  if (result !== false) {
+    this.packet.length = result.value;
+    this._list.consume(result.bytes);
+  }
+  return result !== false;
+}
+
+/** mqtt-packet's `_parseVarByteNum(true)` without its two `debug` calls. */
+function readVarByteNumFull(p: RawParser): { bytes: number; value: number } | false {
+  const list = p._list;
+  let bytes = 0;
+  let mul = 1;
+  let value = 0;
+  let done = false;
+  const padding = p._pos ? p._pos : 0;
+  while (bytes < 4 && padding + bytes < list.length) {
+    const current = list.readUInt8(padding + bytes++);
+    value += mul * (current & 0x7f);
+    mul *= 0x80;
+    if ((current & 0x80) === 0) {
+      done = true;
+      break;
+    }
+    if (list.length <= bytes) break;
+  }
+  if (!done && bytes === 4 && list.length >= bytes) p._emitError(new Error('Invalid variable byte integer'));
+  if (padding) p._pos += bytes;
+  return done ? { bytes, value } : false;
+}
+
+/** A PUBLISH's payload step without `debug`; every other packet type goes to mqtt-packet's own. */
+function parsePayload(this: RawParser): boolean {
+  const packet = this.packet as PacketInProgress & { qos?: number; topic?: string | null; properties?: unknown; payload?: Buffer; messageId?: number };
+  if (packet.cmd !== 'publish') return (Object.getPrototypeOf(this) as RawParser)._parsePayload.call(this);
+  if (packet.length !== 0 && this._list.length < packet.length) return false;
+  this._pos = 0;
+  // mqtt-packet's _parsePublish
+  packet.topic = this._parseString();
+  if (packet.topic === null) {
+    this._emitError(new Error('Cannot parse topic'));
+    return true;
+  }
+  if ((packet.qos as number) > 0 && !this._parseMessageId()) return true;
+  if (this.settings.protocolVersion === 5) {
+    const properties = this._parseProperties();
+    if (Object.getOwnPropertyNames(properties).length) packet.properties = properties;
+  }
+  packet.payload = this._list.slice(this._pos, packet.length);
+  return true;
+}
+
+function newPacket(this: RawParser): boolean {
+  if (this.packet) {
+    this._list.consume(this.packet.length);
+    this.emit('packet', this.packet);
+  }
+  this.packet = new (this.packet.constructor as new () => RawParser['packet'])();
+  this._pos = 0;
+  return true;
 }
 
 /** What a parser reports to: each decoded packet, and its one error (it stops at its first). */
@@ -194,18 +267,32 @@ function resetState(this: RawParser): void {
  * mqtt-packet's Parser.parse, line for line, without its `debug` calls. A disabled `debug` still
  * costs a call, a rest-argument array and an `enabled` getter, and this loop makes 10 of the 22
  * calls a one-chunk PUBLISH costs; without them Decoder.write of a 64-byte PUBLISH back to back
- * takes 1.15 µs instead of 1.45. The steps it runs are mqtt-packet's own (with
- * DEBUG=mqtt-packet:parser they still log; only this loop's progress lines are gone).
+ * takes 1.15 µs instead of 1.45. Its steps (see step) are mqtt-packet's header reader and copies of
+ * its length, PUBLISH payload and new-packet steps without `debug` (see parseLength); with
+ * DEBUG=mqtt-packet:parser the other packets' steps still log.
  */
 function parse(this: RawParser, buf: Buffer): number {
   if (this.error) this._resetState();
   this._list.append(buf);
-  const steps = this as unknown as Record<string, () => boolean>;
-  while ((this.packet.length !== -1 || this._list.length > 0) && (steps[this._states[this._stateCounter] as string] as () => boolean)() && !this.error) {
+  while ((this.packet.length !== -1 || this._list.length > 0) && step(this) && !this.error) {
     this._stateCounter++;
     if (this._stateCounter >= this._states.length) this._stateCounter = 0;
   }
   return this._list.length;
+}
+
+/** The parser's step `_stateCounter` (`_states`): its header reader (3.1's, see useMqtt31Headers) and the three above. */
+function step(p: RawParser): boolean {
+  switch (p._stateCounter) {
+    case 0:
+      return p._parseHeader();
+    case 1:
+      return parseLength.call(p);
+    case 2:
+      return parsePayload.call(p);
+    default:
+      return newPacket.call(p);
+  }
 }
 
 /**
@@ -279,6 +366,11 @@ const REPLACED_METHODS: Readonly<Record<string, string>> = {
   _parseString: 'f58ced4eb3fad1c2',
   _parseProperties: 'b16155c959f9e43f',
   _parseHeader: '5d1568ef08ae0379',
+  _parseLength: '44f6fccca6ad26fd',
+  _parsePayload: '253adee34606c455',
+  _parsePublish: '0261de13b0df91b2',
+  _newPacket: '1ae296c884c9f97d',
+  _parseVarByteNum: '3545910ba62ac13d',
 };
 
 /** Parser methods this module calls or whose results it relies on. */
