@@ -19,7 +19,7 @@ FROM node:22-slim
 # MIDGE_HTTP_HOST: outside a container the HTTP listener stays on loopback; inside one, only a
 # port published with -p reaches it, and 127.0.0.1 would make that port useless
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--max-semi-space-size=8 \
+    NODE_OPTIONS=--max-semi-space-size=4 \
     MIDGE_DATA_DIR=/data \
     MIDGE_HTTP_HOST=0.0.0.0
 WORKDIR /app

@@ -8,8 +8,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
 describe('Node.js flags Midge runs with (src/cli/node-flags.ts)', () => {
-  it('a young generation of 8 MB per semi-space (README, Benchmarks: idle memory)', () => {
-    expect(NODE_FLAGS).toEqual(['--max-semi-space-size=8']);
+  it('a young generation of 4 MB per semi-space (bench/README.md, Memory: where it goes)', () => {
+    expect(NODE_FLAGS).toEqual(['--max-semi-space-size=4']);
   });
 
   it('npm start passes them to node', () => {
