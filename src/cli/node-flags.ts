@@ -4,7 +4,7 @@
  * idle broker's RSS is mostly that young generation; 8 MB cut the RSS of the first 1,000 idle
  * connections from about 20 MB to 3–6 MB with no fan-in throughput change measured. 4 MB cut the
  * RSS under fan-in QoS 0 from 117–120 to 76–77 MB and its CPU per message by about half (far less
- * short-lived data is caught alive by a scavenge and promoted), at the cost of about 1.3–1.5× the
+ * short-lived data is caught alive by a scavenge and promoted), at the cost of about 1.7× the
  * CPU per delivery under fan-out QoS 0 (bench/README.md, *Memory: where it goes*). They are not in the `midge` command's shebang: `env -S` is missing from BusyBox
  * (Alpine) and the BSDs, and V8 reads the flag only at start-up, so the CLI cannot set it itself.
  */
