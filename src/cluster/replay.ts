@@ -5,6 +5,7 @@ import { grantedQos, matchFilterOf, type Subscription } from '../broker/subscrip
 import { decodeMessage } from '../store/records.js';
 import type { ClusterEngine } from './sessions.js';
 import type { ClusterStore } from './session-store.js';
+import { filterSubjects } from './subjects.js';
 
 /** How long replaying a session's backlog may take before the CONNECT is refused. */
 const REPLAY_DEADLINE_MS = 30_000;
@@ -13,7 +14,8 @@ const REPLAY_DEADLINE_MS = 30_000;
  * Brings a resumed session's offline backlog back from the MSGS stream, in stream order, before
  * any live message reaches it (so the backlog is never interleaved with live messages of the same
  * topic). The node listens on the session's subjects first, reads the stream's last sequence L,
- * replays (floor, L] with an ordered (ephemeral) consumer, then, in one synchronous step, adds
+ * replays (floor, L] with an ordered (ephemeral) consumer (filtered on the session's subject when
+ * its subscriptions map to one), then, in one synchronous step, adds
  * the session's subscriptions to the router and delivers the live messages that arrived meanwhile
  * with a sequence above L. Shared subscriptions are not replayed: their messages went to another
  * member of the group.
@@ -59,7 +61,11 @@ export class ClusterReplay {
   async #replay(session: Session, subscriptions: readonly Subscription[], floor: number, last: number, signal: AbortSignal): Promise<void> {
     const { js, prefix, messages: stream } = this.#engine;
     const { DeliverPolicy } = await import('nats');
-    const consumer = await js.consumers.get(stream, { filterSubjects: `${prefix}.msgs.>`, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 });
+    // nats-server 2.9 filters a consumer on one subject: a session whose filters map to one subject
+    // reads only that one; otherwise the consumer reads every subject and the node filters
+    const subjects = [...new Set(subscriptions.flatMap((s) => filterSubjects(`${prefix}.msgs`, matchFilterOf(s))))];
+    const filter = subjects.length === 1 ? (subjects[0] as string) : `${prefix}.msgs.>`;
+    const consumer = await js.consumers.get(stream, { filterSubjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 });
     if (signal.aborted) return;
     const iterator = await consumer.consume();
     const stop = () => void iterator.close();

@@ -33,6 +33,27 @@ describe.skipIf(!hasNats)('cluster mode: sessions across nodes (real nats-server
     expect(a.broker.session('mover')).toBeUndefined();
   }, 30_000);
 
+  it('a backlog replayed on the subject of the session\'s one filter (a filtered consumer) holds its messages only, in order, among other topics', async () => {
+    const [a, b, c] = (await cluster(3)) as [TestBroker, TestBroker, TestBroker];
+    const sub = await a.client({ clientId: 'narrow', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+    await sub.subscribeAsync('room/+/temp', { qos: 1 });
+    await sub.endAsync();
+    const pub = await c.client({ clientId: 'narrow-pub' });
+    const expected: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const topic = ['room/1/temp', 'room/2/hum', 'hall/1/temp', 'room/x y/temp', 'room/1/temp/raw'][i % 5] as string;
+      await pub.publishAsync(topic, `${topic}#${i}`, { qos: 1 });
+      if (topic === 'room/1/temp' || topic === 'room/x y/temp') expected.push(`${topic}#${i}`);
+    }
+    const got: string[] = [];
+    const back = b.open({ clientId: 'narrow', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+    back.on('message', (_t, payload) => got.push(payload.toString()));
+    await until(() => back.connected, 'reconnected to another node');
+    await until(() => got.length >= expected.length, `${expected.length} messages (have ${got.length})`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got).toEqual(expected);
+  }, 30_000);
+
   it('[MQTT-3.1.4-3] a CONNECT on node B closes the connection on node A within 1 s with DISCONNECT 0x8E; the session continues on B', async () => {
     const [a, b] = (await cluster(2)) as [TestBroker, TestBroker];
     const first = await wire(a, 5);
