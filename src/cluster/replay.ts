@@ -66,7 +66,9 @@ export class ClusterReplay {
     const subjects = [...new Set(subscriptions.flatMap((s) => filterSubjects(`${prefix}.msgs`, matchFilterOf(s))))];
     const filter = subjects.length === 1 ? (subjects[0] as string) : `${prefix}.msgs.>`;
     const consumer = await js.consumers.get(stream, { filterSubjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 });
-    if (signal.aborted) return;
+    // A filtered consumer may have nothing to read (no message on the subject since the floor): it
+    // would wait for one until the deadline. Its info, which creates it, says how many there are.
+    if (signal.aborted || (await consumer.info()).num_pending === 0 || signal.aborted) return;
     const iterator = await consumer.consume();
     const stop = () => void iterator.close();
     signal.addEventListener('abort', stop);

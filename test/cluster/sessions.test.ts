@@ -52,6 +52,18 @@ describe.skipIf(!hasNats)('cluster mode: sessions across nodes (real nats-server
     await until(() => got.length >= expected.length, `${expected.length} messages (have ${got.length})`);
     await new Promise((r) => setTimeout(r, 300));
     expect(got).toEqual(expected);
+
+    // Nothing on its subject since: the resume does not wait for a message that will not come
+    await back.endAsync();
+    for (let i = 0; i < 5; i++) await pub.publishAsync('room/2/hum', `other${i}`, { qos: 1 });
+    const again = a.open({ clientId: 'narrow', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+    const extra: string[] = [];
+    again.on('message', (_t, payload) => extra.push(payload.toString()));
+    await until(() => again.connected, 'resumed with an empty backlog', 10_000);
+    expect(connackOf(again).sessionPresent).toBe(true);
+    await pub.publishAsync('room/1/temp', 'live', { qos: 1 });
+    await until(() => extra.length >= 1, 'the live message');
+    expect(extra).toEqual(['live']);
   }, 30_000);
 
   it('[MQTT-3.1.4-3] a CONNECT on node B closes the connection on node A within 1 s with DISCONNECT 0x8E; the session continues on B', async () => {
