@@ -54,7 +54,7 @@ export class ClusterReplay {
     }
     if (this.#ctx.sessions.get(session.clientId) !== session) return;
     for (const message of held) if (message.id > last) deliver(session, own, message);
-    this.#store.resumed(session.clientId, undefined);
+    this.#store.resumed(session.clientId, undefined, last);
   }
 
   /** Stops at `last`, or once `signal` aborts (the deadline passed) or the session is no longer the registry's (evicted). */

@@ -28,6 +28,12 @@ class Mirror {
   frontier = 0;
   /** While a session is being restored: the stream sequence replayed so far (the floor may not pass it). */
   resumeCap: number | undefined;
+  /**
+   * Every stored message up to here was handled for the session (the record's floor when it was
+   * taken, then the end of its backlog replay): the floor never goes below it, though this node
+   * may not have routed that far on its live path.
+   */
+  handled = 0;
   /** The session ended: the record is deleted. */
   deleted = false;
   /** A write was refused: another node owns the session. */
@@ -125,6 +131,7 @@ export class ClusterStore implements Store {
       for (const [id, code] of record.inbound) mirror.inbound.set(id, code);
       for (const m of record.messages) this.#local.set(m.id, m);
       mirror.resumeCap = record.floor;
+      mirror.handled = record.floor;
     }
     this.#mirrors.set(clientId, mirror);
   }
@@ -147,11 +154,15 @@ export class ClusterStore implements Store {
     return this.#mirrors.has(clientId);
   }
 
-  /** The restore of a session replayed the stream up to `seq`; undefined: it is done. */
-  resumed(clientId: string, seq: number | undefined): void {
+  /**
+   * The restore of a session replayed the stream up to `seq`; undefined: it is done, and every
+   * stored message up to `through` (the stream's last sequence when the replay began) was handled.
+   */
+  resumed(clientId: string, seq: number | undefined, through = 0): void {
     const mirror = this.#mirrors.get(clientId);
     if (mirror === undefined) return;
     mirror.resumeCap = seq;
+    if (seq === undefined && through > mirror.handled) mirror.handled = through;
     this.#touch(mirror);
   }
 
@@ -360,7 +371,7 @@ export class ClusterStore implements Store {
       }
     }
     const position = this.#host?.position() ?? 0;
-    const floor = lowestQueued !== Infinity ? lowestQueued - 1 : Math.min(position, mirror.resumeCap ?? Infinity);
+    const floor = lowestQueued !== Infinity ? lowestQueued - 1 : Math.max(mirror.handled, Math.min(position, mirror.resumeCap ?? Infinity));
     const session = mirror.session;
     return {
       clientId: mirror.clientId,
