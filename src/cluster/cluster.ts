@@ -37,6 +37,8 @@ export interface ClusterHost {
   route(message: Message): void;
   /** Hands a message NATS chose this node for to one member of shared group `group` of `filter`; false with none left. */
   routeShared(message: Message, filter: string, group: string): boolean;
+  /** Resolves once every session write queued so far is committed (a handed-over message is answered after it). */
+  committed?(): Promise<void>;
   /** A message of this node's sessions that reached none of them (counted and reported as a drop). */
   dropped?(message: Message, reason: DropReason): void;
   /** Applies a retained message (or, with an empty payload, its clearing) that another node accepted. */
@@ -209,6 +211,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       },
       added: (filter) => this.added(filter),
       removed: (filter) => this.removed(filter),
+      offerShared: (message, filter, group) => this.#shared.offer(encodeMessage(message), filter, group),
     });
   }
 
@@ -370,11 +373,17 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
       return;
     }
-    // A handed-over message (one per request) is answered once a member has it; unanswered, the sending node counts it lost
+    // A handed-over message (one per request) is answered once a member has it, in its committed
+    // session record; unanswered, the sending node counts it lost (or keeps it: see sessions.ts)
     const handedOver = msg.reply !== undefined;
     let routed = true;
     for (const message of messages) routed = this.#routeShared(message, filter, group, !handedOver) && routed;
-    if (handedOver && routed) msg.respond();
+    if (!handedOver || !routed) return;
+    const committed = this.#host.committed?.() ?? Promise.resolve();
+    committed.then(
+      () => msg.respond(),
+      (err: unknown) => this.#host.logger.warn({ err, group, filter }, 'a handed-over shared message is not committed here; its sender is not answered'),
+    );
   }
 
   /** False when no member is left here: the message is counted as dropped (`count`) unless its sender counts it. */

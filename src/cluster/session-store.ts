@@ -325,8 +325,8 @@ export class ClusterStore implements Store {
         return;
       }
       const record = this.#build(mirror);
-      // Survivors find the sessions of a dead node by this index (its wills, delays and expiries)
-      if (!mirror.indexed && record.session !== undefined && (record.session.will !== undefined || record.session.expiryInterval !== NEVER_EXPIRES)) {
+      // Survivors find the sessions of a dead node by this index (its wills, delays, expiries and shared-subscription messages)
+      if (!mirror.indexed && record.session !== undefined && (record.session.will !== undefined || record.session.expiryInterval !== NEVER_EXPIRES || record.deliveries.some((d) => d.shared !== undefined))) {
         await this.#index?.put(this.#indexKey(mirror), new Uint8Array());
         mirror.indexed = true;
       }

@@ -6,6 +6,7 @@ import type { MessageIds } from '../broker/message.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import { decodeMessage } from '../store/records.js';
 import { ClusterReplay } from './replay.js';
+import { handOverShared } from './shared-handover.js';
 import { decodeRecord, encodeRecord, isStreamId, sessionKey, type ClusterSessionRecord, type SessionOwner } from './session-record.js';
 import type { ClusterStore } from './session-store.js';
 
@@ -31,6 +32,8 @@ export interface ClusterEngine {
   /** Interest in a filter's subjects (reference-counted with the router's). */
   added(filter: string): void;
   removed(filter: string): void;
+  /** Offers a message to shared group `group` of `filter` through NATS: true once a member on some node has it, committed. */
+  offerShared(message: Message, filter: string, group: string): Promise<boolean>;
 }
 
 /** How often a node looks for sessions of dead nodes (their wills, will delays and expiries). */
@@ -138,7 +141,12 @@ export class ClusterSessions {
     await engine.owned.delete(indexKey);
     const clientId = record.clientId;
     this.#ctx.logger.info({ clientId, from: record.owner }, 'adopted the session of a dead node');
-    const adopted = withLocalIds(taken, this.#ctx.messageIds);
+    // The compare-and-set made this node the one that hands the member's shared messages on
+    const handOver = await handOverShared(taken, { offer: (m, filter, group) => engine.offerShared(m, filter, group), read: (seq) => this.#read(engine, seq) });
+    if (handOver.moved + handOver.kept > 0) {
+      this.#ctx.logger.info({ clientId, moved: handOver.moved, kept: handOver.kept }, "handed a dead node's member's shared-subscription messages to other members");
+    }
+    const adopted = withLocalIds(handOver.record, this.#ctx.messageIds);
     this.#store.adopt(clientId, revision, adopted);
     try {
       await this.#restore(engine, adopted);
@@ -147,6 +155,8 @@ export class ClusterSessions {
       throw err;
     }
     this.#restartTimers(clientId, stored, now);
+    // The moved messages leave the record now, so that the member does not get them again when it comes back
+    if (handOver.moved > 0 && !(await this.#store.claim(clientId))) this.#ctx.logger.warn({ clientId }, 'the member came back on another node while its shared messages were handed on: it may get them again');
   }
 
   /** As at a restart (broker/persistence/restore.ts): the will's delay and the expiry go on from where they were. */

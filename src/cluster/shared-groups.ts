@@ -80,11 +80,21 @@ export class SharedGroups {
    */
   handOver(data: Uint8Array, filter: string, group: string, lost: () => void): boolean {
     if (this.#nc === undefined || this.#nc.isClosed()) return false;
-    this.#nc.request(`${this.#handOverPrefix}.${queueName(group, filter)}`, data, { timeout: HANDOVER_TIMEOUT_MS }).then(
-      () => undefined,
-      () => lost(),
-    );
+    void this.offer(data, filter, group).then((taken) => taken || lost());
     return true;
+  }
+
+  /**
+   * Offers `data` (an encoded message) to the group through NATS: resolves true once a node has
+   * given it to one of its members, false when none did (no node has a member, none answered in
+   * time, or NATS is not connected).
+   */
+  offer(data: Uint8Array, filter: string, group: string): Promise<boolean> {
+    if (this.#nc === undefined || this.#nc.isClosed()) return Promise.resolve(false);
+    return this.#nc.request(`${this.#handOverPrefix}.${queueName(group, filter)}`, data, { timeout: HANDOVER_TIMEOUT_MS }).then(
+      () => true,
+      () => false,
+    );
   }
 
   #listen(held: Held): NatsSubscription[] {

@@ -1,0 +1,70 @@
+import type { Message } from '../model.js';
+import { isExpired } from '../broker/message.js';
+import { parseSharedFilter } from '../protocol/topic.js';
+import { isStreamId, type ClusterSessionRecord, type StoredDelivery } from './session-record.js';
+
+/** Hand-over requests a survivor has outstanding at once for one session. */
+const CONCURRENCY = 64;
+
+/** How the hand-over reaches the group and the stream. */
+export interface SharedHandOverPort {
+  /** Offers a message to a shared group through NATS: true once a member on some node has it, committed. */
+  offer(message: Message, filter: string, group: string): Promise<boolean>;
+  /** A message of the MSGS stream by its sequence (undefined when the stream no longer has it). */
+  read(seq: number): Promise<Message | undefined>;
+}
+
+/** What a hand-over did: the record without the moved deliveries, and how many moved or stayed. */
+export interface SharedHandOver {
+  readonly record: ClusterSessionRecord;
+  readonly moved: number;
+  readonly kept: number;
+}
+
+/**
+ * Whether a delivery of a dead node's session may go to another member of its shared group. The
+ * rule is the one of a session that ends (MQTT 5 section 4.8.2, Session.#handOver): a QoS 1
+ * message, sent or not, and a QoS 2 message never sent. A QoS 2 message that may have been sent
+ * (an explicit packet id, or a derived one within the send frontier) stays with its member, which
+ * may have received it: another member must not process it too [MQTT-4.8.2-5].
+ */
+export function movable(d: StoredDelivery, frontier: number): boolean {
+  if (d.shared === undefined || d.state !== 'publish') return false;
+  return d.qos === 1 || (d.packetId === 0 && d.seq > frontier);
+}
+
+/**
+ * Hands the shared-subscription deliveries of `record` (a session whose node died, just claimed by
+ * this node with a compare-and-set) to other members of their groups, on any node, through NATS.
+ * A delivery is taken out of the record only once a member has it committed, so nothing is lost:
+ * with no other member (no node answers), or with an expired message, it stays with its member.
+ */
+export async function handOverShared(record: ClusterSessionRecord, port: SharedHandOverPort, now = Date.now()): Promise<SharedHandOver> {
+  const candidates = [...record.deliveries].filter((d) => movable(d, record.frontier)).sort((a, b) => a.seq - b.seq);
+  if (candidates.length === 0) return { record, moved: 0, kept: 0 };
+  const local = new Map(record.messages.map((m) => [m.id, m]));
+  const moved = new Set<number>();
+  for (let i = 0; i < candidates.length; i += CONCURRENCY) {
+    const batch = candidates.slice(i, i + CONCURRENCY);
+    const taken = await Promise.all(batch.map((d) => offerOne(d, local, port, now)));
+    batch.forEach((d, j) => taken[j] && moved.add(d.seq));
+  }
+  if (moved.size === 0) return { record, moved: 0, kept: candidates.length };
+  const deliveries = record.deliveries.filter((d) => !moved.has(d.seq));
+  const referenced = new Set(deliveries.map((d) => d.messageId));
+  const messages = record.messages.filter((m) => referenced.has(m.id));
+  return { record: { ...record, deliveries, messages }, moved: moved.size, kept: candidates.length - moved.size };
+}
+
+/** Offers one delivery's message to its group; false (it stays with its member) on any failure. */
+async function offerOne(d: StoredDelivery, local: Map<number, Message>, port: SharedHandOverPort, now: number): Promise<boolean> {
+  const shared = parseSharedFilter(d.shared as string);
+  if (!shared) return false;
+  try {
+    const message = isStreamId(d.messageId) ? await port.read(d.messageId) : local.get(d.messageId);
+    if (message === undefined || isExpired(message, now)) return false;
+    return await port.offer(message, shared.filter, shared.group);
+  } catch {
+    return false; // the stream could not be read: the delivery stays, nothing is lost
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Shared subscriptions across a node's death (issue 15: "when a member's node dies, that member's
+ * unacknowledged messages go to another member"): real nats-server, Midge nodes as child processes
+ * killed with kill -9, raw-socket members that withhold their acknowledgements.
+ */
+import { describe, expect, it } from 'vitest';
+import type { IConnackPacket, IPublishPacket, Packet } from 'mqtt-packet';
+import { hasNats, until, useNats } from '../helpers/cluster.js';
+import { sleep } from '../crash/helpers.js';
+import { decodeRecord, sessionKey, type ClusterSessionRecord } from '../../src/cluster/session-record.js';
+
+const env = useNats('cluster shared-subscription failover tests');
+const lab = env.lab;
+
+function publishOf(p: Packet): IPublishPacket | undefined {
+  return p.cmd === 'publish' ? (p as IPublishPacket) : undefined;
+}
+
+/** The session record of `clientId` in cluster `prefix`, as the owning node last wrote it. */
+async function recordOf(prefix: string, clientId: string): Promise<ClusterSessionRecord | undefined> {
+  const nc = await env.connect();
+  try {
+    const kv = await nc.jetstream().views.kv(`${prefix.toUpperCase()}_SESSIONS`);
+    const entry = await kv.get(sessionKey(clientId));
+    return entry === null || entry.operation !== 'PUT' ? undefined : decodeRecord(entry.value);
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The payloads of `list` seen more than once (each repeat listed). */
+function repeated(list: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return list.filter((p) => (seen.has(p) ? true : (seen.add(p), false)));
+}
+
+describe.skipIf(!hasNats)('cluster mode: a dead node\'s shared-subscription messages go to another member (real nats-server, child processes)', () => {
+  it('QoS 1: kill -9 of a member\'s node; the messages it had not acknowledged reach the member on the other node, each once, and not the member again', async () => {
+    const cluster = env.prefix('sq');
+    const a = await env.spawn(cluster, 'a');
+    const b = await env.spawn(cluster, 'b');
+    // Member on node a: a persistent session that never acknowledges
+    const held = new Set<string>();
+    const onA = await lab.wire(a.port, 4);
+    await onA.connect('sq-a', { clean: false });
+    await onA.subscribe(1, [{ topic: '$share/g/sq/t', qos: 1 }]);
+    onA.listen((p) => {
+      const publish = publishOf(p);
+      if (publish !== undefined) held.add(publish.payload.toString());
+    });
+    // Member on node b: a persistent session that acknowledges everything
+    const onB = await lab.wire(b.port, 4);
+    await onB.connect('sq-b', { clean: false });
+    await onB.subscribe(1, [{ topic: '$share/g/sq/t', qos: 1 }]);
+    const gotB: string[] = [];
+    onB.listen((p) => {
+      const publish = publishOf(p);
+      if (publish === undefined) return;
+      gotB.push(publish.payload.toString());
+      onB.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
+    });
+    await sleep(300); // both nodes' queue subscriptions reach NATS
+    const pub = await lab.connectMqtt(b.port, { clientId: 'sq-pub' });
+    const sent = Array.from({ length: 40 }, (_, i) => `m${i}`);
+    for (const payload of sent) await pub.publishAsync('sq/t', payload, { qos: 1 });
+    await until(() => held.size + gotB.length >= 40, `every message reached a member (a ${held.size}, b ${gotB.length})`, 15_000);
+    expect(held.size, 'NATS gave node a its share').toBeGreaterThan(0);
+    const unacknowledged = [...held];
+    await a.crash();
+
+    await until(() => unacknowledged.every((p) => gotB.includes(p)), `the ${unacknowledged.length} unacknowledged messages of node a's member reached node b's member`, 40_000);
+    await sleep(1000); // nothing more arrives
+    expect(repeated(gotB), 'node b\'s member got each message once').toEqual([]);
+    expect([...gotB].sort(), 'nothing lost').toEqual([...sent].sort());
+
+    // The member comes back (on node b): the moved messages are no longer in its session
+    const back = await lab.wire(b.port, 4);
+    const again: string[] = [];
+    const connack = (await back.connect('sq-a', { clean: false })) as IConnackPacket;
+    expect(connack.sessionPresent).toBe(true);
+    back.listen((p) => {
+      const publish = publishOf(p);
+      if (publish !== undefined) again.push(publish.payload.toString());
+    });
+    await sleep(1500);
+    expect(again, 'the member does not get the moved messages again').toEqual([]);
+  }, 120_000);
+
+  it('QoS 2: queued messages of the dead node\'s member go to the other member; the ones already sent stay with their member and reach it again with DUP=1', async () => {
+    const cluster = env.prefix('sq');
+    const a = await env.spawn(cluster, 'a');
+    const b = await env.spawn(cluster, 'b');
+    // Member on node a: MQTT 5, Receive Maximum 2, never sends PUBREC: two in flight, the rest queued on node a
+    const sentToA = new Set<string>();
+    const onA = await lab.wire(a.port, 5);
+    await onA.connect('sq2-a', { clean: false, properties: { sessionExpiryInterval: 3600, receiveMaximum: 2 } });
+    await onA.subscribe(1, [{ topic: '$share/g2/sq2/t', qos: 2 }]);
+    onA.listen((p) => {
+      const publish = publishOf(p);
+      if (publish !== undefined) sentToA.add(publish.payload.toString());
+    });
+    // Member on node b: a QoS 2 receiver that completes every flow and counts deliveries by packet id
+    const onB = await lab.wire(b.port, 4);
+    await onB.connect('sq2-b', { clean: false });
+    await onB.subscribe(1, [{ topic: '$share/g2/sq2/t', qos: 2 }]);
+    const gotB: string[] = [];
+    const pendingB = new Set<number>();
+    onB.listen((p) => {
+      const publish = publishOf(p);
+      if (publish !== undefined) {
+        const id = publish.messageId as number;
+        if (!pendingB.has(id)) {
+          pendingB.add(id);
+          gotB.push(publish.payload.toString());
+        }
+        onB.send({ cmd: 'pubrec', messageId: id } as Packet);
+      } else if (p.cmd === 'pubrel') {
+        pendingB.delete(p.messageId as number);
+        onB.send({ cmd: 'pubcomp', messageId: p.messageId } as Packet);
+      }
+    });
+    await sleep(300);
+    const pub = await lab.connectMqtt(b.port, { clientId: 'sq2-pub' });
+    const sent = Array.from({ length: 30 }, (_, i) => `q${i}`);
+    for (const payload of sent) await pub.publishAsync('sq2/t', payload, { qos: 2 });
+    // Wait on node a's committed record: its member's deliveries (two sent, the rest queued) plus node b's cover all 30
+    let record: ClusterSessionRecord | undefined;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      record = await recordOf(cluster, 'sq2-a');
+      if ((record?.deliveries.length ?? 0) + gotB.length >= 30 && sentToA.size === 2) break;
+      if (Date.now() > deadline) throw new Error(`node a's record and node b's member never covered 30 messages (record ${record?.deliveries.length}, b ${gotB.length}, sent to a ${sentToA.size})`);
+      await sleep(100);
+    }
+    const queuedOnA = (record?.deliveries.length ?? 0) - sentToA.size;
+    expect(queuedOnA, 'node a had messages queued for its member').toBeGreaterThan(0);
+    const beforeKill = gotB.length;
+    await a.crash();
+
+    await until(() => gotB.length >= beforeKill + queuedOnA, `the ${queuedOnA} queued messages reached node b's member (has ${gotB.length - beforeKill})`, 40_000);
+    await sleep(1000);
+    expect(repeated(gotB), 'node b\'s member got each message once').toEqual([]);
+    expect(gotB.filter((p) => sentToA.has(p)), 'a QoS 2 message already sent stays with its member [MQTT-4.8.2-5]').toEqual([]);
+
+    // The member comes back on node b: it gets its two sent messages again, DUP=1, and nothing else
+    const back = await lab.wire(b.port, 5);
+    const again: IPublishPacket[] = [];
+    const connack = (await back.connect('sq2-a', { clean: false, properties: { sessionExpiryInterval: 3600 } })) as IConnackPacket;
+    expect(connack.sessionPresent).toBe(true);
+    back.listen((p) => {
+      const publish = publishOf(p);
+      if (publish === undefined) return;
+      again.push(publish);
+      back.send({ cmd: 'pubrec', messageId: publish.messageId } as Packet);
+    });
+    await until(() => again.length >= 2, `the two sent messages again (have ${again.length})`, 15_000);
+    await sleep(1000);
+    expect(again.map((p) => p.payload.toString()).sort()).toEqual([...sentToA].sort());
+    expect(again.every((p) => p.dup), 'redeliveries have DUP=1').toBe(true);
+    expect([...gotB, ...sentToA].sort(), 'nothing lost, nothing twice').toEqual([...sent].sort());
+  }, 120_000);
+
+  it('with no other member left, the dead node\'s member keeps its messages and gets them when it comes back', async () => {
+    const cluster = env.prefix('sq');
+    const a = await env.spawn(cluster, 'a');
+    const b = await env.spawn(cluster, 'b');
+    const held = new Set<string>();
+    const onA = await lab.wire(a.port, 4);
+    await onA.connect('sq3-a', { clean: false });
+    await onA.subscribe(1, [{ topic: '$share/g3/sq3/t', qos: 1 }]);
+    onA.listen((p) => {
+      const publish = publishOf(p);
+      if (publish !== undefined) held.add(publish.payload.toString());
+    });
+    await sleep(300);
+    const pub = await lab.connectMqtt(b.port, { clientId: 'sq3-pub' });
+    const sent = Array.from({ length: 10 }, (_, i) => `n${i}`);
+    for (const payload of sent) await pub.publishAsync('sq3/t', payload, { qos: 1 });
+    await until(() => held.size >= 10, `node a's member got all 10 (has ${held.size})`, 15_000);
+    await a.crash();
+    // Node b adopts the session (it holds shared messages) and finds no member to give them to
+    await until(async () => (await recordOf(cluster, 'sq3-a'))?.owner.node === 'b', 'node b adopted the session', 40_000);
+    const back = await lab.wire(b.port, 4);
+    const again: IPublishPacket[] = [];
+    const connack = (await back.connect('sq3-a', { clean: false })) as IConnackPacket;
+    expect(connack.sessionPresent).toBe(true);
+    back.listen((p) => {
+      const publish = publishOf(p);
+      if (publish === undefined) return;
+      again.push(publish);
+      back.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
+    });
+    await until(() => again.length >= 10, `the 10 messages again (have ${again.length})`, 15_000);
+    expect(again.map((p) => p.payload.toString()).sort()).toEqual([...sent].sort());
+    expect(again.every((p) => p.dup), 'redeliveries have DUP=1').toBe(true);
+  }, 120_000);
+});
