@@ -146,6 +146,12 @@ export class ClusterSessions {
     if (handOver.moved + handOver.kept > 0) {
       this.#ctx.logger.info({ clientId, moved: handOver.moved, kept: handOver.kept }, "handed a dead node's member's shared-subscription messages to other members");
     }
+    if (stored.will === undefined && stored.expiryInterval === NEVER_EXPIRES) {
+      // Adopted for its shared messages only: it has no timer to run, so it waits for its client
+      // offline in its record, as before, and does not take a share of its groups' messages here
+      if (handOver.moved > 0) await this.#strip(engine, key, handOver.record, revision);
+      return;
+    }
     const adopted = withLocalIds(handOver.record, this.#ctx.messageIds);
     this.#store.adopt(clientId, revision, adopted);
     try {
@@ -157,6 +163,16 @@ export class ClusterSessions {
     this.#restartTimers(clientId, stored, now);
     // The moved messages leave the record now, so that the member does not get them again when it comes back
     if (handOver.moved > 0 && !(await this.#store.claim(clientId))) this.#ctx.logger.warn({ clientId }, 'the member came back on another node while its shared messages were handed on: it may get them again');
+  }
+
+  /** Writes an adopted record without the shared messages handed on, unless its client came back meanwhile. */
+  async #strip(engine: ClusterEngine, key: string, record: ClusterSessionRecord, revision: number): Promise<void> {
+    try {
+      await engine.sessions.update(key, encodeRecord(record), revision);
+    } catch (err) {
+      if (!/wrong last sequence/i.test((err as Error).message)) throw err;
+      this.#ctx.logger.warn({ clientId: record.clientId }, 'the member came back on another node while its shared messages were handed on: it may get them again');
+    }
   }
 
   /** As at a restart (broker/persistence/restore.ts): the will's delay and the expiry go on from where they were. */
