@@ -142,7 +142,7 @@ describe.skipIf(!hasNats)('cluster sessions across node failures (real nats-serv
     const got: number[] = [];
     const back = lab.mqtt(a.port, { clientId: 'f4-sub', clean: false });
     back.on('message', (_t, payload) => got.push(Number(payload.toString())));
-    await until(() => got.length >= 40, `40 messages (have ${got.length})`, 15_000);
+    await until(() => got.length >= 40, `40 messages (have ${got.length})`, 30_000);
     await sleep(300);
     expect(got).toEqual(Array.from({ length: 40 }, (_, i) => i));
   }, 90_000);
