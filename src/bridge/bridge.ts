@@ -186,6 +186,12 @@ export class Bridge implements Plugin {
     }
   }
 
+  /** Closing: the acknowledgements 'block' withholds go (their messages are stored; no pass will release them). */
+  #releaseAll(): void {
+    for (const waiting of this.#blocked.values()) for (const resolve of waiting) resolve();
+    this.#blocked.clear();
+  }
+
   /** One retention pass now (the background one runs every `retentionIntervalMs`). */
   async enforceRetention(now = Date.now()): Promise<void> {
     if (this.#clusterOptions !== undefined) return this.#cluster?.trim(now);
@@ -224,13 +230,13 @@ export class Bridge implements Plugin {
     if (this.#clusterOptions !== undefined) {
       // Appends under way finish or fail on their own (a closed log stops retrying them)
       await this.#cluster?.close();
+      this.#releaseAll();
       return;
     }
     await this.#admin?.close();
     await Promise.all(this.#sinks.map((s) => s.stop()));
     await this.#retention.stop();
-    for (const waiting of this.#blocked.values()) for (const resolve of waiting) resolve();
-    this.#blocked.clear();
+    this.#releaseAll();
     await this.log.flush();
     this.log.close();
   }

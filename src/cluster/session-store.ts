@@ -121,9 +121,10 @@ export class ClusterStore implements Store {
    * Takes a session's record as read (and just written with this node as owner, at `revision`),
    * or starts an empty one. Later writes for the client update it with a compare-and-set.
    */
-  adopt(clientId: string, revision: number, record: ClusterSessionRecord | undefined): void {
+  adopt(clientId: string, revision: number, record: ClusterSessionRecord | undefined, indexed = false): void {
     const mirror = new Mirror(clientId);
     mirror.revision = revision;
+    mirror.indexed = indexed; // this owner's OWNED entry was written by the caller
     if (record !== undefined) {
       mirror.session = record.session;
       mirror.frontier = record.frontier;

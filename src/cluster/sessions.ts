@@ -138,6 +138,10 @@ export class ClusterSessions {
       if (/wrong last sequence/i.test((err as Error).message)) return; // another node was faster
       throw err;
     }
+    // This node's entry in the OWNED index before the dead one's goes: if this node dies during the
+    // hand-over below (seconds), another survivor still finds the session under it
+    const ownKey = `${engine.owner.incarnation}.${engine.owner.node}.${key}`;
+    await engine.owned.put(ownKey, new Uint8Array());
     await engine.owned.delete(indexKey);
     const clientId = record.clientId;
     this.#ctx.logger.info({ clientId, from: record.owner }, 'adopted the session of a dead node');
@@ -150,10 +154,11 @@ export class ClusterSessions {
       // Adopted for its shared messages only: it has no timer to run, so it waits for its client
       // offline in its record, as before, and does not take a share of its groups' messages here
       if (handOver.moved > 0) await this.#strip(engine, key, handOver.record, revision);
+      await engine.owned.delete(ownKey); // nothing to run here: the record waits for its client
       return;
     }
     const adopted = withLocalIds(handOver.record, this.#ctx.messageIds);
-    this.#store.adopt(clientId, revision, adopted);
+    this.#store.adopt(clientId, revision, adopted, true);
     try {
       await this.#restore(engine, adopted);
     } catch (err) {

@@ -22,15 +22,16 @@ export interface SharedHandOver {
 }
 
 /**
- * Whether a delivery of a dead node's session may go to another member of its shared group. The
- * rule is the one of a session that ends (MQTT 5 section 4.8.2, Session.#handOver): a QoS 1
- * message, sent or not, and a QoS 2 message never sent. A QoS 2 message that may have been sent
- * (an explicit packet id, or a derived one within the send frontier) stays with its member, which
- * may have received it: another member must not process it too [MQTT-4.8.2-5].
+ * Whether a delivery of a dead node's session may go to another member of its shared group: a
+ * QoS 1 message, sent or not. The hand-over is at least once (a survivor that dies during it, a
+ * member that comes back meanwhile, or an answer that comes after the offer's timeout can leave a
+ * message with both members), which QoS 1 allows and QoS 2 does not: a QoS 2 message, even one
+ * never sent, stays with its member, which gets it when it comes back [MQTT-4.8.2-5]. (A session
+ * that ends on a live node hands its never-sent QoS 2 messages on as well: that hand-over is in
+ * one process, Session.#handOver.) `frontier` is kept for the record's shape.
  */
-export function movable(d: StoredDelivery, frontier: number): boolean {
-  if (d.shared === undefined || d.state !== 'publish') return false;
-  return d.qos === 1 || (d.packetId === 0 && d.seq > frontier);
+export function movable(d: StoredDelivery, _frontier: number): boolean {
+  return d.shared !== undefined && d.state === 'publish' && d.qos === 1;
 }
 
 /**
