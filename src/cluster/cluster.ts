@@ -720,8 +720,24 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     return this.#registry?.nodes() ?? Promise.resolve([]);
   }
 
+  /**
+   * A clean shutdown, before the connections close: waits (at most APPEND_TIMEOUT_MS) for the
+   * acknowledgement holds outstanding now, so that publishers whose messages JetStream stores get
+   * their PUBACK/PUBREC instead of losing it with their connection.
+   */
+  async settle(): Promise<void> {
+    const holds = [...this.#tails.values(), ...this.#inboundAppends.values()];
+    if (holds.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise((resolve) => (timer = setTimeout(resolve, APPEND_TIMEOUT_MS)));
+    await Promise.race([Promise.allSettled(holds), bound]);
+    clearTimeout(timer);
+  }
+
   /** Leaves the cluster: gives the node id back and closes the NATS connection. */
   async close(): Promise<void> {
+    // Appends still awaiting their PubAck (draining would drop it) settle first, within the bound
+    await this.settle();
     this.#closed = true;
     this.#nodeWatch.stop();
     this.#host.leaving?.();
