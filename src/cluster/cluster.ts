@@ -147,6 +147,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #registry: NodeRegistry | undefined;
   #reachable = false;
   #closed = false;
+  /** The shutdown waited for the outstanding acknowledgement holds (settle) already. */
+  #settled = false;
   /** The highest MSGS sequence routed here: message identity in the cluster is the stream sequence. */
   #position = 0;
   readonly #storedListeners = new Set<(message: Message) => void>();
@@ -726,6 +728,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * their PUBACK/PUBREC instead of losing it with their connection.
    */
   async settle(): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
     const holds = [...this.#tails.values(), ...this.#inboundAppends.values()];
     if (holds.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
@@ -736,7 +740,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
 
   /** Leaves the cluster: gives the node id back and closes the NATS connection. */
   async close(): Promise<void> {
-    // Appends still awaiting their PubAck (draining would drop it) settle first, within the bound
+    // Appends still awaiting their PubAck (draining would drop it) settle first, within the bound (once per shutdown)
     await this.settle();
     this.#closed = true;
     this.#nodeWatch.stop();
