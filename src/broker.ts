@@ -346,7 +346,7 @@ export class Broker {
     this.#keepalive.stop();
     this.#operations.stopPublishing();
     const listeners = this.#listeners.close(); // stops accepting; done once every connection has ended
-    if (this.#cluster !== undefined) {
+    if (this.#cluster?.connected === true) {
       // Acknowledgements waiting for JetStream appends go out before the connections close (bounded)
       await this.#cluster.settle();
       await this.#ctx.store.flush().catch(() => undefined);

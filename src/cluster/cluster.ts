@@ -725,10 +725,11 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   /**
    * A clean shutdown, before the connections close: waits (at most APPEND_TIMEOUT_MS) for the
    * acknowledgement holds outstanding now, so that publishers whose messages JetStream stores get
-   * their PUBACK/PUBREC instead of losing it with their connection.
+   * their PUBACK/PUBREC instead of losing it with their connection. Not while NATS is unreachable:
+   * no PubAck can come then.
    */
   async settle(): Promise<void> {
-    if (this.#settled) return;
+    if (this.#settled || !this.connected) return;
     this.#settled = true;
     const holds = [...this.#tails.values(), ...this.#inboundAppends.values()];
     if (holds.length === 0) return;
