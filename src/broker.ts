@@ -346,6 +346,12 @@ export class Broker {
     this.#keepalive.stop();
     this.#operations.stopPublishing();
     const listeners = this.#listeners.close(); // stops accepting; done once every connection has ended
+    if (this.#cluster?.connected === true) {
+      // Acknowledgements waiting for JetStream appends go out before the connections close (bounded)
+      await this.#cluster.settle();
+      await this.#ctx.store.flush().catch(() => undefined);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     const closed = [...this.#connections].map((conn) => conn.closeForShutdown());
     await Promise.all([listeners, ...closed]);
     const { sessions, store, messageIds } = this.#ctx;

@@ -92,8 +92,9 @@ export interface Plugin {
    * Acknowledgement hold, run for each accepted QoS 1/2 PUBLISH after onPublished: a promise
    * withholds the PUBACK/PUBREC until it settles (the log bridge's 'block' policy uses it while a
    * stream is full). Holds for one client must keep its acknowledgements in order [MQTT-4.6.0-2].
+   * `packetId` is the PUBLISH's (a QoS 2 one is already awaiting PUBREL in the session).
    */
-  holdAcknowledgement?(client: ClientInfo, message: Message): Promise<void> | undefined;
+  holdAcknowledgement?(client: ClientInfo, message: Message, packetId?: number): Promise<void> | undefined;
 }
 
 /** The combined answer of the authenticate gates for one step of an exchange. */
@@ -245,11 +246,11 @@ export class HookRunner {
   }
 
   /** What the acknowledgement of `message` waits for (holdAcknowledgement plugins); undefined: nothing. */
-  holdAcknowledgement(client: ClientInfo, message: Message): Promise<void> | undefined {
+  holdAcknowledgement(client: ClientInfo, message: Message, packetId?: number): Promise<void> | undefined {
     if (this.#holds.length === 0) return undefined;
     const holds: Promise<void>[] = [];
     for (const p of this.#holds) {
-      const hold = (p.holdAcknowledgement as Fn<'holdAcknowledgement'>).call(p, client, message);
+      const hold = (p.holdAcknowledgement as Fn<'holdAcknowledgement'>).call(p, client, message, packetId);
       if (hold !== undefined) holds.push(hold);
     }
     if (holds.length === 0) return undefined;

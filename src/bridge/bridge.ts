@@ -56,6 +56,8 @@ export class Bridge implements Plugin {
   #cluster: ClusterLog | undefined;
   /** Cluster mode, per publishing client: its latest captured QoS 1/2 message's appends. */
   readonly #tails = new Map<string, Promise<void>>();
+  /** Cluster mode: the hold of the message the log captured in this turn, by client (its acknowledgement asks for it next). */
+  readonly #captured = new Map<string, Promise<void>>();
 
   constructor(config: BridgeConfig, store: Store, logger: Logger, seams: BridgeSeams = {}, cluster?: ClusterLogOptions) {
     this.#config = config;
@@ -132,7 +134,10 @@ export class Bridge implements Plugin {
       cluster.failures++;
       this.#logger.error({ err, topic: message.topic }, 'cannot append a message to the log streams in JetStream');
     });
-    if (waited) chainHold(this.#tails, client.id, appends);
+    if (!waited) return;
+    // Asked for by this message's acknowledgement, in this same turn (holdAcknowledgement)
+    this.#captured.set(client.id, chainHold(this.#tails, client.id, appends));
+    queueMicrotask(() => this.#captured.delete(client.id));
   }
 
   /**
@@ -144,8 +149,8 @@ export class Bridge implements Plugin {
     if (message.qos === 0) return undefined;
     const space = this.#config.overflow === 'block' ? this.#spaceFor(client, message) : undefined;
     if (this.#clusterOptions === undefined) return space;
-    // Cluster mode: also the JetStream appends of this client's captured messages
-    const tail = this.#tails.get(client.id);
+    // Cluster mode: also the JetStream appends of this message, or the settling of the client's earlier ones
+    const tail = this.#clusterHold(client.id);
     if (space === undefined || tail === undefined) return space ?? tail;
     return Promise.all([tail, space]).then(() => undefined);
   }
@@ -161,6 +166,24 @@ export class Bridge implements Plugin {
     });
     this.#barriers.set(client.id, barrier);
     return barrier;
+  }
+
+  /**
+   * Cluster mode: a message the log captured waits for its appends and the client's earlier ones
+   * (failing with its own appends only); one it did not capture waits for the earlier ones to
+   * settle, for the order, but does not inherit their failure.
+   */
+  #clusterHold(clientId: string): Promise<void> | undefined {
+    const captured = this.#captured.get(clientId);
+    if (captured !== undefined) {
+      this.#captured.delete(clientId);
+      return captured;
+    }
+    const tail = this.#tails.get(clientId);
+    return tail?.then(
+      () => undefined,
+      () => undefined,
+    );
   }
 
   #isFull(name: string): boolean {

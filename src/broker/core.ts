@@ -74,6 +74,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
         bridge.joinCluster({ nc: engine.nc, js: engine.js, jsm: engine.jsm, prefix: engine.prefix, owner: engine.owner });
       },
       leaving: () => clusterSessions?.stop(),
+      inbound: clusterStore,
     });
   const mqttBridges = new MqttBridges(options.bridges, logger);
   const flow = options.stallTimeout > 0 ? new FlowControl(options.stallTimeout) : undefined;

@@ -18,6 +18,10 @@ import { NodeWatch } from './node-watch.js';
 import { APPEND_TIMEOUT_MS, appendWithRetry, JetStreamAppender } from './appender.js';
 import { decodeFrame, encodeFrame, isFrame } from './live-frames.js';
 import type { ClusterEngine } from './sessions.js';
+import type { ClusterStore } from './session-store.js';
+
+/** The session records' inbound QoS 2 message ids (ClusterStore): chosen before the append, marked once stored. */
+export type InboundLedger = Pick<ClusterStore, 'chooseInbound' | 'inboundMessage' | 'inboundStored' | 'claim'>;
 
 /** Cluster mode: the NATS servers, this node's id, the subject/stream prefix and the JetStream replication factor. */
 export interface ClusterOptions {
@@ -51,6 +55,14 @@ export interface ClusterHost {
   joined?(engine: ClusterEngine): void;
   /** The node is leaving the cluster. */
   leaving?(): void;
+  /** Cluster sessions: where an inbound QoS 2 message's id is recorded before its append. */
+  readonly inbound?: InboundLedger;
+}
+
+/** An inbound QoS 2 message's appends, waiting for the record that names their message id. */
+interface DeferredAppend {
+  readonly messageId: string;
+  readonly start: () => Promise<void>;
 }
 
 /** How long a node may take to read the cluster's retained messages at start. */
@@ -116,6 +128,12 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly #tails = new Map<string, Promise<void>>();
   /** Appends of messages whose acknowledgement has not asked for them yet. */
   readonly #appends = new WeakMap<Message, Promise<void>>();
+  /** Inbound QoS 2 messages whose appends start once their acknowledgement recorded their message id. */
+  readonly #deferred = new WeakMap<Message, DeferredAppend>();
+  /** Per client and inbound QoS 2 packet id: its record write and append while they run here. */
+  readonly #inboundAppends = new Map<string, Promise<void>>();
+  /** Test hook (MIDGE_CRASH_QOS2=recorded|appended): this process kills itself there, as kill -9 would. */
+  readonly #crashAt = process.env.MIDGE_CRASH_QOS2;
   #nc: NatsConnection | undefined;
   #js: JetStreamClient | undefined;
   /** Pipelined appends to MSGS and RET (many outstanding, each settled by its PubAck). */
@@ -129,6 +147,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #registry: NodeRegistry | undefined;
   #reachable = false;
   #closed = false;
+  /** The shutdown waited for the outstanding acknowledgement holds (settle) already. */
+  #settled = false;
   /** The highest MSGS sequence routed here: message identity in the cluster is the stream sequence. */
   #position = 0;
   readonly #storedListeners = new Set<(message: Message) => void>();
@@ -522,14 +542,24 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    */
   forward(message: Message, client: ClientInfo | undefined, accepted: Message): void {
     if (this.#nc === undefined || this.#closed || message.topic.startsWith('$SYS/')) return;
-    const { prefix } = this.#options;
     const data = encodeMessage(message);
-    const stored: Promise<void>[] = [];
-    if (message.qos === 0) this.#sendLive(this.#subject(`${prefix}.live`, message.topic), data);
-    else stored.push(this.#append(this.#subject(`${prefix}.msgs`, message.topic), data, `${this.incarnation}:${message.id}`));
-    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, `${this.incarnation}:r${message.id}`));
-    if (stored.length === 0) return;
-    const append = stored.length === 1 ? (stored[0] as Promise<void>) : Promise.all(stored).then(() => undefined);
+    if (message.qos === 0) this.#sendLive(this.#subject(`${this.#options.prefix}.live`, message.topic), data);
+    if (message.qos === 0 && !message.retain) return;
+    const messageId = `${this.incarnation}:${message.id}`;
+    if (message.qos === 2 && client !== undefined && this.#host.inbound !== undefined) {
+      // Appended once its acknowledgement (holdAcknowledgement, in this same turn) has the record name its id
+      const deferred: DeferredAppend = { messageId, start: () => this.#appendAs(message, data, messageId) };
+      this.#deferred.set(accepted, deferred);
+      queueMicrotask(() => {
+        if (this.#deferred.get(accepted) !== deferred) return;
+        this.#deferred.delete(accepted); // not a client's PUBLISH awaiting PUBREC (an MQTT bridge's): appended at once
+        const append = this.#appendAs(message, data, messageId);
+        append.catch((err: unknown) => this.#host.logger.error({ err, topic: message.topic }, 'cannot store a message in JetStream: other nodes miss it'));
+        this.#appends.set(accepted, append);
+      });
+      return;
+    }
+    const append = this.#appendAs(message, data, messageId);
     const acknowledged = client !== undefined && message.qos > 0;
     // A failure is the publisher's answer when its acknowledgement waits; anything else (a will, a
     // broker publish, a QoS 0 retained message) is logged here, never left as an unhandled rejection
@@ -537,6 +567,15 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       if (!acknowledged) this.#host.logger.error({ err, topic: message.topic }, 'cannot store a message in JetStream: other nodes miss it');
     });
     if (acknowledged) this.#appends.set(accepted, append);
+  }
+
+  /** Appends `message` (encoded: `data`) to MSGS as `messageId` (QoS 1/2), and to RET when retained. */
+  #appendAs(message: Message, data: Uint8Array, messageId: string): Promise<void> {
+    const { prefix } = this.#options;
+    const stored: Promise<void>[] = [];
+    if (message.qos > 0) stored.push(this.#append(this.#subject(`${prefix}.msgs`, message.topic), data, messageId));
+    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, retainedMessageId(messageId)));
+    return stored.length === 1 ? (stored[0] as Promise<void>) : Promise.all(stored).then(() => undefined);
   }
 
   /** The subject of `topic` under `prefix`, remembered for busy topics. */
@@ -588,12 +627,80 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.appends.appended(performance.now() - started);
   }
 
-  /** The publisher's PUBACK/PUBREC waits until JetStream holds the message, in the client's order. */
-  holdAcknowledgement(client: ClientInfo, message: Message): Promise<void> | undefined {
+  /**
+   * The publisher's PUBACK/PUBREC waits until JetStream holds the message, in the client's order.
+   * An inbound QoS 2 message (`packetId`, saved as awaiting PUBREL just before) is appended only
+   * once the session record names its message id: see `resent`.
+   */
+  holdAcknowledgement(client: ClientInfo, message: Message, packetId?: number): Promise<void> | undefined {
+    const deferred = this.#deferred.get(message);
+    if (deferred !== undefined) {
+      this.#deferred.delete(message);
+      return chainHold(this.#tails, client.id, this.#recordThenAppend(client.id, packetId, deferred));
+    }
     const append = this.#appends.get(message);
     if (append === undefined) return undefined;
     this.#appends.delete(message);
     return chainHold(this.#tails, client.id, append);
+  }
+
+  /**
+   * Writes the session record naming the message id of inbound QoS 2 packet id `packetId`, then
+   * appends the message under that id. A kill between the two leaves a record naming a message
+   * that may not be stored: the resend is appended under the recorded id (`resent`).
+   */
+  #recordThenAppend(clientId: string, packetId: number | undefined, deferred: DeferredAppend): Promise<void> {
+    const ledger = this.#host.inbound as InboundLedger;
+    if (packetId === undefined || !ledger.chooseInbound(clientId, packetId, deferred.messageId)) return deferred.start();
+    return this.#inboundWork(clientId, packetId, async () => {
+      if (!(await ledger.claim(clientId))) throw new BrokerError('ERR_SESSION_TAKEN_OVER', 'the session record could not be written');
+      this.#crashPoint('recorded');
+      await deferred.start();
+      ledger.inboundStored(clientId, packetId, deferred.messageId);
+      this.#crashPoint('appended');
+    });
+  }
+
+  /**
+   * A QoS 2 PUBLISH resent with a packet id still awaiting PUBREL [MQTT-4.3.3-9]: its PUBREC waits
+   * for the first one's record and append while they run here; when the session came from another
+   * process (a kill, a takeover) and its record names the message id without knowing it stored, the
+   * resent message (`message()`, transformed as the first was) is appended again under that id:
+   * JetStream stores it once (duplicate window: 120 s). mqtt.js resends with DUP=0, so every resend
+   * is treated so. Undefined: the message is stored, or it was never appended (refused or dropped).
+   */
+  resent(client: ClientInfo, packetId: number, message: () => Message | null): Promise<void> | undefined {
+    const running = this.#inboundAppends.get(inboundKey(client.id, packetId));
+    if (running !== undefined) return chainHold(this.#tails, client.id, running);
+    const ledger = this.#host.inbound;
+    const recorded = ledger?.inboundMessage(client.id, packetId);
+    if (ledger === undefined || recorded === undefined || recorded.stored || this.#nc === undefined || this.#closed) return undefined;
+    const again = message();
+    if (again === null) return undefined;
+    // Applied on the node that accepted it first; other nodes apply what the RET append publishes
+    if (again.retain && !recorded.messageId.startsWith(`${this.incarnation}:`)) this.#host.retain(again);
+    const work = this.#inboundWork(client.id, packetId, async () => {
+      await this.#appendAs(again, encodeMessage(again), recorded.messageId);
+      ledger.inboundStored(client.id, packetId, recorded.messageId);
+    });
+    return chainHold(this.#tails, client.id, work);
+  }
+
+  /** Runs the record write and append of an inbound QoS 2 packet id, known to a resend while it runs. */
+  #inboundWork(clientId: string, packetId: number, run: () => Promise<void>): Promise<void> {
+    const key = inboundKey(clientId, packetId);
+    const work = run();
+    this.#inboundAppends.set(key, work);
+    const forget = () => {
+      if (this.#inboundAppends.get(key) === work) this.#inboundAppends.delete(key);
+    };
+    work.then(forget, forget);
+    return work;
+  }
+
+  /** The test hook MIDGE_CRASH_QOS2: SIGKILL, exactly as `kill -9` from outside. */
+  #crashPoint(at: 'recorded' | 'appended'): void {
+    if (this.#crashAt === at) process.kill(process.pid, 'SIGKILL');
   }
 
   /** This node's cluster figures. */
@@ -615,8 +722,27 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     return this.#registry?.nodes() ?? Promise.resolve([]);
   }
 
+  /**
+   * A clean shutdown, before the connections close: waits (at most APPEND_TIMEOUT_MS) for the
+   * acknowledgement holds outstanding now, so that publishers whose messages JetStream stores get
+   * their PUBACK/PUBREC instead of losing it with their connection. Not while NATS is unreachable:
+   * no PubAck can come then.
+   */
+  async settle(): Promise<void> {
+    if (this.#settled || !this.connected) return;
+    this.#settled = true;
+    const holds = [...this.#tails.values(), ...this.#inboundAppends.values()];
+    if (holds.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise((resolve) => (timer = setTimeout(resolve, APPEND_TIMEOUT_MS)));
+    await Promise.race([Promise.allSettled(holds), bound]);
+    clearTimeout(timer);
+  }
+
   /** Leaves the cluster: gives the node id back and closes the NATS connection. */
   async close(): Promise<void> {
+    // Appends still awaiting their PubAck (draining would drop it) settle first, within the bound (once per shutdown)
+    await this.settle();
     this.#closed = true;
     this.#nodeWatch.stop();
     this.#host.leaving?.();
@@ -625,6 +751,17 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#appender?.close();
     this.#nc = undefined;
   }
+}
+
+/** The key of an inbound QoS 2 packet id of a client. */
+function inboundKey(clientId: string, packetId: number): string {
+  return `${packetId}:${clientId}`;
+}
+
+/** The RET append's `Nats-Msg-Id` of a message appended to MSGS as `messageId` (`<incarnation>:<id>` → `<incarnation>:r<id>`). */
+function retainedMessageId(messageId: string): string {
+  const colon = messageId.indexOf(':');
+  return `${messageId.slice(0, colon + 1)}r${messageId.slice(colon + 1)}`;
 }
 
 /** `work`, or ERR_CLUSTER_UNAVAILABLE once `ms` have passed without it settling. */

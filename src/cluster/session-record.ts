@@ -22,6 +22,14 @@ export interface SessionOwner {
   readonly incarnation: string;
 }
 
+/**
+ * An inbound QoS 2 packet id awaiting PUBREL: its PUBREC reason code and, for a message appended
+ * to the MSGS stream, the `Nats-Msg-Id` chosen for it (written before the append, so a resend of
+ * the packet id on any node is appended again under the same id, which JetStream deduplicates),
+ * with `1` once the append is known to be stored.
+ */
+export type InboundEntry = readonly [packetId: number, reasonCode: number, messageId?: string, stored?: 1];
+
 /** A delivery in a session record (its client id is the record's). */
 export type StoredDelivery = Omit<DeliveryRecord, 'clientId'>;
 
@@ -41,8 +49,8 @@ export interface ClusterSessionRecord {
   readonly deliveries: readonly StoredDelivery[];
   /** Messages of deliveries that are not in the stream. */
   readonly messages: readonly Message[];
-  /** Inbound QoS 2 packet ids awaiting PUBREL, with their PUBREC reason code. */
-  readonly inbound: readonly (readonly [number, number])[];
+  /** Inbound QoS 2 packet ids awaiting PUBREL. */
+  readonly inbound: readonly InboundEntry[];
 }
 
 /** The bucket key of a client id (client ids may hold any character; keys may not). */
@@ -59,7 +67,7 @@ interface JsonRecord {
   floor: number;
   deliveries: StoredDelivery[];
   messages: string[];
-  inbound: [number, number][];
+  inbound: InboundEntry[];
 }
 
 /** A session record as JSON (format 1). */
@@ -73,7 +81,7 @@ export function encodeRecord(r: ClusterSessionRecord): Uint8Array {
     floor: r.floor,
     deliveries: [...r.deliveries],
     messages: r.messages.map((m) => encodeMessage(m).toString('base64')),
-    inbound: r.inbound.map(([id, code]) => [id, code]),
+    inbound: [...r.inbound],
   };
   return Buffer.from(JSON.stringify(json));
 }

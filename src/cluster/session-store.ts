@@ -3,7 +3,7 @@ import type { KV } from 'nats';
 import type { Message } from '../model.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import type { DeliveryRecord, InboundRecord, LogBackend, SessionRecord, Store, StoredState } from '../store/store.js';
-import { encodeRecord, isStreamId, LOCAL_MESSAGE_IDS, sessionKey, type ClusterSessionRecord, type SessionOwner, type StoredDelivery } from './session-record.js';
+import { encodeRecord, isStreamId, LOCAL_MESSAGE_IDS, sessionKey, type ClusterSessionRecord, type InboundEntry, type SessionOwner, type StoredDelivery } from './session-record.js';
 
 /** What the cluster store asks of the cluster node. */
 export interface ClusterStoreHost {
@@ -24,7 +24,8 @@ class Mirror {
   revision = 0;
   session: SessionRecord | undefined;
   readonly deliveries = new Map<number, DeliveryRecord>();
-  readonly inbound = new Map<number, number>();
+  /** Inbound QoS 2 packet ids awaiting PUBREL (see InboundEntry). */
+  readonly inbound = new Map<number, { code: number; messageId: string | undefined; stored: boolean }>();
   frontier = 0;
   /** While a session is being restored: the stream sequence replayed so far (the floor may not pass it). */
   resumeCap: number | undefined;
@@ -129,7 +130,7 @@ export class ClusterStore implements Store {
       mirror.session = record.session;
       mirror.frontier = record.frontier;
       for (const d of record.deliveries) mirror.deliveries.set(d.seq, { ...d, clientId });
-      for (const [id, code] of record.inbound) mirror.inbound.set(id, code);
+      for (const [id, code, messageId, stored] of record.inbound) mirror.inbound.set(id, { code, messageId, stored: stored === 1 });
       for (const m of record.messages) this.#local.set(m.id, m);
       mirror.resumeCap = record.floor;
       mirror.handled = record.floor;
@@ -263,8 +264,40 @@ export class ClusterStore implements Store {
   saveInbound(record: InboundRecord): void {
     const mirror = this.#mirror(record.clientId);
     if (mirror === undefined) return this.#inner.saveInbound(record);
-    mirror.inbound.set(record.packetId, record.reasonCode ?? 0);
+    const known = mirror.inbound.get(record.packetId);
+    mirror.inbound.set(record.packetId, { code: record.reasonCode ?? 0, messageId: known?.messageId, stored: known?.stored ?? false });
     this.#touch(mirror);
+  }
+
+  /**
+   * An inbound QoS 2 message of `clientId` (its packet id saved already) will be appended to the
+   * MSGS stream as `messageId`: the record carries the id, and the append waits for the commit
+   * (`flush()`) so that a resend reaching any node after a kill is appended under the same id.
+   * False when the session is not in the bucket (node-local) or the packet id is not awaiting PUBREL.
+   */
+  chooseInbound(clientId: string, packetId: number, messageId: string): boolean {
+    const entry = this.#mirrors.get(clientId)?.inbound.get(packetId);
+    if (entry === undefined || isNodeLocal(clientId)) return false;
+    entry.messageId = messageId;
+    entry.stored = false;
+    this.#touch(this.#mirrors.get(clientId) as Mirror);
+    return true;
+  }
+
+  /** The message id recorded for an inbound QoS 2 packet id awaiting PUBREL, and whether it is known to be stored. */
+  inboundMessage(clientId: string, packetId: number): { messageId: string; stored: boolean } | undefined {
+    const entry = this.#mirrors.get(clientId)?.inbound.get(packetId);
+    return entry?.messageId === undefined ? undefined : { messageId: entry.messageId, stored: entry.stored };
+  }
+
+  /**
+   * JetStream acknowledged the append of `messageId`: a resend is answered without appending again.
+   * Not written on its own: the next write of the record carries it (until then a resend after a
+   * kill is appended again, which JetStream drops as a duplicate within its window).
+   */
+  inboundStored(clientId: string, packetId: number, messageId: string): void {
+    const entry = this.#mirrors.get(clientId)?.inbound.get(packetId);
+    if (entry?.messageId === messageId) entry.stored = true;
   }
 
   deleteInbound(record: InboundRecord): void {
@@ -382,7 +415,7 @@ export class ClusterStore implements Store {
       floor,
       deliveries: session === undefined ? [] : deliveries,
       messages: session === undefined ? [] : messages,
-      inbound: [...mirror.inbound],
+      inbound: [...mirror.inbound].map(([id, e]): InboundEntry => (e.messageId === undefined ? [id, e.code] : e.stored ? [id, e.code, e.messageId, 1] : [id, e.code, e.messageId])),
     };
   }
 

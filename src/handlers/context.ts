@@ -13,6 +13,15 @@ import type { Wills } from '../broker/wills.js';
 import type { Drops } from '../broker/drops.js';
 import type { CommitGate } from '../broker/persistence/commit-gate.js';
 import type { CommitAck } from './commit.js';
+import type { ClientInfo, Message } from '../model.js';
+
+/** What handlers ask of the cluster node (src/cluster/cluster.ts). */
+export interface ClusterIngress {
+  /** Whether the cluster engine is reachable. */
+  readonly connected: boolean;
+  /** A resent QoS 2 PUBLISH of a packet id awaiting PUBREL: what its PUBREC waits for (its message stored under the id recorded for it). */
+  resent(client: ClientInfo, packetId: number, message: () => Message | null): Promise<void> | undefined;
+}
 
 /** What handlers share: built once by createBroker and passed to every handler. */
 export interface BrokerContext {
@@ -34,8 +43,8 @@ export interface BrokerContext {
   readonly wills: Wills;
   /** Counts and reports every message that does not reach a receiver. */
   readonly drops: Drops;
-  /** Cluster mode: whether the cluster engine is reachable (undefined: one process). */
-  readonly cluster: { readonly connected: boolean } | undefined;
+  /** Cluster mode (undefined: one process). */
+  readonly cluster: ClusterIngress | undefined;
   /**
    * Cluster mode: makes this node the owner of a client's session before its CONNECT completes
    * (taking it over from another node, restoring it when it resumes); undefined: one process.

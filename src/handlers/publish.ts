@@ -24,8 +24,10 @@ export function handlePublish(ctx: BrokerContext, conn: AcceptedConnection, pack
     const id = packet.messageId as number;
     const answered = session.inboundReason(id);
     if (answered !== undefined) {
-      // A resend before PUBREL is acknowledged again, with the same reason code, but not delivered again [MQTT-4.3.3-9]
-      sendAfterCommit(ctx, conn, pubrecPacket(id, answered));
+      // A resend before PUBREL is acknowledged again, with the same reason code, but not delivered again [MQTT-4.3.3-9];
+      // in cluster mode, one whose message may not be stored yet (its node was killed) is stored first
+      const barrier = ctx.cluster?.resent(conn.info, id, () => resentMessage(ctx, conn, packet, topic));
+      sendAfterCommit(ctx, conn, pubrecPacket(id, answered), barrier);
       return;
     }
     // [MQTT-3.3.4-7] more unacknowledged QoS 2 publishes than our Receive Maximum
@@ -90,13 +92,20 @@ const REFUSALS: Readonly<Record<number, string>> = {
 function acknowledge(ctx: BrokerContext, conn: AcceptedConnection, message: Message, id: number, reasonCode: number): void {
   const text = REFUSALS[reasonCode];
   const problem = text === undefined ? undefined : conn.problem(text, ACK_SIZE);
-  const barrier = ctx.hooks.holdAcknowledgement(conn.info, message);
+  // [MQTT-4.3.3-8] a failed PUBREC ends the exchange; the id awaits PUBREL before the hold is asked (the cluster records it first)
+  if (message.qos === 2 && reasonCode < 0x80) conn.session.addInbound(id, reasonCode);
+  const barrier = ctx.hooks.holdAcknowledgement(conn.info, message, id);
   if (message.qos === 1) {
     sendAfterCommit(ctx, conn, pubackPacket(id, reasonCode, problem), barrier); // [MQTT-4.3.2-2]
   } else if (message.qos === 2) {
-    if (reasonCode < 0x80) conn.session.addInbound(id, reasonCode); // [MQTT-4.3.3-8] a failed PUBREC ends the exchange
     sendAfterCommit(ctx, conn, pubrecPacket(id, reasonCode, problem), barrier);
   }
+}
+
+/** A resent QoS 2 PUBLISH as its first sending was appended (after the onPublish transforms); null: dropped by them. */
+function resentMessage(ctx: BrokerContext, conn: AcceptedConnection, packet: PublishPacket, topic: string): Message | null {
+  const message = ctx.hooks.transform(conn.info, toMessage(ctx, conn, packet, topic));
+  return message === 'plugin-error' ? null : message;
 }
 
 /** Applies the MQTT 5 Topic Alias and validates the topic name. */

@@ -58,10 +58,11 @@ export class BrokerProcess {
   /** True once this harness sent SIGKILL (an exit without it is a broker crash). */
   killedByTest = false;
 
-  constructor(cwd: string, args: readonly string[]) {
+  /** `env`: variables added to this process's environment for the child (e.g. a MIDGE_CRASH_* hook); a restart does not keep them. */
+  constructor(cwd: string, args: readonly string[], env?: Readonly<Record<string, string>>) {
     this.cwd = cwd;
     this.args = args;
-    this.child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
+    this.child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd, env: env && { ...process.env, ...env } });
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.child.stdout?.on('data', (d: Buffer) => (this.stdout = tail(this.stdout + d.toString())));
     this.child.stderr?.on('data', (d: Buffer) => (this.stderr = tail(this.stderr + d.toString())));
@@ -165,9 +166,9 @@ export class Lab {
     return path.join(this.tempDir(), 'data');
   }
 
-  /** Spawns the CLI with `args` without waiting for it to listen (for startup errors). */
-  spawn(dataDir: string, args: readonly string[]): BrokerProcess {
-    const broker = new BrokerProcess(path.dirname(dataDir), args);
+  /** Spawns the CLI with `args` (and `env` added) without waiting for it to listen (for startup errors). */
+  spawn(dataDir: string, args: readonly string[], env?: Readonly<Record<string, string>>): BrokerProcess {
+    const broker = new BrokerProcess(path.dirname(dataDir), args, env);
     this.#brokers.push(broker);
     return broker;
   }

@@ -40,9 +40,10 @@ export interface NatsLab {
   wire(node: TestBroker, version?: 4 | 5): Promise<Wire>;
   /**
    * Starts node `nodeId` of cluster `prefix` as a child process with a data directory of its own,
-   * on `port` (0: any); kill it with `crash()`, start it again with `lab.restart(node)`.
+   * on `port` (0: any), with `env` added to its environment (a MIDGE_CRASH_* hook; not kept by a
+   * restart); kill it with `crash()`, start it again with `lab.restart(node)`.
    */
-  spawn(prefix: string, nodeId: string, port?: number): Promise<BrokerProcess>;
+  spawn(prefix: string, nodeId: string, port?: number, env?: Readonly<Record<string, string>>): Promise<BrokerProcess>;
   /** A NATS connection to the file's servers (close it). */
   connect(): Promise<NatsConnection>;
 }
@@ -122,13 +123,13 @@ export function useNats(what: string, servers = 1): NatsLab {
       wires.push(w);
       return w;
     },
-    async spawn(prefix, nodeId, port = 0) {
+    async spawn(prefix, nodeId, port = 0, env) {
       assertBuilt();
       const dataDir = lab.dataDir();
       const config = path.join(path.dirname(dataDir), 'midge.json');
       writeFileSync(config, JSON.stringify(result.options(prefix, nodeId)));
       const args = ['--config', config, '--host', '127.0.0.1', '--port', String(port), '--ws-port', '-1', '--http-port', '-1', '--data-dir', dataDir, '--log-level', 'info'];
-      const broker = lab.spawn(dataDir, args);
+      const broker = lab.spawn(dataDir, args, env);
       await broker.listening(30_000);
       return broker;
     },
