@@ -8,15 +8,16 @@ import { decodeMessage, encodeMessage } from '../store/records.js';
 import type { ClusterLink } from '../broker/publisher.js';
 import type { RouteInterest } from '../broker/router.js';
 import { NodeRegistry, type NodeRecord } from './node-registry.js';
-import { filterSubjects, topicSubject } from './subjects.js';
+import { filterSubjects, subjectMatches, topicSubject } from './subjects.js';
 import { ensureStream, streamBase } from './streams.js';
 import { chainHold } from './ack-order.js';
 import { RecentKeys } from './recent-keys.js';
 import { SharedGroups } from './shared-groups.js';
+import { ShareProbe } from './share-probe.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
 import { NodeWatch } from './node-watch.js';
 import { APPEND_TIMEOUT_MS, appendWithRetry, JetStreamAppender } from './appender.js';
-import { decodeFrame, encodeFrame, isFrame } from './live-frames.js';
+import { decodeFrame, FrameBatch, isFrame } from './live-frames.js';
 import type { ClusterEngine } from './sessions.js';
 import type { ClusterStore } from './session-store.js';
 
@@ -65,6 +66,9 @@ interface DeferredAppend {
   readonly start: () => Promise<void>;
 }
 
+/** A QoS 0 frame holds at most this many messages and bytes (NATS's max_payload is 1 MB by default). */
+const FRAME_MESSAGES = 256;
+const FRAME_BYTES = 256 * 1024;
 /** How long a node may take to read the cluster's retained messages at start. */
 const LOAD_DEADLINE_MS = 60_000;
 /** The header naming the incarnation that accepted a message, so a node skips its own. */
@@ -107,6 +111,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly #interest = new Map<string, { count: number; sub: NatsSubscription | undefined }>();
   /** Overlapping subscriptions bring one message more than once: each is routed once. */
   readonly #recent = new RecentKeys(8192);
+  /** Per live subject received: whether more than one of the node's subscriptions matches it (only then can a frame come twice). */
+  readonly #overlaps = new Map<string, boolean>();
   /** Stored messages routed here, by stream sequence: once each, whether live, repeated by overlapping subjects or replayed after a gap. */
   readonly #routed = new RecentKeys(ROUTED_MEMORY);
   /** Per stored subject (`<prefix>.msgs.…`): the highest sequence routed here, to see a missed predecessor. */
@@ -121,6 +127,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   /** Shared subscriptions: NATS queue groups, so each message reaches one member cluster-wide. */
   readonly #shared: SharedGroups;
   readonly sharesGroups = true;
+  /** Whether a live subject's QoS 0 messages may share a frame (no shared group matches it). */
+  readonly #probe = new ShareProbe();
   /** JetStream append latency, retries and failures (status, $SYS, /metrics). */
   readonly appends = new AppendFigures();
   readonly #nodeWatch = new NodeWatch();
@@ -142,6 +150,11 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   readonly #origin = Buffer.from(this.incarnation, 'latin1');
   /** Subjects of recent topics, per subject prefix. */
   readonly #subjects = new Map<string, Map<string, string>>();
+  /** QoS 0 messages of this turn waiting for their frame, per topic. */
+  readonly #outgoing = new Map<string, FrameBatch>();
+  #flushing = false;
+  /** The number of this node's next QoS 0 frame. */
+  #frames = 0;
   /** The headers of an append: the node and the message id, set before each (nats.js encodes them at once). */
   #appendHeaders: MsgHdrs | undefined;
   #registry: NodeRegistry | undefined;
@@ -158,7 +171,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#host = host;
     const base = streamBase(options.prefix);
     this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES`, sessions: `${base}_SESSIONS`, owned: `${base}_OWNED` };
-    this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group) => this.#receivedShared(msg, filter, group));
+    this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group) => this.#receivedShared(msg, filter, group), `${options.prefix}.probe`);
   }
 
   /** True while NATS is connected: otherwise the node is not ready and refuses new clients. */
@@ -197,6 +210,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       await withDeadline(this.#loadRetained(nats.DeliverPolicy.LastPerSubject), LOAD_DEADLINE_MS, 'loading the retained messages from JetStream');
       for (const [subject, entry] of this.#interest) entry.sub ??= this.#listen(subject);
       this.#shared.start(nc);
+      this.#probe.start(nc);
       await this.#nodeWatch.start(kv, (err) => logger.warn({ err }, 'stopped following the nodes bucket; the node count is stale'));
     } catch (err) {
       await nc.close().catch(() => undefined);
@@ -306,7 +320,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #retainedChanged(headers: MsgHdrs | undefined, data: Uint8Array): void {
     if (headers?.get(NODE_HEADER) === this.incarnation) return; // applied here when accepted
     try {
-      this.#host.retain({ ...decodeMessage(data), id: this.#host.nextMessageId() });
+      this.#host.retain(decodeMessage(data, this.#host.nextMessageId()));
     } catch (err) {
       this.#host.logger.error({ err }, 'cannot decode a retained message from the cluster');
     }
@@ -322,6 +336,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
         continue;
       }
       this.#interest.set(subject, { count: 1, sub: this.#nc === undefined ? undefined : this.#listen(subject) });
+      this.#overlaps.clear();
     }
   }
 
@@ -333,6 +348,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       if (entry === undefined || --entry.count > 0) continue;
       entry.sub?.unsubscribe();
       this.#interest.delete(subject);
+      this.#overlaps.clear();
       // Not listened to for a while: the messages in between were not missed, they were not wanted
       this.#lastOnSubject.clear();
     }
@@ -359,23 +375,30 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     if (!isFrame(msg.data)) return;
     let frame: ReturnType<typeof decodeFrame>;
     try {
-      frame = decodeFrame(msg.data);
+      frame = decodeFrame(msg.data, this.#nextId);
     } catch (err) {
       this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode QoS 0 messages from the cluster');
       return;
     }
-    if (frame.origin === this.incarnation || frame.records.length === 0) return;
-    // A frame carries messages of one subject from one node: overlapping subscriptions bring the
-    // whole frame again, so the first message's id (unique in its node) identifies the frame
-    const records = frame.records;
-    try {
-      const first = decodeMessage(records[0] as Buffer);
-      if (!this.#recent.add(`${frame.origin}:${first.id}`)) return;
-      this.#host.route({ ...first, id: this.#host.nextMessageId() });
-      for (let i = 1; i < records.length; i++) this.#host.route({ ...decodeMessage(records[i] as Buffer), id: this.#host.nextMessageId() });
-    } catch (err) {
-      this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
+    if (frame.origin === this.incarnation) return;
+    // Overlapping subscriptions bring a whole frame again: its origin and number identify it
+    if (this.#overlapping(msg.subject) && !this.#recent.add(`${frame.origin}:${frame.seq}`)) return;
+    for (const message of frame.messages) this.#host.route(message);
+  }
+
+  readonly #nextId = (): number => this.#host.nextMessageId();
+
+  /** Whether more than one of this node's live subscriptions matches `subject`, remembered per subject. */
+  #overlapping(subject: string): boolean {
+    let overlapping = this.#overlaps.get(subject);
+    if (overlapping === undefined) {
+      let matching = 0;
+      for (const pattern of this.#interest.keys()) if (subjectMatches(pattern, subject)) matching++;
+      overlapping = matching > 1;
+      if (this.#overlaps.size >= SUBJECT_CACHE) this.#overlaps.clear();
+      this.#overlaps.set(subject, overlapping);
     }
+    return overlapping;
   }
 
   /** From the router: a shared message whose member's session ended here unacknowledged, with no other member on this node. */
@@ -388,7 +411,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #receivedShared(msg: Msg, filter: string, group: string): void {
     let messages: Message[];
     try {
-      messages = isFrame(msg.data) ? decodeFrame(msg.data).records.map((r) => decodeMessage(r)) : [decodeMessage(msg.data)];
+      messages = isFrame(msg.data) ? decodeFrame(msg.data, this.#nextId).messages : [decodeMessage(msg.data, this.#host.nextMessageId())];
     } catch (err) {
       this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
       return;
@@ -408,7 +431,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
 
   /** False when no member is left here: the message is counted as dropped (`count`) unless its sender counts it. */
   #routeShared(message: Message, filter: string, group: string, count: boolean): boolean {
-    if (this.#host.routeShared({ ...message, id: this.#host.nextMessageId() }, filter, group)) return true;
+    if (this.#host.routeShared(message, filter, group)) return true;
     this.#host.logger.warn({ topic: message.topic, group, filter }, 'a shared subscription message arrived after the last member of its group left this node');
     if (count) this.#host.dropped?.(message, 'session-ended');
     return false;
@@ -426,7 +449,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     if (seq > (this.#lastOnSubject.get(subject) ?? 0)) this.#lastOnSubject.set(subject, seq);
     let message: Message;
     try {
-      message = { ...decodeMessage(data), id: seq };
+      message = decodeMessage(data, seq);
     } catch (err) {
       this.#host.logger.error({ err, subject, seq }, 'cannot decode a message from the cluster');
       return;
@@ -542,9 +565,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    */
   forward(message: Message, client: ClientInfo | undefined, accepted: Message): void {
     if (this.#nc === undefined || this.#closed || message.topic.startsWith('$SYS/')) return;
-    const data = encodeMessage(message);
-    if (message.qos === 0) this.#sendLive(this.#subject(`${this.#options.prefix}.live`, message.topic), data);
+    if (message.qos === 0) this.#sendLive(message);
     if (message.qos === 0 && !message.retain) return;
+    const data = encodeMessage(message);
     const messageId = `${this.incarnation}:${message.id}`;
     if (message.qos === 2 && client !== undefined && this.#host.inbound !== undefined) {
       // Appended once its acknowledgement (holdAcknowledgement, in this same turn) has the record name its id
@@ -592,15 +615,46 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   }
 
   /**
-   * A QoS 0 message for the other nodes, in a frame of its own (live-frames.ts): NATS queue groups
-   * pick one member node per NATS message, so a frame of many messages would give a whole burst
-   * to one member of a shared subscription.
+   * A QoS 0 message for the other nodes. The messages of one topic accepted in one event-loop turn
+   * travel in one frame (live-frames.ts), sent once the turn's I/O is done: one NATS message, one
+   * parse and one dispatch on every node for all of them, in the order they were accepted. Unless
+   * a shared group may match the topic (share-probe.ts): then each message is a frame of its own.
    */
-  #sendLive(subject: string, record: Buffer): void {
+  #sendLive(message: Message): void {
+    let batch = this.#outgoing.get(message.topic);
+    const alone = !this.#probe.batchable(this.#subject(`${this.#options.prefix}.probe`, message.topic));
+    if (batch === undefined) this.#outgoing.set(message.topic, (batch = new FrameBatch(message.topic)));
+    else if (alone || batch.size >= FRAME_MESSAGES || batch.bytes + message.payload.length > FRAME_BYTES) {
+      this.#publishFrame(batch);
+      this.#outgoing.set(message.topic, (batch = new FrameBatch(message.topic)));
+    }
+    batch.add(message);
+    if (alone) {
+      // A shared group may match: one message per NATS message, so NATS picks a node for each
+      this.#publishFrame(batch);
+      this.#outgoing.delete(message.topic);
+      return;
+    }
+    if (!this.#flushing) {
+      this.#flushing = true;
+      setImmediate(this.#flushLive);
+    }
+  }
+
+  /** Sends the frames of this turn's QoS 0 messages. */
+  readonly #flushLive = (): void => {
+    this.#flushing = false;
+    for (const batch of this.#outgoing.values()) this.#publishFrame(batch);
+    this.#outgoing.clear();
+  };
+
+  #publishFrame(batch: FrameBatch): void {
+    if (this.#nc === undefined) return;
+    const subject = this.#subject(`${this.#options.prefix}.live`, batch.topic);
     try {
-      (this.#nc as NatsConnection).publish(subject, encodeFrame(this.#origin, [record], record.length));
+      this.#nc.publish(subject, batch.encode(this.#origin, this.#frames++));
     } catch (err) {
-      this.#host.logger.error({ err, subject }, 'cannot send a QoS 0 message to the other nodes');
+      this.#host.logger.error({ err, subject, messages: batch.size }, 'cannot send QoS 0 messages to the other nodes');
     }
   }
 
@@ -741,6 +795,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
 
   /** Leaves the cluster: gives the node id back and closes the NATS connection. */
   async close(): Promise<void> {
+    this.#flushLive();
     // Appends still awaiting their PubAck (draining would drop it) settle first, within the bound (once per shutdown)
     await this.settle();
     this.#closed = true;

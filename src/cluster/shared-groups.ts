@@ -26,17 +26,20 @@ interface Held {
 export class SharedGroups {
   readonly #prefix: string;
   readonly #handOverPrefix: string;
+  readonly #probePrefix: string;
   readonly #deliver: (msg: Msg, filter: string, group: string) => void;
   readonly #held = new Map<string, Held>();
   #nc: NatsConnection | undefined;
 
   /**
    * `prefix` is the live subject prefix (`<prefix>.live`), `handOverPrefix` that of the groups' own
-   * subjects (`<prefix>.share`); `deliver` gets each message NATS chose this node for.
+   * subjects (`<prefix>.share`), `probePrefix` that of the probes it answers (share-probe.ts);
+   * `deliver` gets each message NATS chose this node for.
    */
-  constructor(prefix: string, handOverPrefix: string, deliver: (msg: Msg, filter: string, group: string) => void) {
+  constructor(prefix: string, handOverPrefix: string, deliver: (msg: Msg, filter: string, group: string) => void, probePrefix = `${handOverPrefix}-probe`) {
     this.#prefix = prefix;
     this.#handOverPrefix = handOverPrefix;
+    this.#probePrefix = probePrefix;
     this.#deliver = deliver;
   }
 
@@ -101,7 +104,10 @@ export class SharedGroups {
     const nc = this.#nc as NatsConnection;
     const queue = queueName(held.group, held.filter);
     const subjects = [...filterSubjects(this.#prefix, held.filter), `${this.#handOverPrefix}.${queue}`];
-    return subjects.map((subject) => nc.subscribe(subject, { queue, callback: (err, msg) => err === null && this.#deliver(msg, held.filter, held.group) }));
+    const subs = subjects.map((subject) => nc.subscribe(subject, { queue, callback: (err, msg) => err === null && this.#deliver(msg, held.filter, held.group) }));
+    // Probes (share-probe.ts): a node sending QoS 0 on a subject this group matches learns it must send them one by one
+    for (const subject of filterSubjects(this.#probePrefix, held.filter)) subs.push(nc.subscribe(subject, { queue, callback: (err, msg) => err === null && msg.respond() }));
+    return subs;
   }
 }
 

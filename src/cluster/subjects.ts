@@ -33,3 +33,15 @@ export function filterSubjects(prefix: string, filter: string): string[] {
   if (parent.length === 0) return [`${prefix}.>`];
   return [`${prefix}.${parent.join('.')}`, `${prefix}.${tokens.join('.')}`];
 }
+
+/** Whether NATS delivers a message on `subject` (no wildcards) to a subscription on `pattern` (`*`, `>` allowed). */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split('.');
+  const s = subject.split('.');
+  for (let i = 0; i < p.length; i++) {
+    const token = p[i];
+    if (token === '>') return s.length > i;
+    if (i >= s.length || (token !== '*' && token !== s[i])) return false;
+  }
+  return p.length === s.length;
+}

@@ -46,14 +46,14 @@ export function encodeMessage(m: Message): Buffer {
   return out;
 }
 
-/** Inverse of encodeMessage; throws on a damaged record. */
-export function decodeMessage(buf: Uint8Array): Message {
+/** Inverse of encodeMessage (with `id` in place of the recorded one, if given); throws on a damaged record. */
+export function decodeMessage(buf: Uint8Array, id?: number): Message {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const length = b.readUInt32BE(0);
   if (4 + length > b.length) throw new Error('message record shorter than its header');
   const h = JSON.parse(b.toString('utf8', 4, 4 + length)) as MessageHeader;
   return {
-    id: h.id,
+    id: id ?? h.id,
     topic: h.topic,
     payload: Buffer.from(b.subarray(4 + length)),
     qos: h.qos,
