@@ -13,6 +13,7 @@ import { ensureStream, streamBase } from './streams.js';
 import { chainHold } from './ack-order.js';
 import { RecentKeys } from './recent-keys.js';
 import { SharedGroups } from './shared-groups.js';
+import { republished, type Republished } from './republished.js';
 import { ShareProbe } from './share-probe.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
 import { NodeWatch } from './node-watch.js';
@@ -73,15 +74,10 @@ const FRAME_BYTES = 256 * 1024;
 const LOAD_DEADLINE_MS = 60_000;
 /** The header naming the incarnation that accepted a message, so a node skips its own. */
 const NODE_HEADER = 'Midge-Node';
-/** Set by the stream's republish: the message's sequence in MSGS. */
-const SEQUENCE_HEADER = 'Nats-Sequence';
 /** JetStream's deduplication header. */
 const MSG_ID_HEADER = 'Nats-Msg-Id';
 /** Topics whose subjects are remembered (per kind: live, msgs), so a busy topic is mapped once. */
 const SUBJECT_CACHE = 10_000;
-/** Set by the stream's republish: the subject the message was stored under, and the previous sequence on that subject (0: none). */
-const SUBJECT_HEADER = 'Nats-Subject';
-const LAST_SEQUENCE_HEADER = 'Nats-Last-Sequence';
 /** Stored messages remembered as routed here, by sequence: a gap replay skips them. */
 const ROUTED_MEMORY = 65_536;
 /** Subjects whose last routed sequence is remembered for gap detection. */
@@ -114,11 +110,11 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   /** Per live subject received: whether more than one of the node's subscriptions matches it (only then can a frame come twice). */
   readonly #overlaps = new Map<string, boolean>();
   /** Stored messages routed here, by stream sequence: once each, whether live, repeated by overlapping subjects or replayed after a gap. */
-  readonly #routed = new RecentKeys(ROUTED_MEMORY);
+  readonly #routed = new RecentKeys<number>(ROUTED_MEMORY);
   /** Per stored subject (`<prefix>.msgs.…`): the highest sequence routed here, to see a missed predecessor. */
   readonly #lastOnSubject = new Map<string, number>();
   /** While a gap is replayed: the live stored messages that arrive meanwhile, routed after it. */
-  #held: { msg: Msg; seq: number }[] | undefined;
+  #held: { data: Uint8Array; seq: number; subject: string }[] | undefined;
   /** Gaps waiting for the replay: from which sequence on (exclusive), on one subject or all of them. */
   readonly #gaps: { from: number; subject: string | undefined }[] = [];
   #replaying: Promise<void> | undefined;
@@ -364,12 +360,13 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * stored, with their stream sequence as their id, in stream order.
    */
   #received(msg: Msg): void {
-    const sequence = msg.headers?.get(SEQUENCE_HEADER);
-    if (sequence) {
-      const seq = Number(sequence);
-      if (this.#held === undefined) this.#checkPredecessor(msg, seq);
-      if (this.#held !== undefined) this.#held.push({ msg, seq });
-      else this.#stored(msg.data, seq, msg.headers?.get(SUBJECT_HEADER) || msg.subject);
+    const stored = republished(msg);
+    if (stored !== undefined) {
+      const { seq } = stored;
+      const subject = stored.subject || msg.subject;
+      if (this.#held === undefined) this.#checkPredecessor(stored);
+      if (this.#held !== undefined) this.#held.push({ data: msg.data, seq, subject });
+      else this.#stored(msg.data, seq, subject);
       return;
     }
     if (!isFrame(msg.data)) return;
@@ -442,7 +439,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * order they call it, to the sessions and to the restores listening (`onStored`).
    */
   #stored(data: Uint8Array, seq: number, subject: string): void {
-    if (!this.#routed.add(String(seq))) return;
+    if (!this.#routed.add(seq)) return;
     if (this.#lastOnSubject.size >= TRACKED_SUBJECTS && !this.#lastOnSubject.has(subject)) {
       this.#lastOnSubject.delete(this.#lastOnSubject.keys().next().value as string);
     }
@@ -464,12 +461,11 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * never reached this node, although an earlier message of that subject did: the node missed it
    * (a subject this node does not track has no earlier sequence here and is not judged).
    */
-  #checkPredecessor(msg: Msg, seq: number): void {
-    const subject = msg.headers?.get(SUBJECT_HEADER);
-    const previous = Number(msg.headers?.get(LAST_SEQUENCE_HEADER) || 0);
+  #checkPredecessor(stored: Republished): void {
+    const { subject, last: previous, seq } = stored;
     if (!subject || previous === 0) return;
     const seen = this.#lastOnSubject.get(subject);
-    if (seen === undefined || previous <= seen || previous >= seq || this.#routed.has(String(previous))) return;
+    if (seen === undefined || previous <= seen || previous >= seq || this.#routed.has(previous)) return;
     this.#gap(seen, subject, `missed sequence ${previous} on ${subject}`);
     this.#replayGaps();
   }
@@ -514,7 +510,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
         if (this.#gaps.length === 0 || this.#closed) {
           const held = (this.#held ?? []).sort((a, b) => a.seq - b.seq);
           this.#held = undefined;
-          for (const { msg, seq } of held) this.#stored(msg.data, seq, msg.headers?.get(SUBJECT_HEADER) || msg.subject);
+          for (const { data, seq, subject } of held) this.#stored(data, seq, subject);
         }
       }
     })();
@@ -662,23 +658,30 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * Appends to a stream, retrying with the same message id (JetStream drops the duplicate) while
    * the stream has no leader or NATS is unreachable; a stall of several seconds is normal.
    */
-  async #append(subject: string, data: Uint8Array, msgID: string): Promise<void> {
+  #append(subject: string, data: Uint8Array, msgID: string): Promise<void> {
     const started = performance.now();
     const headers = this.#appendHeaders as MsgHdrs;
     const attempt = () => {
       headers.set(MSG_ID_HEADER, msgID);
       return (this.#appender as JetStreamAppender).append(subject, data, headers);
     };
-    try {
-      await appendWithRetry(attempt, () => this.#closed, '', (err) => {
-        this.appends.retries++;
-        this.#host.logger.warn({ err, subject }, 'JetStream append failed; retrying with the same message id');
+    const done = () => this.appends.appended(performance.now() - started);
+    const retrying = (err: unknown) => {
+      this.appends.retries++;
+      this.#host.logger.warn({ err, subject }, 'JetStream append failed; retrying with the same message id');
+    };
+    // The first attempt on its own (most appends succeed at once), the retry loop after a failure
+    return attempt().then(done, (err: unknown) => {
+      if (this.#closed) {
+        this.appends.failures++;
+        throw new BrokerError('ERR_CLUSTER_UNAVAILABLE', (err as Error).message, { cause: err });
+      }
+      retrying(err);
+      return appendWithRetry(attempt, () => this.#closed, '', retrying).then(done, (failed: unknown) => {
+        this.appends.failures++;
+        throw failed;
       });
-    } catch (err) {
-      this.appends.failures++;
-      throw err;
-    }
-    this.appends.appended(performance.now() - started);
+    });
   }
 
   /**

@@ -1,8 +1,8 @@
 /** A bounded set of the most recent keys: `add` is false for a key seen among the last `capacity`. */
-export class RecentKeys {
+export class RecentKeys<K extends string | number = string> {
   readonly #capacity: number;
-  readonly #keys = new Set<string>();
-  readonly #ring: string[] = [];
+  readonly #keys = new Set<K>();
+  readonly #ring: K[] = [];
   #next = 0;
 
   constructor(capacity: number) {
@@ -10,12 +10,12 @@ export class RecentKeys {
   }
 
   /** Whether `key` is among the recent keys. */
-  has(key: string): boolean {
+  has(key: K): boolean {
     return this.#keys.has(key);
   }
 
   /** Adds `key`; false when it was already among the recent keys. */
-  add(key: string): boolean {
+  add(key: K): boolean {
     if (this.#keys.has(key)) return false;
     const old = this.#ring[this.#next];
     if (old !== undefined) this.#keys.delete(old);
