@@ -19,23 +19,31 @@ export interface RetentionPolicy {
   passed(): void;
 }
 
-/** Enforces each stream's retention (bytes and age) in the background, one pass at a time. */
-export class Retention {
-  readonly #log: Log;
+/**
+ * The background loop of a retention: one pass over every stream each `intervalMs` after the last
+ * pass ended; a stream whose step fails is logged and tried again at the next pass. The embedded
+ * log's retention and the cluster's trimming of JetStream streams (src/cluster/log-retention.ts) use it.
+ */
+export class RetentionLoop {
   readonly #streams: readonly StreamConfig[];
-  readonly #policy: RetentionPolicy;
-  readonly #logger: Logger;
   readonly #intervalMs: number;
+  readonly #step: (stream: StreamConfig, now: number) => Promise<void>;
+  readonly #passed: () => void;
+  readonly #fail: (err: unknown, stream: StreamConfig) => void;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
 
-  constructor(log: Log, streams: readonly StreamConfig[], policy: RetentionPolicy, logger: Logger, intervalMs: number) {
-    this.#log = log;
+  constructor(streams: readonly StreamConfig[], intervalMs: number, step: (stream: StreamConfig, now: number) => Promise<void>, passed: () => void, fail: (err: unknown, stream: StreamConfig) => void) {
     this.#streams = streams;
-    this.#policy = policy;
-    this.#logger = logger;
     this.#intervalMs = intervalMs;
+    this.#step = step;
+    this.#passed = passed;
+    this.#fail = fail;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   start(): void {
@@ -48,17 +56,46 @@ export class Retention {
     }, this.#intervalMs);
   }
 
-  /** One pass over every stream; failures are logged and the next pass tries again. */
+  /** One pass over every stream, then `passed`. */
   async run(now = Date.now()): Promise<void> {
     for (const stream of this.#streams) {
       if (this.#stopped) return;
       try {
-        await this.#enforce(stream, now);
+        await this.#step(stream, now);
       } catch (err) {
-        this.#logger.error({ err, stream: stream.name }, 'log retention failed');
+        this.#fail(err, stream);
       }
     }
-    this.#policy.passed();
+    this.#passed();
+  }
+
+  /** Stops the timer and waits for a running pass. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+}
+
+/** Enforces each stream's retention (bytes and age) in the background, one pass at a time. */
+export class Retention {
+  readonly #log: Log;
+  readonly #policy: RetentionPolicy;
+  readonly #loop: RetentionLoop;
+
+  constructor(log: Log, streams: readonly StreamConfig[], policy: RetentionPolicy, logger: Logger, intervalMs: number) {
+    this.#log = log;
+    this.#policy = policy;
+    this.#loop = new RetentionLoop(streams, intervalMs, (stream, now) => this.#enforce(stream, now), () => policy.passed(), (err, stream) => logger.error({ err, stream: stream.name }, 'log retention failed'));
+  }
+
+  start(): void {
+    this.#loop.start();
+  }
+
+  /** One pass over every stream; failures are logged and the next pass tries again. */
+  async run(now = Date.now()): Promise<void> {
+    await this.#loop.run(now);
   }
 
   /** True when `stream` holds more than its retention allows (only possible under 'block'). */
@@ -81,7 +118,7 @@ export class Retention {
         freed += r.size;
         upTo = r.offset + 1;
       }
-      if (upTo === first || this.#stopped) return;
+      if (upTo === first || this.#loop.stopped) return;
       const shipped = this.#policy.protectedFrom(stream.name);
       if (shipped !== undefined && shipped < upTo) this.#policy.dropped(stream.name, Math.max(shipped, first), upTo);
       this.#log.trim(stream.name, upTo, freed);
@@ -92,8 +129,6 @@ export class Retention {
 
   /** Stops the timer and waits for a running pass. */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
+    await this.#loop.stop();
   }
 }

@@ -9,6 +9,7 @@
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import type { StreamConfig } from '../bridge/config.js';
+import { RetentionLoop } from '../bridge/retention.js';
 import type { LeaseRecord } from './leases.js';
 import { logStreamName, type LogStreams, type LogStreamsLink } from './log-streams.js';
 
@@ -21,46 +22,24 @@ export interface TrimSinks {
 export class ClusterRetention {
   readonly #link: LogStreamsLink;
   readonly #streams: LogStreams;
-  readonly #configs: readonly StreamConfig[];
   readonly #sinks: TrimSinks;
-  readonly #intervalMs: number;
-  readonly #passed: () => void;
-  readonly #logger: Logger;
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #stopped = false;
+  readonly #loop: RetentionLoop;
 
   constructor(link: LogStreamsLink, streams: LogStreams, configs: readonly StreamConfig[], sinks: TrimSinks, intervalMs: number, passed: () => void, logger: Logger) {
     this.#link = link;
     this.#streams = streams;
-    this.#configs = configs;
     this.#sinks = sinks;
-    this.#intervalMs = intervalMs;
-    this.#passed = passed;
-    this.#logger = logger;
+    const fail = (err: unknown, stream: StreamConfig) => logger.warn({ err, stream: stream.name }, 'log retention in JetStream failed; trying again');
+    this.#loop = new RetentionLoop(configs, intervalMs, (config, now) => this.#trim(config, now), passed, fail);
   }
 
   start(): void {
-    if (this.#configs.length === 0 || this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.#running = this.run().finally(() => {
-        this.#running = undefined;
-        this.start();
-      });
-    }, this.#intervalMs);
+    this.#loop.start();
   }
 
   /** One pass over every stream; a failure is logged and the next pass tries again. */
   async run(now = Date.now()): Promise<void> {
-    for (const config of this.#configs) {
-      if (this.#stopped) return;
-      try {
-        await this.#trim(config, now);
-      } catch (err) {
-        this.#logger.warn({ err, stream: config.name }, 'log retention in JetStream failed; trying again');
-      }
-    }
-    this.#passed();
+    await this.#loop.run(now);
   }
 
   /** The lowest next sequence any sink of `stream` has to ship (undefined: no sink reads it). */
@@ -91,7 +70,7 @@ export class ClusterRetention {
     if (excess > 0) upTo = stat.first + Math.ceil(excess / (stat.bytes / stat.records));
     if (config.maxAgeMs > 0) upTo = Math.max(upTo, await this.#firstAfter(config.name, stat.first, limit, now - config.maxAgeMs));
     upTo = Math.min(upTo, limit);
-    if (upTo <= stat.first || this.#stopped) return;
+    if (upTo <= stat.first || this.#loop.stopped) return;
     await this.#link.jsm.streams.purge(logStreamName(this.#link.prefix, config.name), { seq: upTo });
     await this.#streams.refresh(config.name);
   }
@@ -111,8 +90,6 @@ export class ClusterRetention {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-    await this.#running;
+    await this.#loop.stop();
   }
 }
