@@ -28,9 +28,9 @@ export interface SharedHandOver {
  * message with both members), which QoS 1 allows and QoS 2 does not: a QoS 2 message, even one
  * never sent, stays with its member, which gets it when it comes back [MQTT-4.8.2-5]. (A session
  * that ends on a live node hands its never-sent QoS 2 messages on as well: that hand-over is in
- * one process, Session.#handOver.) `frontier` is kept for the record's shape.
+ * one process, Session.#handOver.)
  */
-export function movable(d: StoredDelivery, _frontier: number): boolean {
+export function movable(d: StoredDelivery): boolean {
   return d.shared !== undefined && d.state === 'publish' && d.qos === 1;
 }
 
@@ -41,7 +41,7 @@ export function movable(d: StoredDelivery, _frontier: number): boolean {
  * with no other member (no node answers), or with an expired message, it stays with its member.
  */
 export async function handOverShared(record: ClusterSessionRecord, port: SharedHandOverPort, now = Date.now()): Promise<SharedHandOver> {
-  const candidates = [...record.deliveries].filter((d) => movable(d, record.frontier)).sort((a, b) => a.seq - b.seq);
+  const candidates = [...record.deliveries].filter(movable).sort((a, b) => a.seq - b.seq);
   if (candidates.length === 0) return { record, moved: 0, kept: 0 };
   const local = new Map(record.messages.map((m) => [m.id, m]));
   const moved = new Set<number>();
