@@ -24,6 +24,7 @@ async function publish(broker: BrokerProcess, payloads: string[]): Promise<void>
   await client.endAsync();
 }
 
+// Each test runs the broker and several `midge log` processes one after the other: slow on a loaded machine
 describe('midge log', () => {
   it('lists, stats and reads a stream through the running broker, with a consumer group that resumes', async () => {
     const { broker, dataDir, cwd } = await brokerWithBridge();
@@ -44,7 +45,7 @@ describe('midge log', () => {
     const second = await midgeLog(cwd, ['read', 'telemetry', '--data-dir', dataDir, '--group', 'etl', '--json']);
     expect(second.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { payload: string }).payload)).toEqual(['d']);
     expect((await midgeLog(cwd, ['list', '--data-dir', dataDir])).stdout).toMatch(/groups etl@4/);
-  });
+  }, 60_000);
 
   it('--follow prints records as they arrive until interrupted', async () => {
     const { broker, dataDir, cwd } = await brokerWithBridge();
@@ -57,7 +58,7 @@ describe('midge log', () => {
     const { code, stdout } = await follow.done;
     expect(code).toBe(0);
     expect(stdout.trim().split('\n').map((l) => (JSON.parse(l) as { payload: string }).payload)).toEqual(['before', 'after-1', 'after-2']);
-  });
+  }, 60_000);
 
   it('reads the directory when the broker is stopped, and explains bad input on one line', async () => {
     const { broker, dataDir, cwd } = await brokerWithBridge();
@@ -76,5 +77,5 @@ describe('midge log', () => {
     const noDir = await midgeLog(cwd, ['list', '--data-dir', path.join(cwd, 'missing')]);
     expect(noDir.code).toBe(2);
     expect(noDir.stderr).toMatch(/is not a Midge data directory/);
-  });
+  }, 60_000);
 });

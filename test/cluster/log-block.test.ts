@@ -45,7 +45,7 @@ describe.skipIf(!hasNats)('cluster log: the block policy', () => {
     try {
       // The stream outgrows maxBytes with nothing shipped: acknowledgements stop, nothing is removed
       await eventually(async () => ((await jsm.streams.info(name)).state.bytes > maxBytes ? true : undefined), 'the stream over maxBytes', 20_000);
-      await eventually(async () => (node.broker.bridge.status().blocked > 0 ? true : undefined), 'acknowledgements withheld', 10_000);
+      await eventually(async () => (node.broker.bridge.status().blocked > 0 ? true : undefined), 'acknowledgements withheld', 30_000);
       await new Promise((r) => setTimeout(r, 1000));
       const withheld = acked;
       expect(withheld).toBeLessThan(total);
