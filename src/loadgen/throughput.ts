@@ -6,7 +6,7 @@ import { FlowPublisher } from './publisher.js';
 import { SequenceChecker, sumCounts } from './sequence.js';
 import type { SequenceCounts } from './sequence.js';
 import { perSecond, summarizeLatencyNs } from './stats.js';
-import { pause, waitUntil } from './wait.js';
+import { pause, waitWhileMoving } from './wait.js';
 
 /** Shape of a throughput scenario. */
 export interface ThroughputSpec {
@@ -31,8 +31,10 @@ export interface WindowProbe {
 
 /** Longest wait for a connection and its CONNACK, and for a SUBACK. */
 const CONNECT_TIMEOUT_MS = 5000;
-/** Longest wait for in-flight messages after publishing stops. */
+/** After publishing stops, the wait for in-flight messages ends once none arrived for this long... */
 const STRAGGLER_MS = 3000;
+/** ...or after this long in all, even while they still arrive. */
+const DRAIN_CAP_MS = 30_000;
 /** Load-generator CPU above which its own speed may cap the measured rate. */
 const SATURATED_PERCENT = 90;
 /** How often publishers check for a stalled delivery window. */
@@ -68,7 +70,7 @@ export async function runThroughput(
     const window = await measure(publishers, tally, context, spec.window, unit);
     const expected = (): number => sentTotal(publishers) * spec.subscribers;
     context.progress?.track('draining', () => tally.delivered, unit, STRAGGLER_MS);
-    await waitUntil(() => tally.delivered >= expected(), STRAGGLER_MS);
+    await waitWhileMoving(() => tally.delivered >= expected(), () => tally.delivered, STRAGGLER_MS, DRAIN_CAP_MS);
     const perPublisher = countPerPublisher(checkers, publishers);
     const lost = [...pool.lost, ...subscriberPools.flatMap((p) => p.lost)];
     const notes = runNotes(lost, window.extra?.['loadCpuPercent'] ?? 0);
