@@ -109,7 +109,7 @@ export const LOAD_SCENARIOS: readonly LoadScenario[] = Object.freeze([
   isolation('isolation-qos1', 1, 4, 4),
   {
     name: 'latency',
-    summary: '20k unrecorded priming messages, then 1 publisher paced at --rate msg/s (QoS 0) → 1 subscriber; one-way p50/p99/max',
+    summary: '25k unrecorded priming messages (20k in bursts, 5k one at a time), then 1 publisher paced at --rate msg/s (QoS 0) → 1 subscriber; one-way p50/p99/max',
     defaults: { ...UNUSED, publishers: 1, subscribers: 1 },
     describe: (s) => `1 publisher at ${s.rate} msg/s → 1 subscriber, QoS 0`,
     run: (shape, context) => runLatency(shape.rate, context),
