@@ -7,6 +7,7 @@
 //   broker    the broker got the bytes → it began the write to the subscriber (parse, route, encode, batching)
 //   write     the broker's write system call (on loopback, it also delivers to the receiving socket)
 //   to sub    the broker's write returned → the load generator's JavaScript got the bytes (its wake-up)
+//             (negative when the woken load generator ran before the broker's write call returned)
 'use strict';
 const fs = require('node:fs');
 const [brokerLog, loadgenLog, skipArg] = process.argv.slice(2);
