@@ -5,6 +5,7 @@
  * `connection` block), on the same load in the same run.
  *
  * Run: npm run bench:mqtt-bridge [-- --messages 20000 --payload 64 --window 200 --inflight 100 --repeat 1 --json FILE]
+ *      [--baseline OTHER/dist/src/cli/main.js]   (another build as the edge `baseline-fsync`, alternating with the others)
  *
  * Each case starts a fresh remote Mosquitto and a fresh edge, waits until the bridge forwards, then
  * publishes `messages` numbered messages at the source (QoS 1: at most `window` awaiting their
@@ -12,7 +13,10 @@
  * the destination gets. The rate is delivered messages per second from the first publish to the
  * last delivery; lost is published minus delivered (at QoS 1 it must be 0); RSS is the edge's peak
  * resident memory; CPU is the edge's CPU time per 1000 delivered messages (from /proc), the figure
- * that depends least on what else the shared machine runs.
+ * that depends least on what else the shared machine runs, shown with the remote Mosquitto's (the
+ * busiest process of the chain sets the rate when the machine is short of CPU), and the time the
+ * source took to publish beside the time to the last delivery (close together: the edge's
+ * acknowledgements pace the source; far apart: the edge took messages faster than it forwarded).
  *
  * Both edges get the same limits: the bridge's in-flight window is `inflight` (Mosquitto
  * `max_inflight_messages`, which Mosquitto applies to its bridge connections too; Midge's
@@ -39,7 +43,7 @@ import { accepting, ChildProc, freePort, HOST, sleep } from './child.js';
 const { values } = parseArgs({
   options: {
     messages: { type: 'string' }, payload: { type: 'string' }, window: { type: 'string' }, inflight: { type: 'string' },
-    repeat: { type: 'string' }, json: { type: 'string' }, timeout: { type: 'string' }, only: { type: 'string' },
+    repeat: { type: 'string' }, baseline: { type: 'string' }, json: { type: 'string' }, timeout: { type: 'string' }, only: { type: 'string' },
   },
 });
 /** `--only midge-fsync:out:0,mosquitto:out:0` runs just those cases. */
@@ -53,10 +57,12 @@ const INFLIGHT = Number(values.inflight ?? 100);
 const QUEUE = 2 * MESSAGES;
 const REPEAT = Number(values.repeat ?? 1);
 const TIMEOUT_MS = Number(values.timeout ?? 60) * 1000;
-const MIDGE_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const MIDGE_CLI = process.env.MIDGE_BENCH_CLI ?? fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+/** `--baseline PATH`: another build's dist/src/cli/main.js, run as the edge `baseline-fsync` (LevelDB fsync) beside the others, alternating. */
+const BASELINE_CLI = values.baseline;
 const MOSQUITTO = ['mosquitto', '/usr/sbin/mosquitto'].find((bin) => spawnSync(bin, ['-h'], { stdio: 'ignore' }).error === undefined);
 
-type Edge = 'midge-fsync' | 'midge-memory' | 'mosquitto';
+type Edge = 'midge-fsync' | 'midge-memory' | 'baseline-fsync' | 'mosquitto';
 type Direction = 'out' | 'in';
 interface Row {
   edge: Edge;
@@ -70,7 +76,14 @@ interface Row {
   edgeRssMb: number;
   /** Edge CPU time (user + system) per 1000 delivered messages, in ms. */
   edgeCpuMsPer1k: number;
+  /** The remote Mosquitto's CPU time per 1000 delivered messages, in ms (it forwards to the destination or feeds the bridge). */
+  remoteCpuMsPer1k: number;
   seconds: number;
+  /**
+   * Seconds until the source had published (QoS 1: had every PUBACK but the last window's; QoS 0:
+   * had written the last): far below `seconds` when the edge takes messages faster than it forwards.
+   */
+  publishSeconds: number;
   /** The machine's 1-minute load average when the case started (the machine is shared). */
   load1: number;
   /** With --repeat: the lowest and highest rate of the case's runs (the row is the median run). */
@@ -119,7 +132,8 @@ async function startEdge(edge: Edge, port: number, remotePort: number, direction
   writeFileSync(path.join(dir, 'midge.json'), JSON.stringify(config));
   const store = edge === 'midge-memory' ? ['--store', 'memory'] : ['--data-dir', path.join(dir, 'data')];
   // The same window and queue bounds as the Mosquitto brokers (see the top of this file)
-  const args = [...NODE_FLAGS, MIDGE_CLI, '--max-inflight', String(INFLIGHT), '--max-queued-messages', String(QUEUE), '--max-queued-bytes', '100000000000', '--host', HOST, '--port', String(port), '--ws-port', '-1', '--http-port', '-1', '--sys-interval', '0', '--log-level', 'warn', '--config', path.join(dir, 'midge.json'), ...store];
+  const cli = edge === 'baseline-fsync' ? (BASELINE_CLI as string) : MIDGE_CLI;
+  const args = [...NODE_FLAGS, cli, '--max-inflight', String(INFLIGHT), '--max-queued-messages', String(QUEUE), '--max-queued-bytes', '100000000000', '--host', HOST, '--port', String(port), '--ws-port', '-1', '--http-port', '-1', '--sys-interval', '0', '--log-level', 'warn', '--config', path.join(dir, 'midge.json'), ...store];
   // MIDGE_BENCH_CPU_PROF=DIR writes a CPU profile of the Midge edge there
   const profile = process.env.MIDGE_BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.MIDGE_BENCH_CPU_PROF] : [];
   const proc = new Proc(edge, process.execPath, [...profile, ...args], dir);
@@ -217,8 +231,10 @@ async function runCase(edge: Edge, direction: Direction, qos: 0 | 1): Promise<Ro
     // The destination's subscription at the case's QoS (the probe's was QoS 1)
     await destination.subscribe('bench/#', qos, 10_000);
     const cpuBefore = edgeProc.probe.cpuMs();
+    const remoteCpuBefore = remote.probe.cpuMs();
     const started = performance.now();
     await publishAll(source, qos);
+    const published = performance.now();
     const deadline = Date.now() + TIMEOUT_MS;
     let before: number;
     // Until everything arrived, or nothing more arrives for 3 s, or the timeout
@@ -228,10 +244,11 @@ async function runCase(edge: Edge, direction: Direction, qos: 0 | 1): Promise<Ro
       if (delivered === before) break;
     }
     const cpu = edgeProc.probe.cpuMs() - cpuBefore;
+    const remoteCpu = remote.probe.cpuMs() - remoteCpuBefore;
     const seconds = ((lastAt || performance.now()) - started) / 1000;
     return {
       edge, direction, qos, rate: Math.round(delivered / seconds), delivered, lost: MESSAGES - delivered, duplicates, outOfOrder,
-      edgeRssMb: Math.round(edgeProc.peakRssMb()), edgeCpuMsPer1k: Number(((cpu * 1000) / Math.max(1, delivered)).toFixed(1)), seconds: Number(seconds.toFixed(2)), load1,
+      edgeRssMb: Math.round(edgeProc.peakRssMb()), edgeCpuMsPer1k: Number(((cpu * 1000) / Math.max(1, delivered)).toFixed(1)), remoteCpuMsPer1k: Number(((remoteCpu * 1000) / Math.max(1, delivered)).toFixed(1)), seconds: Number(seconds.toFixed(2)), publishSeconds: Number(((published - started) / 1000).toFixed(2)), load1,
     };
   } finally {
     for (const c of clients) c.close();
@@ -255,7 +272,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const direction of ['out', 'in'] as const) {
     for (const qos of [0, 1] as const) {
-      const edges = (['midge-fsync', 'midge-memory', 'mosquitto'] as const).filter((edge) => ONLY === undefined || ONLY.includes(`${edge}:${direction}:${qos}`));
+      const all: Edge[] = BASELINE_CLI === undefined ? ['midge-fsync', 'midge-memory', 'mosquitto'] : ['midge-fsync', 'baseline-fsync', 'midge-memory', 'mosquitto'];
+      const edges = all.filter((edge) => ONLY === undefined || ONLY.includes(`${edge}:${direction}:${qos}`));
       const runs = new Map<Edge, Row[]>(edges.map((edge) => [edge, []]));
       // Alternating, so a busy moment of the shared machine does not fall on one edge only
       for (let r = 0; r < REPEAT; r++) {
@@ -273,8 +291,9 @@ async function main(): Promise<void> {
     return { ...r, vsMosquitto: reference && reference.rate > 0 ? Number((r.rate / reference.rate).toFixed(2)) : null };
   });
   console.table(
-    table.map(({ edge, direction, qos, rate, rateRange, lost, duplicates, outOfOrder, edgeRssMb, edgeCpuMsPer1k, load1, vsMosquitto }) => ({
+    table.map(({ edge, direction, qos, rate, rateRange, lost, duplicates, outOfOrder, edgeRssMb, edgeCpuMsPer1k, remoteCpuMsPer1k, seconds, publishSeconds, load1, vsMosquitto }) => ({
       edge, direction, qos, 'msg/s': rate, range: rateRange?.join('–'), 'vs Mosquitto': vsMosquitto, load: load1, lost, duplicates, 'out of order': outOfOrder, 'RSS MB': edgeRssMb, 'CPU ms/1k': edgeCpuMsPer1k,
+      'remote CPU ms/1k': remoteCpuMsPer1k, 'published / last s': `${publishSeconds} / ${seconds}`,
     })),
   );
   const out = values.json ?? fileURLToPath(new URL('../../bench/results/mqtt-bridge.json', import.meta.url));
