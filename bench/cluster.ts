@@ -34,6 +34,8 @@ interface System {
   /** Messages each Midge process dropped, from its /status.json. */
   dropped?: () => Promise<Record<string, number>>;
   readonly dirs: string[];
+  /** nats-server's pprof port (MIDGE_BENCH_NATS_PROF). */
+  readonly natsProfPort?: number | undefined;
 }
 
 /** A node's JetStream append figures over its last 4096 appends. */
@@ -81,11 +83,14 @@ async function midgeNode(dir: string, name: string, extra: string[]): Promise<{ 
 }
 
 /** nats-server with JetStream (and, for the reference, its MQTT listener). */
-async function natsServer(dir: string, mqtt: boolean): Promise<{ proc: Proc; port: number; mqttPort: number }> {
+async function natsServer(dir: string, mqtt: boolean): Promise<{ proc: Proc; port: number; mqttPort: number; profPort: number | undefined }> {
   const port = await freePort();
   const mqttPort = await freePort();
   const config = path.join(dir, 'nats.conf');
   const lines = [`listen: "${HOST}:${port}"`, `server_name: bench_${port}`, `jetstream { store_dir: "${path.join(dir, 'js')}" }`];
+  // MIDGE_BENCH_NATS_PROF=DIR: nats-server's pprof listener, read over the measured window (see profileNats)
+  const profPort = process.env.MIDGE_BENCH_NATS_PROF === undefined ? undefined : await freePort();
+  if (profPort !== undefined) lines.push(`prof_port: ${profPort}`);
   // max_ack_pending: QoS 1 messages in flight per subscription, Midge's maxInflight (100) for both
   // (nats-server's default is 1024), so neither broker gets a wider delivery window
   if (mqtt) lines.push(`mqtt { listen: "${HOST}:${mqttPort}", max_ack_pending: ${MAX_INFLIGHT} }`);
@@ -93,7 +98,7 @@ async function natsServer(dir: string, mqtt: boolean): Promise<{ proc: Proc; por
   const proc = new Proc(mqtt ? 'nats-mqtt' : 'nats', 'nats-server', ['-c', config], dir);
   await accepting(mqtt ? mqttPort : port, proc);
   if (mqtt) await accepting(port, proc);
-  return { proc, port, mqttPort };
+  return { proc, port, mqttPort, profPort };
 }
 
 async function midgeCluster(): Promise<System> {
@@ -107,6 +112,7 @@ async function midgeCluster(): Promise<System> {
     subscribe: [tcp(n2.port), tcp(n3.port)],
     procs: [nats.proc, n1.proc, n2.proc, n3.proc],
     dirs: [dir],
+    natsProfPort: nats.profPort,
     appendLatency: async () => {
       const out: Record<string, AppendFigures> = {};
       for (const [i, n] of [n1, n2, n3].entries()) {
@@ -128,7 +134,7 @@ async function midgeSingle(): Promise<System> {
 async function natsMqtt(): Promise<System> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'midge-bench-natsmqtt-'));
   const nats = await natsServer(dir, true);
-  return { publish: tcp(nats.mqttPort), subscribe: [tcp(nats.mqttPort)], procs: [nats.proc], dirs: [dir] };
+  return { publish: tcp(nats.mqttPort), subscribe: [tcp(nats.mqttPort)], procs: [nats.proc], dirs: [dir], natsProfPort: nats.profPort };
 }
 
 async function droppedOf(nodes: [string, number][]): Promise<Record<string, number>> {
@@ -160,13 +166,19 @@ async function runCase(scenario: string, qos: QoS, shape: LoadShape, systemName:
   if (system === undefined) throw new Error(`unknown system ${systemName}`);
   try {
     let cpuStart: number[] = [];
+    let natsProfile: Promise<void> | undefined;
     const spec = {
       ...throughputSpec(qos, shape),
       window: {
         begin: async () => {
           cpuStart = system.procs.map((p) => p.probe.cpuMs());
+          natsProfile = profileNats(system, `${scenario}-${systemName}`, options.durationMs);
         },
-        end: async () => Object.fromEntries(system.procs.map((p, i) => [`cpuMs:${p.name}`, p.probe.cpuMs() - (cpuStart[i] ?? 0)])),
+        end: async () => {
+          const cpu = Object.fromEntries(system.procs.map((p, i) => [`cpuMs:${p.name}`, p.probe.cpuMs() - (cpuStart[i] ?? 0)]));
+          await natsProfile;
+          return cpu;
+        },
       },
     };
     const total = { rssKb: () => system.procs.reduce((s, p) => s + p.probe.rssKb(), 0), cpuMs: () => system.procs.reduce((s, p) => s + p.probe.cpuMs(), 0) };
@@ -203,6 +215,18 @@ async function runCase(scenario: string, qos: QoS, shape: LoadShape, systemName:
   } finally {
     await stop(system);
   }
+}
+
+/**
+ * MIDGE_BENCH_NATS_PROF=DIR: nats-server's CPU profile over the measured window (Go pprof, read it
+ * with bench/profiles/tools/pprof.cjs), written to DIR/<scenario>-<system>.pb.gz.
+ */
+async function profileNats(system: System, name: string, durationMs: number): Promise<void> {
+  const dir = process.env.MIDGE_BENCH_NATS_PROF;
+  if (dir === undefined || system.natsProfPort === undefined) return;
+  const seconds = Math.max(1, Math.floor(durationMs / 1000));
+  const answer = await fetch(`http://${HOST}:${system.natsProfPort}/debug/pprof/profile?seconds=${seconds}`);
+  writeFileSync(path.join(dir, `${name}.pb.gz`), Buffer.from(await answer.arrayBuffer()));
 }
 
 /** nats-server's slow-consumer reports: core NATS drops messages for a client that cannot keep up. */

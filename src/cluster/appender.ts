@@ -66,15 +66,17 @@ export class JetStreamAppender {
   }
 
   /**
-   * Publishes `data` to `subject` with `headers` (encoded at once, so the caller may reuse the
-   * object) and settles when JetStream acknowledged it: resolves for a stored or duplicate message.
+   * Publishes `data` to `subject` with `headers` (a NATS/1.0 header block, or nats.js headers
+   * encoded at once, so the caller may reuse the object) and settles when JetStream acknowledged
+   * it: resolves for a stored or duplicate message.
    */
-  append(subject: string, data: Uint8Array, headers: MsgHdrs): Promise<void> {
+  append(subject: string, data: Uint8Array, headers: MsgHdrs | Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new AppendError('the appender is closed', 'CLOSED'));
     const token = (this.#next++).toString(36);
     // nats.js (2.29, pinned) only asks a publish's headers for their bytes (`encode()`, the NATS/1.0
     // header block): taken now, so the caller may reuse the object before the publish goes out
-    const encoded = { encode: constant((headers as unknown as { encode(): Uint8Array }).encode()) } as unknown as MsgHdrs;
+    const block = headers instanceof Uint8Array ? headers : (headers as unknown as { encode(): Uint8Array }).encode();
+    const encoded = { encode: constant(block) } as unknown as MsgHdrs;
     return new Promise<void>((resolve, reject) => {
       this.#pending.set(token, { sentAt: performance.now(), resolve, reject });
       this.#queue.push({ token, subject, data, headers: encoded });
@@ -111,6 +113,10 @@ export class JetStreamAppender {
       pending.reject(new AppendError(`JetStream append: ${headers.code} ${headers.description}`, String(headers.code)));
       return;
     }
+    if (storedAck(msg.data)) {
+      pending.resolve();
+      return;
+    }
     let ack: { stream?: string; error?: { code?: number; description?: string } };
     try {
       ack = JSON.parse(Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength).toString('utf8')) as typeof ack;
@@ -142,6 +148,21 @@ export class JetStreamAppender {
     this.#pending.clear();
     this.#sub.unsubscribe();
   }
+}
+
+/** `{"stream":"` : how every PubAck of a stored (or duplicate) message begins (nats-server writes it so). */
+const ACK_HEAD = Buffer.from('{"stream":"', 'latin1');
+const ERROR_KEY = Buffer.from('"error"', 'latin1');
+const QUOTE = 0x22;
+
+/**
+ * Whether `data` is a PubAck of a stored message, read without JSON: it begins with a non-empty
+ * stream name and names no error (nats-server writes an error first: `{"error":…}`). Anything
+ * else is parsed as JSON.
+ */
+function storedAck(data: Uint8Array): boolean {
+  const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return b.length > ACK_HEAD.length && b.compare(ACK_HEAD, 0, ACK_HEAD.length, 0, ACK_HEAD.length) === 0 && b[ACK_HEAD.length] !== QUOTE && b.indexOf(ERROR_KEY) < 0;
 }
 
 /**

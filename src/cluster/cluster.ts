@@ -151,8 +151,12 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #flushing = false;
   /** The number of this node's next QoS 0 frame. */
   #frames = 0;
-  /** The headers of an append: the node and the message id, set before each (nats.js encodes them at once). */
-  #appendHeaders: MsgHdrs | undefined;
+  /**
+   * The start of this node's `Nats-Msg-Id`s: its incarnation in 22 characters (base64url of the
+   * UUID's bytes) and a colon. Short, because every stored message carries it as a header, which
+   * nats-server copies into each republished message and keeps in its duplicate window.
+   */
+  readonly #idPrefix = `${Buffer.from(this.incarnation.replaceAll('-', ''), 'hex').toString('base64url')}:`;
   #registry: NodeRegistry | undefined;
   #reachable = false;
   #closed = false;
@@ -191,8 +195,6 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#nc = nc;
     this.#reachable = true;
     void this.#watch(nc);
-    this.#appendHeaders = nats.headers();
-    this.#appendHeaders.set(NODE_HEADER, this.incarnation);
     this.#appender = new JetStreamAppender(nc, nats.createInbox(), APPEND_TIMEOUT_MS);
     try {
       const jsm = await nc.jetstreamManager({ timeout: APPEND_TIMEOUT_MS });
@@ -564,7 +566,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     if (message.qos === 0) this.#sendLive(message);
     if (message.qos === 0 && !message.retain) return;
     const data = encodeMessage(message);
-    const messageId = `${this.incarnation}:${message.id}`;
+    const messageId = `${this.#idPrefix}${message.id}`;
     if (message.qos === 2 && client !== undefined && this.#host.inbound !== undefined) {
       // Appended once its acknowledgement (holdAcknowledgement, in this same turn) has the record name its id
       const deferred: DeferredAppend = { messageId, start: () => this.#appendAs(message, data, messageId) };
@@ -592,8 +594,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   #appendAs(message: Message, data: Uint8Array, messageId: string): Promise<void> {
     const { prefix } = this.#options;
     const stored: Promise<void>[] = [];
-    if (message.qos > 0) stored.push(this.#append(this.#subject(`${prefix}.msgs`, message.topic), data, messageId));
-    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, retainedMessageId(messageId)));
+    if (message.qos > 0) stored.push(this.#append(this.#subject(`${prefix}.msgs`, message.topic), data, headerBlock(messageId)));
+    // A retained change names its node, which applied it when it accepted it (#retainedChanged)
+    if (message.retain) stored.push(this.#append(topicSubject(`${prefix}.ret`, message.topic), data, headerBlock(retainedMessageId(messageId), this.incarnation)));
     return stored.length === 1 ? (stored[0] as Promise<void>) : Promise.all(stored).then(() => undefined);
   }
 
@@ -658,13 +661,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * Appends to a stream, retrying with the same message id (JetStream drops the duplicate) while
    * the stream has no leader or NATS is unreachable; a stall of several seconds is normal.
    */
-  #append(subject: string, data: Uint8Array, msgID: string): Promise<void> {
+  #append(subject: string, data: Uint8Array, header: Buffer): Promise<void> {
     const started = performance.now();
-    const headers = this.#appendHeaders as MsgHdrs;
-    const attempt = () => {
-      headers.set(MSG_ID_HEADER, msgID);
-      return (this.#appender as JetStreamAppender).append(subject, data, headers);
-    };
+    const attempt = () => (this.#appender as JetStreamAppender).append(subject, data, header);
     const done = () => this.appends.appended(performance.now() - started);
     const retrying = (err: unknown) => {
       this.appends.retries++;
@@ -735,7 +734,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     const again = message();
     if (again === null) return undefined;
     // Applied on the node that accepted it first; other nodes apply what the RET append publishes
-    if (again.retain && !recorded.messageId.startsWith(`${this.incarnation}:`)) this.#host.retain(again);
+    if (again.retain && !recorded.messageId.startsWith(this.#idPrefix)) this.#host.retain(again);
     const work = this.#inboundWork(client.id, packetId, async () => {
       await this.#appendAs(again, encodeMessage(again), recorded.messageId);
       ledger.inboundStored(client.id, packetId, recorded.messageId);
@@ -809,6 +808,15 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#appender?.close();
     this.#nc = undefined;
   }
+}
+
+/**
+ * The NATS/1.0 header block of an append: its `Nats-Msg-Id` (JetStream's deduplication) and, for
+ * a retained change, the node that accepted it. Nothing else: a stored message without the node
+ * header is smaller in the stream, in the duplicate window and in every republished copy.
+ */
+function headerBlock(msgID: string, node?: string): Buffer {
+  return Buffer.from(node === undefined ? `NATS/1.0\r\n${MSG_ID_HEADER}: ${msgID}\r\n\r\n` : `NATS/1.0\r\n${NODE_HEADER}: ${node}\r\n${MSG_ID_HEADER}: ${msgID}\r\n\r\n`, 'latin1');
 }
 
 /** The key of an inbound QoS 2 packet id of a client. */

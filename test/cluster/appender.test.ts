@@ -58,4 +58,22 @@ describe.skipIf(!hasNats)('pipelined JetStream appends (real nats-server)', () =
     await expect(appender.append('append.t.0', new Uint8Array([3]), headers())).rejects.toMatchObject({ code: 'CLOSED' });
     silent.unsubscribe();
   });
+
+  it('a raw NATS/1.0 header block is sent as it is; a PubAck naming an error (after a stream name or not) refuses the append', async () => {
+    const appender = new JetStreamAppender(nc, createInbox(), 5000);
+    const jsm = await nc.jetstreamManager();
+    const before = (await jsm.streams.info('APPEND_T')).state.last_seq;
+    const block = (id: string, extra = '') => Buffer.from(`NATS/1.0\r\nNats-Msg-Id: ${id}\r\n${extra}\r\n`, 'latin1');
+    await appender.append('append.t.raw', new TextEncoder().encode('r1'), block('raw-1'));
+    await appender.append('append.t.raw', new TextEncoder().encode('r1 again'), block('raw-1')); // a duplicate is stored once
+    const stored = await jsm.streams.getMessage('APPEND_T', { last_by_subj: 'append.t.raw' });
+    expect(stored.seq).toBe(before + 1);
+    expect(stored.header.get('Nats-Msg-Id')).toBe('raw-1');
+    // JetStream refuses a wrong expected last sequence with an error PubAck
+    const refused = await appender.append('append.t.raw', new Uint8Array([1]), block('raw-2', 'Nats-Expected-Last-Sequence: 1\r\n')).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(AppendError);
+    expect((refused as AppendError).code).toBe('400');
+    expect((refused as AppendError).message).toMatch(/wrong last sequence/);
+    appender.close();
+  });
 });
