@@ -36,7 +36,9 @@ export type StoredDelivery = Omit<DeliveryRecord, 'clientId'>;
 /**
  * A session in the SESSIONS bucket. `deliveries` are those that may have been sent (in flight,
  * or within the send frontier) and those whose message is not in the stream; every other QoS 1/2
- * message of the session is found again by replaying the MSGS stream from `floor + 1`.
+ * message of the session is found again by replaying the MSGS stream from `floor + 1`. A clean
+ * session's record (`session` undefined) lists only its shared-subscription deliveries, queued
+ * ones included: if its node dies, a survivor hands them to other members (shared-handover.ts).
  */
 export interface ClusterSessionRecord {
   readonly clientId: string;

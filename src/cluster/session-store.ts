@@ -199,11 +199,12 @@ export class ClusterStore implements Store {
 
   /**
    * Deliveries and the send frontier are written only with a session record: without one (a clean
-   * session, which ends with its connection) the record written holds none of them (see #build),
-   * so a delivery would cost a KV write, and hold the PUBLISH behind it, for nothing.
+   * session, which ends with its connection) the record written holds only the deliveries of
+   * shared subscriptions (see #build), which a survivor hands to other members if this node dies;
+   * any other would cost a KV write, and hold the PUBLISH behind it, for nothing.
    */
-  #touchDeliveries(mirror: Mirror): void {
-    if (mirror.session !== undefined) this.#dirty.add(mirror);
+  #touchDeliveries(mirror: Mirror, shared: boolean): void {
+    if (mirror.session !== undefined || shared) this.#dirty.add(mirror);
   }
 
   saveSession(record: SessionRecord): void {
@@ -232,7 +233,7 @@ export class ClusterStore implements Store {
     const mirror = this.#mirror(clientId);
     if (mirror === undefined) return this.#inner.saveSendFrontier(clientId, seq);
     mirror.frontier = seq;
-    this.#touchDeliveries(mirror);
+    this.#touchDeliveries(mirror, false);
   }
 
   saveMessage(message: Message, isNew?: boolean): void {
@@ -251,14 +252,16 @@ export class ClusterStore implements Store {
     const mirror = this.#mirror(record.clientId);
     if (mirror === undefined) return this.#inner.saveDelivery(record, isNew);
     mirror.deliveries.set(record.seq, record);
-    this.#touchDeliveries(mirror);
+    this.#touchDeliveries(mirror, record.shared !== undefined);
   }
 
   deleteDelivery(clientId: string, seq: number): void {
     if (isNodeLocal(clientId)) return this.#inner.deleteDelivery(clientId, seq);
     const mirror = this.#mirrors.get(clientId);
-    if (mirror === undefined || !mirror.deliveries.delete(seq)) return;
-    this.#touchDeliveries(mirror);
+    const delivery = mirror?.deliveries.get(seq);
+    if (mirror === undefined || delivery === undefined) return;
+    mirror.deliveries.delete(seq);
+    this.#touchDeliveries(mirror, delivery.shared !== undefined);
   }
 
   saveInbound(record: InboundRecord): void {
@@ -359,8 +362,9 @@ export class ClusterStore implements Store {
         return;
       }
       const record = this.#build(mirror);
-      // Survivors find the sessions of a dead node by this index (its wills, delays, expiries and shared-subscription messages)
-      if (!mirror.indexed && record.session !== undefined && (record.session.will !== undefined || record.session.expiryInterval !== NEVER_EXPIRES || record.deliveries.some((d) => d.shared !== undefined))) {
+      // Survivors find the sessions of a dead node by this index (its wills, delays, expiries and
+      // shared-subscription messages, a clean session's included)
+      if (!mirror.indexed && (record.deliveries.some((d) => d.shared !== undefined) || (record.session !== undefined && (record.session.will !== undefined || record.session.expiryInterval !== NEVER_EXPIRES)))) {
         await this.#index?.put(this.#indexKey(mirror), new Uint8Array());
         mirror.indexed = true;
       }
@@ -390,9 +394,12 @@ export class ClusterStore implements Store {
     const deliveries: StoredDelivery[] = [];
     const messages: Message[] = [];
     let lowestQueued = Infinity;
+    const session = mirror.session;
     for (const d of mirror.deliveries.values()) {
+      // A clean session ends with its connection: only its shared messages outlive it (handed to other members)
+      if (session === undefined && d.shared === undefined) continue;
       const stream = isStreamId(d.messageId);
-      if (stream && d.packetId === 0 && d.seq > mirror.frontier) {
+      if (stream && d.packetId === 0 && d.seq > mirror.frontier && session !== undefined) {
         // Queued and never sent: found again in the stream, from the floor on
         if (d.messageId < lowestQueued) lowestQueued = d.messageId;
         continue;
@@ -406,15 +413,14 @@ export class ClusterStore implements Store {
     }
     const position = this.#host?.position() ?? 0;
     const floor = lowestQueued !== Infinity ? lowestQueued - 1 : Math.max(mirror.handled, Math.min(position, mirror.resumeCap ?? Infinity));
-    const session = mirror.session;
     return {
       clientId: mirror.clientId,
       owner,
       session,
       frontier: session === undefined ? 0 : mirror.frontier,
       floor,
-      deliveries: session === undefined ? [] : deliveries,
-      messages: session === undefined ? [] : messages,
+      deliveries,
+      messages,
       inbound: [...mirror.inbound].map(([id, e]): InboundEntry => (e.messageId === undefined ? [id, e.code] : e.stored ? [id, e.code, e.messageId, 1] : [id, e.code, e.messageId])),
     };
   }

@@ -6,7 +6,7 @@ import type { MessageIds } from '../broker/message.js';
 import { NEVER_EXPIRES } from '../broker/session-registry.js';
 import { decodeMessage } from '../store/records.js';
 import { ClusterReplay } from './replay.js';
-import { handOverShared } from './shared-handover.js';
+import { endShared, handOverShared } from './shared-handover.js';
 import { decodeRecord, encodeRecord, isStreamId, sessionKey, type ClusterSessionRecord, type SessionOwner } from './session-record.js';
 import type { ClusterStore } from './session-store.js';
 
@@ -124,6 +124,9 @@ export class ClusterSessions {
     const entry = await engine.sessions.get(key);
     const record = recordOf(entry);
     const stored = record?.session;
+    if (entry !== null && record !== undefined && stored === undefined && record.owner.incarnation === dead && !this.#ctx.sessions.has(record.clientId)) {
+      return this.#endOrphan(engine, indexKey, key, record, entry.revision);
+    }
     if (entry === null || record === undefined || stored === undefined || record.owner.incarnation !== dead || this.#ctx.sessions.has(record.clientId)) {
       if (record === undefined || record.owner.incarnation !== dead) await engine.owned.delete(indexKey);
       return;
@@ -168,6 +171,56 @@ export class ClusterSessions {
     this.#restartTimers(clientId, stored, now);
     // The moved messages leave the record now, so that the member does not get them again when it comes back
     if (handOver.moved > 0 && !(await this.#store.claim(clientId))) this.#ctx.logger.warn({ clientId }, 'the member came back on another node while its shared messages were handed on: it may get them again');
+  }
+
+  /**
+   * A clean session (Session Expiry Interval 0, no will) of a dead process, indexed for its shared
+   * messages: it ended with its connection when the node died. Survivors race for it with a
+   * compare-and-set; the winner hands its QoS 1 shared messages to other members, reports the
+   * rest as dropped and deletes the record (unless its client came back meanwhile).
+   */
+  async #endOrphan(engine: ClusterEngine, indexKey: string, key: string, record: ClusterSessionRecord, revision: number): Promise<void> {
+    const taken: ClusterSessionRecord = { ...record, owner: engine.owner };
+    let takenRevision: number;
+    try {
+      takenRevision = await engine.sessions.update(key, encodeRecord(taken), revision);
+    } catch (err) {
+      if (/wrong last sequence/i.test((err as Error).message)) return; // another node was faster, or the client is back
+      throw err;
+    }
+    // As in #adopt: this node's entry first, so a survivor dying during the hand-over leaves it to the next
+    const ownKey = `${engine.owner.incarnation}.${engine.owner.node}.${key}`;
+    await engine.owned.put(ownKey, new Uint8Array());
+    await engine.owned.delete(indexKey);
+    const ended = await endShared(taken, this.#sharedPort(engine, record.clientId));
+    this.#ctx.logger.info({ clientId: record.clientId, from: record.owner, ...ended }, "a dead node's clean session ended: its shared-subscription messages went to other members");
+    try {
+      await engine.sessions.delete(key, { previousSeq: takenRevision });
+    } catch (err) {
+      if (!/wrong last sequence/i.test((err as Error).message)) throw err; // else the client connected again meanwhile: the record is its own now
+    }
+    await engine.owned.delete(ownKey);
+  }
+
+  /**
+   * A record this node just replaced without resuming it (a clean start, an expired session, a
+   * clean session taken over from another node): the session ended, so its shared messages go to
+   * other members, in the background; the CONNECT does not wait for them.
+   */
+  #endReplaced(engine: ClusterEngine, record: ClusterSessionRecord): void {
+    if (!record.deliveries.some((d) => d.shared !== undefined)) return;
+    endShared(record, this.#sharedPort(engine, record.clientId)).then(
+      (ended) => this.#ctx.logger.info({ clientId: record.clientId, ...ended }, 'a replaced session ended: its shared-subscription messages went to other members'),
+      (err: unknown) => this.#ctx.logger.warn({ err, clientId: record.clientId }, "cannot hand a replaced session's shared-subscription messages on"),
+    );
+  }
+
+  #sharedPort(engine: ClusterEngine, clientId: string): Parameters<typeof endShared>[1] {
+    return {
+      offer: (m, filter, group) => engine.offerShared(m, filter, group),
+      read: (seq) => this.#read(engine, seq),
+      dropped: (message, reason) => this.#ctx.drops.add(clientId, message, reason),
+    };
   }
 
   /** Writes an adopted record without the shared messages handed on, unless its client came back meanwhile. */
@@ -235,6 +288,7 @@ export class ClusterSessions {
       const adopted = resume ? withLocalIds(taken, this.#ctx.messageIds) : undefined;
       this.#store.adopt(clientId, revision, adopted);
       const willPublished = this.#publishOldWill(record, cleanStart);
+      if (!resume && record !== undefined && record.owner.incarnation !== engine.owner.incarnation) this.#endReplaced(engine, record);
       if (!resume) {
         this.#store.resumed(clientId, undefined);
         return;
@@ -286,8 +340,10 @@ export class ClusterSessions {
     }
     const session = this.#ctx.sessions.get(clientId);
     if (session !== undefined && this.#store.owns(clientId)) {
-      this.#ctx.journal.saveSession(session);
-      await this.#store.flush().catch((err: unknown) => this.#ctx.logger.warn({ err, clientId }, 'cannot write the session before handing it over'));
+      // A clean session ends with this connection, but its record (its shared messages) stays for
+      // the taker, which hands them to other members (#endReplaced)
+      if (session.expiryInterval !== 0 || session.will !== undefined) this.#ctx.journal.saveSession(session);
+      await this.#store.claim(clientId).catch((err: unknown) => this.#ctx.logger.warn({ err, clientId }, 'cannot write the session before handing it over'));
     }
     this.#release(clientId, 'session taken over by another node');
     msg.respond(Buffer.from('{}'));

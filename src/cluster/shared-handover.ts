@@ -1,4 +1,4 @@
-import type { Message } from '../model.js';
+import type { DropReason, Message } from '../model.js';
 import { isExpired } from '../broker/message.js';
 import { parseSharedFilter } from '../protocol/topic.js';
 import { isStreamId, type ClusterSessionRecord, type StoredDelivery } from './session-record.js';
@@ -68,4 +68,31 @@ async function offerOne(d: StoredDelivery, local: Map<number, Message>, port: Sh
   } catch {
     return false; // the stream could not be read: the delivery stays, nothing is lost
   }
+}
+
+/** What the end of a session elsewhere reports: each shared message no member took. */
+export interface SharedEndPort extends SharedHandOverPort {
+  dropped(message: Message, reason: DropReason): void;
+}
+
+/**
+ * A session that ends away from the node it lived on: a clean session (Session Expiry Interval 0)
+ * whose node died with its connection, or a record that a clean start or the session's expiry
+ * replaces on another node. Its QoS 1 shared messages go to other members (handOverShared); every
+ * other shared message it held (QoS 2, which may have been sent [MQTT-4.8.2-5], one no member
+ * took, an expired one) ends with the session and is reported as dropped, as on a single node.
+ * Returns how many moved and how many were dropped.
+ */
+export async function endShared(record: ClusterSessionRecord, port: SharedEndPort, now = Date.now()): Promise<{ moved: number; dropped: number }> {
+  const { record: left, moved } = await handOverShared(record, port, now);
+  const local = new Map(left.messages.map((m) => [m.id, m]));
+  let dropped = 0;
+  for (const d of left.deliveries) {
+    if (d.shared === undefined) continue;
+    const message = isStreamId(d.messageId) ? await port.read(d.messageId).catch(() => undefined) : local.get(d.messageId);
+    if (message === undefined) continue; // gone from the stream (past its max age): nothing left to report
+    port.dropped(message, isExpired(message, now) ? 'expired' : 'session-ended');
+    dropped++;
+  }
+  return { moved, dropped };
 }

@@ -86,6 +86,89 @@ describe.skipIf(!hasNats)('cluster mode: a dead node\'s shared-subscription mess
     expect(again, 'the member does not get the moved messages again').toEqual([]);
   }, 120_000);
 
+  it('a clean-session member (Session Expiry Interval 0): kill -9 of its node; its unacknowledged QoS 1 messages, sent or queued, reach the member on the other node, each once', async () => {
+    const cluster = env.prefix('sc');
+    const a = await env.spawn(cluster, 'a');
+    const b = await env.spawn(cluster, 'b');
+    // Member on node a: MQTT 5, a clean session (expiry 0) with Receive Maximum 4 that never acknowledges: 4 sent, the rest queued
+    const held = new Set<string>();
+    const onA = await lab.wire(a.port, 5);
+    await onA.connect('sc-a', { clean: true, properties: { sessionExpiryInterval: 0, receiveMaximum: 4 } });
+    await onA.subscribe(1, [{ topic: '$share/gc/sc/t', qos: 1 }]);
+    onA.listen((p) => {
+      const publish = publishOf(p);
+      if (publish !== undefined) held.add(publish.payload.toString());
+    });
+    const onB = await lab.wire(b.port, 4);
+    await onB.connect('sc-b', { clean: true });
+    await onB.subscribe(1, [{ topic: '$share/gc/sc/t', qos: 1 }]);
+    const gotB: string[] = [];
+    onB.listen((p) => {
+      const publish = publishOf(p);
+      if (publish === undefined) return;
+      gotB.push(publish.payload.toString());
+      onB.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
+    });
+    await sleep(300);
+    const pub = await lab.connectMqtt(b.port, { clientId: 'sc-pub' });
+    const sent = Array.from({ length: 40 }, (_, i) => `c${i}`);
+    for (const payload of sent) await pub.publishAsync('sc/t', payload, { qos: 1 });
+    // Node a's committed record lists its member's deliveries (sent and queued); with node b's they cover all 40
+    let record: ClusterSessionRecord | undefined;
+    await until(async () => {
+      record = await recordOf(cluster, 'sc-a');
+      return (record?.deliveries.length ?? 0) + gotB.length >= 40 && held.size === 4;
+    }, `node a's record and node b's member cover 40 (record ${record?.deliveries.length}, b ${gotB.length}, sent to a ${held.size})`, 15_000);
+    expect(record?.session, 'a clean session: no session in the record').toBeUndefined();
+    expect(record?.deliveries.length, 'node a had messages sent and queued for its member').toBeGreaterThan(4);
+    await a.crash();
+
+    await until(() => gotB.length >= 40, `node a's member's ${40 - gotB.length} messages reached node b's member (has ${gotB.length})`, 40_000);
+    await sleep(1000); // nothing more arrives
+    expect(repeated(gotB), "node b's member got each message once").toEqual([]);
+    expect([...gotB].sort(), 'nothing lost').toEqual([...sent].sort());
+    await until(async () => (await recordOf(cluster, 'sc-a')) === undefined, 'the ended session\'s record is deleted', 10_000);
+  }, 120_000);
+
+  it('a clean-session member that connects again on another node (its old connection taken over): its unacknowledged QoS 1 messages go to a member, each once', async () => {
+    const cluster = env.prefix('st');
+    const a = await env.spawn(cluster, 'a');
+    const b = await env.spawn(cluster, 'b');
+    const held = new Set<string>();
+    const onA = await lab.wire(a.port, 4);
+    await onA.connect('st-a', { clean: true });
+    await onA.subscribe(1, [{ topic: '$share/gt/st/t', qos: 1 }]);
+    onA.listen((p) => {
+      const publish = publishOf(p);
+      if (publish !== undefined) held.add(publish.payload.toString());
+    });
+    const got: string[] = [];
+    const acknowledging = async (port: number, clientId: string) => {
+      const w = await lab.wire(port, 4);
+      await w.connect(clientId, { clean: true });
+      await w.subscribe(1, [{ topic: '$share/gt/st/t', qos: 1 }]);
+      w.listen((p) => {
+        const publish = publishOf(p);
+        if (publish === undefined) return;
+        got.push(publish.payload.toString());
+        w.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
+      });
+    };
+    await acknowledging(b.port, 'st-b');
+    await sleep(300);
+    const pub = await lab.connectMqtt(b.port, { clientId: 'st-pub' });
+    const sent = Array.from({ length: 30 }, (_, i) => `t${i}`);
+    for (const payload of sent) await pub.publishAsync('st/t', payload, { qos: 1 });
+    await until(async () => ((await recordOf(cluster, 'st-a'))?.deliveries.length ?? 0) + got.length >= 30, 'node a\'s record and node b\'s member cover 30', 15_000);
+    expect(held.size, 'NATS gave node a its share').toBeGreaterThan(0);
+    // The same client id connects on node b with a clean session: node a's connection is taken over and its session ends
+    await acknowledging(b.port, 'st-a');
+    await until(() => got.length >= 30, `the ${held.size} unacknowledged messages reached a member (have ${got.length})`, 20_000);
+    await sleep(1000);
+    expect(repeated(got), 'each once').toEqual([]);
+    expect([...got].sort(), 'nothing lost').toEqual([...sent].sort());
+  }, 120_000);
+
   it('QoS 2: the dead node\'s member keeps its messages, sent or queued (a hand-over could deliver one twice); it gets them when it comes back: the sent ones with DUP=1, each once', async () => {
     const cluster = env.prefix('sq');
     const a = await env.spawn(cluster, 'a');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/model.js';
-import { handOverShared, movable } from '../../src/cluster/shared-handover.js';
+import { endShared, handOverShared, movable } from '../../src/cluster/shared-handover.js';
 import { LOCAL_MESSAGE_IDS, type ClusterSessionRecord, type StoredDelivery } from '../../src/cluster/session-record.js';
 
 const id = (n: number) => LOCAL_MESSAGE_IDS + n;
@@ -55,5 +55,22 @@ describe('handing a dead node\'s shared-subscription messages on', () => {
     const result = await handOverShared(r, { offer: () => Promise.resolve(true), read: () => Promise.reject(new Error('JetStream unavailable')) });
     expect(result.moved).toBe(0);
     expect(result.record).toBe(r);
+  });
+
+  it('a session that ends elsewhere: its QoS 1 shared messages move, every other shared message it held is reported dropped (expired ones as expired)', async () => {
+    const now = 1_000_000;
+    const r = record([delivery(1, 1), delivery(2, 2), delivery(3, 3, { qos: 2 }), delivery(4, 4, { shared: undefined }), delivery(5, 5, { qos: 2, packetId: 9 }), delivery(6, 6)], [message(1), message(2), message(3), message(4), message(5), message(6, now - 1)]);
+    const dropped: string[] = [];
+    const result = await endShared(
+      r,
+      {
+        offer: (m) => Promise.resolve(m.payload.toString() !== 'm2'), // nobody takes m2
+        read: () => Promise.reject(new Error('not in the stream')),
+        dropped: (m, reason) => dropped.push(`${m.payload.toString()} ${reason}`),
+      },
+      now,
+    );
+    expect(result).toEqual({ moved: 1, dropped: 4 });
+    expect(dropped).toEqual(['m2 session-ended', 'm3 session-ended', 'm5 session-ended', 'm6 expired']); // m4 is not shared
   });
 });
