@@ -64,6 +64,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
       logger,
       route: (message) => router.publish(message),
       routeShared: (message, filter, group) => router.publishShared(message, filter, group),
+      sharedConnected: (filter, group) => router.sharedConnected(filter, group),
       committed: () => store.flush(),
       dropped: (message, reason) => drops.add(undefined, message, reason),
       retain: (message) => router.retain(message),

@@ -198,6 +198,14 @@ export class Router {
     return members !== undefined && this.#deliverShared(members, message);
   }
 
+  /** Cluster mode: whether shared group `group` of `filter` has a member connected to this node. */
+  sharedConnected(filter: string, group: string): boolean {
+    const members = this.#tree.sharedGroup(filter, group);
+    if (members === undefined) return false;
+    for (const sub of members.members.values()) if (this.#sessions.get(sub.clientId)?.connected === true) return true;
+    return false;
+  }
+
   /**
    * Gives a delivery of a shared subscription whose session ended to another member of its group
    * (MQTT 5 section 4.8.2). False when the group has no member left or the message expired.

@@ -12,7 +12,7 @@ import { filterSubjects, subjectMatches, topicSubject } from './subjects.js';
 import { ensureStream, streamBase } from './streams.js';
 import { chainHold } from './ack-order.js';
 import { RecentKeys } from './recent-keys.js';
-import { SharedGroups } from './shared-groups.js';
+import { SharedGroups, type SharedArrival } from './shared-groups.js';
 import { republished, type Republished } from './republished.js';
 import { ShareProbe } from './share-probe.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
@@ -43,6 +43,8 @@ export interface ClusterHost {
   route(message: Message): void;
   /** Hands a message NATS chose this node for to one member of shared group `group` of `filter`; false with none left. */
   routeShared(message: Message, filter: string, group: string): boolean;
+  /** Whether shared group `group` of `filter` has a member connected to this node. */
+  sharedConnected?(filter: string, group: string): boolean;
   /** Resolves once every session write queued so far is committed (a handed-over message is answered after it). */
   committed?(): Promise<void>;
   /** A message of this node's sessions that reached none of them (counted and reported as a drop). */
@@ -171,7 +173,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     this.#host = host;
     const base = streamBase(options.prefix);
     this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES`, sessions: `${base}_SESSIONS`, owned: `${base}_OWNED` };
-    this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group) => this.#receivedShared(msg, filter, group), `${options.prefix}.probe`);
+    const connected = (filter: string, group: string) => host.sharedConnected?.(filter, group) ?? true;
+    this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group, arrival) => this.#receivedShared(msg, filter, group, arrival), `${options.prefix}.probe`, `${options.prefix}.online`, connected);
   }
 
   /** True while NATS is connected: otherwise the node is not ready and refuses new clients. */
@@ -406,8 +409,21 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     return this.#shared.handOver(encodeMessage(message), filter, group, () => this.#host.dropped?.(message, 'session-ended'));
   }
 
-  /** A message NATS gave this node's members of a shared group: this node's own messages included. */
-  #receivedShared(msg: Msg, filter: string, group: string): void {
+  /** Plugin observer: a client connected here; shared groups with a connected member listen for redirects. */
+  onConnected(): void {
+    this.#shared.refresh();
+  }
+
+  /** Plugin observer: a client left; a group whose members here are all offline stops listening for redirects. */
+  onDisconnected(): void {
+    this.#shared.refresh();
+  }
+
+  /**
+   * A message NATS gave this node's members of a shared group: this node's own messages included.
+   * When none of them is connected, it is redirected to a node with a connected member first.
+   */
+  #receivedShared(msg: Msg, filter: string, group: string, arrival: SharedArrival): void {
     let messages: Message[];
     try {
       messages = isFrame(msg.data) ? decodeFrame(msg.data, this.#nextId).messages : [decodeMessage(msg.data, this.#host.nextMessageId())];
@@ -415,6 +431,27 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       this.#host.logger.error({ err, subject: msg.subject }, 'cannot decode a message from the cluster');
       return;
     }
+    if (arrival === 'live' && this.#host.sharedConnected?.(filter, group) === false) {
+      void this.#redirect(msg, messages, filter, group);
+      return;
+    }
+    this.#routeArrived(msg, messages, filter, group);
+  }
+
+  /**
+   * Every member of the group here is offline: each message goes to a node with a connected member
+   * (as Mosquitto and EMQX give an offline member no share while others are online), and stays
+   * here, for an offline member, only when no node answers (no member is connected anywhere).
+   */
+  async #redirect(msg: Msg, messages: Message[], filter: string, group: string): Promise<void> {
+    const taken = await Promise.all(messages.map((m) => this.#shared.redirect(encodeMessage(m), filter, group)));
+    const left = messages.filter((_, i) => taken[i] !== true);
+    if (left.length > 0 || msg.reply === undefined) this.#routeArrived(msg, left, filter, group);
+    else msg.respond(); // a handed-over message: a node with a connected member has it, committed
+  }
+
+  /** Routes messages NATS gave this node to its members; a handed-over one is answered once committed. */
+  #routeArrived(msg: Msg, messages: Message[], filter: string, group: string): void {
     // A handed-over message (one per request) is answered once a member has it, in its committed
     // session record; unanswered, the sending node counts it lost (or keeps it: see sessions.ts)
     const handedOver = msg.reply !== undefined;

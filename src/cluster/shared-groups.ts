@@ -12,7 +12,12 @@ interface Held {
   /** How many of this node's sessions are members. */
   members: number;
   subs: NatsSubscription[] | undefined;
+  /** The group's online subject, listened to while one of this node's members is connected. */
+  online: NatsSubscription | undefined;
 }
+
+/** Where each message NATS chose this node for came from. */
+export type SharedArrival = 'live' | 'redirected';
 
 /**
  * Shared subscriptions across nodes. A node with at least one member of `$share/{group}/{filter}`
@@ -22,25 +27,44 @@ interface Held {
  * JetStream stored them), so the same path serves them all. The same queue group also listens on
  * a subject of the group's own (`<prefix>.share.<queue>`), where a node hands over a message whose
  * member's session ended unacknowledged and which has no other member there.
+ *
+ * A node keeps its place in the queue group while it has members, connected or not, so that no
+ * message is lost when no member is connected anywhere. But only nodes with a *connected* member
+ * listen on the group's online subject (`<prefix>.online.<queue>`, same queue group): a node whose
+ * members are all offline `redirect`s what NATS gives it there, and keeps it for an offline member
+ * only when no node answers (no responders: no member is connected anywhere).
  */
 export class SharedGroups {
   readonly #prefix: string;
   readonly #handOverPrefix: string;
   readonly #probePrefix: string;
-  readonly #deliver: (msg: Msg, filter: string, group: string) => void;
+  readonly #onlinePrefix: string;
+  readonly #deliver: (msg: Msg, filter: string, group: string, arrival: SharedArrival) => void;
+  readonly #connected: (filter: string, group: string) => boolean;
   readonly #held = new Map<string, Held>();
   #nc: NatsConnection | undefined;
+  #refreshing = false;
 
   /**
    * `prefix` is the live subject prefix (`<prefix>.live`), `handOverPrefix` that of the groups' own
-   * subjects (`<prefix>.share`), `probePrefix` that of the probes it answers (share-probe.ts);
-   * `deliver` gets each message NATS chose this node for.
+   * subjects (`<prefix>.share`), `probePrefix` that of the probes it answers (share-probe.ts),
+   * `onlinePrefix` that of the online subjects; `deliver` gets each message NATS chose this node
+   * for; `connected` tells whether one of this node's members of a group is connected.
    */
-  constructor(prefix: string, handOverPrefix: string, deliver: (msg: Msg, filter: string, group: string) => void, probePrefix = `${handOverPrefix}-probe`) {
+  constructor(
+    prefix: string,
+    handOverPrefix: string,
+    deliver: (msg: Msg, filter: string, group: string, arrival: SharedArrival) => void,
+    probePrefix = `${handOverPrefix}-probe`,
+    onlinePrefix = `${handOverPrefix}-online`,
+    connected: (filter: string, group: string) => boolean = () => true,
+  ) {
     this.#prefix = prefix;
     this.#handOverPrefix = handOverPrefix;
     this.#probePrefix = probePrefix;
+    this.#onlinePrefix = onlinePrefix;
     this.#deliver = deliver;
+    this.#connected = connected;
   }
 
   /** Number of shared subscriptions (group and filter) this node holds in NATS. */
@@ -52,6 +76,7 @@ export class SharedGroups {
   start(nc: NatsConnection): void {
     this.#nc = nc;
     for (const held of this.#held.values()) held.subs ??= this.#listen(held);
+    this.refresh();
   }
 
   /** A session of this node became a member. */
@@ -60,20 +85,61 @@ export class SharedGroups {
     const held = this.#held.get(key);
     if (held !== undefined) {
       held.members++;
+      this.refresh();
       return;
     }
-    const fresh: Held = { filter, group, members: 1, subs: undefined };
+    const fresh: Held = { filter, group, members: 1, subs: undefined, online: undefined };
     if (this.#nc !== undefined) fresh.subs = this.#listen(fresh);
     this.#held.set(key, fresh);
+    this.refresh();
   }
 
   /** A member of this node left; the last one takes the node out of the queue group. */
   delete(filter: string, group: string): void {
     const key = keyOf(filter, group);
     const held = this.#held.get(key);
-    if (held === undefined || --held.members > 0) return;
+    if (held === undefined) return;
+    if (--held.members > 0) return this.refresh();
     for (const sub of held.subs ?? []) sub.unsubscribe();
+    held.online?.unsubscribe();
     this.#held.delete(key);
+  }
+
+  /**
+   * Members connected or disconnected here: at the end of this turn, the groups with a connected
+   * member listen on their online subject and the others stop (one check per held group).
+   */
+  refresh(): void {
+    if (this.#refreshing || this.#held.size === 0) return;
+    this.#refreshing = true;
+    setImmediate(() => {
+      this.#refreshing = false;
+      const nc = this.#nc;
+      if (nc === undefined || nc.isClosed()) return;
+      for (const held of this.#held.values()) {
+        const connected = this.#connected(held.filter, held.group);
+        if (connected && held.online === undefined) {
+          const queue = queueName(held.group, held.filter);
+          held.online = nc.subscribe(`${this.#onlinePrefix}.${queue}`, { queue, callback: (err, msg) => err === null && this.#deliver(msg, held.filter, held.group, 'redirected') });
+        } else if (!connected && held.online !== undefined) {
+          held.online.unsubscribe();
+          held.online = undefined;
+        }
+      }
+    });
+  }
+
+  /**
+   * Offers `data` (an encoded message) to the nodes with a connected member of the group: resolves
+   * true once one has given it to a member (committed), false when none answered (no responders:
+   * no member is connected anywhere; or no answer in time, or NATS is not connected).
+   */
+  redirect(data: Uint8Array, filter: string, group: string): Promise<boolean> {
+    if (this.#nc === undefined || this.#nc.isClosed()) return Promise.resolve(false);
+    return this.#nc.request(`${this.#onlinePrefix}.${queueName(group, filter)}`, data, { timeout: HANDOVER_TIMEOUT_MS }).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
@@ -104,7 +170,7 @@ export class SharedGroups {
     const nc = this.#nc as NatsConnection;
     const queue = queueName(held.group, held.filter);
     const subjects = [...filterSubjects(this.#prefix, held.filter), `${this.#handOverPrefix}.${queue}`];
-    const subs = subjects.map((subject) => nc.subscribe(subject, { queue, callback: (err, msg) => err === null && this.#deliver(msg, held.filter, held.group) }));
+    const subs = subjects.map((subject) => nc.subscribe(subject, { queue, callback: (err, msg) => err === null && this.#deliver(msg, held.filter, held.group, 'live') }));
     // Probes (share-probe.ts): a node sending QoS 0 on a subject this group matches learns it must send them one by one
     for (const subject of filterSubjects(this.#probePrefix, held.filter)) subs.push(nc.subscribe(subject, { queue, callback: (err, msg) => err === null && msg.respond() }));
     return subs;

@@ -169,6 +169,58 @@ describe.skipIf(!hasNats)('cluster mode: a dead node\'s shared-subscription mess
     expect([...got].sort(), 'nothing lost').toEqual([...sent].sort());
   }, 120_000);
 
+  it('a node whose members are all offline (a dead node\'s adopted session) gets no share while a member elsewhere is connected; with none connected anywhere, messages wait for the offline members, none lost', async () => {
+    const cluster = env.prefix('so');
+    const a = await env.spawn(cluster, 'a');
+    const b = await env.spawn(cluster, 'b');
+    // Member x on node a: a persistent session with an expiry, so a survivor adopts it (offline) when node a dies
+    const x = await lab.wire(a.port, 5);
+    await x.connect('so-x', { clean: false, properties: { sessionExpiryInterval: 3600 } });
+    await x.subscribe(1, [{ topic: '$share/go/so/t', qos: 1 }]);
+    await x.barrier(2); // its record (with the subscription) is committed
+    await a.crash();
+    await until(async () => (await recordOf(cluster, 'so-x'))?.owner.node === 'b', 'node b adopted member x\'s session', 40_000);
+    // Node c starts after the adoption (so node b holds x alone), with member y connected
+    const c = await env.spawn(cluster, 'c');
+    const got = new Map<string, string[]>();
+    // A member that acknowledges everything; one coming back has its subscription in its session already
+    const member = async (port: number, clientId: string, version: 4 | 5, extra: Record<string, unknown>) => {
+      const w = await lab.wire(port, version);
+      const connack = await w.connect(clientId, { clean: false, ...extra });
+      if (!connack.sessionPresent) await w.subscribe(1, [{ topic: '$share/go/so/t', qos: 1 }]);
+      const list = got.get(clientId) ?? [];
+      got.set(clientId, list);
+      w.listen((p) => {
+        const publish = publishOf(p);
+        if (publish === undefined) return;
+        list.push(publish.payload.toString());
+        w.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
+      });
+      return w;
+    };
+    const y = await member(c.port, 'so-y', 4, {});
+    await sleep(500); // node c's queue subscriptions reach NATS
+    const pub = await lab.connectMqtt(c.port, { clientId: 'so-pub' });
+    const first = Array.from({ length: 40 }, (_, i) => `f${i}`);
+    for (const payload of first) await pub.publishAsync('so/t', payload, { qos: 1 });
+    await until(() => (got.get('so-y')?.length ?? 0) >= 40, `the connected member y got all 40 (has ${got.get('so-y')?.length})`, 15_000);
+    // No member connected anywhere: what NATS gives either node waits for an offline member
+    y.send({ cmd: 'disconnect' } as Packet);
+    await y.waitClosed();
+    await sleep(500);
+    const later = Array.from({ length: 10 }, (_, i) => `l${i}`);
+    for (const payload of later) await pub.publishAsync('so/t', payload, { qos: 1 });
+    await sleep(1000);
+    await member(b.port, 'so-x', 5, { properties: { sessionExpiryInterval: 3600 } });
+    await member(c.port, 'so-y', 4, {});
+    const all = () => [...(got.get('so-x') ?? []), ...(got.get('so-y') ?? [])];
+    await until(() => all().length >= 50, `all 50 reached a member (have ${all().length})`, 15_000);
+    await sleep(1000);
+    expect(got.get('so-x')?.filter((p) => p.startsWith('f')), 'the offline member got no share while member y was connected').toEqual([]);
+    expect(repeated(all()), 'each once').toEqual([]);
+    expect(all().sort(), 'nothing lost').toEqual([...first, ...later].sort());
+  }, 150_000);
+
   it('QoS 2: the dead node\'s member keeps its messages, sent or queued (a hand-over could deliver one twice); it gets them when it comes back: the sent ones with DUP=1, each once', async () => {
     const cluster = env.prefix('sq');
     const a = await env.spawn(cluster, 'a');
