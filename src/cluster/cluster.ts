@@ -14,7 +14,7 @@ import { chainHold } from './ack-order.js';
 import { RecentKeys } from './recent-keys.js';
 import { SharedGroups, type SharedArrival } from './shared-groups.js';
 import { republished, type Republished } from './republished.js';
-import { ShareProbe } from './share-probe.js';
+import { ShareDirectory } from './share-directory.js';
 import { AppendFigures, type ClusterStatus } from './figures.js';
 import { NodeWatch } from './node-watch.js';
 import { APPEND_TIMEOUT_MS, appendWithRetry, JetStreamAppender } from './appender.js';
@@ -125,8 +125,8 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
   /** Shared subscriptions: NATS queue groups, so each message reaches one member cluster-wide. */
   readonly #shared: SharedGroups;
   readonly sharesGroups = true;
-  /** Whether a live subject's QoS 0 messages may share a frame (no shared group matches it). */
-  readonly #probe = new ShareProbe();
+  /** Whether a topic's QoS 0 messages may share a frame (no shared group announced anywhere matches it). */
+  readonly #directory = new ShareDirectory();
   /** JetStream append latency, retries and failures (status, $SYS, /metrics). */
   readonly appends = new AppendFigures();
   readonly #nodeWatch = new NodeWatch();
@@ -174,7 +174,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
     const base = streamBase(options.prefix);
     this.#streams = { msgs: `${base}_MSGS`, ret: `${base}_RET`, nodes: `${base}_NODES`, sessions: `${base}_SESSIONS`, owned: `${base}_OWNED` };
     const connected = (filter: string, group: string) => host.sharedConnected?.(filter, group) ?? true;
-    this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group, arrival) => this.#receivedShared(msg, filter, group, arrival), `${options.prefix}.probe`, `${options.prefix}.online`, connected);
+    this.#shared = new SharedGroups(`${options.prefix}.live`, `${options.prefix}.share`, (msg, filter, group, arrival) => this.#receivedShared(msg, filter, group, arrival), `${options.prefix}.online`, connected);
   }
 
   /** True while NATS is connected: otherwise the node is not ready and refuses new clients. */
@@ -211,8 +211,9 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       await withDeadline(this.#loadRetained(nats.DeliverPolicy.LastPerSubject), LOAD_DEADLINE_MS, 'loading the retained messages from JetStream');
       for (const [subject, entry] of this.#interest) entry.sub ??= this.#listen(subject);
       this.#shared.start(nc);
-      this.#probe.start(nc);
       await this.#nodeWatch.start(kv, (err) => logger.warn({ err }, 'stopped following the nodes bucket; the node count is stale'));
+      this.#directory.start(this.#nodeWatch);
+      this.#announceShares();
     } catch (err) {
       await nc.close().catch(() => undefined);
       this.#appender?.close();
@@ -329,7 +330,10 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
 
   /** From the router: a local session subscribed to `filter` (without `$share/group/`; `group` if shared). */
   added(filter: string, group?: string): void {
-    if (group !== undefined) return this.#shared.add(filter, group);
+    if (group !== undefined) {
+      this.#shared.add(filter, group);
+      return this.#announceShares();
+    }
     for (const subject of filterSubjects(`${this.#options.prefix}.live`, filter)) {
       const entry = this.#interest.get(subject);
       if (entry !== undefined) {
@@ -343,7 +347,10 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
 
   /** From the router: a local subscription to `filter` (of `group`, if shared) ended. */
   removed(filter: string, group?: string): void {
-    if (group !== undefined) return this.#shared.delete(filter, group);
+    if (group !== undefined) {
+      this.#shared.delete(filter, group);
+      return this.#announceShares();
+    }
     for (const subject of filterSubjects(`${this.#options.prefix}.live`, filter)) {
       const entry = this.#interest.get(subject);
       if (entry === undefined || --entry.count > 0) continue;
@@ -353,6 +360,12 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       // Not listened to for a while: the messages in between were not missed, they were not wanted
       this.#lastOnSubject.clear();
     }
+  }
+
+  /** This node's shared filters changed: its record in the nodes bucket announces them (share-directory.ts). */
+  #announceShares(): void {
+    const announced = this.#directory.setLocal(this.#shared.filters());
+    if (announced !== undefined) this.#registry?.announce(announced);
   }
 
   #listen(subject: string): NatsSubscription {
@@ -654,11 +667,11 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
    * A QoS 0 message for the other nodes. The messages of one topic accepted in one event-loop turn
    * travel in one frame (live-frames.ts), sent once the turn's I/O is done: one NATS message, one
    * parse and one dispatch on every node for all of them, in the order they were accepted. Unless
-   * a shared group may match the topic (share-probe.ts): then each message is a frame of its own.
+   * a shared group may match the topic (share-directory.ts): then each message is a frame of its own.
    */
   #sendLive(message: Message): void {
     let batch = this.#outgoing.get(message.topic);
-    const alone = !this.#probe.batchable(this.#subject(`${this.#options.prefix}.probe`, message.topic));
+    const alone = !this.#directory.batchable(message.topic);
     if (batch === undefined) this.#outgoing.set(message.topic, (batch = new FrameBatch(message.topic)));
     else if (alone || batch.size >= FRAME_MESSAGES || batch.bytes + message.payload.length > FRAME_BYTES) {
       this.#publishFrame(batch);

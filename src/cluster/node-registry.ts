@@ -7,6 +7,8 @@ export interface NodeRecord {
   /** Unique to one process start: a restarted node never passes as its old self. */
   readonly incarnation: string;
   readonly startedAt: number;
+  /** The filters of the shared groups this process holds (share-directory.ts); absent: none. */
+  readonly shares?: readonly string[];
 }
 
 /** How often a node rewrites its record; a record unchanged for HEARTBEAT_MS × LAPSE belongs to a dead process. */
@@ -21,11 +23,13 @@ const LAPSE = 3;
  */
 export class NodeRegistry {
   readonly #kv: KV;
-  readonly #record: NodeRecord;
+  #record: NodeRecord;
   readonly #lost: (err: Error) => void;
   #revision = 0;
   #timer: NodeJS.Timeout | undefined;
   #beating = false;
+  /** A write was asked for while one ran: it follows at once. */
+  #again = false;
 
   constructor(kv: KV, record: NodeRecord, lost: (err: Error) => void) {
     this.#kv = kv;
@@ -64,7 +68,10 @@ export class NodeRegistry {
   async #heartbeat(): Promise<void> {
     // A beat slower than the interval (a busy machine) must not overlap the next: both would use
     // the same revision, and the loser's refused compare-and-set would read as a lost node id
-    if (this.#beating) return;
+    if (this.#beating) {
+      this.#again = true;
+      return;
+    }
     this.#beating = true;
     try {
       this.#revision = await this.#kv.update(this.#record.nodeId, JSON.stringify(this.#record), this.#revision);
@@ -74,7 +81,21 @@ export class NodeRegistry {
       this.#lost(new BrokerError('ERR_CLUSTER_FENCED', `node id ${this.#record.nodeId} was taken by another process`));
     } finally {
       this.#beating = false;
+      if (this.#again && this.#timer !== undefined) {
+        this.#again = false;
+        void this.#heartbeat();
+      }
     }
+  }
+
+  /**
+   * The filters of this process's shared groups changed: the record says so at once (one write
+   * more than the heartbeats), and every node following the bucket learns it from the watch.
+   */
+  announce(shares: readonly string[]): void {
+    const { shares: _old, ...record } = this.#record;
+    this.#record = shares.length === 0 ? record : { ...record, shares };
+    if (this.#timer !== undefined) void this.#heartbeat();
   }
 
   /** The nodes whose records are live now (this one included). */

@@ -37,7 +37,6 @@ export type SharedArrival = 'live' | 'redirected';
 export class SharedGroups {
   readonly #prefix: string;
   readonly #handOverPrefix: string;
-  readonly #probePrefix: string;
   readonly #onlinePrefix: string;
   readonly #deliver: (msg: Msg, filter: string, group: string, arrival: SharedArrival) => void;
   readonly #connected: (filter: string, group: string) => boolean;
@@ -47,21 +46,19 @@ export class SharedGroups {
 
   /**
    * `prefix` is the live subject prefix (`<prefix>.live`), `handOverPrefix` that of the groups' own
-   * subjects (`<prefix>.share`), `probePrefix` that of the probes it answers (share-probe.ts),
-   * `onlinePrefix` that of the online subjects; `deliver` gets each message NATS chose this node
+   * subjects (`<prefix>.share`), `onlinePrefix` that of the online subjects; `deliver` gets each
+   * message NATS chose this node
    * for; `connected` tells whether one of this node's members of a group is connected.
    */
   constructor(
     prefix: string,
     handOverPrefix: string,
     deliver: (msg: Msg, filter: string, group: string, arrival: SharedArrival) => void,
-    probePrefix = `${handOverPrefix}-probe`,
     onlinePrefix = `${handOverPrefix}-online`,
     connected: (filter: string, group: string) => boolean = () => true,
   ) {
     this.#prefix = prefix;
     this.#handOverPrefix = handOverPrefix;
-    this.#probePrefix = probePrefix;
     this.#onlinePrefix = onlinePrefix;
     this.#deliver = deliver;
     this.#connected = connected;
@@ -70,6 +67,11 @@ export class SharedGroups {
   /** Number of shared subscriptions (group and filter) this node holds in NATS. */
   get size(): number {
     return this.#held.size;
+  }
+
+  /** The filters of the groups this node holds (each once). */
+  filters(): string[] {
+    return [...new Set([...this.#held.values()].map((h) => h.filter))];
   }
 
   /** Subscribes what was added before NATS was connected, and everything later at once. */
@@ -170,10 +172,7 @@ export class SharedGroups {
     const nc = this.#nc as NatsConnection;
     const queue = queueName(held.group, held.filter);
     const subjects = [...filterSubjects(this.#prefix, held.filter), `${this.#handOverPrefix}.${queue}`];
-    const subs = subjects.map((subject) => nc.subscribe(subject, { queue, callback: (err, msg) => err === null && this.#deliver(msg, held.filter, held.group, 'live') }));
-    // Probes (share-probe.ts): a node sending QoS 0 on a subject this group matches learns it must send them one by one
-    for (const subject of filterSubjects(this.#probePrefix, held.filter)) subs.push(nc.subscribe(subject, { queue, callback: (err, msg) => err === null && msg.respond() }));
-    return subs;
+    return subjects.map((subject) => nc.subscribe(subject, { queue, callback: (err, msg) => err === null && this.#deliver(msg, held.filter, held.group, 'live') }));
   }
 }
 
