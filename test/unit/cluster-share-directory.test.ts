@@ -2,15 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { EVERY_TOPIC, ShareDirectory, type SharesSource } from '../../src/cluster/share-directory.js';
 
 /** The nodes bucket's watch as the directory reads it: announced filters and a generation. */
-function source(): SharesSource & { set(filters: string[]): void } {
+function source(): SharesSource & { initialized: boolean; set(filters: string[]): void } {
   let filters: string[] = [];
+  let generation = 0;
   return {
     initialized: true,
-    sharesGeneration: 0,
+    get sharesGeneration() {
+      return generation;
+    },
     sharedFilters: () => filters,
     set(next) {
       filters = next;
-      this.sharesGeneration++;
+      generation++;
     },
   };
 }
@@ -19,7 +22,8 @@ describe('the shared-filter directory (QoS 0 frames)', () => {
   it('batches every topic while no node announces a shared group, and none before the nodes bucket was read', () => {
     const directory = new ShareDirectory();
     expect(directory.batchable('a/b')).toBe(false); // not started
-    const nodes = { ...source(), initialized: false };
+    const nodes = source();
+    nodes.initialized = false;
     directory.start(nodes);
     expect(directory.batchable('a/b')).toBe(false);
     nodes.initialized = true;
