@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IConnackPacket, IPublishPacket, Packet } from 'mqtt-packet';
 import { hasNats, until, useNats } from '../helpers/cluster.js';
+import type { Wire } from '../helpers/wire.js';
 import { sleep } from '../crash/helpers.js';
 import { decodeRecord, sessionKey, type ClusterSessionRecord } from '../../src/cluster/session-record.js';
 
@@ -26,6 +27,31 @@ async function recordOf(prefix: string, clientId: string): Promise<ClusterSessio
   } finally {
     await nc.close();
   }
+}
+
+/** A raw member of `filter` that never acknowledges: the payloads sent to it go into `seen`. */
+async function silentMember(port: number, version: 4 | 5, clientId: string, connect: Record<string, unknown>, filter: string, seen: Set<string>): Promise<void> {
+  const w = await lab.wire(port, version);
+  await w.connect(clientId, connect);
+  await w.subscribe(1, [{ topic: filter, qos: 1 }]);
+  w.listen((p) => {
+    const publish = publishOf(p);
+    if (publish !== undefined) seen.add(publish.payload.toString());
+  });
+}
+
+/** A raw member of `filter` that acknowledges each QoS 1 message, its payloads pushed to `got`; one whose session is present is subscribed already. */
+async function ackingMember(port: number, version: 4 | 5, clientId: string, connect: Record<string, unknown>, filter: string, got: string[]): Promise<Wire> {
+  const w = await lab.wire(port, version);
+  const connack = await w.connect(clientId, connect);
+  if (!connack.sessionPresent) await w.subscribe(1, [{ topic: filter, qos: 1 }]);
+  w.listen((p) => {
+    const publish = publishOf(p);
+    if (publish === undefined) return;
+    got.push(publish.payload.toString());
+    w.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
+  });
+  return w;
 }
 
 /** The payloads of `list` seen more than once (each repeat listed). */
@@ -92,23 +118,9 @@ describe.skipIf(!hasNats)('cluster mode: a dead node\'s shared-subscription mess
     const b = await env.spawn(cluster, 'b');
     // Member on node a: MQTT 5, a clean session (expiry 0) with Receive Maximum 4 that never acknowledges: 4 sent, the rest queued
     const held = new Set<string>();
-    const onA = await lab.wire(a.port, 5);
-    await onA.connect('sc-a', { clean: true, properties: { sessionExpiryInterval: 0, receiveMaximum: 4 } });
-    await onA.subscribe(1, [{ topic: '$share/gc/sc/t', qos: 1 }]);
-    onA.listen((p) => {
-      const publish = publishOf(p);
-      if (publish !== undefined) held.add(publish.payload.toString());
-    });
-    const onB = await lab.wire(b.port, 4);
-    await onB.connect('sc-b', { clean: true });
-    await onB.subscribe(1, [{ topic: '$share/gc/sc/t', qos: 1 }]);
+    await silentMember(a.port, 5, 'sc-a', { clean: true, properties: { sessionExpiryInterval: 0, receiveMaximum: 4 } }, '$share/gc/sc/t', held);
     const gotB: string[] = [];
-    onB.listen((p) => {
-      const publish = publishOf(p);
-      if (publish === undefined) return;
-      gotB.push(publish.payload.toString());
-      onB.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
-    });
+    await ackingMember(b.port, 4, 'sc-b', { clean: true }, '$share/gc/sc/t', gotB);
     await sleep(300);
     const pub = await lab.connectMqtt(b.port, { clientId: 'sc-pub' });
     const sent = Array.from({ length: 40 }, (_, i) => `c${i}`);
@@ -135,26 +147,9 @@ describe.skipIf(!hasNats)('cluster mode: a dead node\'s shared-subscription mess
     const a = await env.spawn(cluster, 'a');
     const b = await env.spawn(cluster, 'b');
     const held = new Set<string>();
-    const onA = await lab.wire(a.port, 4);
-    await onA.connect('st-a', { clean: true });
-    await onA.subscribe(1, [{ topic: '$share/gt/st/t', qos: 1 }]);
-    onA.listen((p) => {
-      const publish = publishOf(p);
-      if (publish !== undefined) held.add(publish.payload.toString());
-    });
+    await silentMember(a.port, 4, 'st-a', { clean: true }, '$share/gt/st/t', held);
     const got: string[] = [];
-    const acknowledging = async (port: number, clientId: string) => {
-      const w = await lab.wire(port, 4);
-      await w.connect(clientId, { clean: true });
-      await w.subscribe(1, [{ topic: '$share/gt/st/t', qos: 1 }]);
-      w.listen((p) => {
-        const publish = publishOf(p);
-        if (publish === undefined) return;
-        got.push(publish.payload.toString());
-        w.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
-      });
-    };
-    await acknowledging(b.port, 'st-b');
+    await ackingMember(b.port, 4, 'st-b', { clean: true }, '$share/gt/st/t', got);
     await sleep(300);
     const pub = await lab.connectMqtt(b.port, { clientId: 'st-pub' });
     const sent = Array.from({ length: 30 }, (_, i) => `t${i}`);
@@ -162,7 +157,7 @@ describe.skipIf(!hasNats)('cluster mode: a dead node\'s shared-subscription mess
     await until(async () => ((await recordOf(cluster, 'st-a'))?.deliveries.length ?? 0) + got.length >= 30, 'node a\'s record and node b\'s member cover 30', 15_000);
     expect(held.size, 'NATS gave node a its share').toBeGreaterThan(0);
     // The same client id connects on node b with a clean session: node a's connection is taken over and its session ends
-    await acknowledging(b.port, 'st-a');
+    await ackingMember(b.port, 4, 'st-a', { clean: true }, '$share/gt/st/t', got);
     await until(() => got.length >= 30, `the ${held.size} unacknowledged messages reached a member (have ${got.length})`, 20_000);
     await sleep(1000);
     expect(repeated(got), 'each once').toEqual([]);
@@ -182,22 +177,8 @@ describe.skipIf(!hasNats)('cluster mode: a dead node\'s shared-subscription mess
     await until(async () => (await recordOf(cluster, 'so-x'))?.owner.node === 'b', 'node b adopted member x\'s session', 40_000);
     // Node c starts after the adoption (so node b holds x alone), with member y connected
     const c = await env.spawn(cluster, 'c');
-    const got = new Map<string, string[]>();
-    // A member that acknowledges everything; one coming back has its subscription in its session already
-    const member = async (port: number, clientId: string, version: 4 | 5, extra: Record<string, unknown>) => {
-      const w = await lab.wire(port, version);
-      const connack = await w.connect(clientId, { clean: false, ...extra });
-      if (!connack.sessionPresent) await w.subscribe(1, [{ topic: '$share/go/so/t', qos: 1 }]);
-      const list = got.get(clientId) ?? [];
-      got.set(clientId, list);
-      w.listen((p) => {
-        const publish = publishOf(p);
-        if (publish === undefined) return;
-        list.push(publish.payload.toString());
-        w.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
-      });
-      return w;
-    };
+    const got = new Map<string, string[]>([['so-x', []], ['so-y', []]]);
+    const member = (port: number, clientId: string, version: 4 | 5, extra: Record<string, unknown>) => ackingMember(port, version, clientId, { clean: false, ...extra }, '$share/go/so/t', got.get(clientId) as string[]);
     const y = await member(c.port, 'so-y', 4, {});
     await sleep(500); // node c's queue subscriptions reach NATS
     const pub = await lab.connectMqtt(c.port, { clientId: 'so-pub' });
