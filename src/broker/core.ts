@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { Bridge } from '../bridge/bridge.js';
+import { ClusterCatchUp } from '../cluster/catch-up.js';
 import { ClusterNode } from '../cluster/cluster.js';
 import { ClusterSessions } from '../cluster/sessions.js';
 import { ClusterStore } from '../cluster/session-store.js';
@@ -53,6 +54,11 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   const clusterStore = options.cluster ? new ClusterStore(local) : undefined;
   const store = clusterStore ?? local;
   let clusterSessions: ClusterSessions | undefined;
+  // Cluster mode with flow control: stored messages a consuming subscriber's full queue leaves out are read back from the stream
+  const catchUp: ClusterCatchUp | undefined =
+    clusterStore && options.stallTimeout > 0
+      ? new ClusterCatchUp({ logger, stallTimeout: options.stallTimeout, store: clusterStore, current: (session): boolean => sessions.get(session.clientId) === session })
+      : undefined;
   const bridge = new Bridge(options.bridge, store, logger, {}, options.cluster);
   // Routes and wills need the registry, and the registry's callbacks need them: bound late, once
   let router!: Router;
@@ -72,9 +78,14 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
       sessionCount: (): number => sessions.size,
       joined: (engine) => {
         clusterSessions?.join(engine);
+        catchUp?.join(engine);
         bridge.joinCluster({ nc: engine.nc, js: engine.js, jsm: engine.jsm, prefix: engine.prefix, owner: engine.owner });
       },
-      leaving: () => clusterSessions?.stop(),
+      leaving: () => {
+        clusterSessions?.stop();
+        catchUp?.stop();
+      },
+      catchUp: catchUp && (() => catchUp.figures()),
       inbound: clusterStore,
     });
   const mqttBridges = new MqttBridges(options.bridges, logger);
@@ -117,7 +128,7 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   };
   const readable = hooks.has('authorizeRead') ? (client: ClientInfo, message: Message) => hooks.authorizeRead(client, message) : undefined;
   const limitsOf = (clientId: string) => mqttBridges.limitsOf(clientId);
-  const sessions = new SessionRegistry({ limits, limitsOf, maxInflight: options.maxInflight, events, journal, pager, gate, readable, flow, disk }, lifecycle);
+  const sessions = new SessionRegistry({ limits, limitsOf, maxInflight: options.maxInflight, events, journal, pager, gate, readable, flow, disk, catchUp }, lifecycle);
   router = new Router(sessions, store, options.sharedSubscriptionStrategy, (message) => drops.add(undefined, message, 'expired'));
   if (cluster) router.observeInterest(cluster);
   const publisher = new Publisher(hooks, router, drops, cluster, flow);

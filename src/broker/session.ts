@@ -71,6 +71,20 @@ export interface SessionFlow {
   relieved(session: Session): void;
 }
 
+/**
+ * Cluster mode (src/cluster/catch-up.ts): a stored message that meets the full queue of a
+ * consuming subscriber is left out, and read back from the MSGS stream once the queue has room,
+ * instead of being dropped or holding anyone back.
+ */
+export interface SessionCatchUp {
+  /** `message` (stored, not shared) meets the full queue of a consuming `session`: true when it is left out, to be read back later. */
+  defers(session: Session, message: Message): boolean;
+  /** `session` is behind: true when `message` is left to the catch-up (it reads it back in stream order). */
+  skips(session: Session, message: Message): boolean;
+  /** A behind session's queue has room again, or the session consumes no longer: the catch-up reads on. */
+  room(session: Session): void;
+}
+
 /** What every session of a broker shares. */
 export interface SessionDeps {
   readonly limits: QueueLimits;
@@ -89,6 +103,8 @@ export interface SessionDeps {
   readonly flow?: SessionFlow | undefined;
   /** With a paging store: the disk bound of a persistent session's queue and the broker's budget (maxQueuedDiskBytes, queueDiskBudget). */
   readonly disk?: DiskLimits | undefined;
+  /** Cluster mode with flow control: stored messages a consuming session's full queue leaves out are read back later. */
+  readonly catchUp?: SessionCatchUp | undefined;
 }
 
 /**
@@ -127,6 +143,10 @@ export class Session {
   #acked = false;
   /** Set while flow control holds publishers back on behalf of this session. */
   #pressured = false;
+  /** Cluster mode: set while stored messages for this session are left to the catch-up (SessionCatchUp). */
+  #behind = false;
+  /** Cluster mode: the stream sequences the catch-up last gave this session (message ids of stored messages). */
+  #readBack: { readonly from: number; readonly through: number } | undefined;
 
   constructor(clientId: string, deps: SessionDeps) {
     this.clientId = clientId;
@@ -315,6 +335,7 @@ export class Session {
     this.#outbox?.clear();
     this.#disconnectedAt = Date.now();
     this.#relieve(); // an offline subscriber holds nobody back
+    if (this.#behind) this.#deps.catchUp?.room(this); // nor waits for room: its backlog follows queueOverflow
   }
 
   /**
@@ -322,6 +343,44 @@ export class Session {
    * the shared subscription it came through.
    */
   deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined, shared?: string): void {
+    // Behind: the catch-up reads the stored messages back in stream order, so none overtakes them
+    if (shared === undefined && (this.#behind || this.#readBack !== undefined) && this.#catchUpHas(message)) return;
+    this.#deliver(message, qos, retain, subscriptionIds, shared);
+  }
+
+  /** Whether the cluster's catch-up delivers `message` (the session is behind) or delivered it already. */
+  #catchUpHas(message: Message): boolean {
+    if (this.#behind) return this.#deps.catchUp?.skips(this, message) === true;
+    const read = this.#readBack as { readonly from: number; readonly through: number };
+    return message.id >= read.from && message.id <= read.through;
+  }
+
+  /**
+   * Cluster catch-up: delivers a stored message read back from the stream; false, leaving it for
+   * later, while the session consumes and its queue is full again.
+   */
+  deliverBehind(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined): boolean {
+    if (this.#outlet !== null && this.#queue !== undefined && this.#queue.full(this.#diskLimits()) && this.consuming(Date.now())) return false;
+    this.#deliver(message, qos, retain, subscriptionIds, undefined);
+    return true;
+  }
+
+  /**
+   * Cluster catch-up: the session has every stored message again and takes the live ones from now
+   * on; those of sequences `from`..`through` it was given by the catch-up, so the live path bringing
+   * one late (it may lag behind the read of the stream) is not delivered twice.
+   */
+  caughtUp(from: number, through: number): void {
+    this.#behind = false;
+    this.#readBack = { from, through };
+  }
+
+  /** True while stored messages for this session are left to the cluster's catch-up. */
+  get behind(): boolean {
+    return this.#behind;
+  }
+
+  #deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined, shared: string | undefined): void {
     const seq = qos > 0 ? this.#nextSeq++ : 0;
     const delivery: Delivery = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish', seq, shared };
     const outlet = this.#outlet;
@@ -450,6 +509,7 @@ export class Session {
   }
 
   #enqueue(delivery: Delivery): void {
+    if (this.#defers(delivery)) return;
     if (delivery.qos > 0) this.#record(delivery);
     const flow = this.#deps.flow;
     if (flow === undefined || this.#outlet === null) {
@@ -464,6 +524,20 @@ export class Session {
       this.#pressured = true;
       flow.pressured(this);
     }
+  }
+
+  /**
+   * Cluster mode: a stored message that meets the full queue of a consuming subscriber is left to
+   * the catch-up, which reads it back from the stream once the queue has room (nothing recorded here).
+   */
+  #defers(delivery: Delivery): boolean {
+    const catchUp = this.#deps.catchUp;
+    if (catchUp === undefined || this.#outlet === null || delivery.shared !== undefined) return false;
+    const queue = this.#queued();
+    if (this.#flowless || !queue.full(this.#diskLimits()) || !this.consuming(Date.now())) return false;
+    if (!catchUp.defers(this, delivery.message)) return false;
+    this.#behind = true;
+    return true;
   }
 
   /** A persistent session's queue with a paging store is bounded by bytes on disk (its memory stays about one page). */
@@ -490,7 +564,10 @@ export class Session {
   /** Moves queued messages into the window while there is room; lets held publishers go once the queue is half empty. */
   #pump(): void {
     this.#pumpQueue();
-    if (this.#pressured && (this.#queue === undefined || this.#queue.relieved(this.#diskLimits()))) this.#relieve();
+    if (!this.#pressured && !this.#behind) return;
+    if (this.#queue !== undefined && !this.#queue.relieved(this.#diskLimits())) return;
+    this.#relieve();
+    if (this.#behind) this.#deps.catchUp?.room(this);
   }
 
   #pumpQueue(): void {

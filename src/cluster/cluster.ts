@@ -21,6 +21,7 @@ import { APPEND_TIMEOUT_MS, appendWithRetry, JetStreamAppender } from './appende
 import { decodeFrame, FrameBatch, isFrame } from './live-frames.js';
 import type { ClusterEngine } from './sessions.js';
 import type { ClusterStore } from './session-store.js';
+import type { CatchUpFigures } from './catch-up.js';
 
 /** The session records' inbound QoS 2 message ids (ClusterStore): chosen before the append, marked once stored. */
 export type InboundLedger = Pick<ClusterStore, 'chooseInbound' | 'inboundMessage' | 'inboundStored' | 'claim'>;
@@ -61,6 +62,8 @@ export interface ClusterHost {
   leaving?(): void;
   /** Cluster sessions: where an inbound QoS 2 message's id is recorded before its append. */
   readonly inbound?: InboundLedger;
+  /** Flow control's catch-up of sessions that fell behind (src/cluster/catch-up.ts): its figures. */
+  catchUp?(): CatchUpFigures;
 }
 
 /** An inbound QoS 2 message's appends, waiting for the record that names their message id. */
@@ -820,6 +823,7 @@ export class ClusterNode implements Plugin, ClusterLink, RouteInterest {
       sessionsOwned: this.#host.sessionCount(),
       sharedGroups: this.#shared.size,
       append: { count: a.count, retries: a.retries, failures: a.failures, p50Ms: a.percentile(50), p99Ms: a.percentile(99) },
+      catchUp: this.#host.catchUp?.() ?? { deferred: 0, read: 0, episodes: 0, behind: 0 },
     };
   }
 

@@ -1,3 +1,5 @@
+import type { CatchUpFigures } from './catch-up.js';
+
 /** What a node reports about its part in the cluster (status JSON, $SYS, /metrics). */
 export interface ClusterStatus {
   readonly nodeId: string;
@@ -21,6 +23,8 @@ export interface ClusterStatus {
     readonly p50Ms: number | null;
     readonly p99Ms: number | null;
   };
+  /** Flow control: stored messages left out of consuming subscribers' full queues and read back from the stream (catch-up.ts). */
+  readonly catchUp: CatchUpFigures;
 }
 
 /** How many recent append latencies the percentiles are taken over. */

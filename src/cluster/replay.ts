@@ -88,6 +88,12 @@ export class ClusterReplay {
 
 /** Delivers `message` to `session` as the router would: once, at the highest granted QoS, with every identifier. */
 function deliver(session: Session, subscriptions: readonly Subscription[], message: Message): void {
+  const delivery = deliveryOf(subscriptions, message);
+  if (delivery !== undefined) session.deliver(message, delivery.qos, delivery.retain, delivery.ids);
+}
+
+/** How `message` goes to a session with `subscriptions` (not shared ones), as the router would deliver it; undefined when none matches. */
+export function deliveryOf(subscriptions: readonly Subscription[], message: Message): { qos: QoS; retain: boolean; ids: number[] | undefined } | undefined {
   let qos: QoS | undefined;
   let retainAsPublished = false;
   let ids: number[] | undefined;
@@ -99,7 +105,7 @@ function deliver(session: Session, subscriptions: readonly Subscription[], messa
     retainAsPublished ||= sub.retainAsPublished;
     if (sub.identifier !== undefined && !ids?.includes(sub.identifier)) (ids ??= []).push(sub.identifier);
   }
-  if (qos !== undefined) session.deliver(message, qos, retainAsPublished && message.retain, ids);
+  return qos === undefined ? undefined : { qos, retain: retainAsPublished && message.retain, ids };
 }
 
 /** MQTT topic matching [MQTT-4.7]: `+` one level, `#` the rest (and the parent); wildcards do not match `$` topics first. */

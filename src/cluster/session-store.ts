@@ -168,6 +168,18 @@ export class ClusterStore implements Store {
     this.#touch(mirror);
   }
 
+  /**
+   * The session fell behind its live stored messages (src/cluster/catch-up.ts) and has every one
+   * up to `seq`: until it has caught up (`resumed(clientId, undefined, through)`), its floor stays
+   * at or below `seq`, so that a node resuming it reads the rest from the stream.
+   */
+  behind(clientId: string, seq: number): void {
+    const mirror = this.#mirrors.get(clientId);
+    if (mirror === undefined) return;
+    mirror.resumeCap = seq;
+    this.#touchDeliveries(mirror);
+  }
+
   /** Stops writing a session this node no longer owns (it was handed over or fenced). */
   forget(clientId: string): void {
     const mirror = this.#mirrors.get(clientId);

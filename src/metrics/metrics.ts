@@ -59,6 +59,9 @@ export class Metrics implements Plugin {
     gauge(r, 'midge_cluster_shared_groups', 'Shared subscriptions (group and filter) this node takes part in through NATS queue groups.', () => cluster.status().sharedGroups);
     counter(r, 'midge_cluster_append_retries_total', 'JetStream appends repeated with the same message id after a failure or timeout.', () => cluster.appends.retries);
     counter(r, 'midge_cluster_append_failures_total', 'JetStream appends given up after the retry deadline (the publisher was refused).', () => cluster.appends.failures);
+    counter(r, 'midge_cluster_catchup_deferred_total', 'Stored QoS 1/2 deliveries left out of consuming subscribers\' full queues, to be read back from the MSGS stream (flow control in cluster mode).', () => cluster.status().catchUp.deferred);
+    counter(r, 'midge_cluster_catchup_read_total', 'Stored QoS 1/2 deliveries read back from the MSGS stream for sessions that fell behind.', () => cluster.status().catchUp.read);
+    gauge(r, 'midge_cluster_sessions_behind', 'Sessions whose stored messages are read back from the MSGS stream now (their queue filled while they consumed).', () => cluster.status().catchUp.behind);
     const latency = new Histogram({
       name: 'midge_cluster_append_duration_seconds',
       help: 'Time from the first attempt of a JetStream append (QoS 1/2 or retained message) to its acknowledgement, retries included.',

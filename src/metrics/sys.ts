@@ -172,6 +172,9 @@ function clusterValues(c: ClusterStatus): Record<string, string | number> {
     'cluster/append/count': c.append.count,
     'cluster/append/retries': c.append.retries,
     'cluster/append/failures': c.append.failures,
+    'cluster/catchup/deferred': c.catchUp.deferred,
+    'cluster/catchup/read': c.catchUp.read,
+    'cluster/sessions/behind': c.catchUp.behind,
   };
   // An empty retained payload would clear the topic [MQTT-3.3.1-10]: no latency is published before the first append
   if (c.append.p50Ms !== null) values['cluster/append/latency/p50'] = c.append.p50Ms;

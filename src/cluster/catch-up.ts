@@ -1,0 +1,236 @@
+import type { Logger } from 'pino';
+import type { Message } from '../model.js';
+import type { Session, SessionCatchUp } from '../broker/session.js';
+import { matchFilterOf } from '../broker/subscription.js';
+import { decodeMessage } from '../store/records.js';
+import { deliveryOf } from './replay.js';
+import { isStreamId } from './session-record.js';
+import type { ClusterEngine } from './sessions.js';
+import type { ClusterStore } from './session-store.js';
+import { filterSubjects } from './subjects.js';
+
+/** Messages one read of the stream asks JetStream for at a time (what a read holds in memory beyond the queue). */
+const BATCH = 128;
+/** One read of the stream stops after this long; the next goes on from where it stopped. */
+const READ_DEADLINE_MS = 30_000;
+/** A read that failed (NATS gone, JetStream not serving) is tried again after this long. */
+const RETRY_MS = 1000;
+/** Before a caught-up session takes live messages again, the node's live path may take this long to reach what was read. */
+const LIVE_WAIT_MS = 2000;
+/** Most often behind sessions are checked for a stall, in ms. */
+const MAX_SWEEP_MS = 1000;
+
+/** Where a session that fell behind stands. */
+interface Lag {
+  /** The first stored message left out of its queue: every stored message for the session from here on is read back. */
+  readonly from: number;
+  /** Every stored message for the session up to here is delivered or queued. */
+  cursor: number;
+  /** The highest stored message the live path left to the catch-up. */
+  skipped: number;
+  /** The highest stored message read back that went to the session. */
+  taken: number;
+  /** A read of the stream is running. */
+  reading: boolean;
+}
+
+/** The catch-up's counters (status JSON, $SYS, /metrics). */
+export interface CatchUpFigures {
+  /** Stored messages left out of consuming subscribers' full queues (read back later) since start. */
+  readonly deferred: number;
+  /** Stored messages read back from the stream and delivered or queued since start. */
+  readonly read: number;
+  /** Times a session fell behind since start. */
+  readonly episodes: number;
+  /** Sessions behind now. */
+  readonly behind: number;
+}
+
+/** What the catch-up needs of the broker. */
+export interface CatchUpHost {
+  readonly logger: Logger;
+  /** Whether `session` is still the registry's session of its client (not ended, replaced or taken over). */
+  current(session: Session): boolean;
+  /** Milliseconds without an acknowledgement after which a subscriber is stalled (flow control's stallTimeout). */
+  readonly stallTimeout: number;
+  readonly store: Pick<ClusterStore, 'behind' | 'resumed'>;
+}
+
+/**
+ * Flow control in cluster mode (docs/cluster.md, *Flow control*). Every QoS 1/2 message is in the
+ * MSGS stream, with its sequence as its identity, before any session gets it; so when a stored
+ * message meets the full queue of a consuming subscriber, it is left out instead of dropped, and
+ * the session is **behind** from it: the live path leaves every later stored message for it to
+ * the catch-up too, so that none overtakes another. Once the queue is back under half its bounds,
+ * the catch-up reads the stream from where the session fell behind with an ordered (ephemeral)
+ * consumer, filtered on the session's subject when its subscriptions map to one, and puts what
+ * matches into the queue until it is full again (then it waits for room again) or the stream has
+ * no more: then, in one synchronous step, the session takes live messages again. The stored
+ * messages the live path brings late (it may lag behind the stream read) are ones it has: the
+ * session skips them (`Session.caughtUp`). A subscriber that stalls or goes offline while behind
+ * is read on at once, and its queue follows `queueOverflow` (each drop counted) as any stalled
+ * subscriber's. While behind, the session record's floor stays at the last message read, so a
+ * node resuming the session reads the rest from the stream. No durable consumer is made.
+ */
+export class ClusterCatchUp implements SessionCatchUp {
+  readonly #host: CatchUpHost;
+  readonly #lags = new Map<Session, Lag>();
+  #engine: ClusterEngine | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #deferred = 0;
+  #read = 0;
+  #episodes = 0;
+
+  constructor(host: CatchUpHost) {
+    this.#host = host;
+  }
+
+  /** The node joined the cluster: the stream can be read. */
+  join(engine: ClusterEngine): void {
+    this.#engine = engine;
+  }
+
+  /** The node is leaving: reads stop. */
+  stop(): void {
+    this.#engine = undefined;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  figures(): CatchUpFigures {
+    return { deferred: this.#deferred, read: this.#read, episodes: this.#episodes, behind: this.#lags.size };
+  }
+
+  defers(session: Session, message: Message): boolean {
+    // Only a stored message can be read back; a late one from before the session fell behind is queued
+    if (this.#engine === undefined || !isStored(message) || this.#lags.has(session)) return false;
+    this.#lags.set(session, { from: message.id, cursor: message.id - 1, skipped: message.id, taken: 0, reading: false });
+    this.#host.store.behind(session.clientId, message.id - 1);
+    this.#deferred++;
+    this.#episodes++;
+    this.#startSweep();
+    return true;
+  }
+
+  skips(session: Session, message: Message): boolean {
+    const lag = this.#lags.get(session);
+    // A stored message from before the session fell behind (a gap replay brings it late) was never read: it is delivered
+    if (lag === undefined || !isStored(message) || message.id < lag.from) return false;
+    if (message.id > lag.skipped) lag.skipped = message.id;
+    this.#deferred++;
+    return true;
+  }
+
+  room(session: Session): void {
+    const lag = this.#lags.get(session);
+    if (lag === undefined || lag.reading) return;
+    lag.reading = true;
+    void this.#catchUp(session, lag).finally(() => {
+      lag.reading = false;
+    });
+  }
+
+  /** Reads the stream for `session` until its queue is full again or it has every stored message, then lets live messages through. */
+  async #catchUp(session: Session, lag: Lag): Promise<void> {
+    try {
+      for (;;) {
+        const engine = this.#engine;
+        if (engine === undefined || !this.#host.current(session)) return this.#forget(session);
+        if (!(await this.#readRound(engine, session, lag))) return; // full again: room() goes on
+        if (!this.#host.current(session)) return this.#forget(session);
+        // The live path may not have brought what was read yet: let it (those it brings are skipped)
+        const waitedFrom = Date.now();
+        while (engine.position() < lag.taken && lag.skipped <= lag.cursor && Date.now() - waitedFrom < LIVE_WAIT_MS) await sleep(10);
+        if (lag.skipped > lag.cursor) continue; // stored while it read: read on
+        // Caught up, in one synchronous step: from here on the live path delivers to the session
+        this.#lags.delete(session);
+        session.caughtUp(lag.from, lag.cursor);
+        this.#host.store.resumed(session.clientId, undefined, lag.cursor);
+        return;
+      }
+    } catch (err) {
+      this.#host.logger.warn({ err, clientId: session.clientId }, 'cannot read the stored messages a session fell behind on; trying again');
+      setTimeout(() => this.room(session), RETRY_MS).unref();
+    }
+  }
+
+  /**
+   * One read from `lag.cursor + 1` to what the stream holds now: false when the session's queue
+   * filled up (the rest waits for room), true when the read reached the end.
+   */
+  async #readRound(engine: ClusterEngine, session: Session, lag: Lag): Promise<boolean> {
+    const subscriptions = session.subscriptionList().filter((s) => s.group === undefined);
+    if (subscriptions.length === 0) {
+      lag.cursor = Math.max(lag.cursor, lag.skipped); // no subscription left: nothing of it is wanted
+      return true;
+    }
+    const { DeliverPolicy } = await import('nats');
+    // nats-server 2.9 filters a consumer on one subject: one subject is read alone, several through all of them
+    const subjects = [...new Set(subscriptions.flatMap((s) => filterSubjects(`${engine.prefix}.msgs`, matchFilterOf(s))))];
+    const filter = subjects.length === 1 ? (subjects[0] as string) : `${engine.prefix}.msgs.>`;
+    // What the stream holds now: the consumer, made after, sees at least that far
+    const last = (await engine.jsm.streams.info(engine.messages)).state.last_seq;
+    const consumer = await engine.js.consumers.get(engine.messages, { filterSubjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lag.cursor + 1 });
+    // A consumer with nothing to read would wait for a message: its info, which creates it, says how many there are
+    if ((await consumer.info()).num_pending === 0) {
+      lag.cursor = Math.max(lag.cursor, last);
+      return true;
+    }
+    const iterator = await consumer.consume({ max_messages: BATCH });
+    const timer = setTimeout(() => void iterator.close(), READ_DEADLINE_MS);
+    try {
+      for await (const m of iterator) {
+        if (!this.#host.current(session)) return true;
+        const message: Message = { ...decodeMessage(m.data), id: m.seq };
+        const delivery = deliveryOf(subscriptions, message);
+        if (delivery !== undefined) {
+          if (!session.deliverBehind(message, delivery.qos, delivery.retain, delivery.ids)) return false;
+          lag.taken = m.seq;
+          this.#read++;
+        }
+        lag.cursor = m.seq;
+        this.#host.store.behind(session.clientId, m.seq);
+        if (m.info.pending === 0) {
+          lag.cursor = Math.max(lag.cursor, last); // nothing else for the session up to the stream's end as it was
+          break;
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      await iterator.close();
+    }
+    return true;
+  }
+
+  #forget(session: Session): void {
+    this.#lags.delete(session);
+  }
+
+  /** While sessions are behind, checks now and then whether one stalled or went away (it waits for room no longer). */
+  #startSweep(): void {
+    if (this.#timer !== undefined) return;
+    this.#timer = setInterval(() => this.#sweep(), Math.max(1, Math.min(MAX_SWEEP_MS, Math.floor(this.#host.stallTimeout / 4))));
+    this.#timer.unref();
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [session, lag] of this.#lags) {
+      if (!this.#host.current(session)) this.#lags.delete(session);
+      else if (!lag.reading && !session.consuming(now)) this.room(session);
+    }
+    if (this.#lags.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A message that is in the MSGS stream, identified by its sequence. */
+function isStored(message: Message): boolean {
+  return message.qos > 0 && isStreamId(message.id);
+}
