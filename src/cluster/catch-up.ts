@@ -7,10 +7,9 @@ import { deliveryOf } from './replay.js';
 import { isStreamId } from './session-record.js';
 import type { ClusterEngine } from './sessions.js';
 import type { ClusterStore } from './session-store.js';
+import { readStored } from './stream-reader.js';
 import { filterSubjects } from './subjects.js';
 
-/** Messages one read of the stream asks JetStream for at a time (what a read holds in memory beyond the queue). */
-const BATCH = 128;
 /** One read of the stream stops after this long; the next goes on from where it stopped. */
 const READ_DEADLINE_MS = 30_000;
 /** A read that failed (NATS gone, JetStream not serving) is tried again after this long. */
@@ -62,8 +61,8 @@ export interface CatchUpHost {
  * message meets the full queue of a consuming subscriber, it is left out instead of dropped, and
  * the session is **behind** from it: the live path leaves every later stored message for it to
  * the catch-up too, so that none overtakes another. Once the queue is back under half its bounds,
- * the catch-up reads the stream from where the session fell behind with an ordered (ephemeral)
- * consumer, filtered on the session's subject when its subscriptions map to one, and puts what
+ * the catch-up reads the stream from where the session fell behind with ordered (ephemeral)
+ * consumers on the session's subjects (stream-reader.ts), and puts what
  * matches into the queue until it is full again (then it waits for room again) or the stream has
  * no more: then, in one synchronous step, the session takes live messages again. The stored
  * messages the live path brings late (it may lag behind the stream read) are ones it has: the
@@ -164,22 +163,22 @@ export class ClusterCatchUp implements SessionCatchUp {
       lag.cursor = Math.max(lag.cursor, lag.skipped); // no subscription left: nothing of it is wanted
       return true;
     }
-    const { DeliverPolicy } = await import('nats');
-    // nats-server 2.9 filters a consumer on one subject: one subject is read alone, several through all of them
-    const subjects = [...new Set(subscriptions.flatMap((s) => filterSubjects(`${engine.prefix}.msgs`, matchFilterOf(s))))];
-    const filter = subjects.length === 1 ? (subjects[0] as string) : `${engine.prefix}.msgs.>`;
-    // What the stream holds now: the consumer, made after, sees at least that far
-    const last = (await engine.jsm.streams.info(engine.messages)).state.last_seq;
-    const consumer = await engine.js.consumers.get(engine.messages, { filterSubjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lag.cursor + 1 });
-    // A consumer with nothing to read would wait for a message: its info, which creates it, says how many there are
-    if ((await consumer.info()).num_pending === 0) {
-      lag.cursor = Math.max(lag.cursor, last);
-      return true;
+    const subjects = subscriptions.flatMap((s) => filterSubjects(`${engine.prefix}.msgs`, matchFilterOf(s)));
+    // What the stream holds now: read up to there (what is stored meanwhile is skipped, and read by the next round)
+    const { last_seq: last, first_seq: first } = (await engine.jsm.streams.info(engine.messages)).state;
+    if (last <= lag.cursor) return true;
+    if (first > lag.cursor + 1) {
+      // Past the stream's limits (max_age, max_bytes): what it removed cannot be read back
+      this.#host.logger.warn({ clientId: session.clientId, from: lag.cursor + 1, first }, 'the MSGS stream no longer holds stored messages a session fell behind on; they are lost for it');
     }
-    const iterator = await consumer.consume({ max_messages: BATCH });
-    const timer = setTimeout(() => void iterator.close(), READ_DEADLINE_MS);
+    const abort = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, READ_DEADLINE_MS);
     try {
-      for await (const m of iterator) {
+      for await (const m of readStored(engine, subjects, lag.cursor + 1, last, abort.signal)) {
         if (!this.#host.current(session)) return true;
         const message: Message = { ...decodeMessage(m.data), id: m.seq };
         const delivery = deliveryOf(subscriptions, message);
@@ -190,15 +189,14 @@ export class ClusterCatchUp implements SessionCatchUp {
         }
         lag.cursor = m.seq;
         this.#host.store.behind(session.clientId, m.seq);
-        if (m.info.pending === 0) {
-          lag.cursor = Math.max(lag.cursor, last); // nothing else for the session up to the stream's end as it was
-          break;
-        }
       }
     } finally {
       clearTimeout(timer);
-      await iterator.close();
+      abort.abort();
     }
+    // Every message for the session up to `last` is read (unless the deadline cut the read short: the next round goes on)
+    if (!timedOut) lag.cursor = Math.max(lag.cursor, last);
+    this.#host.store.behind(session.clientId, lag.cursor);
     return true;
   }
 
@@ -217,7 +215,8 @@ export class ClusterCatchUp implements SessionCatchUp {
     const now = Date.now();
     for (const [session, lag] of this.#lags) {
       if (!this.#host.current(session)) this.#lags.delete(session);
-      else if (!lag.reading && !session.consuming(now)) this.room(session);
+      // Stalled or offline: it waits for room no longer; an empty queue has room (should a drain have gone unheard)
+      else if (!lag.reading && (!session.consuming(now) || session.queuedCount === 0)) this.room(session);
     }
     if (this.#lags.size === 0) {
       clearInterval(this.#timer);

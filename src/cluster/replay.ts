@@ -5,6 +5,7 @@ import { grantedQos, matchFilterOf, type Subscription } from '../broker/subscrip
 import { decodeMessage } from '../store/records.js';
 import type { ClusterEngine } from './sessions.js';
 import type { ClusterStore } from './session-store.js';
+import { readStored } from './stream-reader.js';
 import { filterSubjects } from './subjects.js';
 
 /** How long replaying a session's backlog may take before the CONNECT is refused. */
@@ -14,8 +15,8 @@ const REPLAY_DEADLINE_MS = 30_000;
  * Brings a resumed session's offline backlog back from the MSGS stream, in stream order, before
  * any live message reaches it (so the backlog is never interleaved with live messages of the same
  * topic). The node listens on the session's subjects first, reads the stream's last sequence L,
- * replays (floor, L] with an ordered (ephemeral) consumer (filtered on the session's subject when
- * its subscriptions map to one), then, in one synchronous step, adds
+ * replays (floor, L] with ordered (ephemeral) consumers, one per subject of the session's filters,
+ * merged in stream order (stream-reader.ts), then, in one synchronous step, adds
  * the session's subscriptions to the router and delivers the live messages that arrived meanwhile
  * with a sequence above L. Shared subscriptions are not replayed: their messages went to another
  * member of the group.
@@ -59,29 +60,12 @@ export class ClusterReplay {
 
   /** Stops at `last`, or once `signal` aborts (the deadline passed) or the session is no longer the registry's (evicted). */
   async #replay(session: Session, subscriptions: readonly Subscription[], floor: number, last: number, signal: AbortSignal): Promise<void> {
-    const { js, prefix, messages: stream } = this.#engine;
-    const { DeliverPolicy } = await import('nats');
-    // nats-server 2.9 filters a consumer on one subject: a session whose filters map to one subject
-    // reads only that one; otherwise the consumer reads every subject and the node filters
-    const subjects = [...new Set(subscriptions.flatMap((s) => filterSubjects(`${prefix}.msgs`, matchFilterOf(s))))];
-    const filter = subjects.length === 1 ? (subjects[0] as string) : `${prefix}.msgs.>`;
-    const consumer = await js.consumers.get(stream, { filterSubjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 });
-    // A filtered consumer may have nothing to read (no message on the subject since the floor): it
-    // would wait for one until the deadline. Its info, which creates it, says how many there are.
-    if (signal.aborted || (await consumer.info()).num_pending === 0 || signal.aborted) return;
-    const iterator = await consumer.consume();
-    const stop = () => void iterator.close();
-    signal.addEventListener('abort', stop);
-    try {
-      for await (const m of iterator) {
-        if (m.seq > last || signal.aborted || this.#ctx.sessions.get(session.clientId) !== session) break;
-        deliver(session, subscriptions, { ...decodeMessage(m.data), id: m.seq });
-        this.#store.resumed(session.clientId, m.seq);
-        if (m.seq >= last || m.info.pending === 0) break;
-      }
-    } finally {
-      signal.removeEventListener('abort', stop);
-      await iterator.close();
+    // Only the session's subjects are read, each with an ordered consumer, merged in stream order (stream-reader.ts)
+    const subjects = subscriptions.flatMap((s) => filterSubjects(`${this.#engine.prefix}.msgs`, matchFilterOf(s)));
+    for await (const m of readStored(this.#engine, subjects, floor + 1, last, signal)) {
+      if (this.#ctx.sessions.get(session.clientId) !== session) break;
+      deliver(session, subscriptions, { ...decodeMessage(m.data), id: m.seq });
+      this.#store.resumed(session.clientId, m.seq);
     }
   }
 }

@@ -66,6 +66,34 @@ describe.skipIf(!hasNats)('cluster mode: sessions across nodes (real nats-server
     expect(extra).toEqual(['live']);
   }, 30_000);
 
+  it('a backlog replayed for several filters (one ordered consumer per subject, merged by stream sequence) holds their messages only, in stream order, overlapping filters once', async () => {
+    const [a, b, c] = (await cluster(3)) as [TestBroker, TestBroker, TestBroker];
+    const sub = await a.client({ clientId: 'wide', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+    // room/1/+ overlaps room/+/temp on room/1/temp; hall/# is two subjects (hall and hall.>)
+    await sub.subscribeAsync({ 'room/+/temp': { qos: 1 }, 'room/1/+': { qos: 1 }, 'hall/#': { qos: 1 } });
+    await sub.endAsync();
+    const pub = await c.client({ clientId: 'wide-pub' });
+    const topics = ['room/1/temp', 'room/2/hum', 'hall', 'yard/1/temp', 'room/2/temp', 'hall/a/b', 'room/1/hum', 'room/1/temp/raw'];
+    const wanted = new Set(['room/1/temp', 'hall', 'room/2/temp', 'hall/a/b', 'room/1/hum']);
+    const expected: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const topic = topics[i % topics.length] as string;
+      await pub.publishAsync(topic, `${topic}#${i}`, { qos: 1 });
+      if (wanted.has(topic)) expected.push(`${topic}#${i}`);
+    }
+    const got: string[] = [];
+    const back = b.open({ clientId: 'wide', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 300 } });
+    back.on('message', (_t, payload) => got.push(payload.toString()));
+    await until(() => back.connected, 'reconnected to another node');
+    expect(connackOf(back).sessionPresent).toBe(true);
+    await until(() => got.length >= expected.length, `${expected.length} messages (have ${got.length})`);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got).toEqual(expected);
+    await pub.publishAsync('hall/x', 'live', { qos: 1 });
+    await until(() => got.length > expected.length, 'the live message');
+    expect(got.slice(expected.length)).toEqual(['live']);
+  }, 30_000);
+
   it('[MQTT-3.1.4-3] a CONNECT on node B closes the connection on node A within 1 s with DISCONNECT 0x8E; the session continues on B', async () => {
     const [a, b] = (await cluster(2)) as [TestBroker, TestBroker];
     const first = await wire(a, 5);
