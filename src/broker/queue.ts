@@ -244,6 +244,11 @@ export class MessageQueue {
     );
   }
 
+  /** How many more deliveries fit within the bound on messages (0 when full). */
+  get room(): number {
+    return Math.max(0, this.#limits.maxMessages - this.size);
+  }
+
   /** Deliveries waiting, in memory and on disk. */
   get size(): number {
     return this.memorySize + this.#backlog;

@@ -285,6 +285,11 @@ export class Session {
     return this.#queue?.size ?? 0;
   }
 
+  /** How many more deliveries the queue takes within its bound on messages. */
+  get queueRoom(): number {
+    return this.#queue?.room ?? (this.#deps.limitsOf?.(this.clientId) ?? this.#deps.limits).maxMessages;
+  }
+
   /** Payload bytes queued, in memory and on disk. */
   get queuedBytes(): number {
     return this.#queue?.bytes ?? 0;

@@ -7,11 +7,9 @@ import { deliveryOf } from './replay.js';
 import { isStreamId } from './session-record.js';
 import type { ClusterEngine } from './sessions.js';
 import type { ClusterStore } from './session-store.js';
-import { readStored } from './stream-reader.js';
+import { readSubjects, StoredCursor } from './stream-reader.js';
 import { filterSubjects } from './subjects.js';
 
-/** One read of the stream stops after this long; the next goes on from where it stopped. */
-const READ_DEADLINE_MS = 30_000;
 /** A read that failed (NATS gone, JetStream not serving) is tried again after this long. */
 const RETRY_MS = 1000;
 /** Before a caught-up session takes live messages again, the node's live path may take this long to reach what was read. */
@@ -31,6 +29,8 @@ interface Lag {
   taken: number;
   /** A read of the stream is running. */
   reading: boolean;
+  /** The read position in the stream on the session's subjects, kept from one read to the next. */
+  stream: StoredCursor | undefined;
 }
 
 /** The catch-up's counters (status JSON, $SYS, /metrics). */
@@ -103,7 +103,7 @@ export class ClusterCatchUp implements SessionCatchUp {
   defers(session: Session, message: Message): boolean {
     // Only a stored message can be read back; a late one from before the session fell behind is queued
     if (this.#engine === undefined || !isStored(message) || this.#lags.has(session)) return false;
-    this.#lags.set(session, { from: message.id, cursor: message.id - 1, skipped: message.id, taken: 0, reading: false });
+    this.#lags.set(session, { from: message.id, cursor: message.id - 1, skipped: message.id, taken: 0, reading: false, stream: undefined });
     this.#host.store.behind(session.clientId, message.id - 1);
     this.#deferred++;
     this.#episodes++;
@@ -142,13 +142,14 @@ export class ClusterCatchUp implements SessionCatchUp {
         while (engine.position() < lag.taken && lag.skipped <= lag.cursor && Date.now() - waitedFrom < LIVE_WAIT_MS) await sleep(10);
         if (lag.skipped > lag.cursor) continue; // stored while it read: read on
         // Caught up, in one synchronous step: from here on the live path delivers to the session
-        this.#lags.delete(session);
+        this.#forget(session);
         session.caughtUp(lag.from, lag.cursor);
         this.#host.store.resumed(session.clientId, undefined, lag.cursor);
         return;
       }
     } catch (err) {
       this.#host.logger.warn({ err, clientId: session.clientId }, 'cannot read the stored messages a session fell behind on; trying again');
+      this.#end(lag); // read again from where the session stands
       setTimeout(() => this.room(session), RETRY_MS).unref();
     }
   }
@@ -159,48 +160,51 @@ export class ClusterCatchUp implements SessionCatchUp {
    */
   async #readRound(engine: ClusterEngine, session: Session, lag: Lag): Promise<boolean> {
     const subscriptions = session.subscriptionList().filter((s) => s.group === undefined);
+    const through = lag.skipped; // every message up to here is stored: read up to it at least
     if (subscriptions.length === 0) {
-      lag.cursor = Math.max(lag.cursor, lag.skipped); // no subscription left: nothing of it is wanted
+      lag.cursor = Math.max(lag.cursor, through); // no subscription left: nothing of it is wanted
       return true;
     }
     const subjects = subscriptions.flatMap((s) => filterSubjects(`${engine.prefix}.msgs`, matchFilterOf(s)));
-    // What the stream holds now: read up to there (what is stored meanwhile is skipped, and read by the next round)
-    const { last_seq: last, first_seq: first } = (await engine.jsm.streams.info(engine.messages)).state;
-    if (last <= lag.cursor) return true;
-    if (first > lag.cursor + 1) {
-      // Past the stream's limits (max_age, max_bytes): what it removed cannot be read back
-      this.#host.logger.warn({ clientId: session.clientId, from: lag.cursor + 1, first }, 'the MSGS stream no longer holds stored messages a session fell behind on; they are lost for it');
+    let stream = lag.stream;
+    if (stream !== undefined && !sameSubjects(stream.subjects, readSubjects(engine.prefix, subjects))) {
+      // The subscriptions changed: read their subjects from where the session stands
+      void stream.close();
+      stream = undefined;
     }
-    const abort = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      abort.abort();
-    }, READ_DEADLINE_MS);
-    try {
-      for await (const m of readStored(engine, subjects, lag.cursor + 1, last, abort.signal)) {
-        if (!this.#host.current(session)) return true;
-        const message: Message = { ...decodeMessage(m.data), id: m.seq };
-        const delivery = deliveryOf(subscriptions, message);
-        if (delivery !== undefined) {
-          if (!session.deliverBehind(message, delivery.qos, delivery.retain, delivery.ids)) return false;
-          lag.taken = m.seq;
-          this.#read++;
+    stream ??= lag.stream = new StoredCursor(engine, subjects, lag.cursor);
+    let full = false;
+    await stream.read(session.queueRoom, (m) => {
+      if (!this.#host.current(session)) return false;
+      const message: Message = { ...decodeMessage(m.data), id: m.seq };
+      const delivery = deliveryOf(subscriptions, message);
+      if (delivery !== undefined) {
+        if (!session.deliverBehind(message, delivery.qos, delivery.retain, delivery.ids)) {
+          full = true;
+          return false;
         }
-        lag.cursor = m.seq;
-        this.#host.store.behind(session.clientId, m.seq);
+        lag.taken = m.seq;
+        this.#read++;
       }
-    } finally {
-      clearTimeout(timer);
-      abort.abort();
-    }
-    // Every message for the session up to `last` is read (unless the deadline cut the read short: the next round goes on)
-    if (!timedOut) lag.cursor = Math.max(lag.cursor, last);
+      lag.cursor = m.seq;
+      return true;
+    });
     this.#host.store.behind(session.clientId, lag.cursor);
+    if (full || !this.#host.current(session)) return !full;
+    // The subjects hold no more than what was read: nothing for the session up to `through` is left
+    lag.cursor = Math.max(lag.cursor, through);
     return true;
   }
 
+  /** Ends a session's episode: its consumers go. */
+  #end(lag: Lag): void {
+    void lag.stream?.close();
+    lag.stream = undefined;
+  }
+
   #forget(session: Session): void {
+    const lag = this.#lags.get(session);
+    if (lag !== undefined) this.#end(lag);
     this.#lags.delete(session);
   }
 
@@ -214,7 +218,7 @@ export class ClusterCatchUp implements SessionCatchUp {
   #sweep(): void {
     const now = Date.now();
     for (const [session, lag] of this.#lags) {
-      if (!this.#host.current(session)) this.#lags.delete(session);
+      if (!this.#host.current(session)) this.#forget(session);
       // Stalled or offline: it waits for room no longer; an empty queue has room (should a drain have gone unheard)
       else if (!lag.reading && (!session.consuming(now) || session.queuedCount === 0)) this.room(session);
     }
@@ -223,6 +227,11 @@ export class ClusterCatchUp implements SessionCatchUp {
       this.#timer = undefined;
     }
   }
+}
+
+/** Whether two lists of subjects are the same. */
+function sameSubjects(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
 }
 
 function sleep(ms: number): Promise<void> {

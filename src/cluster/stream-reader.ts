@@ -1,4 +1,4 @@
-import type { JetStreamClient, JsMsg } from 'nats';
+import type { Consumer, JetStreamClient, JsMsg } from 'nats';
 
 /** Messages one consumer asks JetStream for at a time (what a read holds in memory per subject). */
 const BATCH = 128;
@@ -23,9 +23,7 @@ export interface StoredSource {
  * aborts. No durable consumer is made.
  */
 export async function* readStored(source: StoredSource, subjects: readonly string[], from: number, last: number, signal: AbortSignal): AsyncGenerator<JsMsg> {
-  const everything = `${source.prefix}.msgs.>`;
-  const unique = [...new Set(subjects)];
-  const filters = unique.length > MAX_SUBJECTS || unique.includes(everything) ? [everything] : unique;
+  const filters = readSubjects(source.prefix, subjects);
   if (filters.length === 1) {
     yield* readSubject(source, filters[0] as string, from, last, signal);
     return;
@@ -52,6 +50,13 @@ export async function* readStored(source: StoredSource, subjects: readonly strin
   }
 }
 
+/** The subjects a read goes through: each one once, or every subject when there are many (or one is every subject). */
+export function readSubjects(prefix: string, subjects: readonly string[]): string[] {
+  const everything = `${prefix}.msgs.>`;
+  const unique = [...new Set(subjects)];
+  return unique.length > MAX_SUBJECTS || unique.includes(everything) ? [everything] : unique;
+}
+
 /** One subject's stored messages from `from` to `last`, with an ordered consumer. */
 async function* readSubject(source: StoredSource, subject: string, from: number, last: number, signal: AbortSignal): AsyncGenerator<JsMsg> {
   if (signal.aborted) return;
@@ -71,5 +76,134 @@ async function* readSubject(source: StoredSource, subject: string, from: number,
   } finally {
     signal.removeEventListener('abort', stop);
     await messages.close();
+  }
+}
+
+/** Messages fetched ahead per subject while the reader's caller has no room (what a read holds in memory at most per subject). */
+const PREFETCH = 256;
+/** Longest wait for a fetch of messages the consumer said are there (the stream may have removed them meanwhile). */
+const FETCH_EXPIRES_MS = 5000;
+
+/** One subject's ordered consumer, kept between reads: the messages fetched and not taken yet, and how many more it holds. */
+class SubjectCursor {
+  readonly subject: string;
+  readonly #consumer: Consumer;
+  readonly buffer: JsMsg[] = [];
+  /** Messages the consumer holds beyond the buffer, as of its last report. */
+  pending: number;
+
+  constructor(subject: string, consumer: Consumer, pending: number) {
+    this.subject = subject;
+    this.#consumer = consumer;
+    this.pending = pending;
+  }
+
+  /** Fetches up to `max` of the messages the consumer said it holds (exactly those: nothing is fetched that is not taken). */
+  async fill(max: number): Promise<void> {
+    const wanted = Math.min(max, this.pending);
+    if (wanted <= 0) return;
+    const messages = await this.#consumer.fetch({ max_messages: wanted, expires: FETCH_EXPIRES_MS });
+    let got = 0;
+    for await (const m of messages) {
+      this.buffer.push(m);
+      this.pending = m.info.pending;
+      got++; // the pull asked for `wanted`: it ends by itself once they came (or after FETCH_EXPIRES_MS)
+    }
+    if (got < wanted) this.pending = 0; // the stream removed them (max_age, max_bytes): asked again next round
+  }
+
+  /** Asks the consumer how many messages it holds now. */
+  async refresh(): Promise<void> {
+    this.pending = (await this.#consumer.info()).num_pending;
+  }
+
+  close(): Promise<unknown> {
+    return this.#consumer.delete().catch(() => undefined);
+  }
+}
+
+/**
+ * A read position in the MSGS stream on a set of subjects that lasts across reads: one ordered
+ * (ephemeral) consumer per subject (or one over all subjects beyond MAX_SUBJECTS), created once,
+ * each read a pull of only as many messages as it said it holds and as the caller can take, merged
+ * by stream sequence, a message of overlapping subjects once. What was fetched and not taken stays
+ * in memory (at most one read's worth) for the next read. The caller closes it (the consumers are
+ * deleted; an idle one would also lapse on the server after 5 minutes).
+ */
+export class StoredCursor {
+  readonly subjects: readonly string[];
+  readonly #source: StoredSource;
+  #cursors: SubjectCursor[] | undefined;
+  /** A fetch started while the caller was full: the next read waits for it. */
+  #prefetching: Promise<void> | undefined;
+  /** The last sequence handed out: everything up to it on the subjects was handed out or skipped as a repeat. */
+  #position: number;
+
+  constructor(source: StoredSource, subjects: readonly string[], after: number) {
+    this.subjects = readSubjects(source.prefix, subjects);
+    this.#source = source;
+    this.#position = after;
+  }
+
+  /**
+   * Hands out the stored messages after the last one handed out, in stream order, to `take` until
+   * it returns false (that message is kept for the next read) or the subjects hold no more as of
+   * this read; `room` bounds how many are fetched at a time.
+   */
+  async read(room: number, take: (m: JsMsg) => boolean): Promise<void> {
+    await this.#prefetching;
+    const cursors = this.#cursors ?? (this.#cursors = await this.#open());
+    // Subjects that had nothing left may have more now
+    await Promise.all(cursors.filter((c) => c.buffer.length === 0 && c.pending === 0).map((c) => c.refresh()));
+    for (;;) {
+      await Promise.all(cursors.filter((c) => c.buffer.length === 0 && c.pending > 0).map((c) => c.fill(Math.max(PREFETCH, room))));
+      let next: SubjectCursor | undefined;
+      for (const c of cursors) {
+        const head = c.buffer[0];
+        if (head !== undefined && (next === undefined || head.seq < (next.buffer[0] as JsMsg).seq)) next = c;
+      }
+      if (next === undefined) return;
+      const m = next.buffer[0] as JsMsg;
+      if (m.seq > this.#position) {
+        if (!take(m)) return this.#prefetch(cursors);
+        this.#position = m.seq;
+      }
+      next.buffer.shift();
+    }
+  }
+
+  /**
+   * The caller is full for now: the next messages are fetched meanwhile (up to PREFETCH per subject),
+   * so the next read starts without a round trip to JetStream.
+   */
+  #prefetch(cursors: readonly SubjectCursor[]): void {
+    const fills = cursors.filter((c) => c.buffer.length < PREFETCH / 2 && c.pending > 0).map((c) => c.fill(PREFETCH - c.buffer.length));
+    if (fills.length === 0) return;
+    // A failed prefetch is the next read's failure (it reads from where the caller stands again)
+    this.#prefetching = Promise.all(fills).then(
+      () => undefined,
+      (err: unknown) => {
+        this.#cursors = undefined;
+        throw err;
+      },
+    );
+    this.#prefetching.catch(() => undefined);
+  }
+
+  async #open(): Promise<SubjectCursor[]> {
+    const { DeliverPolicy } = await import('nats');
+    return Promise.all(
+      this.subjects.map(async (subject) => {
+        const consumer = await this.#source.js.consumers.get(this.#source.messages, { filterSubjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#position + 1 });
+        return new SubjectCursor(subject, consumer, (await consumer.info()).num_pending);
+      }),
+    );
+  }
+
+  /** Deletes the consumers. */
+  async close(): Promise<void> {
+    const cursors = this.#cursors ?? [];
+    this.#cursors = [];
+    await Promise.all(cursors.map((c) => c.close()));
   }
 }
