@@ -380,11 +380,6 @@ export class Session {
     this.#readBack = { from, through };
   }
 
-  /** True while stored messages for this session are left to the cluster's catch-up. */
-  get behind(): boolean {
-    return this.#behind;
-  }
-
   #deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined, shared: string | undefined): void {
     const seq = qos > 0 ? this.#nextSeq++ : 0;
     const delivery: Delivery = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish', seq, shared };
