@@ -146,9 +146,13 @@ describe.skipIf(!hasNats)('cluster mode: flow control (real nats-server)', () =>
     // Stalled: its queue follows queueOverflow (drop-oldest) and every drop is counted
     await until(() => (b.broker.stats.dropped['queue-full'] ?? 0) > 0, 'the stalled subscriber\'s overflow to be dropped and counted', 20_000);
     await until(() => b.broker.cluster?.status().catchUp.behind === 0, 'no session to be behind', 20_000);
-    const { queued = 0, inflight = 0 } = b.broker.session('stall-sub') ?? {};
-    expect(queued).toBeLessThanOrEqual(100);
-    // Each message reached it, waits in its window or queue, or was dropped and counted
-    expect(stalled.received.length + inflight + queued + (b.broker.stats.dropped['queue-full'] ?? 0)).toBeGreaterThanOrEqual(1200);
+    // Each message reaches it, waits in its window or queue, or is dropped and counted (node b's live
+    // path may still be bringing some: the healthy subscriber may have had them from the stream)
+    const accounted = () => {
+      const { queued = 0, inflight = 0 } = b.broker.session('stall-sub') ?? {};
+      return stalled.received.length + inflight + queued + (b.broker.stats.dropped['queue-full'] ?? 0);
+    };
+    await until(() => accounted() >= 1200, `every message delivered, waiting or counted as dropped (have ${accounted()})`, 20_000);
+    expect(b.broker.session('stall-sub')?.queued ?? 0).toBeLessThanOrEqual(100);
   }, 120_000);
 });
