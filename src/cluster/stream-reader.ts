@@ -153,8 +153,9 @@ export class StoredCursor {
   async read(room: number, take: (m: JsMsg) => boolean): Promise<void> {
     await this.#prefetching;
     const cursors = this.#cursors ?? (this.#cursors = await this.#open());
-    // Subjects that had nothing left may have more now
-    await Promise.all(cursors.filter((c) => c.buffer.length === 0 && c.pending === 0).map((c) => c.refresh()));
+    // Subjects that had nothing left may have more now (one whose fetched messages wait in its
+    // buffer too: its count is as old as that fetch, and the caller reads up to what is stored now)
+    await Promise.all(cursors.filter((c) => c.pending === 0).map((c) => c.refresh()));
     for (;;) {
       await Promise.all(cursors.filter((c) => c.buffer.length === 0 && c.pending > 0).map((c) => c.fill(Math.max(PREFETCH, room))));
       let next: SubjectCursor | undefined;
