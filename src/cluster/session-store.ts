@@ -177,7 +177,7 @@ export class ClusterStore implements Store {
     const mirror = this.#mirrors.get(clientId);
     if (mirror === undefined) return;
     mirror.resumeCap = seq;
-    this.#touchDeliveries(mirror);
+    this.#touchDeliveries(mirror, false); // the floor matters only to a session with a record (a resumable one)
   }
 
   /** Stops writing a session this node no longer owns (it was handed over or fenced). */
