@@ -67,24 +67,10 @@ describe.skipIf(!hasNats)('cluster mode: a dead node\'s shared-subscription mess
     const b = await env.spawn(cluster, 'b');
     // Member on node a: a persistent session that never acknowledges
     const held = new Set<string>();
-    const onA = await lab.wire(a.port, 4);
-    await onA.connect('sq-a', { clean: false });
-    await onA.subscribe(1, [{ topic: '$share/g/sq/t', qos: 1 }]);
-    onA.listen((p) => {
-      const publish = publishOf(p);
-      if (publish !== undefined) held.add(publish.payload.toString());
-    });
+    await silentMember(a.port, 4, 'sq-a', { clean: false }, '$share/g/sq/t', held);
     // Member on node b: a persistent session that acknowledges everything
-    const onB = await lab.wire(b.port, 4);
-    await onB.connect('sq-b', { clean: false });
-    await onB.subscribe(1, [{ topic: '$share/g/sq/t', qos: 1 }]);
     const gotB: string[] = [];
-    onB.listen((p) => {
-      const publish = publishOf(p);
-      if (publish === undefined) return;
-      gotB.push(publish.payload.toString());
-      onB.send({ cmd: 'puback', messageId: publish.messageId } as Packet);
-    });
+    await ackingMember(b.port, 4, 'sq-b', { clean: false }, '$share/g/sq/t', gotB);
     await sleep(300); // both nodes' queue subscriptions reach NATS
     const pub = await lab.connectMqtt(b.port, { clientId: 'sq-pub' });
     const sent = Array.from({ length: 40 }, (_, i) => `m${i}`);
@@ -290,13 +276,7 @@ describe.skipIf(!hasNats)('cluster mode: a dead node\'s shared-subscription mess
     const a = await env.spawn(cluster, 'a');
     const b = await env.spawn(cluster, 'b');
     const held = new Set<string>();
-    const onA = await lab.wire(a.port, 4);
-    await onA.connect('sq3-a', { clean: false });
-    await onA.subscribe(1, [{ topic: '$share/g3/sq3/t', qos: 1 }]);
-    onA.listen((p) => {
-      const publish = publishOf(p);
-      if (publish !== undefined) held.add(publish.payload.toString());
-    });
+    await silentMember(a.port, 4, 'sq3-a', { clean: false }, '$share/g3/sq3/t', held);
     await sleep(300);
     const pub = await lab.connectMqtt(b.port, { clientId: 'sq3-pub' });
     const sent = Array.from({ length: 10 }, (_, i) => `n${i}`);
