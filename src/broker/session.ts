@@ -9,6 +9,8 @@ import { Outbox, type PendingSend } from './outbox.js';
 
 /** Longest wait for the first acknowledgement of a connection before its client counts as stalled (ms). */
 const FIRST_ACK_MS = 1000;
+/** Cluster catch-up: the episodes whose read-back range a session remembers (a late live copy older than these is not expected). */
+const READ_BACK_RANGES = 16;
 
 /** The connection side of a session: what a session needs to send to its client. */
 export interface Outlet {
@@ -145,8 +147,8 @@ export class Session {
   #pressured = false;
   /** Cluster mode: set while stored messages for this session are left to the catch-up (SessionCatchUp). */
   #behind = false;
-  /** Cluster mode: the stream sequences the catch-up last gave this session (message ids of stored messages). */
-  #readBack: { readonly from: number; readonly through: number } | undefined;
+  /** Cluster mode: the ranges of stream sequences the catch-up gave this session, the last READ_BACK_RANGES episodes' (message ids of stored messages). */
+  #readBack: { readonly from: number; readonly through: number }[] | undefined;
 
   constructor(clientId: string, deps: SessionDeps) {
     this.clientId = clientId;
@@ -340,7 +342,7 @@ export class Session {
     this.#outbox?.clear();
     this.#disconnectedAt = Date.now();
     this.#relieve(); // an offline subscriber holds nobody back
-    if (this.#behind) this.#deps.catchUp?.room(this); // nor waits for room: its backlog follows queueOverflow
+    // Behind, its stored backlog stays in the stream until it is back (here: attach() pumps; on another node: from the record's floor)
   }
 
   /**
@@ -355,9 +357,9 @@ export class Session {
 
   /** Whether the cluster's catch-up delivers `message` (the session is behind) or delivered it already. */
   #catchUpHas(message: Message): boolean {
-    if (this.#behind) return this.#deps.catchUp?.skips(this, message) === true;
-    const read = this.#readBack as { readonly from: number; readonly through: number };
-    return message.id >= read.from && message.id <= read.through;
+    // Read back in an earlier episode: a late live copy (a gap replay may bring one during the next episode) is a repeat
+    if (this.#readBack?.some((read) => message.id >= read.from && message.id <= read.through) === true) return true;
+    return this.#behind && this.#deps.catchUp?.skips(this, message) === true;
   }
 
   /**
@@ -377,7 +379,9 @@ export class Session {
    */
   caughtUp(from: number, through: number): void {
     this.#behind = false;
-    this.#readBack = { from, through };
+    const ranges = (this.#readBack ??= []);
+    ranges.push({ from, through });
+    if (ranges.length > READ_BACK_RANGES) ranges.shift();
   }
 
   #deliver(message: Message, qos: QoS, retain: boolean, subscriptionIds: readonly number[] | undefined, shared: string | undefined): void {

@@ -66,9 +66,9 @@ export interface CatchUpHost {
  * matches into the queue until it is full again (then it waits for room again) or the stream has
  * no more: then, in one synchronous step, the session takes live messages again. The stored
  * messages the live path brings late (it may lag behind the stream read) are ones it has: the
- * session skips them (`Session.caughtUp`). A subscriber that stalls or goes offline while behind
- * is read on at once, and its queue follows `queueOverflow` (each drop counted) as any stalled
- * subscriber's. While behind, the session record's floor stays at the last message read, so a
+ * session skips them (`Session.caughtUp`). A subscriber that stalls while behind is read on at
+ * once, and its queue follows `queueOverflow` (each drop counted) as any stalled subscriber's; one
+ * that goes offline is read no further (its backlog stays in the stream until it is back). While behind, the session record's floor stays at the last message read, so a
  * node resuming the session reads the rest from the stream. No durable consumer is made.
  */
 export class ClusterCatchUp implements SessionCatchUp {
@@ -89,11 +89,12 @@ export class ClusterCatchUp implements SessionCatchUp {
     this.#engine = engine;
   }
 
-  /** The node is leaving: reads stop. */
+  /** The node is leaving: reads stop, and their consumers go. */
   stop(): void {
     this.#engine = undefined;
     clearInterval(this.#timer);
     this.#timer = undefined;
+    for (const session of [...this.#lags.keys()]) this.#forget(session);
   }
 
   figures(): CatchUpFigures {
@@ -122,7 +123,8 @@ export class ClusterCatchUp implements SessionCatchUp {
 
   room(session: Session): void {
     const lag = this.#lags.get(session);
-    if (lag === undefined || lag.reading) return;
+    // Offline, its backlog stays in the stream (the record's floor is at the last message read) until it is back
+    if (lag === undefined || lag.reading || !session.connected) return;
     lag.reading = true;
     void this.#catchUp(session, lag).finally(() => {
       lag.reading = false;
@@ -176,9 +178,13 @@ export class ClusterCatchUp implements SessionCatchUp {
     let full = false;
     await stream.read(session.queueRoom, (m) => {
       if (!this.#host.current(session)) return false;
-      const message: Message = { ...decodeMessage(m.data), id: m.seq };
-      const delivery = deliveryOf(subscriptions, message);
-      if (delivery !== undefined) {
+      if (!session.connected) {
+        full = true; // gone offline (or taken over): the rest waits in the stream
+        return false;
+      }
+      const message = this.#decode(m.data, m.seq, session);
+      const delivery = message === undefined ? undefined : deliveryOf(subscriptions, message);
+      if (message !== undefined && delivery !== undefined) {
         if (!session.deliverBehind(message, delivery.qos, delivery.retain, delivery.ids)) {
           full = true;
           return false;
@@ -191,9 +197,20 @@ export class ClusterCatchUp implements SessionCatchUp {
     });
     this.#host.store.behind(session.clientId, lag.cursor);
     if (full || !this.#host.current(session)) return !full;
-    // The subjects hold no more than what was read: nothing for the session up to `through` is left
+    // The read ended where the subjects' consumers counted no more (stream-reader.ts: a short pull is
+    // counted again, never taken for the end): nothing for the session up to `through` is left
     lag.cursor = Math.max(lag.cursor, through);
     return true;
+  }
+
+  /** A stored message read back, or undefined (logged) when it cannot be decoded: the live path skips such a message too. */
+  #decode(data: Uint8Array, seq: number, session: Session): Message | undefined {
+    try {
+      return { ...decodeMessage(data), id: seq };
+    } catch (err) {
+      this.#host.logger.warn({ err, seq, clientId: session.clientId }, 'cannot decode a stored message read back; skipped');
+      return undefined;
+    }
   }
 
   /** Ends a session's episode: its consumers go. */
@@ -219,7 +236,7 @@ export class ClusterCatchUp implements SessionCatchUp {
     const now = Date.now();
     for (const [session, lag] of this.#lags) {
       if (!this.#host.current(session)) this.#forget(session);
-      // Stalled or offline: it waits for room no longer; an empty queue has room (should a drain have gone unheard)
+      // Stalled: it waits for room no longer; an empty queue has room (should a drain have gone unheard). Offline: room() waits
       else if (!lag.reading && (!session.consuming(now) || session.queuedCount === 0)) this.room(session);
     }
     if (this.#lags.size === 0) {
@@ -235,7 +252,7 @@ function sameSubjects(a: readonly string[], b: readonly string[]): boolean {
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** A message that is in the MSGS stream, identified by its sequence. */

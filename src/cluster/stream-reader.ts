@@ -1,13 +1,19 @@
 import type { Consumer, JetStreamClient, JsMsg } from 'nats';
 
-/** Messages one consumer asks JetStream for at a time (what a read holds in memory per subject). */
-const BATCH = 128;
+/**
+ * Bytes one consumer asks JetStream for at a time (what a read holds in memory per subject): above
+ * twice the largest message NATS carries (its default max_payload is 1 MB; nats-server refuses a
+ * pull whose byte bound a single message exceeds).
+ */
+const READ_BYTES = 4 * 1024 * 1024;
 /** More subjects than this are read through one consumer on every subject, filtered in the node. */
 const MAX_SUBJECTS = 8;
 
 /** Where the stored messages are: the JetStream client, the MSGS stream's name and the subject prefix. */
 export interface StoredSource {
   readonly js: JetStreamClient;
+  /** The connection, for the largest message NATS carries (its max_payload). */
+  readonly nc: { readonly info?: { readonly max_payload: number } | undefined };
   /** The MSGS stream's name. */
   readonly messages: string;
   readonly prefix: string;
@@ -57,30 +63,41 @@ export function readSubjects(prefix: string, subjects: readonly string[]): strin
   return unique.length > MAX_SUBJECTS || unique.includes(everything) ? [everything] : unique;
 }
 
-/** One subject's stored messages from `from` to `last`, with an ordered consumer. */
+/** The byte bound of one pull: READ_BYTES, or twice NATS's largest message if that is more. */
+function readBytes(source: StoredSource): number {
+  return Math.max(READ_BYTES, 2 * (source.nc.info?.max_payload ?? 0));
+}
+
+/** One subject's stored messages from `from` to `last`, with an ordered consumer (deleted at the end, not left to lapse). */
 async function* readSubject(source: StoredSource, subject: string, from: number, last: number, signal: AbortSignal): AsyncGenerator<JsMsg> {
   if (signal.aborted) return;
   const { DeliverPolicy } = await import('nats');
   const consumer = await source.js.consumers.get(source.messages, { filterSubjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from });
-  // A consumer with nothing to read would wait for a message: its info, which creates it, says how many there are
-  if ((await consumer.info()).num_pending === 0 || signal.aborted) return;
-  const messages = await consumer.consume({ max_messages: BATCH });
-  const stop = () => void messages.close();
-  signal.addEventListener('abort', stop);
   try {
-    for await (const m of messages) {
-      if (m.seq > last || signal.aborted) return;
-      yield m;
-      if (m.seq >= last || m.info.pending === 0) return;
+    // A consumer with nothing to read would wait for a message: its info, which creates it, says how many there are
+    if ((await consumer.info()).num_pending === 0 || signal.aborted) return;
+    const messages = await consumer.consume({ max_bytes: readBytes(source) });
+    const stop = () => void messages.close();
+    signal.addEventListener('abort', stop);
+    try {
+      for await (const m of messages) {
+        if (m.seq > last || signal.aborted) return;
+        yield m;
+        if (m.seq >= last || m.info.pending === 0) return;
+      }
+    } finally {
+      signal.removeEventListener('abort', stop);
+      await messages.close();
     }
   } finally {
-    signal.removeEventListener('abort', stop);
-    await messages.close();
+    await consumer.delete().catch(() => undefined);
   }
 }
 
-/** Messages fetched ahead per subject while the reader's caller has no room (what a read holds in memory at most per subject). */
+/** Messages fetched ahead per subject while the reader's caller has no room (what a read holds in memory at most per subject, within READ_BYTES). */
 const PREFETCH = 256;
+/** Messages of the first pull on a subject, before the size of its messages is known. */
+const FIRST_FETCH = 16;
 /** Longest wait for a fetch of messages the consumer said are there (the stream may have removed them meanwhile). */
 const FETCH_EXPIRES_MS = 5000;
 
@@ -91,25 +108,38 @@ class SubjectCursor {
   readonly buffer: JsMsg[] = [];
   /** Messages the consumer holds beyond the buffer, as of its last report. */
   pending: number;
+  readonly #bytes: number;
+  /** The largest message fetched so far (a pull's count is bounded so that its messages stay within #bytes). */
+  #largest = 0;
 
-  constructor(subject: string, consumer: Consumer, pending: number) {
+  constructor(subject: string, consumer: Consumer, pending: number, bytes: number) {
     this.subject = subject;
     this.#consumer = consumer;
     this.pending = pending;
+    this.#bytes = bytes;
   }
 
-  /** Fetches up to `max` of the messages the consumer said it holds (exactly those: nothing is fetched that is not taken). */
+  /**
+   * Fetches up to `max` of the messages the consumer said it holds (exactly those: nothing is
+   * fetched that is not taken), as many as fit in the read's byte bound at the largest size seen.
+   */
   async fill(max: number): Promise<void> {
-    const wanted = Math.min(max, this.pending);
+    const fit = this.#largest === 0 ? FIRST_FETCH : Math.max(1, Math.floor(this.#bytes / this.#largest));
+    const wanted = Math.min(max, this.pending, fit);
     if (wanted <= 0) return;
     const messages = await this.#consumer.fetch({ max_messages: wanted, expires: FETCH_EXPIRES_MS });
     let got = 0;
     for await (const m of messages) {
       this.buffer.push(m);
       this.pending = m.info.pending;
+      this.#largest = Math.max(this.#largest, m.data.length);
       got++; // the pull asked for `wanted`: it ends by itself once they came (or after FETCH_EXPIRES_MS)
     }
-    if (got < wanted) this.pending = 0; // the stream removed them (max_age, max_bytes): asked again next round
+    if (got === wanted) return;
+    // A short pull is no sign of the end: JetStream stalled (a leader election), the ordered consumer
+    // was reset, or the stream removed messages (max_age, max_bytes). Only its count says what is left
+    await this.refresh();
+    if (got === 0 && this.pending > 0) throw new Error(`JetStream delivered none of the ${this.pending} messages it holds on ${this.subject}`);
   }
 
   /** Asks the consumer how many messages it holds now. */
@@ -180,11 +210,13 @@ export class StoredCursor {
   #prefetch(cursors: readonly SubjectCursor[]): void {
     const fills = cursors.filter((c) => c.buffer.length < PREFETCH / 2 && c.pending > 0).map((c) => c.fill(PREFETCH - c.buffer.length));
     if (fills.length === 0) return;
-    // A failed prefetch is the next read's failure (it reads from where the caller stands again)
+    // A failed prefetch is the next read's failure (it reads from where the caller stands again,
+    // with new consumers: the old ones are deleted)
     this.#prefetching = Promise.all(fills).then(
       () => undefined,
       (err: unknown) => {
         this.#cursors = undefined;
+        void Promise.all(cursors.map((c) => c.close()));
         throw err;
       },
     );
@@ -196,7 +228,7 @@ export class StoredCursor {
     return Promise.all(
       this.subjects.map(async (subject) => {
         const consumer = await this.#source.js.consumers.get(this.#source.messages, { filterSubjects: subject, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: this.#position + 1 });
-        return new SubjectCursor(subject, consumer, (await consumer.info()).num_pending);
+        return new SubjectCursor(subject, consumer, (await consumer.info()).num_pending, readBytes(this.#source));
       }),
     );
   }
