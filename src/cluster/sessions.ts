@@ -61,6 +61,8 @@ export class ClusterSessions {
   #engine: ClusterEngine | undefined;
   #sweep: NodeJS.Timeout | undefined;
   #sweeping = false;
+  /** Clients of dead processes whose shared-subscription messages this node is handing to other members now (#adopt, #endOrphan). */
+  readonly #handingOn = new Set<string>();
 
   constructor(ctx: BrokerContext, store: ClusterStore) {
     this.#ctx = ctx;
@@ -141,15 +143,21 @@ export class ClusterSessions {
       if (/wrong last sequence/i.test((err as Error).message)) return; // another node was faster
       throw err;
     }
+    const clientId = record.clientId;
     // This node's entry in the OWNED index before the dead one's goes: if this node dies during the
     // hand-over below (seconds), another survivor still finds the session under it
     const ownKey = `${engine.owner.incarnation}.${engine.owner.node}.${key}`;
-    await engine.owned.put(ownKey, new Uint8Array());
-    await engine.owned.delete(indexKey);
-    const clientId = record.clientId;
-    this.#ctx.logger.info({ clientId, from: record.owner }, 'adopted the session of a dead node');
-    // The compare-and-set made this node the one that hands the member's shared messages on
-    const handOver = await handOverShared(taken, { offer: (m, filter, group) => engine.offerShared(m, filter, group), read: (seq) => this.#read(engine, seq) });
+    this.#handingOn.add(clientId);
+    let handOver: Awaited<ReturnType<typeof handOverShared>>;
+    try {
+      await engine.owned.put(ownKey, new Uint8Array());
+      await engine.owned.delete(indexKey);
+      this.#ctx.logger.info({ clientId, from: record.owner }, 'adopted the session of a dead node');
+      // The compare-and-set made this node the one that hands the member's shared messages on
+      handOver = await handOverShared(taken, { offer: (m, filter, group) => engine.offerShared(m, filter, group), read: (seq) => this.#read(engine, seq) });
+    } finally {
+      this.#handingOn.delete(clientId);
+    }
     if (handOver.moved + handOver.kept > 0) {
       this.#ctx.logger.info({ clientId, moved: handOver.moved, kept: handOver.kept }, "handed a dead node's member's shared-subscription messages to other members");
     }
@@ -190,9 +198,15 @@ export class ClusterSessions {
     }
     // As in #adopt: this node's entry first, so a survivor dying during the hand-over leaves it to the next
     const ownKey = `${engine.owner.incarnation}.${engine.owner.node}.${key}`;
-    await engine.owned.put(ownKey, new Uint8Array());
-    await engine.owned.delete(indexKey);
-    const ended = await endShared(taken, this.#sharedPort(engine, record.clientId));
+    this.#handingOn.add(record.clientId);
+    let ended: Awaited<ReturnType<typeof endShared>>;
+    try {
+      await engine.owned.put(ownKey, new Uint8Array());
+      await engine.owned.delete(indexKey);
+      ended = await endShared(taken, this.#sharedPort(engine, record.clientId));
+    } finally {
+      this.#handingOn.delete(record.clientId);
+    }
     this.#ctx.logger.info({ clientId: record.clientId, from: record.owner, ...ended }, "a dead node's clean session ended: its shared-subscription messages went to other members");
     try {
       await engine.sessions.delete(key, { previousSeq: takenRevision });
@@ -266,10 +280,15 @@ export class ClusterSessions {
       let entry = await engine.sessions.get(key);
       let record = recordOf(entry);
       if (record !== undefined && record.owner.incarnation === engine.owner.incarnation && this.#store.owns(clientId)) return;
+      // Whether the record's owner hands its shared messages on itself (it took it from a dead process)
+      let handingOn = false;
       if (record !== undefined && record.owner.incarnation !== engine.owner.incarnation) {
-        await this.#kick(engine, record.owner, clientId);
+        const kicked = record.owner.incarnation;
+        handingOn = await this.#kick(engine, record.owner, clientId);
         entry = await engine.sessions.get(key);
         record = recordOf(entry);
+        // Taken meanwhile by another process (a survivor adopting or ending it, a CONNECT there): that one is asked next
+        if (record !== undefined && record.owner.incarnation !== kicked && record.owner.incarnation !== engine.owner.incarnation) continue;
       }
       const live = record?.session !== undefined && !expired(record.session.expiryInterval, record.session.disconnectedAt);
       const resume = live && !cleanStart;
@@ -288,7 +307,7 @@ export class ClusterSessions {
       const adopted = resume ? withLocalIds(taken, this.#ctx.messageIds) : undefined;
       this.#store.adopt(clientId, revision, adopted);
       const willPublished = this.#publishOldWill(record, cleanStart);
-      if (!resume && record !== undefined && record.owner.incarnation !== engine.owner.incarnation) this.#endReplaced(engine, record);
+      if (!resume && record !== undefined && record.owner.incarnation !== engine.owner.incarnation && !handingOn) this.#endReplaced(engine, record);
       if (!resume) {
         this.#store.resumed(clientId, undefined);
         return;
@@ -312,13 +331,19 @@ export class ClusterSessions {
     throw new BrokerError('ERR_CLUSTER_SESSION_BUSY', clientId);
   }
 
-  /** Asks the owning process to hand the session over; a dead or silent owner is fenced by the compare-and-set instead. */
-  async #kick(engine: ClusterEngine, owner: SessionOwner, clientId: string): Promise<void> {
+  /**
+   * Asks the owning process to hand the session over; a dead or silent owner is fenced by the
+   * compare-and-set instead. True when the owner answered that it is handing the session's shared
+   * messages to other members itself (it took the session from a dead process): the taker must not too.
+   */
+  async #kick(engine: ClusterEngine, owner: SessionOwner, clientId: string): Promise<boolean> {
     try {
-      await engine.nc.request(kickSubject(engine.prefix, owner.incarnation), Buffer.from(JSON.stringify({ clientId })), { timeout: KICK_TIMEOUT_MS });
+      const reply = await engine.nc.request(kickSubject(engine.prefix, owner.incarnation), Buffer.from(JSON.stringify({ clientId })), { timeout: KICK_TIMEOUT_MS });
+      return (JSON.parse(Buffer.from(reply.data).toString('utf8') || '{}') as { handingOn?: boolean }).handingOn === true;
     } catch (err) {
       // No responders: that process is gone. Timeout: it is hung or cut off, and fencing covers it
       this.#ctx.logger.debug({ clientId, owner, err: (err as Error).message }, 'the previous owner did not hand the session over');
+      return false;
     }
   }
 
@@ -346,7 +371,10 @@ export class ClusterSessions {
       await this.#store.claim(clientId).catch((err: unknown) => this.#ctx.logger.warn({ err, clientId }, 'cannot write the session before handing it over'));
     }
     this.#release(clientId, 'session taken over by another node');
-    msg.respond(Buffer.from('{}'));
+    // A compare-and-set of #adopt or #endOrphan answered in the same read as this request continues
+    // in a microtask: after this turn, #handingOn has it
+    await new Promise((resolve) => setImmediate(resolve));
+    msg.respond(Buffer.from(JSON.stringify({ handingOn: this.#handingOn.has(clientId) })));
   }
 
   /** This node stops serving a session another node owns now: its connection closes (0x8E), its state here is dropped, not ended. */
