@@ -93,7 +93,8 @@ export function createCore(options: ResolvedOptions, logger: Logger, stats: Stat
   const builtIn = [bridge, mqttBridges, ...(flow ? [flow] : []), ...(cluster ? [cluster] : [])];
   const hooks = new HookRunner([...plugins, ...builtIn], (hook, err) => logger.error({ err, hook }, 'plugin observer threw'));
   const drops = new Drops(stats, hooks, logger);
-  const journal = new Journal(store);
+  // Cluster mode writes every session's deliveries: its session records (src/cluster/session-store.ts) are built from them
+  const journal = new Journal(store, { everySession: cluster !== undefined });
   // The gate refuses through the context, which exists once the gate does
   let ctx!: BrokerContext;
   const gate = store.durable

@@ -77,11 +77,11 @@ export class Outbox implements CommitObserver {
     if (frontier > this.#frontier) this.#frontier = this.#committedFrontier = this.#restoredFrontier = frontier;
   }
 
-  /** The session wrote the record of delivery `seq` (seqs are written in increasing order). */
+  /** The session wrote the record of delivery `seq` (mostly in increasing order: a commit covers the highest seq written in it). */
   recordWritten(seq: number): void {
     const batch = this.#host.note(this);
     const records = this.#records;
-    if (records.length > 0 && records[records.length - 2] === batch) records[records.length - 1] = seq;
+    if (records.length > 0 && records[records.length - 2] === batch) records[records.length - 1] = Math.max(records[records.length - 1] as number, seq);
     else records.push(batch, seq);
   }
 

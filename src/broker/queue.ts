@@ -18,6 +18,8 @@ export interface QueueLimits {
  */
 export interface QueuePaging {
   readonly pageSize: number;
+  /** True when the journal writes every QoS 1/2 delivery of the queue's session: only then may one wait on disk only. */
+  stores(): boolean;
   /** The stored deliveries after `afterSeq`, oldest first, at most `limit`. */
   load(afterSeq: number, limit: number): Promise<Delivery[]>;
   /** A page arrived (the session sends what it can). */
@@ -169,7 +171,7 @@ export class MessageQueue {
 
   #spills(delivery: Delivery): boolean {
     const paging = this.#paging;
-    return paging !== undefined && delivery.qos > 0 && (this.#backlog > 0 || this.memorySize >= paging.pageSize);
+    return paging !== undefined && delivery.qos > 0 && (this.#backlog > 0 || (this.memorySize >= paging.pageSize && paging.stores()));
   }
 
   #push(delivery: Delivery): void {

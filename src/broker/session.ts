@@ -44,6 +44,8 @@ export interface DeliveryPager {
 
 /** Mirrors a session's QoS 1/2 deliveries and inbound QoS 2 ids into the store (see broker/persistence/journal.ts). */
 export interface SessionJournal {
+  /** True when every QoS 1/2 delivery of `session` is written to the store (a paging queue may keep it on disk only). */
+  mirrors(session: Session): boolean;
   added(session: Session, delivery: Delivery): void;
   updated(session: Session, delivery: Delivery): void;
   removed(session: Session, delivery: Delivery): void;
@@ -119,6 +121,8 @@ export class Session {
   /** Created with the first subscription: many sessions (publishers) never subscribe. */
   #subscriptions: Map<string, Subscription> | undefined;
   #expiryInterval = 0;
+  /** See `mirrored`. */
+  #mirrored = false;
   #will: WillRecord | undefined;
   #willDueAt: number | undefined;
   #disconnectedAt: number | undefined;
@@ -166,6 +170,7 @@ export class Session {
       own ?? limits,
       pager && {
         pageSize: pager.pageSize,
+        stores: () => this.#deps.journal.mirrors(this),
         load: (afterSeq, limit) => pager.load(clientId, afterSeq, limit),
         loaded: () => this.#pump(),
         failed: (err) => events.pageFailed(this, err),
@@ -183,6 +188,24 @@ export class Session {
   /** Sets the Session Expiry Interval (from CONNECT, DISCONNECT or the store). */
   expireAfter(seconds: number): void {
     this.#expiryInterval = seconds;
+    if (seconds > 0 && !this.#mirrored) this.#mirror();
+  }
+
+  /**
+   * True once a restart could resume this session: it has had a Session Expiry Interval above 0, or
+   * it holds deliveries read back from the store. Until then the journal writes only its shared
+   * subscriptions' deliveries (see broker/persistence/journal.ts); it stays true afterwards, so
+   * what was written is deleted as it completes.
+   */
+  get mirrored(): boolean {
+    return this.#mirrored;
+  }
+
+  /** The session becomes one a restart resumes (a takeover that keeps it with an expiry): what it holds unwritten is written now. */
+  #mirror(): void {
+    const unwritten = this.#deps.journal.mirrors(this) ? [] : this.pendingDeliveries().filter((d) => d.shared === undefined);
+    this.#mirrored = true;
+    for (const delivery of unwritten.sort((a, b) => a.seq - b.seq)) this.#record(delivery);
   }
 
   /** The will of the session's last connection, until it is published or discarded. */
@@ -700,6 +723,7 @@ export class Session {
 
   /** Deliveries this session has on disk beyond its first page (restore). */
   restoreBacklog(backlog: Backlog & { readonly lastSeq: number }): void {
+    this.#mirrored = true;
     this.#queued().setBacklog(backlog);
     if (backlog.lastSeq >= this.#nextSeq) this.#nextSeq = backlog.lastSeq + 1;
     this.#outboxed()?.restore(backlog.lastSeq, 0);
@@ -712,6 +736,7 @@ export class Session {
 
   /** Puts back a delivery read from the store at start (no journal write: it is already stored). */
   restoreDelivery(delivery: Delivery): void {
+    this.#mirrored = true; // on disk: ending the session deletes it
     if (delivery.seq >= this.#nextSeq) this.#nextSeq = delivery.seq + 1;
     const outbox = this.#outboxed();
     outbox?.restore(delivery.seq, 0);

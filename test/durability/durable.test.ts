@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { IClientOptions } from 'mqtt';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { LevelStore, MemoryStore, type Drop, type Store } from '../../src/index.js';
 import { collect, connected, startBroker, until, type TestBroker } from '../helpers/broker.js';
@@ -135,6 +136,52 @@ describe('LevelDB store', () => {
     }
     await got.waitFor(300, 10_000);
     expect(got.messages.map((m) => Number(m.payload))).toEqual(Array.from({ length: 300 }, (_, i) => i));
+  });
+
+  it('a QoS 1 message for sessions that end with their connection is acknowledged without a write, and arrives in order beyond a page', async () => {
+    const store = new LevelStore(freshDir());
+    t = await startBroker({ store, queuePageSize: 4, maxQueuedMessages: 1000 });
+    /** A subscriber that holds its PUBACKs until `release()`, so its queue grows beyond a page. */
+    const holding = async (options: IClientOptions) => {
+      const held: (() => void)[] = [];
+      let holds = true;
+      const received: string[] = [];
+      const client = await (t as TestBroker).client({
+        protocolVersion: 5,
+        ...options,
+        customHandleAcks: (_topic: string, payload: Buffer, _packet: unknown, ack: (error: Error | number) => void) => {
+          received.push(payload.toString());
+          if (holds) held.push(() => ack(0));
+          else ack(0);
+        },
+      });
+      await client.subscribeAsync('feed', { qos: 1 });
+      return { received, release: () => ((holds = false), held.splice(0).forEach((ack) => ack())) };
+    };
+    const publishAll = async (from: number) => {
+      const pub = await (t as TestBroker).client({ protocolVersion: 5 });
+      for (let i = from; i < from + 40; i++) await pub.publishAsync('feed', `${i}`, { qos: 1 });
+      await pub.endAsync();
+    };
+    const clean = await holding({ clientId: 'ephemeral', properties: { receiveMaximum: 2 } });
+    await store.flush();
+    const before = store.stats.operations;
+    await publishAll(0);
+    await store.flush();
+    expect(store.stats.operations - before).toBeLessThan(10); // the publisher's session, nothing per message
+    expect(t.broker.session('ephemeral')?.queued).toBe(38);
+    clean.release();
+    await until(() => clean.received.length === 40, 'all 40 delivered');
+    expect(clean.received.map(Number)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    // The same load to a persistent session is written: a message and a delivery record each
+    const kept = await holding({ clientId: 'kept', clean: false, properties: { receiveMaximum: 2, sessionExpiryInterval: 60 } });
+    await store.flush();
+    const beforeKept = store.stats.operations;
+    await publishAll(40);
+    await store.flush();
+    expect(store.stats.operations - beforeKept).toBeGreaterThanOrEqual(80);
+    kept.release();
+    await until(() => kept.received.length === 40, 'all 40 delivered to the persistent session');
   });
 
   it('an expired session with a paged-out queue reports every message and leaves nothing on disk', async () => {

@@ -104,6 +104,7 @@ describe('MessageQueue with paging', () => {
     let firstLoad: (() => void) | undefined;
     const paging: QueuePaging = {
       pageSize: 4,
+      stores: () => true,
       budget,
       loaded: () => undefined,
       failed: (err) => {

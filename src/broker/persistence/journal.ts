@@ -7,15 +7,34 @@ import type { DeliveryRecord, InboundRecord, Store } from '../../store/store.js'
  * many sessions it goes to: the journal counts references in memory and deletes the message with
  * its last delivery. Writes are queued in the store's next group commit; nothing here reads the
  * store. A store that is not durable gets no per-message writes: `snapshot()` at close is enough.
+ *
+ * Only what a restart could deliver is written: the deliveries of a session that ends with its
+ * connection (expiry 0, never above it, see Session.mirrored) are not, since restore ends such a
+ * session; those of its shared subscriptions are, since a restart may give them to another member.
+ * So a QoS 1 message whose subscribers all have such sessions costs no write, and its PUBACK waits
+ * for no sync, as when nobody subscribes.
  */
 export class Journal implements SessionJournal {
   readonly #store: Store;
   readonly #refs = new Map<number, number>();
   readonly #active: boolean;
+  readonly #everySession: boolean;
 
-  constructor(store: Store) {
+  /** `everySession`: write the deliveries of every session, those that end with their connection too (cluster mode). */
+  constructor(store: Store, options: { everySession?: boolean } = {}) {
     this.#store = store;
     this.#active = store.durable;
+    this.#everySession = options.everySession ?? false;
+  }
+
+  /** True when every QoS 1/2 delivery of `session` is written to the store (so a queue may keep it on disk only). */
+  mirrors(session: Session): boolean {
+    return this.#active && (this.#everySession || session.mirrored);
+  }
+
+  /** True when `delivery` of `session` is (to be) written to the store. */
+  #writes(session: Session, delivery: Delivery): boolean {
+    return this.#active && (this.#everySession || session.mirrored || delivery.shared !== undefined);
   }
 
   /**
@@ -45,7 +64,7 @@ export class Journal implements SessionJournal {
   }
 
   added(session: Session, delivery: Delivery): void {
-    if (!this.#active) return;
+    if (!this.#writes(session, delivery)) return;
     const id = delivery.message.id;
     const refs = this.#refs.get(id) ?? 0;
     if (refs === 0) this.#store.saveMessage(delivery.message, true);
@@ -54,12 +73,12 @@ export class Journal implements SessionJournal {
   }
 
   updated(session: Session, delivery: Delivery): void {
-    if (!this.#active) return;
+    if (!this.#writes(session, delivery)) return;
     this.#store.saveDelivery(toRecord(session.clientId, delivery));
   }
 
   rewritten(session: Session, delivery: Delivery): void {
-    if (!this.#active) return;
+    if (!this.#writes(session, delivery)) return;
     this.#store.saveMessage(delivery.message);
     this.#store.saveDelivery(toRecord(session.clientId, delivery));
   }
@@ -70,7 +89,7 @@ export class Journal implements SessionJournal {
   }
 
   removed(session: Session, delivery: Delivery): void {
-    if (!this.#active) return;
+    if (!this.#writes(session, delivery)) return;
     this.#store.deleteDelivery(session.clientId, delivery.seq);
     const id = delivery.message.id;
     const refs = (this.#refs.get(id) ?? 1) - 1;
