@@ -38,13 +38,11 @@ export function encodeMessage(m: Message): Buffer {
   if (m.properties) header.properties = propertiesToJson(m.properties);
   if (m.expiresAt !== undefined) header.expiresAt = m.expiresAt;
   if (m.origin !== undefined) header.origin = m.origin;
-  // The header is written straight into the record: no intermediate buffer per message
-  const json = JSON.stringify(header);
-  const length = Buffer.byteLength(json);
-  const out = Buffer.allocUnsafe(4 + length + m.payload.length);
-  out.writeUInt32BE(length, 0);
-  out.write(json, 4);
-  m.payload.copy(out, 4 + length);
+  const json = Buffer.from(JSON.stringify(header));
+  const out = Buffer.allocUnsafe(4 + json.length + m.payload.length);
+  out.writeUInt32BE(json.length, 0);
+  json.copy(out, 4);
+  m.payload.copy(out, 4 + json.length);
   return out;
 }
 
@@ -57,8 +55,7 @@ export function decodeMessage(buf: Uint8Array, id?: number): Message {
   return {
     id: id ?? h.id,
     topic: h.topic,
-    // A view, not a copy: the store hands each record over in a buffer of its own (classic-level copies every value)
-    payload: b.subarray(4 + length),
+    payload: Buffer.from(b.subarray(4 + length)),
     qos: h.qos,
     retain: h.retain,
     properties: propertiesFromJson(h.properties),
