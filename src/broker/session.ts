@@ -44,8 +44,11 @@ export interface DeliveryPager {
 
 /** Mirrors a session's QoS 1/2 deliveries and inbound QoS 2 ids into the store (see broker/persistence/journal.ts). */
 export interface SessionJournal {
-  /** True when every QoS 1/2 delivery of `session` is written to the store (a paging queue may keep it on disk only). */
-  mirrors(session: Session): boolean;
+  /**
+   * True when every QoS 1/2 delivery of `session` is written to the store (a paging queue may keep
+   * it on disk only); a journal without it writes every session's deliveries.
+   */
+  mirrors?(session: Session): boolean;
   added(session: Session, delivery: Delivery): void;
   updated(session: Session, delivery: Delivery): void;
   removed(session: Session, delivery: Delivery): void;
@@ -170,7 +173,7 @@ export class Session {
       own ?? limits,
       pager && {
         pageSize: pager.pageSize,
-        stores: () => this.#deps.journal.mirrors(this),
+        stores: () => this.#deps.journal.mirrors?.(this) ?? true,
         load: (afterSeq, limit) => pager.load(clientId, afterSeq, limit),
         loaded: () => this.#pump(),
         failed: (err) => events.pageFailed(this, err),
@@ -203,7 +206,7 @@ export class Session {
 
   /** The session becomes one a restart resumes (a takeover that keeps it with an expiry): what it holds unwritten is written now. */
   #mirror(): void {
-    const unwritten = this.#deps.journal.mirrors(this) ? [] : this.pendingDeliveries().filter((d) => d.shared === undefined);
+    const unwritten = (this.#deps.journal.mirrors?.(this) ?? true) ? [] : this.pendingDeliveries().filter((d) => d.shared === undefined);
     this.#mirrored = true;
     for (const delivery of unwritten.sort((a, b) => a.seq - b.seq)) this.#record(delivery);
   }
